@@ -1,0 +1,116 @@
+//! http: the transport. Owns sockets, TLS sessions, HTTP/1.1 framing, timeouts,
+//! limits and the worker pool; hands each parsed request to a [`Handler`].
+//!
+//! It must never parse OCI paths, know OCI error codes or touch the data folder:
+//! everything above the wire format belongs to `api`.
+
+mod server;
+
+pub use server::{bind, Server, ServerConfig};
+
+use std::fs::File;
+use std::io::Read;
+use std::net::SocketAddr;
+
+/// One parsed request. Header names are lower-cased; values are kept as sent
+/// (several lines with the same name stay separate entries, in order).
+pub struct Request<'a> {
+    pub method: String,
+    /// The path part of the request target, still percent-encoded, without the query.
+    pub path: String,
+    /// The query string without the leading `?` (empty when absent).
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub remote: SocketAddr,
+    /// True when the request arrived over TLS.
+    pub secure: bool,
+    /// A per-process request id, for logs and 500 answers.
+    pub id: u64,
+    /// The request body, already de-framed (Content-Length or chunked).
+    /// Reading it sends `100 Continue` first when the client asked for it.
+    pub body: &'a mut dyn BodyRead,
+}
+
+/// The body reader the server hands to handlers.
+pub trait BodyRead: Read {
+    /// The declared Content-Length, or None for a chunked body.
+    fn declared_len(&self) -> Option<u64>;
+    /// True when the body uses `Transfer-Encoding: chunked`.
+    fn is_chunked(&self) -> bool;
+}
+
+impl Request<'_> {
+    /// The first value of a header (name compared case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header, in the order sent.
+    pub fn header_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response body.
+pub enum Body {
+    Empty,
+    Bytes(Vec<u8>),
+    /// `len` bytes of `file` starting at `offset`. On plain TCP the server copies
+    /// them with the kernel (sendfile/splice); on TLS through one buffer.
+    File { file: File, offset: u64, len: u64 },
+    /// No body, but `Content-Length: n` (answers to HEAD).
+    Length(u64),
+}
+
+impl Body {
+    /// The number of bytes announced in Content-Length.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+            Body::Length(n) => *n,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    /// Extra headers. The server adds Content-Length, Date and Connection itself.
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Body::Empty, close: false }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: Body) -> Response {
+        self.body = body;
+        self
+    }
+}
+
+/// What the server calls for every request. A panic inside `handle` becomes a
+/// 500 for that request only.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, req: &mut Request<'_>) -> Response;
+}
