@@ -79,7 +79,7 @@ _log() { N=$((N + 1)); printf '%s/logs/%02d-%s.log' "$W" "$N" "$(echo "$1" | tr 
 bounded() {
     local secs=$1 cmd=$2 pid w rc
     set -m
-    (eval "$cmd") </dev/null &
+    (eval "$cmd") </dev/null 9>&- &
     pid=$!
     (sleep "$secs"; kill -TERM -- "-$pid"; sleep 5; kill -KILL -- "-$pid") >/dev/null 2>&1 &
     w=$!
@@ -209,10 +209,12 @@ step "/etc/hosts: ::1 $REG_HOST" add_hosts || exit 1
 start_soute() {
     port_free "$PORT" || { echo "port $PORT busy"; return 1; }
     "$SOUTE_BIN" serve --data "$W/soute-data" --listen "[::1]:$PORT" --hostname "$REG_HOST" \
-        >"$W/soute.log" 2>&1 &
-    echo $! >"$W/registry.pid"
-    wait_for 30 "grep -q '^soute listening on ' $W/soute.log" || { cat "$W/soute.log"; return 1; }
+        >"$W/soute.log" 2>&1 9>&- &
+    local pid=$!
+    echo "$pid" >"$W/registry.pid"
+    wait_for 30 "grep -q '^soute listening on ' $W/soute.log || ! alive $pid"
     cat "$W/soute.log"
+    alive "$pid" || { echo "soute exited"; return 1; }
     grep -qx "soute listening on https://\[::1\]:$PORT" "$W/soute.log"
 }
 make_pki_and_htpasswd() { # distribution mode only: what soute does by itself
@@ -239,7 +241,7 @@ http:
   tls: {certificate: $W/pki/server.crt, key: $W/pki/server.key}
 auth: {htpasswd: {realm: basic-realm, path: $W/auth/htpasswd}}
 EOF
-    docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 &
+    docker-registry serve "$W/registry.yml" >"$W/registry.log" 2>&1 9>&- &
     echo $! >"$W/registry.pid"
     wait_for 30 "curl -s -o /dev/null --cacert $W/pki/ca.crt https://$REG/v2/"
 }
@@ -337,7 +339,7 @@ mkdir -p "$DOCKER_CONFIG"
 start_dockerd() {
     dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
         --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/dockerd.pid" \
-        -H "unix://$W/docker.sock" >"$W/dockerd.log" 2>&1 &
+        -H "unix://$W/docker.sock" >"$W/dockerd.log" 2>&1 9>&- &
     echo $! >"$W/dockerd.bgpid"
     wait_for 60 "docker version --format '{{.Server.Version}}'"
 }
@@ -365,11 +367,21 @@ if [ "$SOUTE" = 1 ]; then
 else
     skip "soute user add $RUSER" "distribution: htpasswd file made at start"
 fi
-auth_status() { curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" "$@"; }
+# expect_status CODE [curl args]: GET /v2/ answers CODE, within 5 s (user changes
+# apply to the running server, maybe not in the same millisecond)
+expect_status() {
+    local code=$1 got i; shift
+    for ((i = 0; i < 50; i++)); do
+        got=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$CA" "$@" "https://$REG/v2/")
+        [ "$got" = "$code" ] && return 0
+        sleep 0.1
+    done
+    echo "GET /v2/ $*: HTTP $got, expected $code"; return 1
+}
 step "now /v2/ without credentials -> 401 + WWW-Authenticate: Basic (no restart)" \
-    "test \"\$(auth_status https://$REG/v2/)\" = 401 && curl -sS -i --cacert $CA https://$REG/v2/ | tee /dev/stderr | has -iE '^www-authenticate: Basic realm=\"$([ $SOUTE = 1 ] && echo soute || echo basic-realm)\"'"
-step "curl -u $RUSER /v2/ -> 200" "test \"\$(auth_status -u $RUSER:$RPASS https://$REG/v2/)\" = 200"
-step "curl -u $RUSER:wrong /v2/ -> 401" "test \"\$(auth_status -u $RUSER:wrong https://$REG/v2/)\" = 401"
+    "expect_status 401 && curl -sS -i --cacert $CA https://$REG/v2/ | tee /dev/stderr | has -iE '^www-authenticate: Basic realm=\"$([ $SOUTE = 1 ] && echo soute || echo basic-realm)\"'"
+step "curl -u $RUSER /v2/ -> 200" "expect_status 200 -u $RUSER:$RPASS"
+step "curl -u $RUSER:wrong /v2/ -> 401" "expect_status 401 -u $RUSER:wrong"
 
 section "docker round trip"
 if [ $DOCKER_OK = 1 ]; then
@@ -537,12 +549,12 @@ if [ "$SOUTE" = 1 ]; then
     step "soute user add other + user del $RUSER (server running)" \
         "printf '%s\n' otherpass | soute user add other --data $W/soute-data && soute user del $RUSER --data $W/soute-data && ! soute user list --data $W/soute-data | has -w $RUSER"
     step "deleted user is refused at once: curl -u $RUSER -> 401" \
-        "test \"\$(auth_status -u $RUSER:$RPASS https://$REG/v2/)\" = 401"
+        "expect_status 401 -u $RUSER:$RPASS"
     if [ $DOCKER_OK = 1 ]; then
         xfail "docker login as the deleted user" '401 Unauthorized' \
             "echo $RPASS | docker login -u $RUSER --password-stdin $REG"
     fi
-    step "the new user works: curl -u other -> 200" "test \"\$(auth_status -u other:otherpass https://$REG/v2/)\" = 200"
+    step "the new user works: curl -u other -> 200" "expect_status 200 -u other:otherpass"
     step "no password in soute's log" "! grep -qE '$RPASS|otherpass' $W/soute.log"
     step "soute stops on SIGTERM within 10 s" \
         "kill -TERM $REGISTRY_PID && for i in \$(seq 100); do alive $REGISTRY_PID || exit 0; sleep 0.1; done; exit 1"
