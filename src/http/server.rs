@@ -27,7 +27,11 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 impl Server {
     pub fn start(cfg: ServerConfig, _handler: Arc<dyn Handler>) -> std::io::Result<Server> {
-        let addrs = cfg.listeners.iter().map(|l| l.local_addr()).collect::<Result<_, _>>()?;
+        let addrs = cfg
+            .listeners
+            .iter()
+            .map(|l| l.local_addr())
+            .collect::<Result<_, _>>()?;
         Ok(Server { addrs })
     }
     pub fn local_addrs(&self) -> &[SocketAddr] {
