@@ -2,3 +2,4 @@
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
 pub mod http;
+pub mod tls;
