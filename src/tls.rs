@@ -331,7 +331,9 @@ fn leaf_problem(
         }
         Err(e) => return Some(e.to_string()),
     };
-    let leaf = certified.cert.first()?;
+    let Some(leaf) = certified.cert.first() else {
+        return Some("the current certificate file is empty".into());
+    };
     let verifier = match verifier_for(ca_der, provider) {
         Ok(v) => v,
         Err(e) => return Some(e.to_string()),
@@ -342,7 +344,7 @@ fn leaf_problem(
             return Some(format!("the current one is not valid for {name}: {reason}"));
         }
     }
-    let first = names.first()?;
+    let first = names.first().map(String::as_str).unwrap_or("localhost");
     if let Err(reason) = check_name(&verifier, leaf, first, now + RENEW_BEFORE) {
         return Some(format!(
             "the current one will not be valid in 30 days: {reason}"
