@@ -2,4 +2,5 @@
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
 pub mod http;
+pub mod registry;
 pub mod tls;
