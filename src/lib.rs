@@ -11,3 +11,4 @@ pub mod http;
 pub mod oci;
 pub mod registry;
 pub mod storage;
+pub mod tls;

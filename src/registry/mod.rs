@@ -5,6 +5,7 @@
 //! It must never see HTTP requests or responses, nor choose status codes
 //! beyond the `Error` it returns.
 
+pub mod credentials;
 mod manifests;
 mod uploads;
 
