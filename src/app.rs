@@ -4,11 +4,12 @@
 //!
 //! It must never contain protocol or storage rules: it only connects the parts.
 
-use crate::api::Api;
+use crate::api::{Api, AuthSettings};
 use crate::config::{Config, TlsMode};
 use crate::error::{Error, Result};
 use crate::http::{self, Server, ServerConfig};
 use crate::registry::Registry;
+use crate::tls;
 use std::fs::{self, File, OpenOptions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,14 +91,15 @@ pub fn start(cfg: Config) -> Result<Running> {
         cfg.delete_enabled,
         db_connections,
     )?);
-    let (tls, ca_pem) = match &cfg.tls {
-        TlsMode::Off => (None, None),
-        other => {
-            return Err(Error::internal(format!(
-                "TLS mode {other:?} is not available yet"
-            )))
-        }
-    };
+    registry.clean_upload_folder()?;
+    if let Some(path) = &cfg.htpasswd {
+        let changed = registry.import_htpasswd(path)?;
+        log::info!(
+            "imported {changed} new or changed user(s) from {}",
+            path.display()
+        );
+    }
+    let (tls, ca_pem) = tls_setup(&cfg)?;
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
         let l = http::bind(*addr).map_err(|e| Error::io(format!("listening on {addr}"), e))?;
@@ -116,7 +118,11 @@ pub fn start(cfg: Config) -> Result<Running> {
         max_headers: 100,
         tls,
     };
-    let api = Arc::new(Api::new(registry.clone(), ca_pem));
+    let auth = AuthSettings {
+        realm: cfg.realm.clone(),
+        anonymous_pull: cfg.anonymous_pull,
+    };
+    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?);
     let server =
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();
@@ -127,4 +133,35 @@ pub fn start(cfg: Config) -> Result<Running> {
         secure,
         _lock: lock,
     })
+}
+
+/// The rustls configuration for the configured TLS mode, and the CA
+/// certificate to serve at `/ca.crt` when soute runs its own CA.
+fn tls_setup(cfg: &Config) -> Result<(Option<Arc<rustls::ServerConfig>>, Option<Vec<u8>>)> {
+    let tls_err = |e: tls::TlsError| Error::internal(format!("TLS: {e}"));
+    match &cfg.tls {
+        TlsMode::Off => Ok((None, None)),
+        TlsMode::Auto => {
+            let names = tls::default_names(&cfg.hostnames);
+            let files =
+                tls::ensure_ca_and_leaf(&cfg.data_dir.join("tls"), &names).map_err(tls_err)?;
+            if files.ca_created {
+                log::info!("created soute's own CA in {}", files.dir.display());
+            }
+            if files.leaf_issued {
+                log::info!("issued a server certificate for {}", names.join(", "));
+            }
+            let resolver =
+                Arc::new(tls::ReloadingResolver::new(&files.cert, &files.key).map_err(tls_err)?);
+            let ca_pem = fs::read(&files.ca_cert).map_err(|e| Error::io("reading ca.crt", e))?;
+            Ok((
+                Some(tls::server_config(resolver).map_err(tls_err)?),
+                Some(ca_pem),
+            ))
+        }
+        TlsMode::Files { cert, key } => {
+            let resolver = Arc::new(tls::ReloadingResolver::new(cert, key).map_err(tls_err)?);
+            Ok((Some(tls::server_config(resolver).map_err(tls_err)?), None))
+        }
+    }
 }

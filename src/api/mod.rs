@@ -12,36 +12,139 @@ use crate::oci::manifest::MAX_MANIFEST_BYTES;
 use crate::oci::{
     parse_query, percent_encode, Algorithm, Digest, Reference, RepoName, Tag, UploadId,
 };
+use crate::registry::credentials::{self, AuthOutcome, Authenticator};
 use crate::registry::{Registry, UploadStatus, MAX_PAGE};
 use routes::Route;
 use serde_json::json;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const API_VERSION: (&str, &str) = ("Docker-Distribution-API-Version", "registry/2.0");
 const JSON: &str = "application/json";
 /// At most this many `?tag=` parameters on one manifest PUT (the spec asks for 10).
 const MAX_TAG_PARAMS: usize = 100;
 
+/// How requests are authenticated.
+pub struct AuthSettings {
+    pub realm: String,
+    /// Reads (GET/HEAD) need no credentials even when users exist.
+    pub anonymous_pull: bool,
+}
+
 /// The request handler the HTTP server calls.
 pub struct Api {
     registry: Arc<Registry>,
     /// PEM of the registry's CA certificate, served at `/ca.crt` when TLS is automatic.
     ca_pem: Option<Vec<u8>>,
+    auth: AuthSettings,
+    authenticator: Authenticator,
+    /// Whether any user exists, re-read at most once a second (users are
+    /// managed by `soute user` in another process).
+    has_users: Mutex<(Option<Instant>, bool)>,
+}
+
+/// What an authentication check decided.
+enum Access {
+    Granted,
+    Denied(Response),
 }
 
 impl Api {
-    pub fn new(registry: Arc<Registry>, ca_pem: Option<Vec<u8>>) -> Api {
-        Api { registry, ca_pem }
+    pub fn new(
+        registry: Arc<Registry>,
+        ca_pem: Option<Vec<u8>>,
+        auth: AuthSettings,
+    ) -> Result<Api> {
+        let authenticator = Authenticator::new().map_err(|e| Error::internal(e.to_string()))?;
+        Ok(Api {
+            registry,
+            ca_pem,
+            auth,
+            authenticator,
+            has_users: Mutex::new((None, false)),
+        })
     }
 
-    fn dispatch(&self, req: &mut Request<'_>) -> Result<Response> {
-        let Some(route) = routes::parse(&req.path)? else {
-            return Err(
-                Error::client(Code::Unsupported, format!("no endpoint at {}", req.path))
-                    .with_status(404),
-            );
+    fn users_exist(&self) -> Result<bool> {
+        let mut cached = self.has_users.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(at), value) = *cached {
+            if at.elapsed() < Duration::from_secs(1) {
+                return Ok(value);
+            }
+        }
+        let value = self.registry.has_users()?;
+        *cached = (Some(Instant::now()), value);
+        Ok(value)
+    }
+
+    /// Decide whether the request may proceed (DESIGN.md §6).
+    fn authenticate(&self, req: &Request<'_>, route: &Route) -> Result<Access> {
+        if matches!(route, Route::CaCert | Route::V1Ping) || !self.users_exist()? {
+            return Ok(Access::Granted);
+        }
+        let credentials = req
+            .header("authorization")
+            .and_then(credentials::parse_basic);
+        let is_read = matches!(req.method.as_str(), "GET" | "HEAD");
+        let Some((user, password)) = credentials else {
+            if self.auth.anonymous_pull && is_read {
+                return Ok(Access::Granted);
+            }
+            return Ok(Access::Denied(
+                self.challenge(req.id, "authentication required"),
+            ));
         };
+        match self
+            .registry
+            .check_password(&self.authenticator, &user, &password, req.remote.ip())
+        {
+            AuthOutcome::Ok => Ok(Access::Granted),
+            AuthOutcome::Bad => {
+                let shown: String = user.chars().take(64).collect();
+                log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
+                Ok(Access::Denied(
+                    self.challenge(req.id, "invalid username or password"),
+                ))
+            }
+            AuthOutcome::Throttled { retry_after_secs } => {
+                let err = Error::client(
+                    Code::TooManyRequests,
+                    "too many failed logins; try again later",
+                );
+                let wait = retry_after_secs.max(1).to_string();
+                Ok(Access::Denied(
+                    error_response(&err, req.id).header("Retry-After", wait),
+                ))
+            }
+            AuthOutcome::Busy => {
+                let err =
+                    Error::client(Code::TooManyRequests, "too many logins at once; try again");
+                Ok(Access::Denied(
+                    error_response(&err, req.id).header("Retry-After", "1"),
+                ))
+            }
+        }
+    }
+
+    fn challenge(&self, request_id: u64, message: &str) -> Response {
+        let realm = self.auth.realm.replace('"', "");
+        error_response(&Error::client(Code::Unauthorized, message), request_id)
+            .header("WWW-Authenticate", format!("Basic realm=\"{realm}\""))
+    }
+
+    fn route_and_dispatch(&self, req: &mut Request<'_>) -> Result<Response> {
+        let Some(route) = routes::parse(&req.path)? else {
+            let err = Error::client(Code::Unsupported, format!("no endpoint at {}", req.path));
+            return Err(err.with_status(404));
+        };
+        if let Access::Denied(resp) = self.authenticate(req, &route)? {
+            return Ok(resp);
+        }
+        self.dispatch(req, route)
+    }
+
+    fn dispatch(&self, req: &mut Request<'_>, route: Route) -> Result<Response> {
         let method = req.method.as_str();
         let query = parse_query(&req.query);
         let q = |key: &str| {
@@ -391,24 +494,14 @@ impl Api {
                 .clamp(1, 100),
             None => 25,
         };
-        let needle = term.trim().to_ascii_lowercase();
-        let mut results = Vec::new();
-        let mut last = String::new();
-        'pages: loop {
-            let (page, more) = self.registry.catalog(&last, 1000)?;
-            for repo in &page {
-                if repo.contains(&needle) {
-                    results.push(json!({ "name": repo, "description": "", "star_count": 0, "is_official": false, "is_automated": false }));
-                    if results.len() >= limit {
-                        break 'pages;
-                    }
-                }
-            }
-            match (more, page.last()) {
-                (true, Some(l)) => last = l.clone(),
-                _ => break,
-            }
-        }
+        let results: Vec<serde_json::Value> = self
+            .registry
+            .search(term.trim(), limit)?
+            .into_iter()
+            .map(|hit| {
+                json!({ "name": hit.name, "description": hit.description, "star_count": 0, "is_official": false, "is_automated": false })
+            })
+            .collect();
         Ok(json_response(
             200,
             &json!({ "num_results": results.len(), "query": term, "results": results }),
@@ -418,7 +511,7 @@ impl Api {
 
 impl Handler for Api {
     fn handle(&self, req: &mut Request<'_>) -> Response {
-        let resp = match self.dispatch(req) {
+        let resp = match self.route_and_dispatch(req) {
             Ok(resp) => resp,
             Err(e) => error_response(&e, req.id),
         };

@@ -5,6 +5,7 @@
 //! It must never touch blob files or format HTTP.
 
 pub mod meta;
+pub mod users;
 
 use crate::error::{Error, Result};
 use r2d2::Pool;
@@ -15,7 +16,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// The migrations, in order. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_create_registry.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_create_registry.sql"),
+    include_str!("../../migrations/0002_add_repo_search.sql"),
+];
 
 pub struct Db {
     pool: Pool<SqliteConnectionManager>,

@@ -8,6 +8,9 @@ use crate::oci::manifest::Manifest;
 use crate::oci::{media, Algorithm, Digest, Reference, RepoName, Tag};
 use serde_json::{json, Value};
 
+const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
+
 /// What a manifest PUT did.
 #[derive(Debug)]
 pub struct PutOutcome {
@@ -109,6 +112,17 @@ impl Registry {
             )?;
             for t in &tags {
                 meta::set_tag(tx, repo_id, t.as_str(), &key)?;
+            }
+            let note = |k: &str| {
+                manifest
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(k))
+                    .and_then(|v| v.as_str())
+            };
+            let (title, description) = (note(ANNOTATION_TITLE), note(ANNOTATION_DESCRIPTION));
+            if title.is_some() || description.is_some() {
+                crate::db::users::set_repo_search_text(tx, repo_id, title, description)?;
             }
             Ok(())
         })?;

@@ -8,6 +8,7 @@
 pub mod credentials;
 mod manifests;
 mod uploads;
+mod users;
 
 pub use manifests::PutOutcome;
 pub use uploads::UploadStatus;
@@ -46,7 +47,6 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             delete_enabled,
         };
-        registry.clean_upload_folder()?;
         Ok(registry)
     }
 
@@ -69,8 +69,10 @@ impl Registry {
         }
     }
 
-    /// Remove files in `uploads/` that belong to no session (leftovers of a crash).
-    fn clean_upload_folder(&self) -> Result<()> {
+    /// Remove files in `uploads/` that belong to no session (leftovers of a
+    /// crash). Only `serve` calls this, before it accepts connections: a
+    /// concurrent upload's new file would look like an orphan.
+    pub fn clean_upload_folder(&self) -> Result<()> {
         let live: std::collections::HashSet<String> =
             self.db.read(meta::upload_ids)?.into_iter().collect();
         let files = self
