@@ -605,6 +605,26 @@ fn stalled_head_times_out_while_others_are_served() {
 }
 
 #[test]
+fn client_that_stops_reading_frees_its_worker() {
+    let (server, addr) = start_with("127.0.0.1:0", |c| {
+        c.workers = 1;
+        c.write_timeout = Duration::from_millis(300);
+    });
+    // Ask for ~45 MB of pipelined file responses and never read them.
+    let mut stuck = connect(addr);
+    let len = file_bytes().len();
+    let one = format!("GET /file?off=0&len={len} HTTP/1.1\r\nHost: t\r\n\r\n");
+    stuck.send(one.repeat(30).as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let mut other = connect(addr);
+    assert_eq!(other.get("/other").status, 200);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    drop(stuck);
+    server.shutdown();
+}
+
+#[test]
 fn handler_panic_becomes_500() {
     let (server, addr) = start();
     let mut c = connect(addr);

@@ -2,11 +2,11 @@
 //! next request (new connections and keep-alive ones) with `poll(2)`, hands
 //! readable ones to the workers and closes those idle too long.
 //!
-//! It must never read or write request data and never block on one client;
-//! the only `unsafe` of the HTTP layer (the `poll` call) lives here.
+//! It must never read or write request data and never block on one client.
 
 use super::conn::Conn;
 use super::server::{lock, Shared};
+use super::sys::poll;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -15,23 +15,6 @@ use std::time::{Duration, Instant};
 
 /// Longest single wait, so the thread notices shutdown even without a wake-up.
 const MAX_WAIT: Duration = Duration::from_millis(500);
-
-/// `poll(2)` over `fds`; Ok(0) on timeout or EINTR.
-#[allow(unsafe_code)]
-fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    let n = fds.len() as libc::nfds_t;
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of `pollfd` and `n` is
-    // its length; poll only writes the `revents` fields within that slice.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), n, timeout_ms) };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(0);
-        }
-        return Err(e);
-    }
-    Ok(r as usize)
-}
 
 /// True when `fd` has bytes (or EOF/error) to read within `timeout_ms`.
 pub(crate) fn readable(fd: RawFd, timeout_ms: i32) -> bool {

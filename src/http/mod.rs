@@ -9,6 +9,7 @@ mod conn;
 mod idle;
 mod response;
 mod server;
+mod sys;
 
 pub use server::{bind, Server, ServerConfig};
 

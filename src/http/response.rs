@@ -1,19 +1,22 @@
 //! Response serialisation: status line, the headers the server owns
-//! (Content-Length, Date, Connection), and the body, with the kernel-copy fast
-//! path for files on plain TCP.
+//! (Content-Length, Date, Connection), and the body, with the sendfile(2)
+//! fast path for files on plain TCP.
 //!
 //! It must never emit a header value containing CR/LF, never send chunked
 //! responses, and never wrap the socket in a buffer on the file fast path.
 
 use super::conn::{ConnIo, Stream};
+use super::sys;
 use super::{Body, Response};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
-/// Copy buffer for files over TLS.
+/// Copy buffer for files over TLS (or without sendfile).
 const TLS_COPY_BUF: usize = 256 * 1024;
 
 /// How the response must be framed for this request.
@@ -187,38 +190,18 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
 
 fn send_file(
     io: &mut ConnIo,
-    mut file: &File,
+    file: &File,
     offset: u64,
     len: u64,
     sent: &mut u64,
 ) -> io::Result<()> {
-    file.seek(SeekFrom::Start(offset))?;
-    let mut src = file.take(len);
     match &mut io.stream {
-        // std::io::copy from Take<&File> to &TcpStream uses sendfile/splice on Linux.
         Stream::Plain(tcp) => {
-            *sent = io::copy(&mut src, tcp)?;
-        }
-        Stream::Tls(tls) => {
-            let mut buf = vec![
-                0u8;
-                TLS_COPY_BUF
-                    .min(usize::try_from(len).unwrap_or(usize::MAX))
-                    .max(1)
-            ];
-            loop {
-                let n = match src.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
-                };
-                if n == 0 {
-                    break;
-                }
-                tls.write_all(&buf[..n])?;
-                *sent += n as u64;
+            if !kernel_copy(tcp, file, offset, len, sent)? {
+                copy_buffered(tcp, file, offset + *sent, len - *sent, sent)?;
             }
         }
+        Stream::Tls(tls) => copy_buffered(&mut **tls, file, offset, len, sent)?,
     }
     if *sent != len {
         // The file was shorter than announced: the framing is broken, close.
@@ -228,6 +211,72 @@ fn send_file(
         ));
     }
     Ok(())
+}
+
+/// Copies with sendfile(2), no user-space buffer. Ok(false) when the kernel
+/// refuses before the first byte (the caller falls back to a buffered copy).
+fn kernel_copy(
+    tcp: &TcpStream,
+    file: &File,
+    offset: u64,
+    len: u64,
+    sent: &mut u64,
+) -> io::Result<bool> {
+    let Ok(mut off) = libc::off_t::try_from(offset) else {
+        return Ok(false);
+    };
+    let mut left = len;
+    while left > 0 {
+        let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+        match sys::sendfile(tcp.as_fd(), file.as_fd(), &mut off, chunk) {
+            None => return Ok(false),
+            Some(Ok(0)) => break,
+            Some(Ok(n)) => {
+                left -= n as u64;
+                *sent += n as u64;
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Some(Err(e))
+                if *sent == 0
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                    ) =>
+            {
+                return Ok(false)
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Copies through one buffer (TLS, or where sendfile is unavailable).
+fn copy_buffered(
+    out: &mut dyn Write,
+    mut file: &File,
+    offset: u64,
+    len: u64,
+    sent: &mut u64,
+) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut src = file.take(len);
+    let mut buf = vec![
+        0u8;
+        TLS_COPY_BUF
+            .min(usize::try_from(len).unwrap_or(usize::MAX))
+            .max(1)
+    ];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        *sent += n as u64;
+    }
 }
 
 #[cfg(test)]
