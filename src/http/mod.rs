@@ -4,7 +4,12 @@
 //! It must never parse OCI paths, know OCI error codes or touch the data folder:
 //! everything above the wire format belongs to `api`.
 
+mod body;
+mod conn;
+mod idle;
+mod response;
 mod server;
+mod sys;
 
 pub use server::{bind, Server, ServerConfig};
 
