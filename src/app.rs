@@ -135,9 +135,11 @@ pub fn start(cfg: Config) -> Result<Running> {
     })
 }
 
+type TlsConfig = Arc<rustls::ServerConfig>;
+
 /// The rustls configuration for the configured TLS mode, and the CA
 /// certificate to serve at `/ca.crt` when soute runs its own CA.
-fn tls_setup(cfg: &Config) -> Result<(Option<Arc<rustls::ServerConfig>>, Option<Vec<u8>>)> {
+fn tls_setup(cfg: &Config) -> Result<(Option<TlsConfig>, Option<Vec<u8>>)> {
     let tls_err = |e: tls::TlsError| Error::internal(format!("TLS: {e}"));
     match &cfg.tls {
         TlsMode::Off => Ok((None, None)),
