@@ -574,25 +574,25 @@ fn expect_100_continue_is_lazy() {
 fn stalled_head_times_out_while_others_are_served() {
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.workers = 2;
-        c.head_timeout = Duration::from_millis(600);
+        c.head_timeout = Duration::from_millis(1500);
     });
     let mut slow = connect(addr);
     let t = Instant::now();
     slow.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Half: ");
     std::thread::sleep(Duration::from_millis(100));
     let mut fast = connect(addr);
-    let t_fast = Instant::now();
     assert_eq!(fast.get("/fast").status, 200);
     assert_eq!(fast.get("/fast2").status, 200);
+    // Served while the stalled client still held its worker.
     assert!(
-        t_fast.elapsed() < Duration::from_millis(400),
+        t.elapsed() < Duration::from_millis(1400),
         "{:?}",
-        t_fast.elapsed()
+        t.elapsed()
     );
     assert!(slow.closed());
     let waited = t.elapsed();
     assert!(
-        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+        waited >= Duration::from_millis(1400) && waited < Duration::from_secs(4),
         "{waited:?}"
     );
 
