@@ -40,6 +40,9 @@ pub(crate) struct ConnIo {
     end: usize,
     /// The SO_RCVTIMEO last set (None: unknown).
     rto: Option<Duration>,
+    /// While reading a request head: when it must be complete (enforced
+    /// between the socket reads one TLS record may need).
+    deadline: Option<Instant>,
 }
 
 impl ConnIo {
@@ -50,6 +53,7 @@ impl ConnIo {
             pos: 0,
             end: 0,
             rto: None,
+            deadline: None,
         }
     }
 
@@ -100,7 +104,13 @@ impl ConnIo {
         loop {
             let r = match &mut self.stream {
                 Stream::Plain(s) => s.read(out),
-                Stream::Tls(t) => t.read(out),
+                Stream::Tls(t) => {
+                    let r = tls_read(t, out, self.deadline);
+                    if self.deadline.is_some() {
+                        self.rto = None;
+                    }
+                    r
+                }
             };
             match r {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -148,6 +158,47 @@ impl ConnIo {
         let n = r?;
         self.end += n;
         Ok(n)
+    }
+}
+
+/// Reads decrypted bytes, one socket read at a time, so that a peer trickling
+/// a TLS record byte by byte cannot outlive `deadline` (rustls' own
+/// `Stream::read` loops over socket reads until a whole record arrived).
+fn tls_read(
+    t: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    out: &mut [u8],
+    deadline: Option<Instant>,
+) -> io::Result<usize> {
+    loop {
+        match t.conn.reader().read(out) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            r => return r,
+        }
+        while t.conn.wants_write() {
+            t.conn.write_tls(&mut t.sock)?;
+        }
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head timeout",
+                ));
+            }
+            t.sock
+                .set_read_timeout(Some((d - now).max(Duration::from_millis(1))))?;
+        }
+        if t.conn.read_tls(&mut t.sock)? == 0 {
+            // End of stream: rustls now reports Ok(0) (close_notify) or UnexpectedEof.
+            t.conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            return t.conn.reader().read(out);
+        }
+        if let Err(e) = t.conn.process_new_packets() {
+            let _ = t.conn.write_tls(&mut t.sock);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
     }
 }
 
@@ -245,6 +296,18 @@ fn timed_out(e: &io::Error) -> bool {
 
 /// Reads and parses one request head, all of it before `deadline`.
 pub(crate) fn read_head(
+    io: &mut ConnIo,
+    deadline: Instant,
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<Head, HeadError> {
+    io.deadline = Some(deadline);
+    let r = read_head_inner(io, deadline, max_bytes, max_headers);
+    io.deadline = None;
+    r
+}
+
+fn read_head_inner(
     io: &mut ConnIo,
     deadline: Instant,
     max_bytes: usize,
@@ -375,7 +438,7 @@ fn split_target(target: &str) -> Option<(String, String)> {
 fn has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
     headers
         .iter()
-        .filter(|(n, _)| n == name)
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
         .flat_map(|(_, v)| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
@@ -580,7 +643,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
                 internal_error(id)
             }
         };
-        close |= resp.close || shared.stopping();
+        close |= resp.close || shared.stopping() || has_token(&resp.headers, "connection", "close");
         if !close && !body.finished() {
             // Keep the connection only if the rest of the body is small and quick.
             let drained = body.drain(DRAIN_MAX, Instant::now() + DRAIN_TIME.min(cfg.body_timeout));
