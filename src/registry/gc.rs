@@ -567,3 +567,143 @@ impl Registry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::admin::*;
+
+    fn graph() -> Graph {
+        let m = |d: &str, created_at: i64, subject: Option<&str>| ManifestNode {
+            repo_id: 1,
+            digest: d.into(),
+            size: 10,
+            created_at,
+            subject: subject.map(str::to_string),
+        };
+        let r = |d: &str, child: &str, is_blob: bool| RefRow {
+            repo_id: 1,
+            digest: d.into(),
+            child: child.into(),
+            is_blob,
+        };
+        let blob = |d: &str, created_at: i64| BlobRow {
+            digest: d.into(),
+            size: 100,
+            created_at,
+        };
+        let link = |d: &str, created_at: i64| LinkRow {
+            repo_id: 1,
+            digest: d.into(),
+            created_at,
+        };
+        let tag = |name: &str, d: &str| TagRow {
+            repo_id: 1,
+            name: name.into(),
+            digest: d.into(),
+        };
+        Graph {
+            repos: vec![(1, "r".into())],
+            manifests: vec![
+                m("M1", 0, None),
+                m("M2", 0, None),
+                m("I", 0, None),
+                m("M3", 0, None),
+                m("S", 0, Some("M1")),
+                m("Y", 950, None),
+            ],
+            tags: vec![tag("v1", "M1"), tag("multi", "I")],
+            refs: vec![
+                r("M1", "A", true),
+                r("M1", "B", true),
+                r("M2", "B", true),
+                r("M2", "C", true),
+                r("I", "M3", false),
+                r("M3", "D", true),
+                r("S", "E", true),
+            ],
+            links: ["A", "B", "C", "D", "E", "Z", "H"]
+                .iter()
+                .map(|d| link(d, 0))
+                .chain([link("F", 950)])
+                .collect(),
+            blobs: ["A", "B", "C", "D", "E", "F", "H", "Z"]
+                .iter()
+                .map(|d| blob(d, 0))
+                .chain([blob("G", 950)])
+                .collect(),
+            uploads: vec![UploadInfo {
+                id: "u".into(),
+                repo_id: 1,
+                length: 7,
+                updated_at: 0,
+            }],
+            pinned: ["H".to_string()].into_iter().collect(),
+        }
+    }
+
+    fn policy(delete_untagged: bool) -> GcPolicy {
+        GcPolicy {
+            grace_secs: 100,
+            link_grace_secs: 100,
+            upload_ttl_secs: 500,
+            delete_untagged,
+            dry_run: true,
+        }
+    }
+
+    #[test]
+    fn plan_table() {
+        let g = graph();
+        // (delete_untagged, manifests deleted, blobs deleted)
+        let table: [(bool, &[&str], &[&str]); 2] =
+            [(false, &[], &["Z"]), (true, &["M2"], &["C", "Z"])];
+        for (untagged, manifests, blobs) in table {
+            let p = plan(&g, &policy(untagged), 1000, true);
+            let got_m: Vec<&str> = p.manifests.iter().map(|m| m.1.as_str()).collect();
+            let got_b: Vec<&str> = p.blobs.iter().map(|b| b.0.as_str()).collect();
+            assert_eq!(got_m, manifests, "untagged={untagged}");
+            assert_eq!(got_b, blobs, "untagged={untagged}");
+            assert_eq!(p.uploads.len(), 1);
+            let freed = 100 * blobs.len() as u64 + 10 * manifests.len() as u64 + 7;
+            assert_eq!(p.report.freed_bytes, freed);
+        }
+        let p = plan(&g, &policy(true), 1000, true);
+        let why = |what: &str| {
+            p.report
+                .kept
+                .iter()
+                .find(|k| k.what == what)
+                .map(|k| k.reason.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(why("manifest r@M3"), "child of index r@I");
+        assert_eq!(why("manifest r@S"), "referrer of r@M1");
+        assert_eq!(
+            why("manifest r@Y"),
+            "untagged but younger than the grace period"
+        );
+        assert_eq!(why("blob D"), "referenced by r@M3");
+        assert!(why("blob F").starts_with("linked in r by a recent upload"));
+        assert_eq!(why("blob G"), "younger than the grace period");
+        assert_eq!(why("blob H"), "pinned by a running backup");
+    }
+
+    #[test]
+    fn du_agrees_with_plan_and_predicts_deletes() {
+        let g = graph();
+        let p = policy(true);
+        let (repos, total) = usage(&g, &p, 1000);
+        assert_eq!(
+            total.reclaimable_bytes,
+            plan(&g, &p, 1000, false).report.freed_bytes
+        );
+        assert_eq!(repos.len(), 1);
+        assert_eq!(repos[0].shared_bytes, 0);
+        // Dropping tag v1 frees M1 with A and B (M2, its other user, goes anyway) and S with E.
+        let frees = delete_frees(g.clone(), 1, Some("v1"), 1000);
+        assert_eq!(frees, 10 + 10 + 100 * 3, "M1, S, A, B, E");
+        let all = delete_frees(g, 1, None, 1000);
+        assert!(all > frees);
+    }
+}
