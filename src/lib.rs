@@ -1,4 +1,14 @@
 //! soute: a private OCI/Docker registry in one binary and one data folder.
 //! See ARCHITECTURE.md for the map of the code and its invariants.
 
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
 pub mod http;
+pub mod oci;
+pub mod registry;
+pub mod storage;
+pub mod tls;

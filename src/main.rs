@@ -1,1 +1,151 @@
-fn main() {}
+//! The `soute` binary: parse the command line, set up logging, dispatch.
+
+use soute::cli::{self, Command, UserAction};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let env = |k: &str| std::env::var(k).ok();
+    let cmd = match cli::parse(std::env::args_os().skip(1).collect(), &env) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            eprintln!("soute: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("soute: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(&format!("warn,soute={level}"));
+    if let Ok(filters) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&filters);
+    }
+    builder.format_timestamp_millis().init();
+}
+
+fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
+    match cmd {
+        Command::Help => print!("{}", cli::HELP),
+        Command::Version => println!("soute {}", env!("CARGO_PKG_VERSION")),
+        Command::CheckConfig(cfg) => print!("{}", cfg.sanitized()),
+        Command::Serve(cfg) => {
+            init_logging(&cfg.log_level);
+            let hostnames = cfg.hostnames.clone();
+            let data_dir = cfg.data_dir.clone();
+            let running = soute::app::start(*cfg)?;
+            let mut out = std::io::stdout().lock();
+            for addr in running.addrs() {
+                writeln!(out, "soute listening on {}://{addr}", running.scheme())?;
+            }
+            out.flush()?;
+            drop(out);
+            startup_notes(&running, &data_dir, &hostnames)?;
+            loop {
+                std::thread::park();
+            }
+        }
+        Command::User { action, data_dir } => user_command(action, &data_dir)?,
+    }
+    Ok(())
+}
+
+/// What the operator needs to know at start: how to trust the CA, and
+/// whether the registry is open to anyone.
+fn startup_notes(
+    running: &soute::app::Running,
+    data_dir: &Path,
+    hostnames: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let port = running.addrs().first().map(|a| a.port()).unwrap_or(5000);
+    let ca = data_dir.join("tls").join("ca.crt");
+    if running.scheme() == "https" && ca.exists() {
+        let mut names: Vec<String> = hostnames.to_vec();
+        if names.is_empty() {
+            names = soute::tls::default_names(&[]).into_iter().take(1).collect();
+        }
+        let mut text = String::new();
+        for name in names {
+            let host = if name.contains(':') {
+                format!("[{name}]")
+            } else {
+                name
+            };
+            text.push_str(&soute::tls::trust_instructions(
+                &ca,
+                &format!("{host}:{port}"),
+            ));
+            text.push('\n');
+        }
+        eprintln!("{text}");
+    }
+    let registry = running.registry();
+    if !registry.has_users()? {
+        log::warn!("NO USERS: this registry is OPEN to anyone who can reach it (read and write).");
+        log::warn!(
+            "create one with: soute user add NAME --data {}",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Read a password: a prompt without echo (twice) on a terminal, one line of stdin otherwise.
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("password again: ")?;
+        if first != again {
+            return Err("the passwords differ".into());
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    }
+}
+
+fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(data_dir)?;
+    let registry = soute::registry::Registry::open(data_dir, true, 2)?;
+    match action {
+        UserAction::Add(name) => {
+            if registry.user_exists(&name)? {
+                return Err(format!("user {name} exists; use `soute user passwd {name}`").into());
+            }
+            let pw = read_password()?;
+            registry.set_user(&name, &pw)?;
+            println!("user {name} added");
+        }
+        UserAction::Passwd(name) => {
+            if !registry.user_exists(&name)? {
+                return Err(format!("no user {name}").into());
+            }
+            let pw = read_password()?;
+            registry.set_user(&name, &pw)?;
+            println!("password of {name} changed");
+        }
+        UserAction::Del(name) => {
+            if !registry.delete_user(&name)? {
+                return Err(format!("no user {name}").into());
+            }
+            println!("user {name} deleted");
+        }
+        UserAction::List => {
+            for name in registry.user_names()? {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
+}

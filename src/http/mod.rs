@@ -4,7 +4,12 @@
 //! It must never parse OCI paths, know OCI error codes or touch the data folder:
 //! everything above the wire format belongs to `api`.
 
+mod body;
+mod conn;
+mod idle;
+mod response;
 mod server;
+mod sys;
 
 pub use server::{bind, Server, ServerConfig};
 
@@ -63,7 +68,11 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// `len` bytes of `file` starting at `offset`. On plain TCP the server copies
     /// them with the kernel (sendfile/splice); on TLS through one buffer.
-    File { file: File, offset: u64, len: u64 },
+    File {
+        file: File,
+        offset: u64,
+        len: u64,
+    },
     /// No body, but `Content-Length: n` (answers to HEAD).
     Length(u64),
 }
@@ -95,7 +104,12 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16) -> Response {
-        Response { status, headers: Vec::new(), body: Body::Empty, close: false }
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+            close: false,
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Response {

@@ -1,0 +1,169 @@
+//! app: wiring. Opens the data folder (and takes its lock), the registry, the
+//! TLS material and the listeners, and starts the HTTP server. Used by `main`
+//! and by the tests, which start soute in-process.
+//!
+//! It must never contain protocol or storage rules: it only connects the parts.
+
+use crate::api::{Api, AuthSettings};
+use crate::config::{Config, TlsMode};
+use crate::error::{Error, Result};
+use crate::http::{self, Server, ServerConfig};
+use crate::registry::Registry;
+use crate::tls;
+use std::fs::{self, File, OpenOptions};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A running soute: its server, registry and the data folder's lock.
+pub struct Running {
+    server: Option<Server>,
+    registry: Arc<Registry>,
+    addrs: Vec<SocketAddr>,
+    secure: bool,
+    _lock: File,
+}
+
+impl Running {
+    /// The addresses actually bound (port 0 resolved).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Stop serving and release the data folder.
+    pub fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown();
+        }
+    }
+}
+
+/// Take the data folder's lock: a second `serve` on the same folder refuses to start.
+pub fn lock_data_dir(cfg: &Config) -> Result<File> {
+    fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+        Error::io(
+            format!("creating the data folder {}", cfg.data_dir.display()),
+            e,
+        )
+    })?;
+    let path = cfg.data_dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(Error::internal(format!(
+            "another soute is serving {}; stop it first (the folder's lock is held)",
+            cfg.data_dir.display()
+        ))),
+    }
+}
+
+/// Start soute as configured.
+pub fn start(cfg: Config) -> Result<Running> {
+    let lock = lock_data_dir(&cfg)?;
+    let db_connections = (cfg.workers as u32).clamp(4, 16);
+    let registry = Arc::new(Registry::open(
+        &cfg.data_dir,
+        cfg.delete_enabled,
+        db_connections,
+    )?);
+    registry.clean_upload_folder()?;
+    if let Some(path) = &cfg.htpasswd {
+        let changed = registry.import_htpasswd(path)?;
+        log::info!(
+            "imported {changed} new or changed user(s) from {}",
+            path.display()
+        );
+    }
+    let (tls, ca_pem) = tls_setup(&cfg)?;
+    let mut listeners = Vec::new();
+    for addr in &cfg.listen {
+        let l = http::bind(*addr).map_err(|e| Error::io(format!("listening on {addr}"), e))?;
+        listeners.push(l);
+    }
+    let secure = tls.is_some();
+    let server_cfg = ServerConfig {
+        listeners,
+        workers: cfg.workers.max(2),
+        max_connections: cfg.max_connections.max(1),
+        head_timeout: cfg.head_timeout,
+        body_timeout: cfg.body_timeout,
+        write_timeout: cfg.write_timeout,
+        keepalive_timeout: cfg.keepalive_timeout,
+        max_head_bytes: 64 * 1024,
+        max_headers: 100,
+        tls,
+    };
+    let auth = AuthSettings {
+        realm: cfg.realm.clone(),
+        anonymous_pull: cfg.anonymous_pull,
+    };
+    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?);
+    let server =
+        Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
+    let addrs = server.local_addrs().to_vec();
+    Ok(Running {
+        server: Some(server),
+        registry,
+        addrs,
+        secure,
+        _lock: lock,
+    })
+}
+
+type TlsConfig = Arc<rustls::ServerConfig>;
+
+/// The rustls configuration for the configured TLS mode, and the CA
+/// certificate to serve at `/ca.crt` when soute runs its own CA.
+fn tls_setup(cfg: &Config) -> Result<(Option<TlsConfig>, Option<Vec<u8>>)> {
+    let tls_err = |e: tls::TlsError| Error::internal(format!("TLS: {e}"));
+    match &cfg.tls {
+        TlsMode::Off => Ok((None, None)),
+        TlsMode::Auto => {
+            let names = tls::default_names(&cfg.hostnames);
+            let files =
+                tls::ensure_ca_and_leaf(&cfg.data_dir.join("tls"), &names).map_err(tls_err)?;
+            if files.ca_created {
+                log::info!("created soute's own CA in {}", files.dir.display());
+            }
+            if files.leaf_issued {
+                log::info!("issued a server certificate for {}", names.join(", "));
+            }
+            let resolver =
+                Arc::new(tls::ReloadingResolver::new(&files.cert, &files.key).map_err(tls_err)?);
+            let ca_pem = fs::read(&files.ca_cert).map_err(|e| Error::io("reading ca.crt", e))?;
+            Ok((
+                Some(tls::server_config(resolver).map_err(tls_err)?),
+                Some(ca_pem),
+            ))
+        }
+        TlsMode::Files { cert, key } => {
+            let resolver = Arc::new(tls::ReloadingResolver::new(cert, key).map_err(tls_err)?);
+            Ok((Some(tls::server_config(resolver).map_err(tls_err)?), None))
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! config: the resolved configuration. Embedded defaults, overlaid by
+//! distribution's `REGISTRY_*` environment variables, overlaid by flags.
+//! `sanitized()` prints it without secrets for `check-config`.
+//!
+//! It must never open the data folder or start anything.
+
+use crate::error::{Code, Error, Result};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the listeners speak TLS.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TlsMode {
+    /// Plain HTTP.
+    Off,
+    /// soute's own CA and server certificate, made on first start in `<data>/tls/`.
+    Auto,
+    /// The user's certificate chain and key (PEM), reloaded when they change.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    /// Names (DNS or IP) the server certificate must cover, besides the defaults.
+    pub hostnames: Vec<String>,
+    pub tls: TlsMode,
+    pub delete_enabled: bool,
+    /// error, warn, info or debug (distribution's levels).
+    pub log_level: String,
+    pub realm: String,
+    /// A bcrypt htpasswd file to import users from at start.
+    pub htpasswd: Option<PathBuf>,
+    /// Allow reads without credentials even when users exist.
+    pub anonymous_pull: bool,
+    pub workers: usize,
+    pub max_connections: usize,
+    pub head_timeout: Duration,
+    pub body_timeout: Duration,
+    pub write_timeout: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+pub const DEFAULT_PORT: u16 = 5000;
+
+impl Config {
+    /// The embedded defaults, rooted at `data_dir`.
+    pub fn for_data(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            listen: all_interfaces(DEFAULT_PORT),
+            hostnames: Vec::new(),
+            tls: TlsMode::Auto,
+            delete_enabled: true,
+            log_level: "info".into(),
+            realm: "soute".into(),
+            htpasswd: None,
+            anonymous_pull: false,
+            workers: 64,
+            max_connections: 512,
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Defaults overlaid by distribution's environment variables (`env` looks one up).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        let data = env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY")
+            .unwrap_or_else(|| "./soute-data".into());
+        let mut cfg = Config::for_data(data);
+        if let Some(addr) = env("REGISTRY_HTTP_ADDR") {
+            cfg.listen = parse_listen(&addr)?;
+        }
+        if let Some(v) = env("REGISTRY_STORAGE_DELETE_ENABLED") {
+            cfg.delete_enabled = parse_bool("REGISTRY_STORAGE_DELETE_ENABLED", &v)?;
+        }
+        if let Some(level) = env("REGISTRY_LOG_LEVEL") {
+            cfg.log_level = parse_level(&level)?;
+        }
+        match (
+            env("REGISTRY_HTTP_TLS_CERTIFICATE"),
+            env("REGISTRY_HTTP_TLS_KEY"),
+        ) {
+            (Some(cert), Some(key)) => {
+                cfg.tls = TlsMode::Files {
+                    cert: cert.into(),
+                    key: key.into(),
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(config_error(
+                    "REGISTRY_HTTP_TLS_CERTIFICATE and REGISTRY_HTTP_TLS_KEY go together",
+                ))
+            }
+        }
+        if let Some(realm) = env("REGISTRY_AUTH_HTPASSWD_REALM") {
+            cfg.realm = realm;
+        }
+        if let Some(path) = env("REGISTRY_AUTH_HTPASSWD_PATH") {
+            cfg.htpasswd = Some(path.into());
+        }
+        Ok(cfg)
+    }
+
+    /// The configuration as `check-config` prints it (no secrets: soute's
+    /// configuration holds none, only paths to them).
+    pub fn sanitized(&self) -> String {
+        let tls = match &self.tls {
+            TlsMode::Off => "off".to_string(),
+            TlsMode::Auto => format!("auto (own CA in {})", self.data_dir.join("tls").display()),
+            TlsMode::Files { cert, key } => format!(
+                "files (certificate {}, key {})",
+                cert.display(),
+                key.display()
+            ),
+        };
+        let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
+        format!(
+            "data folder:      {}\nlisten:           {}\nhostnames:        {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\nmax connections:  {}\ntimeouts (s):     head {}, body {}, write {}, keep-alive {}\n",
+            self.data_dir.display(),
+            listen.join(", "),
+            if self.hostnames.is_empty() { "(machine defaults)".into() } else { self.hostnames.join(", ") },
+            self.delete_enabled,
+            self.log_level,
+            self.realm,
+            self.htpasswd.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
+            self.anonymous_pull,
+            self.workers,
+            self.max_connections,
+            self.head_timeout.as_secs(),
+            self.body_timeout.as_secs(),
+            self.write_timeout.as_secs(),
+            self.keepalive_timeout.as_secs(),
+        )
+    }
+}
+
+fn config_error(msg: impl Into<String>) -> Error {
+    Error::client(Code::Unknown, msg).with_status(400)
+}
+
+fn all_interfaces(port: u16) -> Vec<SocketAddr> {
+    vec![
+        SocketAddr::from(([0, 0, 0, 0], port)),
+        SocketAddr::from(([0u16; 8], port)),
+    ]
+}
+
+/// `:5000` (every interface, IPv4 and IPv6), `[::1]:5000`, `127.0.0.1:0`, `host:port`.
+pub fn parse_listen(s: &str) -> Result<Vec<SocketAddr>> {
+    let s = s.trim();
+    if let Some(port) = s.strip_prefix(':') {
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| config_error(format!("invalid port in {s:?}")))?;
+        return Ok(all_interfaces(port));
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let addrs: Vec<SocketAddr> = s
+        .to_socket_addrs()
+        .map_err(|e| config_error(format!("cannot listen on {s:?}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(config_error(format!("{s:?} resolves to no address")));
+    }
+    Ok(addrs)
+}
+
+pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(config_error(format!(
+            "{name}: expected true or false, got {v:?}"
+        ))),
+    }
+}
+
+/// distribution's levels: error, warn, info, debug (panic and fatal count as error).
+pub fn parse_level(v: &str) -> Result<String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "panic" | "fatal" | "error" => Ok("error".into()),
+        "warn" | "warning" => Ok("warn".into()),
+        "info" => Ok("info".into()),
+        "debug" => Ok("debug".into()),
+        "trace" => Ok("trace".into()),
+        other => Err(config_error(format!(
+            "unknown log level {other:?} (error, warn, info, debug)"
+        ))),
+    }
+}
+
+/// Parse `--tls`: `auto`, `off`, or `CERT,KEY`.
+pub fn parse_tls(v: &str) -> Result<TlsMode> {
+    match v {
+        "auto" | "on" => Ok(TlsMode::Auto),
+        "off" => Ok(TlsMode::Off),
+        other => match other.split_once(',') {
+            Some((c, k)) if !c.is_empty() && !k.is_empty() => Ok(TlsMode::Files {
+                cert: c.into(),
+                key: k.into(),
+            }),
+            _ => Err(config_error(format!(
+                "--tls takes auto, off or CERT,KEY; got {other:?}"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn env_overlay() {
+        let vars: HashMap<&str, &str> = [
+            ("REGISTRY_HTTP_ADDR", "[::1]:5150"),
+            ("REGISTRY_STORAGE_DELETE_ENABLED", "false"),
+            ("REGISTRY_LOG_LEVEL", "debug"),
+            ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/srv/reg"),
+            ("REGISTRY_AUTH_HTPASSWD_REALM", "home"),
+        ]
+        .into_iter()
+        .collect();
+        let cfg = Config::from_env(&|k| vars.get(k).map(|v| v.to_string())).expect("config");
+        assert_eq!(
+            cfg.listen,
+            vec!["[::1]:5150".parse::<SocketAddr>().expect("addr")]
+        );
+        assert!(!cfg.delete_enabled);
+        assert_eq!(cfg.log_level, "debug");
+        assert_eq!(cfg.data_dir, PathBuf::from("/srv/reg"));
+        assert_eq!(cfg.realm, "home");
+        let defaults = Config::from_env(&|_| None).expect("defaults");
+        assert_eq!(defaults.listen.len(), 2);
+        assert_eq!(defaults.listen[0].port(), 5000);
+        assert_eq!(defaults.tls, TlsMode::Auto);
+    }
+
+    #[test]
+    fn parsers() {
+        assert_eq!(parse_listen(":6000").expect("port").len(), 2);
+        assert!(parse_listen("nonsense:::").is_err());
+        assert!(parse_level("verbose").is_err());
+        assert_eq!(parse_level("WARNING").expect("warn"), "warn");
+        assert!(matches!(
+            parse_tls("a.pem,b.pem"),
+            Ok(TlsMode::Files { .. })
+        ));
+        assert!(parse_tls("a.pem").is_err());
+        assert!(parse_bool("x", "maybe").is_err());
+    }
+}

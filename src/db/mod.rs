@@ -1,0 +1,134 @@
+//! db: all SQL. Opens `soute.db` (WAL, synchronous=FULL, foreign keys, busy
+//! timeout), applies `migrations/*.sql` by `PRAGMA user_version`, and offers
+//! `read` and `write` closures; writes are serialized and run in `BEGIN IMMEDIATE`.
+//!
+//! It must never touch blob files or format HTTP.
+
+pub mod meta;
+pub mod users;
+
+use crate::error::{Error, Result};
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The migrations, in order. Append only.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_create_registry.sql"),
+    include_str!("../../migrations/0002_add_repo_search.sql"),
+];
+
+pub struct Db {
+    pool: Pool<SqliteConnectionManager>,
+    writer: Mutex<()>,
+}
+
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")?;
+    Ok(())
+}
+
+impl Db {
+    /// Open (creating if needed) and migrate the database file.
+    pub fn open(path: &Path, max_connections: u32) -> Result<Db> {
+        let mut conn = Connection::open(path)?;
+        configure(&mut conn)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::internal(format!(
+                "database refused WAL mode (got {mode})"
+            )));
+        }
+        migrate(&mut conn)?;
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let pool = Pool::builder()
+            .max_size(max_connections.max(2))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)?;
+        Ok(Db {
+            pool,
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Run `f` on a pooled connection (autocommit; use for single reads).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.pool.get()?;
+        f(&conn)
+    }
+
+    /// Run `f` in one `BEGIN IMMEDIATE` transaction; commit on Ok, roll back on Err.
+    /// Writers are serialized in-process so none waits on SQLite's busy handler.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The schema version this binary writes.
+    pub fn schema_version() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+}
+
+/// Apply the migrations the database has not seen, in one transaction.
+/// A database newer than this binary is refused.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(Error::internal(format!(
+            "the database has schema version {current}, newer than this soute ({known}); use a newer soute"
+        )));
+    }
+    if current == known {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_newer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("soute.db");
+        let db = Db::open(&path, 2).expect("open");
+        let v: i64 = db
+            .read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .expect("v");
+        assert_eq!(v, Db::schema_version());
+        drop(db);
+        assert!(Db::open(&path, 2).is_ok(), "reopening is a no-op");
+        let conn = Connection::open(&path).expect("raw");
+        conn.pragma_update(None, "user_version", 999).expect("bump");
+        drop(conn);
+        let err = Db::open(&path, 2).err().expect("newer schema refused");
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

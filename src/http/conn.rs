@@ -1,0 +1,747 @@
+//! One client connection: the socket (plain or TLS), its read buffer, the TLS
+//! handshake, request-head parsing with its limits and deadline, and the
+//! request/response loop that calls the [`Handler`](super::Handler).
+//!
+//! It must never parse OCI paths or know OCI error codes, never buffer a request
+//! body, never drain more than a small bounded amount of an unwanted body, and
+//! never let one connection hold a worker past its timeouts.
+
+use super::body::{BodyReader, Continue, Framing};
+use super::response::{self, Outgoing};
+use super::server::Shared;
+use super::{Body, Request, Response};
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Read buffer size for a connection in use (grown up to the head limit).
+const READ_BUF: usize = 16 * 1024;
+/// At most this much of an unread request body is drained to keep a connection.
+const DRAIN_MAX: u64 = 64 * 1024;
+/// Longest time spent draining an unread body, or lingering before a close.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
+const LINGER_TIME: Duration = Duration::from_millis(200);
+
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+/// The socket with its read buffer. The buffer exists only while the
+/// connection is in use; idle connections give it back.
+pub(crate) struct ConnIo {
+    pub(crate) stream: Stream,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// The SO_RCVTIMEO last set (None: unknown).
+    rto: Option<Duration>,
+    /// While reading a request head: when it must be complete (enforced
+    /// between the socket reads one TLS record may need).
+    deadline: Option<Instant>,
+}
+
+impl ConnIo {
+    pub(crate) fn new(stream: Stream) -> ConnIo {
+        ConnIo {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            rto: None,
+            deadline: None,
+        }
+    }
+
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match &self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => &t.sock,
+        }
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.tcp().as_raw_fd()
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Tls(_))
+    }
+
+    /// Sets the socket read timeout (a zero duration becomes 1 ms: zero means "none").
+    pub(crate) fn set_read_timeout(&mut self, d: Duration) {
+        let d = d.max(Duration::from_millis(1));
+        if self.rto != Some(d) {
+            self.rto = self.tcp().set_read_timeout(Some(d)).ok().map(|()| d);
+        }
+    }
+
+    /// True when request bytes are already here (in our buffer or decrypted by TLS).
+    pub(crate) fn has_pending(&self) -> bool {
+        if self.pos < self.end {
+            return true;
+        }
+        match &self.stream {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => !t.conn.is_handshaking() && !t.conn.wants_read(),
+        }
+    }
+
+    /// Frees the read buffer when it holds nothing (for idle connections).
+    pub(crate) fn release_buffer(&mut self) {
+        if self.pos == self.end {
+            self.buf = Vec::new();
+            self.pos = 0;
+            self.end = 0;
+        }
+    }
+
+    fn read_stream(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let r = match &mut self.stream {
+                Stream::Plain(s) => s.read(out),
+                Stream::Tls(t) => {
+                    let r = tls_read(t, out, self.deadline);
+                    if self.deadline.is_some() {
+                        self.rto = None;
+                    }
+                    r
+                }
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// Makes room at the end of the buffer, growing it up to `limit` bytes.
+    /// False when the buffer is full and may not grow.
+    fn make_room(&mut self, limit: usize) -> bool {
+        if self.end < self.buf.len() {
+            return true;
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+            if self.end < self.buf.len() {
+                return true;
+            }
+        }
+        let cap = self.buf.len();
+        let limit = limit.max(READ_BUF);
+        if cap >= limit {
+            return false;
+        }
+        let new = if cap == 0 {
+            READ_BUF.min(limit)
+        } else {
+            (cap * 2).min(limit)
+        };
+        self.buf.resize(new, 0);
+        true
+    }
+
+    /// Reads more bytes into the buffer. Ok(0) at end of stream.
+    fn fill_more(&mut self, limit: usize) -> io::Result<usize> {
+        if !self.make_room(limit) {
+            return Err(io::Error::other("read buffer full"));
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        let r = self.read_stream(&mut buf[self.end..]);
+        self.buf = buf;
+        let n = r?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+/// Reads decrypted bytes, one socket read at a time, so that a peer trickling
+/// a TLS record byte by byte cannot outlive `deadline` (rustls' own
+/// `Stream::read` loops over socket reads until a whole record arrived).
+fn tls_read(
+    t: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    out: &mut [u8],
+    deadline: Option<Instant>,
+) -> io::Result<usize> {
+    loop {
+        match t.conn.reader().read(out) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            r => return r,
+        }
+        while t.conn.wants_write() {
+            t.conn.write_tls(&mut t.sock)?;
+        }
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head timeout",
+                ));
+            }
+            t.sock
+                .set_read_timeout(Some((d - now).max(Duration::from_millis(1))))?;
+        }
+        if t.conn.read_tls(&mut t.sock)? == 0 {
+            // End of stream: rustls now reports Ok(0) (close_notify) or UnexpectedEof.
+            t.conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            return t.conn.reader().read(out);
+        }
+        if let Err(e) = t.conn.process_new_packets() {
+            let _ = t.conn.write_tls(&mut t.sock);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
+}
+
+impl Read for ConnIo {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.end && out.len() >= READ_BUF {
+            return self.read_stream(out);
+        }
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ConnIo {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+            self.fill_more(READ_BUF)?;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.end);
+    }
+}
+
+impl Write for ConnIo {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.write(data),
+            Stream::Tls(t) => t.write(data),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// Decrements the open-connection count when the connection goes away.
+pub(crate) struct OpenGuard(pub(crate) Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pub(crate) struct Conn {
+    pub(crate) io: ConnIo,
+    pub(crate) remote: SocketAddr,
+    pub(crate) handshaken: bool,
+    pub(crate) _open: OpenGuard,
+}
+
+/// What a worker does with a connection after serving it.
+pub(crate) enum Next {
+    Close,
+    /// Waiting for the client's next request: hand to the idle poller.
+    Idle(Conn),
+    /// The next request is already here, but other connections are waiting.
+    Ready(Conn),
+}
+
+pub(crate) struct Head {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(crate) version: u8,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+pub(crate) enum HeadError {
+    /// The client closed or stayed silent before sending anything: just close.
+    Quiet,
+    TooLarge,
+    TooManyHeaders,
+    Malformed,
+}
+
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Reads and parses one request head, all of it before `deadline`.
+pub(crate) fn read_head(
+    io: &mut ConnIo,
+    deadline: Instant,
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<Head, HeadError> {
+    io.deadline = Some(deadline);
+    let r = read_head_inner(io, deadline, max_bytes, max_headers);
+    io.deadline = None;
+    r
+}
+
+fn read_head_inner(
+    io: &mut ConnIo,
+    deadline: Instant,
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<Head, HeadError> {
+    let mut got_bytes = io.pos < io.end;
+    loop {
+        if io.pos < io.end {
+            let mut slots = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
+            let mut req = httparse::Request::new(&mut slots);
+            match req.parse(&io.buf[io.pos..io.end]) {
+                Ok(httparse::Status::Complete(n)) => {
+                    if n > max_bytes {
+                        return Err(HeadError::TooLarge);
+                    }
+                    let head = Head {
+                        method: req.method.unwrap_or("").to_string(),
+                        target: req.path.unwrap_or("").to_string(),
+                        version: req.version.unwrap_or(1),
+                        headers: req
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                let value = String::from_utf8_lossy(h.value).trim().to_string();
+                                (h.name.to_ascii_lowercase(), value)
+                            })
+                            .collect(),
+                    };
+                    io.pos += n;
+                    return Ok(head);
+                }
+                Ok(httparse::Status::Partial) => {
+                    if io.end - io.pos >= max_bytes {
+                        return Err(HeadError::TooLarge);
+                    }
+                }
+                Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+                Err(_) => return Err(HeadError::Malformed),
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            log::debug!("request head timeout");
+            return Err(HeadError::Quiet);
+        }
+        io.set_read_timeout(deadline - now);
+        match io.fill_more(max_bytes) {
+            Ok(0) if got_bytes => return Err(HeadError::Malformed),
+            Ok(0) => return Err(HeadError::Quiet),
+            Ok(_) => got_bytes = true,
+            Err(e) if e.kind() == io::ErrorKind::Other && io.end - io.pos >= max_bytes => {
+                return Err(HeadError::TooLarge)
+            }
+            Err(e) => {
+                if timed_out(&e) {
+                    log::debug!("request head timeout");
+                } else {
+                    log::debug!("reading request head: {e}");
+                }
+                return Err(HeadError::Quiet);
+            }
+        }
+    }
+}
+
+/// Completes the TLS handshake before `deadline`.
+fn handshake(io: &mut ConnIo, deadline: Instant) -> io::Result<()> {
+    let Stream::Tls(t) = &mut io.stream else {
+        return Ok(());
+    };
+    let t = &mut **t;
+    loop {
+        while t.conn.wants_write() {
+            t.conn.write_tls(&mut t.sock)?;
+        }
+        if !t.conn.is_handshaking() {
+            io.rto = None;
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake timeout",
+            ));
+        }
+        t.sock
+            .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
+        if t.conn.read_tls(&mut t.sock)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed during TLS handshake",
+            ));
+        }
+        if let Err(e) = t.conn.process_new_packets() {
+            // Send the alert rustls queued, then give up.
+            let _ = t.conn.write_tls(&mut t.sock);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+    }
+}
+
+/// Splits a request target into (path, query). Origin form, absolute form and `*`.
+fn split_target(target: &str) -> Option<(String, String)> {
+    let rest = if target.starts_with('/') {
+        target
+    } else if target == "*" {
+        return Some(("*".to_string(), String::new()));
+    } else {
+        let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return None;
+        }
+        let after = &target[target.find("://")? + 3..];
+        match after.find(['/', '?']) {
+            Some(i) if after.as_bytes()[i] == b'/' => &after[i..],
+            Some(i) => return Some(("/".to_string(), after[i + 1..].to_string())),
+            None => "/",
+        }
+    };
+    let rest = rest.split('#').next().unwrap_or(rest);
+    Some(match rest.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (rest.to_string(), String::new()),
+    })
+}
+
+fn has_token(headers: &[(String, String)], name: &str, token: &str) -> bool {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Decides the body framing from the headers; Err(reason) for a 400.
+fn framing(headers: &[(String, String)], version: u8) -> Result<Framing, &'static str> {
+    let mut te = headers
+        .iter()
+        .filter(|(n, _)| n == "transfer-encoding")
+        .peekable();
+    let mut cl = headers.iter().filter(|(n, _)| n == "content-length");
+    let first_cl = cl.next();
+    if te.peek().is_some() {
+        if first_cl.is_some() {
+            return Err("both Content-Length and Transfer-Encoding");
+        }
+        if version == 0 {
+            return Err("Transfer-Encoding in an HTTP/1.0 request");
+        }
+        let mut codings = te.flat_map(|(_, v)| v.split(',')).map(str::trim);
+        return match (codings.next(), codings.next()) {
+            (Some(c), None) if c.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
+            _ => Err("unsupported transfer coding"),
+        };
+    }
+    let Some((_, v)) = first_cl else {
+        return Ok(Framing::Length(0));
+    };
+    if cl.next().is_some() {
+        return Err("repeated Content-Length");
+    }
+    if v.is_empty() || v.len() > 19 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("malformed Content-Length");
+    }
+    v.parse::<u64>()
+        .map(Framing::Length)
+        .map_err(|_| "malformed Content-Length")
+}
+
+/// Flushes, shuts the write side and reads (and discards) briefly what the
+/// client still sends, so the answer is not lost to a reset. Then drops.
+fn linger_close(mut io: ConnIo) {
+    let _ = io.flush();
+    if let Stream::Tls(t) = &mut io.stream {
+        t.conn.send_close_notify();
+        let _ = t.conn.write_tls(&mut t.sock);
+    }
+    let tcp = io.tcp();
+    let _ = tcp.shutdown(Shutdown::Write);
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut scratch = [0u8; 4096];
+    let mut total = 0usize;
+    while total < DRAIN_MAX as usize {
+        let now = Instant::now();
+        if now >= deadline || tcp.set_read_timeout(Some(deadline - now)).is_err() {
+            break;
+        }
+        match (&mut &*tcp).read(&mut scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// A plain close after a complete exchange (TLS: with close_notify).
+fn close_clean(mut io: ConnIo) {
+    if let Stream::Tls(t) = &mut io.stream {
+        t.conn.send_close_notify();
+        let _ = t.conn.write_tls(&mut t.sock);
+    }
+    let _ = io.tcp().shutdown(Shutdown::Write);
+}
+
+fn access_log(
+    remote: SocketAddr,
+    method: &str,
+    path: &str,
+    status: u16,
+    bytes: u64,
+    start: Instant,
+    id: u64,
+) {
+    log::info!(
+        target: "soute::access",
+        "{} {} {} {} {} {}ms id={}",
+        remote,
+        method,
+        path,
+        status,
+        bytes,
+        start.elapsed().as_millis(),
+        id
+    );
+}
+
+/// Answers a request that never reached the handler, then closes.
+fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -> Next {
+    let id = shared.next_id();
+    log::debug!("{} rejected with {status}: {why}", conn.remote);
+    let mut io = conn.io;
+    let body = format!("{why}\n").into_bytes();
+    let resp = Response::new(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Body::Bytes(body));
+    let out = Outgoing {
+        head_only: false,
+        close: true,
+        keep_alive_10: false,
+    };
+    let (r, bytes) = response::write(&mut io, resp, out);
+    if let Err(e) = r {
+        log::debug!("{} writing {status}: {e}", conn.remote);
+    }
+    access_log(conn.remote, "-", "-", status, bytes, start, id);
+    linger_close(io);
+    Next::Close
+}
+
+/// The body of a 500 answer.
+pub(crate) fn internal_error(id: u64) -> Response {
+    let body = format!(
+        "{{\"errors\":[{{\"code\":\"UNKNOWN\",\"message\":\"internal error\",\"detail\":{{\"request_id\":{id}}}}}]}}"
+    );
+    Response::new(500)
+        .header("Content-Type", "application/json")
+        .body(Body::Bytes(body.into_bytes()))
+}
+
+/// Serves requests on `conn` until it closes, goes idle or should yield.
+pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
+    let cfg = &shared.cfg;
+    loop {
+        let deadline = Instant::now() + cfg.head_timeout;
+        if !conn.handshaken {
+            if let Err(e) = handshake(&mut conn.io, deadline) {
+                log::debug!("{} TLS handshake failed: {e}", conn.remote);
+                return Next::Close;
+            }
+            conn.handshaken = true;
+        }
+        let head = match read_head(&mut conn.io, deadline, cfg.max_head_bytes, cfg.max_headers) {
+            Ok(h) => h,
+            Err(HeadError::Quiet) => return Next::Close,
+            Err(HeadError::TooLarge) => {
+                return reject(shared, conn, 431, "request head too large", Instant::now())
+            }
+            Err(HeadError::TooManyHeaders) => {
+                return reject(shared, conn, 431, "too many header fields", Instant::now())
+            }
+            Err(HeadError::Malformed) => {
+                return reject(shared, conn, 400, "malformed request head", Instant::now())
+            }
+        };
+        let start = Instant::now();
+        let Some((path, query)) = split_target(&head.target) else {
+            return reject(shared, conn, 400, "unsupported request target", start);
+        };
+        let framing = match framing(&head.headers, head.version) {
+            Ok(f) => f,
+            Err(why) => return reject(shared, conn, 400, why, start),
+        };
+        let mut cont = Continue::No;
+        for (_, v) in head.headers.iter().filter(|(n, _)| n == "expect") {
+            if v.eq_ignore_ascii_case("100-continue") {
+                if head.version >= 1 {
+                    cont = Continue::Pending;
+                }
+            } else {
+                return reject(shared, conn, 417, "unsupported expectation", start);
+            }
+        }
+        let mut close = if head.version == 0 {
+            !has_token(&head.headers, "connection", "keep-alive")
+        } else {
+            has_token(&head.headers, "connection", "close")
+        };
+        let keep_alive_10 = head.version == 0 && !close;
+        let id = shared.next_id();
+        let head_only = head.method == "HEAD";
+        let remote = conn.remote;
+        let secure = conn.io.is_tls();
+
+        let mut body = BodyReader::new(&mut conn.io, framing, cont, cfg.body_timeout);
+        let mut req = Request {
+            method: head.method,
+            path,
+            query,
+            headers: head.headers,
+            remote,
+            secure,
+            id,
+            body: &mut body,
+        };
+        let handler = &shared.handler;
+        let outcome = catch_unwind(AssertUnwindSafe(|| handler.handle(&mut req)));
+        let Request { method, path, .. } = req;
+        let mut resp = match outcome {
+            Ok(r) => r,
+            Err(_) => {
+                log::error!("handler panicked on {method} {path} (request id {id})");
+                close = true;
+                internal_error(id)
+            }
+        };
+        close |= resp.close || shared.stopping() || has_token(&resp.headers, "connection", "close");
+        if !close && !body.finished() {
+            // Keep the connection only if the rest of the body is small and quick.
+            let drained = body.drain(DRAIN_MAX, Instant::now() + DRAIN_TIME.min(cfg.body_timeout));
+            if !drained {
+                log::debug!("{remote} request body left unread: closing");
+                close = true;
+            }
+        }
+        let unread = !body.finished() || body.failed();
+        drop(body);
+
+        resp.close = close;
+        let out = Outgoing {
+            head_only,
+            close,
+            keep_alive_10,
+        };
+        let status = resp.status;
+        let (written, bytes) = response::write(&mut conn.io, resp, out);
+        access_log(remote, &method, &path, status, bytes, start, id);
+        if let Err(e) = written {
+            log::debug!("{remote} writing response: {e}");
+            return Next::Close;
+        }
+        if close {
+            if unread {
+                linger_close(conn.io);
+            } else {
+                close_clean(conn.io);
+            }
+            return Next::Close;
+        }
+        // Pipelined request already here?
+        let pending = conn.io.has_pending() || super::idle::readable(conn.io.fd(), 0);
+        if pending {
+            if shared.others_waiting() {
+                return Next::Ready(conn);
+            }
+            continue;
+        }
+        conn.io.release_buffer();
+        return Next::Idle(conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn framing_rules() {
+        assert!(matches!(framing(&h(&[]), 1), Ok(Framing::Length(0))));
+        assert!(matches!(
+            framing(&h(&[("content-length", "12")]), 1),
+            Ok(Framing::Length(12))
+        ));
+        assert!(matches!(
+            framing(&h(&[("transfer-encoding", "Chunked")]), 1),
+            Ok(Framing::Chunked)
+        ));
+        for bad in [
+            h(&[("content-length", "1"), ("transfer-encoding", "chunked")]),
+            h(&[("content-length", "1"), ("content-length", "1")]),
+            h(&[("content-length", "1"), ("content-length", "2")]),
+            h(&[("content-length", "1, 1")]),
+            h(&[("content-length", "+1")]),
+            h(&[("content-length", "")]),
+            h(&[("content-length", "99999999999999999999")]),
+            h(&[("transfer-encoding", "gzip")]),
+            h(&[("transfer-encoding", "gzip, chunked")]),
+            h(&[
+                ("transfer-encoding", "chunked"),
+                ("transfer-encoding", "chunked"),
+            ]),
+        ] {
+            assert!(framing(&bad, 1).is_err(), "{bad:?}");
+        }
+        assert!(framing(&h(&[("transfer-encoding", "chunked")]), 0).is_err());
+    }
+
+    #[test]
+    fn targets() {
+        let t = |s: &str| split_target(s);
+        assert_eq!(t("/v2/?a=b"), Some(("/v2/".into(), "a=b".into())));
+        assert_eq!(t("/x"), Some(("/x".into(), "".into())));
+        assert_eq!(
+            t("http://h:5000/v2/x?q"),
+            Some(("/v2/x".into(), "q".into()))
+        );
+        assert_eq!(t("https://h"), Some(("/".into(), "".into())));
+        assert_eq!(t("*"), Some(("*".into(), "".into())));
+        assert_eq!(t("v2"), None);
+    }
+}

@@ -1,0 +1,304 @@
+//! Response serialisation: status line, the headers the server owns
+//! (Content-Length, Date, Connection), and the body, with the sendfile(2)
+//! fast path for files on plain TCP.
+//!
+//! It must never emit a header value containing CR/LF, never send chunked
+//! responses, and never wrap the socket in a buffer on the file fast path.
+
+use super::conn::{ConnIo, Stream};
+use super::sys;
+use super::{Body, Response};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Bodies up to this size go out in the same write as the head.
+const INLINE_BODY: usize = 16 * 1024;
+/// Copy buffer for files over TLS (or without sendfile).
+const TLS_COPY_BUF: usize = 256 * 1024;
+
+/// How the response must be framed for this request.
+pub(crate) struct Outgoing {
+    /// The request was HEAD: announce the length, send no body.
+    pub(crate) head_only: bool,
+    /// Send `Connection: close`.
+    pub(crate) close: bool,
+    /// HTTP/1.0 client that asked for keep-alive: say `Connection: keep-alive`.
+    pub(crate) keep_alive_10: bool,
+}
+
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        _ => "Unknown",
+    }
+}
+
+/// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub(crate) fn http_date(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let wd = WD[(days % 7) as usize];
+    // Civil-from-days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mon = MON[(mo - 1).clamp(0, 11) as usize];
+    format!("{wd}, {d:02} {mon} {y:04} {h:02}:{m:02}:{s:02} GMT")
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn valid_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}
+
+/// True for statuses that never carry a body or Content-Length.
+fn bodiless(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+/// Writes `resp`. Returns the result and the number of body bytes written.
+pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Result<()>, u64) {
+    let Response {
+        status,
+        headers,
+        body,
+        close: _,
+    } = resp;
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(
+        format!(
+            "HTTP/1.1 {status} {}\r\nDate: {}\r\n",
+            reason(status),
+            http_date(SystemTime::now())
+        )
+        .as_bytes(),
+    );
+    for (name, value) in &headers {
+        if !is_token(name) || !valid_value(value) {
+            log::warn!("dropping invalid response header {name:?}");
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if matches!(
+            lower.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "date" | "keep-alive"
+        ) {
+            continue;
+        }
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    let no_body = bodiless(status);
+    if !no_body {
+        head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    if out.close {
+        head.extend_from_slice(b"Connection: close\r\n");
+    } else if out.keep_alive_10 {
+        head.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+
+    if no_body || out.head_only {
+        return (io.write_all(&head).and_then(|()| io.flush()), 0);
+    }
+    match body {
+        Body::Empty | Body::Length(_) => (io.write_all(&head).and_then(|()| io.flush()), 0),
+        Body::Bytes(b) => {
+            let r = if b.len() <= INLINE_BODY {
+                head.extend_from_slice(&b);
+                io.write_all(&head)
+            } else {
+                io.write_all(&head).and_then(|()| io.write_all(&b))
+            };
+            let r = r.and_then(|()| io.flush());
+            let n = if r.is_ok() { b.len() as u64 } else { 0 };
+            (r, n)
+        }
+        Body::File { file, offset, len } => {
+            let mut sent = 0u64;
+            let r = io
+                .write_all(&head)
+                .and_then(|()| send_file(io, &file, offset, len, &mut sent));
+            (r.and_then(|()| io.flush()), sent)
+        }
+    }
+}
+
+fn send_file(
+    io: &mut ConnIo,
+    file: &File,
+    offset: u64,
+    len: u64,
+    sent: &mut u64,
+) -> io::Result<()> {
+    match &mut io.stream {
+        Stream::Plain(tcp) => {
+            if !kernel_copy(tcp, file, offset, len, sent)? {
+                copy_buffered(tcp, file, offset + *sent, len - *sent, sent)?;
+            }
+        }
+        Stream::Tls(tls) => copy_buffered(&mut **tls, file, offset, len, sent)?,
+    }
+    if *sent != len {
+        // The file was shorter than announced: the framing is broken, close.
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file shorter than its Content-Length",
+        ));
+    }
+    Ok(())
+}
+
+/// Copies with sendfile(2), no user-space buffer. Ok(false) when the kernel
+/// refuses before the first byte (the caller falls back to a buffered copy).
+fn kernel_copy(
+    tcp: &TcpStream,
+    file: &File,
+    offset: u64,
+    len: u64,
+    sent: &mut u64,
+) -> io::Result<bool> {
+    let Ok(mut off) = libc::off_t::try_from(offset) else {
+        return Ok(false);
+    };
+    let mut left = len;
+    while left > 0 {
+        let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+        match sys::sendfile(tcp.as_fd(), file.as_fd(), &mut off, chunk) {
+            None => return Ok(false),
+            Some(Ok(0)) => break,
+            Some(Ok(n)) => {
+                left -= n as u64;
+                *sent += n as u64;
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Some(Err(e))
+                if *sent == 0
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP)
+                    ) =>
+            {
+                return Ok(false)
+            }
+            Some(Err(e)) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Copies through one buffer (TLS, or where sendfile is unavailable).
+fn copy_buffered(
+    out: &mut dyn Write,
+    mut file: &File,
+    offset: u64,
+    len: u64,
+    sent: &mut u64,
+) -> io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut src = file.take(len);
+    let mut buf = vec![
+        0u8;
+        TLS_COPY_BUF
+            .min(usize::try_from(len).unwrap_or(usize::MAX))
+            .max(1)
+    ];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        *sent += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates() {
+        let t = |s| http_date(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(t(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(t(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(t(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(t(4_102_444_799), "Thu, 31 Dec 2099 23:59:59 GMT");
+    }
+
+    #[test]
+    fn header_checks() {
+        assert!(is_token("Docker-Content-Digest"));
+        assert!(!is_token("Bad Name"));
+        assert!(!is_token(""));
+        assert!(valid_value("a\tb c"));
+        assert!(!valid_value("a\r\nSet-Cookie: x"));
+    }
+}

@@ -1,0 +1,234 @@
+//! Manifests: validate and store the exact bytes with their references, tag
+//! them, read them back by tag or digest, delete them, and list referrers.
+
+use super::Registry;
+use crate::db::meta;
+use crate::error::{Code, Error, Result};
+use crate::oci::manifest::Manifest;
+use crate::oci::{media, Algorithm, Digest, Reference, RepoName, Tag};
+use serde_json::{json, Value};
+
+const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
+
+/// What a manifest PUT did.
+#[derive(Debug)]
+pub struct PutOutcome {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+    /// Tags that now point at the manifest (the reference tag and `?tag=` ones).
+    pub tags: Vec<Tag>,
+}
+
+fn manifest_unknown(repo: &RepoName, reference: &Reference) -> Error {
+    Error::client(
+        Code::ManifestUnknown,
+        format!("manifest {reference} is not in {repo}"),
+    )
+}
+
+impl Registry {
+    /// Validate and store a manifest under `reference`, plus `extra_tags`.
+    pub fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: &[u8],
+        extra_tags: &[Tag],
+    ) -> Result<PutOutcome> {
+        let manifest = Manifest::parse(body, content_type)?;
+        let digest = match reference {
+            Reference::Digest(d) => {
+                let actual = Digest::of(d.algorithm(), body);
+                if &actual != d {
+                    return Err(Error::client(
+                        Code::DigestInvalid,
+                        format!("manifest body has digest {actual}, not {d}"),
+                    ));
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::of(Algorithm::Sha256, body),
+        };
+        let mut tags: Vec<Tag> = Vec::new();
+        if let Reference::Tag(t) = reference {
+            tags.push(t.clone());
+        }
+        for t in extra_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        let key = digest.to_string();
+        let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
+        let subject_key = subject.as_ref().map(|d| d.to_string());
+        let annotations = manifest
+            .annotations
+            .as_ref()
+            .map(|a| Value::Object(a.clone()).to_string());
+        let artifact_type = manifest.referrer_artifact_type();
+        let mut refs: Vec<(String, &'static str)> = Vec::new();
+        for d in manifest
+            .config
+            .iter()
+            .chain(manifest.layers.iter())
+            .filter(|d| !d.foreign)
+        {
+            refs.push((d.digest.to_string(), "blob"));
+        }
+        for d in &manifest.manifests {
+            refs.push((d.digest.to_string(), "manifest"));
+        }
+        self.db.write(|tx| {
+            let repo_id = meta::ensure_repo(tx, repo.as_str())?;
+            for (child, kind) in &refs {
+                let present = if *kind == "blob" {
+                    meta::repo_blob_size(tx, repo_id, child)?.is_some()
+                } else {
+                    meta::manifest_head(tx, repo_id, child)?.is_some()
+                };
+                if !present {
+                    let what = if *kind == "blob" { "blob" } else { "manifest" };
+                    return Err(Error::client(
+                        Code::ManifestBlobUnknown,
+                        format!("the manifest references {what} {child}, which is not in {repo}"),
+                    )
+                    .with_detail(json!({ "digest": child })));
+                }
+            }
+            meta::put_manifest(
+                tx,
+                &meta::NewManifest {
+                    repo_id,
+                    digest: &key,
+                    media_type: &manifest.media_type,
+                    artifact_type: artifact_type.as_deref(),
+                    subject: subject_key.as_deref(),
+                    annotations: annotations.clone(),
+                    body,
+                    refs: refs.clone(),
+                },
+            )?;
+            for t in &tags {
+                meta::set_tag(tx, repo_id, t.as_str(), &key)?;
+            }
+            let note = |k: &str| {
+                manifest
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(k))
+                    .and_then(|v| v.as_str())
+            };
+            let (title, description) = (note(ANNOTATION_TITLE), note(ANNOTATION_DESCRIPTION));
+            if title.is_some() || description.is_some() {
+                crate::db::users::set_repo_search_text(tx, repo_id, title, description)?;
+            }
+            Ok(())
+        })?;
+        Ok(PutOutcome {
+            digest,
+            subject,
+            tags,
+        })
+    }
+
+    fn resolve(
+        &self,
+        conn: &rusqlite::Connection,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(i64, Digest)> {
+        let repo_id =
+            meta::repo_id(conn, repo.as_str())?.ok_or_else(|| manifest_unknown(repo, reference))?;
+        let digest = match reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => {
+                let d = meta::resolve_tag(conn, repo_id, t.as_str())?
+                    .ok_or_else(|| manifest_unknown(repo, reference))?;
+                Digest::parse(&d)?
+            }
+        };
+        Ok((repo_id, digest))
+    }
+
+    /// The manifest's digest, media type and exact bytes.
+    pub fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(Digest, String, Vec<u8>)> {
+        self.db.read(|c| {
+            let (repo_id, digest) = self.resolve(c, repo, reference)?;
+            let m = meta::manifest(c, repo_id, &digest.to_string())?
+                .ok_or_else(|| manifest_unknown(repo, reference))?;
+            Ok((digest, m.media_type, m.body))
+        })
+    }
+
+    /// The manifest's digest, media type and size, without its bytes.
+    pub fn head_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(Digest, String, u64)> {
+        self.db.read(|c| {
+            let (repo_id, digest) = self.resolve(c, repo, reference)?;
+            let (media_type, size) = meta::manifest_head(c, repo_id, &digest.to_string())?
+                .ok_or_else(|| manifest_unknown(repo, reference))?;
+            Ok((digest, media_type, size))
+        })
+    }
+
+    /// Delete a tag, or a manifest by digest (which removes its tags too).
+    pub fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+        self.require_delete()?;
+        let removed = self.db.write(|tx| {
+            let Some(repo_id) = meta::repo_id(tx, repo.as_str())? else {
+                return Ok(false);
+            };
+            match reference {
+                Reference::Tag(t) => meta::delete_tag(tx, repo_id, t.as_str()),
+                Reference::Digest(d) => meta::delete_manifest(tx, repo_id, &d.to_string()),
+            }
+        })?;
+        if removed {
+            Ok(())
+        } else {
+            Err(manifest_unknown(repo, reference))
+        }
+    }
+
+    /// The referrers index of `subject` in `repo`, optionally filtered by
+    /// artifact type. Never fails for an unknown subject: the index is empty.
+    pub fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Value> {
+        let rows = self.db.read(|c| match meta::repo_id(c, repo.as_str())? {
+            Some(id) => meta::referrers(c, id, &subject.to_string()),
+            None => Ok(Vec::new()),
+        })?;
+        let manifests: Vec<Value> = rows
+            .into_iter()
+            .filter(|r| artifact_type.is_none() || r.artifact_type.as_deref() == artifact_type)
+            .map(|r| {
+                let mut d =
+                    json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
+                if let Some(t) = r.artifact_type {
+                    d["artifactType"] = Value::String(t);
+                }
+                if let Some(a) = r
+                    .annotations
+                    .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+                {
+                    d["annotations"] = a;
+                }
+                d
+            })
+            .collect();
+        Ok(json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests }))
+    }
+}

@@ -1,0 +1,175 @@
+//! registry: the rules of the registry. Upload lifecycle, manifest validation
+//! and storage, tags, referrers, deletes. Owns every transaction and the order
+//! in which files and rows change (DESIGN.md §5).
+//!
+//! It must never see HTTP requests or responses, nor choose status codes
+//! beyond the `Error` it returns.
+
+pub mod credentials;
+mod manifests;
+mod uploads;
+mod users;
+
+pub use manifests::PutOutcome;
+pub use uploads::UploadStatus;
+
+use crate::db::{meta, Db};
+use crate::error::{Code, Error, Result};
+use crate::oci::{Digest, RepoName, UploadId};
+use crate::storage::BlobStore;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub struct Registry {
+    data_dir: PathBuf,
+    pub(crate) db: Db,
+    pub(crate) store: BlobStore,
+    /// In-memory state (running hash) of upload sessions, one lock per session.
+    sessions: Mutex<HashMap<String, Arc<Mutex<Option<uploads::Session>>>>>,
+    delete_enabled: bool,
+}
+
+/// The most entries a single tags or catalog page returns.
+pub const MAX_PAGE: usize = 100_000;
+
+impl Registry {
+    /// Open the registry stored in `data_dir` (which must exist).
+    pub fn open(data_dir: &Path, delete_enabled: bool, db_connections: u32) -> Result<Registry> {
+        let store =
+            BlobStore::open(data_dir).map_err(|e| Error::io("opening the blob store", e))?;
+        let db = Db::open(&data_dir.join("soute.db"), db_connections)?;
+        let registry = Registry {
+            data_dir: data_dir.to_path_buf(),
+            db,
+            store,
+            sessions: Mutex::new(HashMap::new()),
+            delete_enabled,
+        };
+        Ok(registry)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn delete_enabled(&self) -> bool {
+        self.delete_enabled
+    }
+
+    fn require_delete(&self) -> Result<()> {
+        if self.delete_enabled {
+            Ok(())
+        } else {
+            Err(Error::client(
+                Code::Unsupported,
+                "deletes are disabled on this registry",
+            ))
+        }
+    }
+
+    /// Remove files in `uploads/` that belong to no session (leftovers of a
+    /// crash). Only `serve` calls this, before it accepts connections: a
+    /// concurrent upload's new file would look like an orphan.
+    pub fn clean_upload_folder(&self) -> Result<()> {
+        let live: std::collections::HashSet<String> =
+            self.db.read(meta::upload_ids)?.into_iter().collect();
+        let files = self
+            .store
+            .upload_files()
+            .map_err(|e| Error::io("listing uploads", e))?;
+        for name in files.into_iter().filter(|f| !live.contains(f)) {
+            log::info!("removing orphan upload file uploads/{name}");
+            if let Err(e) = self.store.remove_upload_file(&name) {
+                log::warn!("could not remove uploads/{name}: {e}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Size of a blob `repo` may serve, or BLOB_UNKNOWN.
+    pub fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
+        let unknown =
+            || Error::client(Code::BlobUnknown, format!("blob {digest} is not in {repo}"));
+        let size = self.db.read(|c| match meta::repo_id(c, repo.as_str())? {
+            Some(id) => meta::repo_blob_size(c, id, &digest.to_string()),
+            None => Ok(None),
+        })?;
+        size.ok_or_else(unknown)
+    }
+
+    /// Open a blob `repo` may serve: the file and its size.
+    pub fn open_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(File, u64)> {
+        let size = self.blob_size(repo, digest)?;
+        match self.store.open_blob(digest) {
+            Ok(file) => Ok((file, size)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::error!(
+                    "blob {digest} is recorded but its file is missing; run `soute verify`"
+                );
+                Err(Error::client(
+                    Code::BlobUnknown,
+                    format!("blob {digest} is missing from storage"),
+                ))
+            }
+            Err(e) => Err(Error::io(format!("opening blob {digest}"), e)),
+        }
+    }
+
+    /// Unlink a blob from a repository (the bytes go at the next GC).
+    pub fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        self.require_delete()?;
+        let removed = self
+            .db
+            .write(|tx| match meta::repo_id(tx, repo.as_str())? {
+                Some(id) => meta::unlink_blob(tx, id, &digest.to_string()),
+                None => Ok(false),
+            })?;
+        if removed {
+            Ok(())
+        } else {
+            Err(Error::client(
+                Code::BlobUnknown,
+                format!("blob {digest} is not in {repo}"),
+            ))
+        }
+    }
+
+    /// Tags of `repo`, sorted, after `last`; `limit` entries at most. The flag
+    /// says whether more remain.
+    pub fn tags(&self, repo: &RepoName, last: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        let limit = limit.min(MAX_PAGE);
+        let page = self.db.read(|c| {
+            let id = meta::repo_id(c, repo.as_str())?.ok_or_else(|| {
+                Error::client(Code::NameUnknown, format!("repository {repo} is not known"))
+            })?;
+            meta::list_tags(c, id, last, limit + 1)
+        })?;
+        Ok(split_page(page, limit))
+    }
+
+    /// Repository names, sorted, after `last`.
+    pub fn catalog(&self, last: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+        let limit = limit.min(MAX_PAGE);
+        let page = self.db.read(|c| meta::catalog(c, last, limit + 1))?;
+        Ok(split_page(page, limit))
+    }
+
+    /// The session's lock (created on first use).
+    fn session_lock(&self, id: &UploadId) -> Arc<Mutex<Option<uploads::Session>>> {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.as_str().to_string()).or_default().clone()
+    }
+
+    fn forget_session(&self, id: &UploadId) {
+        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(id.as_str());
+    }
+}
+
+fn split_page(mut page: Vec<String>, limit: usize) -> (Vec<String>, bool) {
+    let more = page.len() > limit;
+    page.truncate(limit);
+    (page, more)
+}

@@ -1,0 +1,354 @@
+//! Upload sessions: start, append (chunked or streamed), status, finish
+//! (verify, commit, link), cancel, and cross-repository mount.
+//!
+//! Bytes are appended to `uploads/<id>` while the digest is computed; the
+//! acknowledged length is recorded in the database only after the bytes are
+//! fsynced. After a restart the hash is rebuilt from the file.
+
+use super::Registry;
+use crate::db::meta;
+use crate::error::{Code, Error, Result};
+use crate::oci::{Algorithm, Digest, Hasher, RepoName, UploadId};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+/// Bytes read and written per step while streaming an upload.
+const CHUNK: usize = 256 * 1024;
+/// fsync the upload file at least this often while a large body streams in,
+/// so the final fsync is short.
+const SYNC_EVERY: u64 = 64 * 1024 * 1024;
+
+/// The in-memory state of a session: its acknowledged length and running hash.
+pub(crate) struct Session {
+    length: u64,
+    hasher: Hasher,
+}
+
+#[derive(Clone, Debug)]
+pub struct UploadStatus {
+    pub id: UploadId,
+    pub repo: RepoName,
+    /// Bytes received and acknowledged so far.
+    pub length: u64,
+}
+
+fn unknown_upload() -> Error {
+    Error::client(
+        Code::BlobUploadUnknown,
+        "upload session unknown or finished",
+    )
+}
+
+impl Registry {
+    /// Begin a new upload session in `repo`.
+    pub fn start_upload(&self, repo: &RepoName, alg: Algorithm) -> Result<UploadStatus> {
+        let id = UploadId::random()?;
+        self.store
+            .create_upload(&id)
+            .map_err(|e| Error::io("creating upload file", e))?;
+        let created = self.db.write(|tx| {
+            let repo_id = meta::ensure_repo(tx, repo.as_str())?;
+            meta::create_upload(tx, id.as_str(), repo_id, alg.as_str())
+        });
+        if let Err(e) = created {
+            let _ = self.store.remove_upload(&id);
+            return Err(e);
+        }
+        Ok(UploadStatus {
+            id,
+            repo: repo.clone(),
+            length: 0,
+        })
+    }
+
+    /// Link `digest` into `repo` without moving bytes. With `from`, the blob
+    /// must be in that repository; without, anywhere in the registry.
+    /// Returns false when it cannot mount (the caller starts a normal upload).
+    pub fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<bool> {
+        let key = digest.to_string();
+        self.db.write(|tx| {
+            let present = match from {
+                Some(src) => match meta::repo_id(tx, src.as_str())? {
+                    Some(src_id) => meta::repo_blob_size(tx, src_id, &key)?.is_some(),
+                    None => false,
+                },
+                None => meta::blob_size(tx, &key)?.is_some(),
+            };
+            if present {
+                let repo_id = meta::ensure_repo(tx, repo.as_str())?;
+                meta::link_blob(tx, repo_id, &key)?;
+            }
+            Ok(present)
+        })
+    }
+
+    /// The state of a session, checked to belong to `repo`.
+    pub fn upload_status(&self, repo: &RepoName, id: &UploadId) -> Result<UploadStatus> {
+        let row = self
+            .db
+            .read(|c| meta::upload(c, id.as_str()))?
+            .ok_or_else(unknown_upload)?;
+        if row.repo != repo.as_str() {
+            return Err(unknown_upload());
+        }
+        Ok(UploadStatus {
+            id: id.clone(),
+            repo: repo.clone(),
+            length: row.length,
+        })
+    }
+
+    /// Append a body to a session. `start` is the first byte's offset from
+    /// `Content-Range` (it must equal the current length, else 416);
+    /// `expected` the number of bytes the client declared, when it did.
+    pub fn append_upload(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        start: Option<u64>,
+        expected: Option<u64>,
+        body: &mut dyn Read,
+    ) -> Result<UploadStatus> {
+        let lock = self.session_lock(id);
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut file, _) = self.load_session(repo, id, &mut guard)?;
+        let session = guard
+            .as_mut()
+            .ok_or_else(|| Error::internal("session state missing"))?;
+        if let Some(start) = start {
+            if start != session.length {
+                return Err(Error::client(
+                    Code::RangeInvalid,
+                    format!(
+                        "chunk starts at {start} but the upload has {} bytes",
+                        session.length
+                    ),
+                ));
+            }
+        }
+        let before = session.length;
+        let saved = session.hasher.clone();
+        match stream_into(&mut file, body, &mut session.hasher, before, expected) {
+            Ok(n) => {
+                file.sync_data()
+                    .map_err(|e| Error::io("syncing upload", e))?;
+                let length = before + n;
+                self.db
+                    .write(|tx| meta::set_upload_length(tx, id.as_str(), length))?;
+                session.length = length;
+                Ok(UploadStatus {
+                    id: id.clone(),
+                    repo: repo.clone(),
+                    length,
+                })
+            }
+            Err(e) => {
+                // Forget the partial chunk: the file and the hash go back to `before`.
+                session.hasher = saved;
+                let _ = file.set_len(before);
+                Err(e)
+            }
+        }
+    }
+
+    /// Finish a session: append the optional last chunk, verify the digest,
+    /// move the bytes into place and record the blob in one transaction.
+    pub fn finish_upload(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        last_chunk: Option<(Option<u64>, Option<u64>, &mut dyn Read)>,
+    ) -> Result<Digest> {
+        if let Some((start, expected, body)) = last_chunk {
+            self.append_upload(repo, id, start, expected, body)?;
+        }
+        let lock = self.session_lock(id);
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut file, _) = self.load_session(repo, id, &mut guard)?;
+        let session = guard
+            .as_ref()
+            .ok_or_else(|| Error::internal("session state missing"))?;
+        let actual = if session.hasher.algorithm() == digest.algorithm() {
+            session.hasher.clone().finish()
+        } else {
+            let mut h = Hasher::new(digest.algorithm());
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io("rewinding upload", e))?;
+            hash_prefix(&mut file, session.length, &mut h)?;
+            h.finish()
+        };
+        if &actual != digest {
+            return Err(Error::client(
+                Code::DigestInvalid,
+                format!("uploaded content has digest {actual}, not {digest}"),
+            )
+            .with_detail(
+                serde_json::json!({ "expected": digest.to_string(), "actual": actual.to_string() }),
+            ));
+        }
+        let size = session.length;
+        let key = digest.to_string();
+        file.sync_all()
+            .map_err(|e| Error::io("syncing upload", e))?;
+        drop(file);
+        // The write lock is held from the existence check to the row insert, so
+        // GC (which deletes rows under the same lock) cannot interleave.
+        self.db.write(|tx| {
+            if meta::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
+                self.store
+                    .remove_upload(id)
+                    .map_err(|e| Error::io("removing upload", e))?;
+            } else {
+                self.store
+                    .commit_upload(id, digest)
+                    .map_err(|e| Error::io("committing blob", e))?;
+                meta::insert_blob(tx, &key, size)?;
+            }
+            let repo_id = meta::ensure_repo(tx, repo.as_str())?;
+            meta::link_blob(tx, repo_id, &key)?;
+            meta::delete_upload(tx, id.as_str())?;
+            Ok(())
+        })?;
+        *guard = None;
+        drop(guard);
+        self.forget_session(id);
+        Ok(digest.clone())
+    }
+
+    /// Cancel a session and delete its bytes.
+    pub fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<()> {
+        self.upload_status(repo, id)?;
+        let lock = self.session_lock(id);
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.db.write(|tx| meta::delete_upload(tx, id.as_str()))?;
+        self.store
+            .remove_upload(id)
+            .map_err(|e| Error::io("removing upload", e))?;
+        *guard = None;
+        drop(guard);
+        self.forget_session(id);
+        Ok(())
+    }
+
+    /// Check the session and make sure its in-memory state exists, rebuilding
+    /// the hash from the file (truncated to the acknowledged length) if needed.
+    fn load_session(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        state: &mut Option<Session>,
+    ) -> Result<(File, Algorithm)> {
+        let row = self
+            .db
+            .read(|c| meta::upload(c, id.as_str()))?
+            .ok_or_else(unknown_upload)?;
+        if row.repo != repo.as_str() {
+            return Err(unknown_upload());
+        }
+        let alg = Algorithm::parse(&row.algorithm)?;
+        let mut file = self
+            .store
+            .open_upload(id)
+            .map_err(|e| Error::io("opening upload", e))?;
+        let on_disk = file
+            .metadata()
+            .map_err(|e| Error::io("upload metadata", e))?
+            .len();
+        if on_disk < row.length {
+            return Err(Error::internal(format!(
+                "upload {id} lost bytes ({on_disk} < {})",
+                row.length
+            )));
+        }
+        if on_disk > row.length {
+            file.set_len(row.length)
+                .map_err(|e| Error::io("truncating upload", e))?;
+        }
+        if state.as_ref().map(|s| s.length) != Some(row.length) {
+            let mut hasher = Hasher::new(alg);
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io("rewinding upload", e))?;
+            hash_prefix(&mut file, row.length, &mut hasher)?;
+            *state = Some(Session {
+                length: row.length,
+                hasher,
+            });
+        }
+        file.seek(SeekFrom::Start(row.length))
+            .map_err(|e| Error::io("seeking upload", e))?;
+        Ok((file, alg))
+    }
+}
+
+/// Hash the first `len` bytes of `file` (positioned at 0).
+fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let want = (left as usize).min(buf.len());
+        file.read_exact(&mut buf[..want])
+            .map_err(|e| Error::io("reading upload", e))?;
+        hasher.update(&buf[..want]);
+        left -= want as u64;
+    }
+    Ok(())
+}
+
+/// Copy `body` to the end of `file`, hashing as it goes. Returns the byte count.
+fn stream_into(
+    file: &mut File,
+    body: &mut dyn Read,
+    hasher: &mut Hasher,
+    offset: u64,
+    expected: Option<u64>,
+) -> Result<u64> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut total: u64 = 0;
+    let mut unsynced: u64 = 0;
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::client(
+                    Code::BlobUploadInvalid,
+                    format!("reading the request body failed after {total} bytes: {e}"),
+                ));
+            }
+        };
+        file.write_all(&buf[..n])
+            .map_err(|e| Error::io(format!("writing upload at offset {}", offset + total), e))?;
+        hasher.update(&buf[..n]);
+        total += n as u64;
+        unsynced += n as u64;
+        if unsynced >= SYNC_EVERY {
+            file.sync_data()
+                .map_err(|e| Error::io("syncing upload", e))?;
+            unsynced = 0;
+        }
+        if let Some(exp) = expected {
+            if total > exp {
+                return Err(Error::client(
+                    Code::SizeInvalid,
+                    format!("body is longer than the declared {exp} bytes"),
+                ));
+            }
+        }
+    }
+    if let Some(exp) = expected {
+        if total != exp {
+            return Err(Error::client(
+                Code::SizeInvalid,
+                format!("body has {total} bytes, {exp} were declared"),
+            ));
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,90 @@
+//! Users: add, change, delete and list accounts (argon2id hashes in SQLite),
+//! import a bcrypt htpasswd file, and check Basic credentials through the
+//! shared [`Authenticator`](super::credentials::Authenticator).
+//!
+//! Changes made by `soute user ...` in another process reach a running server
+//! at once: every check looks the hash up (cheap) and the cache is keyed by it.
+
+use super::credentials::{self, AuthOutcome, Authenticator};
+use super::Registry;
+use crate::db::users as q;
+use crate::error::{Code, Error, Result};
+use std::net::IpAddr;
+use std::path::Path;
+
+fn cred_error(e: credentials::CredError) -> Error {
+    Error::client(Code::Unknown, e.to_string()).with_status(400)
+}
+
+impl Registry {
+    /// Create or replace a user. Returns true when the user is new.
+    pub fn set_user(&self, name: &str, password: &str) -> Result<bool> {
+        credentials::validate_username(name).map_err(cred_error)?;
+        if password.is_empty() {
+            return Err(
+                Error::client(Code::Unknown, "the password must not be empty").with_status(400),
+            );
+        }
+        let hash = credentials::hash_password(password).map_err(cred_error)?;
+        self.db.write(|tx| q::set_user(tx, name, &hash))
+    }
+
+    pub fn user_exists(&self, name: &str) -> Result<bool> {
+        Ok(self.db.read(|c| q::user_hash(c, name))?.is_some())
+    }
+
+    pub fn delete_user(&self, name: &str) -> Result<bool> {
+        self.db.write(|tx| q::delete_user(tx, name))
+    }
+
+    pub fn user_names(&self) -> Result<Vec<String>> {
+        self.db.read(q::user_names)
+    }
+
+    pub fn has_users(&self) -> Result<bool> {
+        self.db.read(q::has_users)
+    }
+
+    /// Import the users of a bcrypt htpasswd file (new users and changed hashes).
+    pub fn import_htpasswd(&self, path: &Path) -> Result<usize> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let entries = credentials::parse_htpasswd(&text).map_err(cred_error)?;
+        self.db.write(|tx| {
+            let mut changed = 0;
+            for (name, hash) in &entries {
+                if q::user_hash(tx, name)?.as_deref() != Some(hash.as_str()) {
+                    q::set_user(tx, name, hash)?;
+                    changed += 1;
+                }
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Check a user's password. Lookup errors count as an unknown user.
+    pub fn check_password(
+        &self,
+        auth: &Authenticator,
+        user: &str,
+        password: &str,
+        ip: IpAddr,
+    ) -> AuthOutcome {
+        auth.verify(user, password, ip, |name| {
+            match self.db.read(|c| q::user_hash(c, name)) {
+                Ok(hash) => hash,
+                Err(e) => {
+                    log::error!("looking up a user failed: {e}");
+                    None
+                }
+            }
+        })
+    }
+}
+
+impl Registry {
+    /// Repositories whose name, title or description contains `term` (for `docker search`).
+    pub fn search(&self, term: &str, limit: usize) -> Result<Vec<q::SearchHit>> {
+        self.db.read(|c| q::search(c, term, limit))
+    }
+}
