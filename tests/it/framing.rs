@@ -8,26 +8,6 @@ use crate::harness::*;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-/// Writes `req` from a helper thread (ignoring errors: the server may close
-/// early) while this thread reads the response; then waits up to 3 s for the
-/// server to close the connection (`closed`).
-fn send_and_read(reg: &TestRegistry, req: Vec<u8>) -> RawResp {
-    let mut s = connect(reg.addr(), Duration::from_secs(10));
-    let mut w = s.try_clone().expect("clone");
-    let writer = std::thread::spawn(move || {
-        for piece in req.chunks(64 * 1024) {
-            if w.write_all(piece).is_err() {
-                break;
-            }
-        }
-    });
-    let mut r = read_response(&mut s, false).expect("a response");
-    r.closed = r.closed || peer_closed(&mut s, Some(Duration::from_secs(3)));
-    drop(s);
-    let _ = writer.join();
-    r
-}
-
 #[test]
 fn an_oversized_head_gets_431_and_the_server_goes_on() {
     let reg = TestRegistry::start();
@@ -35,7 +15,7 @@ fn an_oversized_head_gets_431_and_the_server_goes_on() {
     let mut req = b"GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     req.extend(std::iter::repeat_n(b'a', (1 << 20) + 4096));
     req.extend_from_slice(b"\r\n\r\n");
-    let r = send_and_read(&reg, req);
+    let r = send_and_read(reg.addr(), req);
     assert_eq!(r.status, 431, "one huge header line");
     assert!(r.closed, "connection must be closed after 431");
 
@@ -45,7 +25,7 @@ fn an_oversized_head_gets_431_and_the_server_goes_on() {
         req.extend_from_slice(format!("X-H{i}: {}\r\n", "b".repeat(50)).as_bytes());
     }
     req.extend_from_slice(b"\r\n");
-    let r = send_and_read(&reg, req);
+    let r = send_and_read(reg.addr(), req);
     assert_eq!(r.status, 431, "20000 headers");
     reg.get("/v2/").expect_status(200);
 }
@@ -55,6 +35,7 @@ fn ambiguous_or_malformed_body_framing_gets_400_and_a_closed_connection() {
     let reg = TestRegistry::start();
     let repo = reg.repo("frame/ambig");
     let path = format!("/v2/{repo}/blobs/uploads/");
+    let session = path_of(&reg.start_upload(&repo));
     let cases: Vec<(&str, String, Option<&[u16]>)> = vec![
         (
             "Content-Length and Transfer-Encoding",
@@ -75,13 +56,22 @@ fn ambiguous_or_malformed_body_framing_gets_400_and_a_closed_connection() {
         ),
         (
             "bad chunk size",
-            format!("PATCH {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"),
+            format!(
+                "PATCH {session} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+            ),
+            None,
+        ),
+        (
+            "chunk longer than its size",
+            format!(
+                "PATCH {session} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n"
+            ),
             None,
         ),
     ];
     let mut f = Failures::default();
     for (what, req, statuses) in cases {
-        let r = send_and_read(&reg, req.into_bytes());
+        let r = send_and_read(reg.addr(), req.into_bytes());
         let statuses = statuses.unwrap_or(&[400]);
         f.check(statuses.contains(&r.status), || {
             format!("{what}: status {}, want {statuses:?}", r.status)

@@ -161,6 +161,8 @@ impl TestRegistry {
     /// Stops soute and starts it again on the same data folder. The port may
     /// change: use [`TestRegistry::url`] / [`TestRegistry::loc`] afterwards.
     pub fn restart(&mut self) {
+        // Close our pooled keep-alive connections first, as a client going away would.
+        self.agent = new_agent();
         let local = self.local.as_mut().expect("restart needs a local registry");
         if let Some(r) = local.running.take() {
             r.shutdown();
@@ -384,6 +386,7 @@ impl TestRegistry {
 
 impl Drop for TestRegistry {
     fn drop(&mut self) {
+        self.agent = new_agent();
         if let Some(local) = self.local.as_mut() {
             if let Some(r) = local.running.take() {
                 r.shutdown();
@@ -786,6 +789,26 @@ impl RawResp {
     }
 }
 
+/// Writes `req` from a helper thread (ignoring errors: the server may answer
+/// and close before reading everything) while this thread reads the response;
+/// then waits up to 3 s for the server to close the connection (`closed`).
+pub fn send_and_read(addr: SocketAddr, req: Vec<u8>) -> RawResp {
+    let mut s = connect(addr, Duration::from_secs(10));
+    let mut w = s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        for piece in req.chunks(64 * 1024) {
+            if w.write_all(piece).is_err() {
+                break;
+            }
+        }
+    });
+    let mut r = read_response(&mut s, false).expect("a response");
+    r.closed = r.closed || peer_closed(&mut s, Some(Duration::from_secs(3)));
+    drop(s);
+    let _ = writer.join();
+    r
+}
+
 /// Opens a connection with read/write timeouts.
 pub fn connect(addr: SocketAddr, timeout: Duration) -> TcpStream {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
@@ -946,6 +969,14 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[p + 2..p + 2 + size]);
         b = &b[(p + 4 + size).min(b.len())..];
     }
+}
+
+/// The path and query of an absolute URL.
+pub fn path_of(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    rest.find('/')
+        .map(|i| rest[i..].to_string())
+        .unwrap_or_else(|| "/".into())
 }
 
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

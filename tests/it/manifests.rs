@@ -330,11 +330,22 @@ fn a_4_mib_manifest_is_accepted_and_one_byte_more_gets_413() {
     g.expect_status(200);
     assert!(g.body == ok);
     let too_big = manifest_of_size(&c, &l, (4 << 20) + 1);
-    let r = reg.put_manifest(&repo, "toobig", OCI_MANIFEST, &too_big);
-    assert_eq!(r.status, 413, "{}: status (body {})", r.what, r.text());
-    if !r.body.is_empty() {
-        r.error_code();
-    }
+    // Raw socket: a server may answer 413 from the declared length and close
+    // before the body is through, which HTTP clients report as a broken pipe.
+    let mut req = format!(
+        "PUT /v2/{repo}/manifests/toobig HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\n\
+         Content-Length: {}\r\n\r\n",
+        too_big.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&too_big);
+    let r = send_and_read(reg.addr(), req);
+    assert_eq!(
+        r.status,
+        413,
+        "4 MiB + 1 manifest (body {})",
+        String::from_utf8_lossy(&r.body)
+    );
     assert_not_stored(&reg, &repo, "toobig", &too_big);
 }
 
