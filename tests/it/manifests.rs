@@ -356,9 +356,13 @@ fn tag_query_on_put_by_digest_creates_every_tag_and_echoes_oci_tag() {
     let (c, l) = blobs(&reg, &repo, OCI_CONFIG, OCI_LAYER, 150);
     let body = image_manifest(OCI_MANIFEST, &c, &[l], None, None);
     let digest = sha256(&body);
+    // The spec asks registries to accept at least 10 tags in one request.
+    let mut want: Vec<String> = vec!["1.2.3".into(), "latest".into()];
+    want.extend((0..8).map(|i| format!("v{i}")));
+    let query: Vec<String> = want.iter().map(|t| format!("tag={t}")).collect();
     let r = reg.call(
         "PUT",
-        &format!("/v2/{repo}/manifests/{digest}?tag=1.2.3&tag=latest&tag=v1"),
+        &format!("/v2/{repo}/manifests/{digest}?{}", query.join("&")),
         &[("Content-Type", OCI_MANIFEST)],
         Some(&body),
     );
@@ -366,12 +370,31 @@ fn tag_query_on_put_by_digest_creates_every_tag_and_echoes_oci_tag() {
     assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
     let mut tags = r.header_values("oci-tag");
     tags.sort();
-    assert_eq!(tags, ["1.2.3", "latest", "v1"], "OCI-Tag headers");
-    for tag in ["1.2.3", "latest", "v1"] {
+    want.sort();
+    assert_eq!(tags, want, "OCI-Tag headers");
+    for tag in &want {
         let g = reg.get_manifest(&repo, tag);
         g.expect_status(200);
         assert_eq!(g.body, body, "{}", g.what);
     }
+}
+
+#[test]
+fn an_invalid_tag_query_refuses_the_whole_push() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("man/tagparam-bad");
+    let (c, l) = blobs(&reg, &repo, OCI_CONFIG, OCI_LAYER, 151);
+    let body = image_manifest(OCI_MANIFEST, &c, &[l], None, None);
+    let digest = sha256(&body);
+    let r = reg.call(
+        "PUT",
+        &format!("/v2/{repo}/manifests/{digest}?tag=good&tag=.bad"),
+        &[("Content-Type", OCI_MANIFEST)],
+        Some(&body),
+    );
+    r.expect_error(400, &["TAG_INVALID", "MANIFEST_INVALID"]);
+    reg.get_manifest(&repo, "good").expect_status(404);
+    reg.get_manifest(&repo, &digest).expect_status(404);
 }
 
 #[test]

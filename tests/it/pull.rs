@@ -199,6 +199,15 @@ fn unknown_content_is_404_with_the_right_code() {
         let h = reg.head(&path);
         h.expect_status(404);
     }
+    // A blob digest is not a manifest (CVE-2017-11468 pattern).
+    let m = reg.get_manifest(&repo, "v1").json();
+    let layer = m["layers"][0]["digest"]
+        .as_str()
+        .expect("layer digest")
+        .to_string();
+    reg.get_manifest(&repo, &layer)
+        .expect_error(404, &["MANIFEST_UNKNOWN"]);
+    reg.head_manifest(&repo, &layer).expect_status(404);
     let other = reg.repo("pull/never-pushed");
     let r = reg.get_manifest(&other, "v1");
     r.expect_error(404, &["NAME_UNKNOWN", "MANIFEST_UNKNOWN"]);

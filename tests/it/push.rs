@@ -190,6 +190,61 @@ fn sha512_blob_push_and_pull() {
 }
 
 #[test]
+fn sha512_manifest_with_sha512_layer_pushed_and_pulled_by_sha512_digest() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("push/sha512-manifest");
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    reg.push_blob(&repo, &config);
+    let layer = pseudo_random_bytes(27, 4_000);
+    let layer_digest = sha512(&layer);
+    reg.push_blob_as(&repo, &layer, &layer_digest);
+    let layer_desc = Descriptor {
+        media_type: OCI_LAYER.into(),
+        digest: layer_digest.clone(),
+        size: layer.len(),
+    };
+    let body = image_manifest(
+        OCI_MANIFEST,
+        &Descriptor::new(OCI_CONFIG, &config),
+        &[layer_desc],
+        None,
+        None,
+    );
+    let digest = sha512(&body);
+    let r = reg.put_manifest(&repo, &digest, OCI_MANIFEST, &body);
+    r.expect_status(201);
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(digest.as_str()),
+        "must equal the digest the client gave"
+    );
+    let g = reg.get_manifest(&repo, &digest);
+    g.expect_status(200);
+    assert_eq!(g.body, body);
+    let g = reg.get_blob(&repo, &layer_digest);
+    g.expect_status(200);
+    assert!(g.body == layer);
+}
+
+#[test]
+fn mount_from_a_repository_that_does_not_exist_starts_a_session() {
+    let reg = TestRegistry::start();
+    let to = reg.repo("mount3/dst");
+    let holder = reg.repo("mount3/holder");
+    let digest = reg.push_blob(&holder, b"held elsewhere");
+    let ghost = reg.repo("mount3/ghost");
+    let r = reg.call(
+        "POST",
+        &format!("/v2/{to}/blobs/uploads/?mount={digest}&from={ghost}"),
+        &[],
+        Some(b""),
+    );
+    assert_eq!(r.status, 202, "{}: {} {}", r.what, r.status, r.text());
+    assert!(r.header("location").is_some());
+    reg.get_blob(&to, &digest).expect_status(404);
+}
+
+#[test]
 fn pushing_the_same_blob_twice_is_fine() {
     let reg = TestRegistry::start();
     let repo = reg.repo("push/twice");
