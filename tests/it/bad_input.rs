@@ -77,6 +77,15 @@ fn invalid_repository_names_are_refused_and_touch_nothing() {
                 String::from_utf8_lossy(&req[..req.iter().position(|&b| b == b'\r').unwrap_or(0)])
                     .into_owned();
             let raw = raw_exchange(reg.addr(), &req);
+            f.check(
+                raw.header("docker-distribution-api-version") == Some("registry/2.0"),
+                || {
+                    format!(
+                        "{line}: no Docker-Distribution-API-Version on the {} answer",
+                        raw.status
+                    )
+                },
+            );
             let code = raw.error_code();
             let ok = matches!(
                 (raw.status, code.as_deref()),
@@ -497,6 +506,11 @@ fn unknown_upload_ids_are_blob_upload_unknown() {
             bytes.extend_from_slice(body.unwrap_or_default());
             let raw = raw_exchange(reg.addr(), &bytes);
             let short: String = target.chars().take(120).collect();
+            assert_eq!(
+                raw.header("docker-distribution-api-version"),
+                Some("registry/2.0"),
+                "{method} {short}: API version header"
+            );
             assert_eq!(
                 (raw.status, raw.error_code().as_deref()),
                 (404, Some("BLOB_UPLOAD_UNKNOWN")),

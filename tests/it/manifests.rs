@@ -117,6 +117,42 @@ fn every_manifest_kind_round_trips_with_its_content_type() {
 }
 
 #[test]
+fn content_type_parameters_are_ignored() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("man/ctparams");
+    let (c, l) = blobs(&reg, &repo, OCI_CONFIG, OCI_LAYER, 105);
+    let body = image_manifest(OCI_MANIFEST, &c, &[l], None, None);
+    let ct = format!("{OCI_MANIFEST}; charset=utf-8");
+    let r = reg.put_manifest(&repo, "v1", &ct, &body);
+    r.expect_status(201);
+    let g = reg.get_manifest(&repo, "v1");
+    g.expect_status(200);
+    assert_eq!(
+        g.header("content-type"),
+        Some(OCI_MANIFEST),
+        "stored type keeps no parameters"
+    );
+}
+
+#[test]
+fn a_manifest_without_a_media_type_field_takes_its_content_type() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("man/nomediatype");
+    let (c, l) = blobs(&reg, &repo, OCI_CONFIG, OCI_LAYER, 106);
+    // mediaType is a SHOULD in the image spec; older OCI manifests lack it.
+    let body =
+        serde_json::to_vec(&json!({"schemaVersion": 2, "config": c.json(), "layers": [l.json()]}))
+            .expect("json");
+    let digest = reg.push_manifest(&repo, "v1", OCI_MANIFEST, &body);
+    for reference in ["v1", digest.as_str()] {
+        let g = reg.get_manifest(&repo, reference);
+        g.expect_status(200);
+        assert_eq!(g.body, body);
+        assert_eq!(g.header("content-type"), Some(OCI_MANIFEST), "{}", g.what);
+    }
+}
+
+#[test]
 fn put_by_digest_is_accepted_and_pullable_by_digest() {
     let reg = TestRegistry::start();
     let repo = reg.repo("man/bydigest");

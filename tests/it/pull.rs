@@ -165,6 +165,72 @@ fn blob_unsatisfiable_range_gets_416() {
 }
 
 #[test]
+fn odd_range_headers_are_ignored_or_refused_never_misserved() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("pull/oddrange");
+    let bytes = pseudo_random_bytes(4, 1000);
+    let digest = reg.push_blob(&repo, &bytes);
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    let mut f = Failures::default();
+    for range in [
+        "bytes=0-1,5-6",
+        "bytes=abc",
+        "items=0-5",
+        "bytes=9-2",
+        "bytes=-0",
+        "bytes=",
+    ] {
+        let r = reg.call("GET", &path, &[("Range", range)], None);
+        match r.status {
+            // Ignored: the whole blob.
+            200 => f.check(r.body == bytes, || {
+                format!("{range}: 200 with a partial body ({} bytes)", r.body.len())
+            }),
+            // Served as one range: the body must be what Content-Range says.
+            206 => {
+                let cr = r.header("content-range").unwrap_or_default().to_string();
+                let span = cr
+                    .strip_prefix("bytes ")
+                    .and_then(|s| s.split_once('/'))
+                    .and_then(|(a, _)| a.split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+                f.check(
+                    span.is_some_and(|(a, b)| a <= b && b < bytes.len() && r.body == bytes[a..=b]),
+                    || {
+                        format!(
+                            "{range}: 206 with Content-Range {cr:?} and {} body bytes",
+                            r.body.len()
+                        )
+                    },
+                );
+            }
+            416 => {}
+            s => f.check(false, || format!("{range}: status {s}")),
+        }
+    }
+    f.finish();
+}
+
+#[test]
+fn the_empty_blob_can_be_pushed_and_pulled() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("pull/empty");
+    let digest = reg.push_blob(&repo, b"");
+    assert_eq!(
+        digest,
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    let g = reg.get_blob(&repo, &digest);
+    g.expect_status(200);
+    assert!(g.body.is_empty());
+    assert_eq!(g.content_length(), Some(0));
+    let h = reg.head(&format!("/v2/{repo}/blobs/{digest}"));
+    h.expect_status(200);
+    assert_eq!(h.content_length(), Some(0));
+    assert_eq!(h.header("docker-content-digest"), Some(digest.as_str()));
+}
+
+#[test]
 fn blob_is_only_visible_in_the_repository_it_was_pushed_to() {
     let reg = TestRegistry::start();
     let a = reg.repo("scope/a");

@@ -207,6 +207,11 @@ fn catalog_is_sorted_and_paginates_with_link() {
         let r = reg.get("/v2/_catalog");
         r.expect_status(200);
         assert_eq!(strings(&r.json(), "repositories", &r.what), want);
+        assert!(r.header("link").is_none());
+        let r = reg.get("/v2/_catalog?n=2");
+        r.expect_status(200);
+        assert_eq!(strings(&r.json(), "repositories", &r.what), want[..2]);
+        assert!(next_link(&r).is_some(), "n=2 of 5: Link expected");
     }
     let r = reg.get("/v2/_catalog?n=0");
     r.expect_status(200);
