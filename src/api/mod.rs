@@ -429,11 +429,14 @@ impl Api {
                 offset: 0,
                 len: size,
             })),
-            Some(RangeRequest::Unsatisfiable) => Err(Error::client(
-                Code::RangeInvalid,
-                format!("range outside the blob's {size} bytes"),
-            )
-            .with_detail(json!({ "size": size }))),
+            Some(RangeRequest::Unsatisfiable) => {
+                let err = Error::client(
+                    Code::RangeInvalid,
+                    format!("range outside the blob's {size} bytes"),
+                )
+                .with_detail(json!({ "size": size }));
+                Ok(error_response(&err, req.id).header("Content-Range", format!("bytes */{size}")))
+            }
             Some(RangeRequest::Bytes(start, end)) => {
                 let mut resp = resp.body(Body::File {
                     file,

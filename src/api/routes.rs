@@ -78,6 +78,10 @@ pub fn parse(raw_path: &str) -> Result<Option<Route>> {
         if k == 0 {
             return Ok(None);
         }
+        if segs[..k].iter().any(|s| s.contains('/')) {
+            // An encoded slash is data, not a separator: one repository, one spelling.
+            return RepoName::parse("%2F").map(Some);
+        }
         RepoName::parse(&segs[..k].join("/")).map(Some)
     };
     let s = |i: usize| segs[i].as_str();
@@ -206,6 +210,7 @@ mod tests {
             "/v2/A/manifests/x",
             "/v2/../manifests/x",
             "/v2/a/%2e%2e/manifests/x",
+            "/v2/a%2Fb/tags/list",
             "/v2//tags/list",
             "/v2/_soute/manifests/x",
         ] {
