@@ -117,6 +117,10 @@ pub fn start(cfg: Config) -> Result<Running> {
         max_head_bytes: 64 * 1024,
         max_headers: 100,
         tls,
+        extra_headers: vec![(
+            "Docker-Distribution-API-Version".into(),
+            "registry/2.0".into(),
+        )],
     };
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
