@@ -152,8 +152,19 @@ pub fn start(cfg: Config) -> Result<Running> {
     let (tls, ca_pem) = tls_setup(&cfg)?;
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
-        let l = http::bind(*addr).map_err(|e| Error::io(format!("listening on {addr}"), e))?;
-        listeners.push(l);
+        match http::bind(*addr) {
+            Ok(l) => listeners.push(l),
+            // A host without IPv6 still serves IPv4 on the default `:5000`.
+            Err(e)
+                if addr.is_ipv6()
+                    && addr.ip().is_unspecified()
+                    && cfg.listen.len() > 1
+                    && ipv6_missing(&e) =>
+            {
+                log::warn!("IPv6 is not available here ({e}); serving IPv4 only");
+            }
+            Err(e) => return Err(Error::io(format!("listening on {addr}"), e)),
+        }
     }
     let secure = tls.is_some();
     let server_cfg = ServerConfig {
@@ -167,6 +178,10 @@ pub fn start(cfg: Config) -> Result<Running> {
         max_head_bytes: 64 * 1024,
         max_headers: 100,
         tls,
+        extra_headers: vec![(
+            "Docker-Distribution-API-Version".into(),
+            "registry/2.0".into(),
+        )],
     };
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
@@ -218,4 +233,11 @@ fn tls_setup(cfg: &Config) -> Result<(Option<TlsConfig>, Option<Vec<u8>>)> {
             Ok((Some(tls::server_config(resolver).map_err(tls_err)?), None))
         }
     }
+}
+
+fn ipv6_missing(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL) | Some(libc::EPROTONOSUPPORT)
+    )
 }
