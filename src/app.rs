@@ -12,7 +12,10 @@ use crate::registry::Registry;
 use crate::tls;
 use std::fs::{self, File, OpenOptions};
 use std::net::SocketAddr;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A running soute: its server, registry and the data folder's lock.
 pub struct Running {
@@ -20,7 +23,45 @@ pub struct Running {
     registry: Arc<Registry>,
     addrs: Vec<SocketAddr>,
     secure: bool,
+    gc: Option<GcThread>,
     _lock: File,
+}
+
+/// The scheduled GC: a thread that sleeps on a channel; dropping the sender stops it.
+struct GcThread {
+    stop: Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+impl GcThread {
+    fn start(registry: Arc<Registry>, cfg: &Config) -> Option<GcThread> {
+        let interval = cfg.gc_interval?;
+        let policy = cfg.gc_policy.clone();
+        let first = cfg.gc_first_run;
+        let (stop, rx) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("soute-gc".into())
+            .spawn(move || {
+                let mut wait = first;
+                loop {
+                    match rx.recv_timeout(wait) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    if let Err(e) = registry.gc(&policy) {
+                        log::error!("scheduled gc failed: {e}");
+                    }
+                    wait = interval.max(Duration::from_secs(1));
+                }
+            })
+            .ok()?;
+        Some(GcThread { stop, handle })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.handle.join();
+    }
 }
 
 impl Running {
@@ -44,6 +85,13 @@ impl Running {
 
     /// Stop serving and release the data folder.
     pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(gc) = self.gc.take() {
+            gc.stop();
+        }
         if let Some(server) = self.server.take() {
             server.shutdown();
         }
@@ -52,9 +100,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown();
-        }
+        self.stop();
     }
 }
 
@@ -92,6 +138,10 @@ pub fn start(cfg: Config) -> Result<Running> {
         db_connections,
     )?);
     registry.clean_upload_folder()?;
+    let unlinked = registry.empty_trash()?;
+    if unlinked > 0 {
+        log::info!("finished an interrupted gc: unlinked {unlinked} blob file(s)");
+    }
     if let Some(path) = &cfg.htpasswd {
         let changed = registry.import_htpasswd(path)?;
         log::info!(
@@ -102,8 +152,19 @@ pub fn start(cfg: Config) -> Result<Running> {
     let (tls, ca_pem) = tls_setup(&cfg)?;
     let mut listeners = Vec::new();
     for addr in &cfg.listen {
-        let l = http::bind(*addr).map_err(|e| Error::io(format!("listening on {addr}"), e))?;
-        listeners.push(l);
+        match http::bind(*addr) {
+            Ok(l) => listeners.push(l),
+            // A host without IPv6 still serves IPv4 on the default `:5000`.
+            Err(e)
+                if addr.is_ipv6()
+                    && addr.ip().is_unspecified()
+                    && cfg.listen.len() > 1
+                    && ipv6_missing(&e) =>
+            {
+                log::warn!("IPv6 is not available here ({e}); serving IPv4 only");
+            }
+            Err(e) => return Err(Error::io(format!("listening on {addr}"), e)),
+        }
     }
     let secure = tls.is_some();
     let server_cfg = ServerConfig {
@@ -117,6 +178,10 @@ pub fn start(cfg: Config) -> Result<Running> {
         max_head_bytes: 64 * 1024,
         max_headers: 100,
         tls,
+        extra_headers: vec![(
+            "Docker-Distribution-API-Version".into(),
+            "registry/2.0".into(),
+        )],
     };
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
@@ -126,11 +191,13 @@ pub fn start(cfg: Config) -> Result<Running> {
     let server =
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();
+    let gc = GcThread::start(registry.clone(), &cfg);
     Ok(Running {
         server: Some(server),
         registry,
         addrs,
         secure,
+        gc,
         _lock: lock,
     })
 }
@@ -166,4 +233,11 @@ fn tls_setup(cfg: &Config) -> Result<(Option<TlsConfig>, Option<Vec<u8>>)> {
             Ok((Some(tls::server_config(resolver).map_err(tls_err)?), None))
         }
     }
+}
+
+fn ipv6_missing(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL) | Some(libc::EPROTONOSUPPORT)
+    )
 }

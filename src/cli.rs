@@ -3,6 +3,7 @@
 //! It must never do I/O beyond reading its arguments.
 
 use crate::config::{parse_level, parse_listen, parse_tls, Config};
+use crate::registry::GcPolicy;
 use pico_args::Arguments;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -13,10 +14,31 @@ soute: a private Docker/OCI registry in one binary and one data folder
 USAGE:
     soute serve        [--data DIR] [--listen ADDR]... [--hostname NAME]... [--tls auto|off|CERT,KEY]
                        [--no-delete] [--anonymous-pull] [--log-level LEVEL]
+                       [--gc-interval SECS] [--gc-grace SECS] [--gc-delete-untagged]
     soute user add|passwd|del|list [NAME] [--data DIR]   (password from a prompt or stdin)
+    soute gc           [--dry-run] [--delete-untagged] [--grace SECS] [--link-grace SECS]
+                       [--upload-ttl SECS] [--json] [--data DIR]
+    soute backup DEST  [--data DIR]
+    soute verify       [--repair] [--json] [--data DIR]
+    soute du           [REPO] [--tag TAG] [--grace SECS] [--delete-untagged] [--json] [--data DIR]
     soute check-config [same flags as serve]
     soute version
     soute help
+
+gc, backup, verify and du work while `soute serve` runs on the same folder.
+gc removes what nothing needs: blobs no manifest references and no repository
+links, older than --grace (default 3600 s); links to blobs nothing in their
+repository references, older than --link-grace (default 3600 s: a blob just
+uploaded waits that long for its manifest); upload sessions idle for
+--upload-ttl (default 86400 s); with --delete-untagged, manifests no tag reaches.
+--dry-run lists what would go and why the rest stays. `serve` runs it every
+--gc-interval seconds (default 3600, 0: never), first 600 s after start.
+backup writes DEST (absolute, outside the data folder, absent or empty): a
+database snapshot, the blobs it references (hard links on the same filesystem)
+and SHA256SUMS; `soute serve --data DEST` serves it.
+verify re-hashes every blob and checks every reference; --repair removes only
+orphan files. du shows logical, unique, shared and reclaimable bytes, and with
+REPO what deleting it (or --tag TAG) would free.
 
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 soute serve listens on port 5000 on every interface, with TLS from its own CA.
@@ -33,6 +55,27 @@ pub enum Command {
     User {
         action: UserAction,
         data_dir: PathBuf,
+    },
+    Gc {
+        data_dir: PathBuf,
+        policy: GcPolicy,
+        json: bool,
+    },
+    Backup {
+        data_dir: PathBuf,
+        dest: PathBuf,
+    },
+    Verify {
+        data_dir: PathBuf,
+        repair: bool,
+        json: bool,
+    },
+    Du {
+        data_dir: PathBuf,
+        repo: Option<String>,
+        tag: Option<String>,
+        policy: GcPolicy,
+        json: bool,
     },
     Version,
     Help,
@@ -78,6 +121,51 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
             };
             Command::User { action, data_dir }
         }
+        Some("gc") => {
+            let data_dir = data_dir(&mut args, env)?;
+            let mut policy = gc_policy(&mut args)?;
+            if let Some(ttl) = secs(&mut args, "--upload-ttl")? {
+                policy.upload_ttl_secs = ttl;
+            }
+            policy.dry_run = args.contains("--dry-run");
+            let json = args.contains("--json");
+            Command::Gc {
+                data_dir,
+                policy,
+                json,
+            }
+        }
+        Some("backup") => {
+            let data_dir = data_dir(&mut args, env)?;
+            let dest = args
+                .free_from_str::<PathBuf>()
+                .map_err(|_| err("usage: soute backup DEST [--data DIR]"))?;
+            Command::Backup { data_dir, dest }
+        }
+        Some("verify") => Command::Verify {
+            data_dir: data_dir(&mut args, env)?,
+            repair: args.contains("--repair"),
+            json: args.contains("--json"),
+        },
+        Some("du") => {
+            let data_dir = data_dir(&mut args, env)?;
+            let policy = gc_policy(&mut args)?;
+            let json = args.contains("--json");
+            let tag: Option<String> = args
+                .opt_value_from_str("--tag")
+                .map_err(|e| err(e.to_string()))?;
+            let repo: Option<String> = args.opt_free_from_str().map_err(|e| err(e.to_string()))?;
+            if tag.is_some() && repo.is_none() {
+                return Err(err("--tag needs a repository: soute du REPO --tag TAG"));
+            }
+            Command::Du {
+                data_dir,
+                repo,
+                tag,
+                policy,
+                json,
+            }
+        }
         Some(other) => return Err(err(format!("unknown command {other:?}; try `soute help`"))),
     };
     let rest = args.finish();
@@ -94,6 +182,27 @@ fn data_dir(args: &mut Arguments, env: &dyn Fn(&str) -> Option<String>) -> Resul
     Ok(flag
         .or_else(|| env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("./soute-data")))
+}
+
+/// A number of seconds given with `flag`, if any.
+fn secs(args: &mut Arguments, flag: &'static str) -> Result<Option<i64>, String> {
+    let v: Option<u64> = args
+        .opt_value_from_str(flag)
+        .map_err(|e| err(format!("{flag}: {e}")))?;
+    Ok(v.map(|s| s.min(i64::MAX as u64) as i64))
+}
+
+/// `--grace`, `--link-grace` and `--delete-untagged` over the defaults.
+fn gc_policy(args: &mut Arguments) -> Result<GcPolicy, String> {
+    let mut p = GcPolicy::default();
+    if let Some(g) = secs(args, "--grace")? {
+        p.grace_secs = g;
+    }
+    if let Some(g) = secs(args, "--link-grace")? {
+        p.link_grace_secs = g;
+    }
+    p.delete_untagged = args.contains("--delete-untagged");
+    Ok(p)
 }
 
 fn server_config(
@@ -139,6 +248,15 @@ fn server_config(
         .map_err(|e| err(e.to_string()))?
     {
         cfg.workers = w;
+    }
+    if let Some(i) = secs(args, "--gc-interval")? {
+        cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));
+    }
+    if let Some(g) = secs(args, "--gc-grace")? {
+        cfg.gc_policy.grace_secs = g;
+    }
+    if args.contains("--gc-delete-untagged") {
+        cfg.gc_policy.delete_untagged = true;
     }
     Ok(cfg)
 }
@@ -189,5 +307,34 @@ mod tests {
         assert!(p(&["frobnicate"]).is_err());
         assert!(p(&["user", "add"]).is_err());
         assert!(matches!(p(&[]), Ok(Command::Help)));
+        match p(&["gc", "--dry-run", "--grace", "0", "--data", "/d"]) {
+            Ok(Command::Gc { policy, .. }) => {
+                assert!(policy.dry_run);
+                assert_eq!(policy.grace_secs, 0);
+                assert_eq!(policy.link_grace_secs, 3600);
+                assert!(!policy.delete_untagged);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["gc", "--grace", "-1"]).is_err());
+        assert!(p(&["gc", "--bogus"]).is_err());
+        assert!(matches!(
+            p(&["backup", "/b", "--data", "/d"]),
+            Ok(Command::Backup { .. })
+        ));
+        assert!(p(&["backup"]).is_err());
+        assert!(matches!(
+            p(&["verify", "--repair"]),
+            Ok(Command::Verify { repair: true, .. })
+        ));
+        match p(&["du", "lab/app", "--tag", "v1"]) {
+            Ok(Command::Du { repo, tag, .. }) => {
+                assert_eq!(repo.as_deref(), Some("lab/app"));
+                assert_eq!(tag.as_deref(), Some("v1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["du", "--tag", "v1"]).is_err());
+        assert!(p(&["du", "a", "b"]).is_err());
     }
 }

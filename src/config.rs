@@ -41,6 +41,11 @@ pub struct Config {
     pub body_timeout: Duration,
     pub write_timeout: Duration,
     pub keepalive_timeout: Duration,
+    /// Online GC: how often it runs (`None`: never), and what it may remove.
+    pub gc_interval: Option<Duration>,
+    /// Delay before the first scheduled run (lets start-up traffic settle).
+    pub gc_first_run: Duration,
+    pub gc_policy: crate::registry::GcPolicy,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -64,6 +69,9 @@ impl Config {
             body_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(30),
+            gc_interval: Some(Duration::from_secs(3600)),
+            gc_first_run: Duration::from_secs(600),
+            gc_policy: crate::registry::GcPolicy::default(),
         }
     }
 
@@ -121,8 +129,19 @@ impl Config {
         };
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
         format!(
-            "data folder:      {}\nlisten:           {}\nhostnames:        {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\nmax connections:  {}\ntimeouts (s):     head {}, body {}, write {}, keep-alive {}\n",
+            "data folder:      {}\ngc:               {}\nlisten:           {}\nhostnames:        {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\nmax connections:  {}\ntimeouts (s):     head {}, body {}, write {}, keep-alive {}\n",
             self.data_dir.display(),
+            match self.gc_interval {
+                Some(i) => format!(
+                    "every {}s (grace {}s, link grace {}s, uploads expire after {}s, delete untagged: {})",
+                    i.as_secs(),
+                    self.gc_policy.grace_secs,
+                    self.gc_policy.link_grace_secs,
+                    self.gc_policy.upload_ttl_secs,
+                    self.gc_policy.delete_untagged
+                ),
+                None => "off".into(),
+            },
             listen.join(", "),
             if self.hostnames.is_empty() { "(machine defaults)".into() } else { self.hostnames.join(", ") },
             self.delete_enabled,

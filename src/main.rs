@@ -1,5 +1,7 @@
 //! The `soute` binary: parse the command line, set up logging, dispatch.
 
+mod ops_cli;
+
 use soute::cli::{self, Command, UserAction};
 use std::io::Write;
 use std::path::Path;
@@ -54,6 +56,36 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Command::User { action, data_dir } => user_command(action, &data_dir)?,
+        Command::Gc {
+            data_dir,
+            policy,
+            json,
+        } => {
+            init_logging("warn");
+            ops_cli::gc(&data_dir, &policy, json)?
+        }
+        Command::Backup { data_dir, dest } => {
+            init_logging("warn");
+            ops_cli::backup(&data_dir, &dest)?
+        }
+        Command::Verify {
+            data_dir,
+            repair,
+            json,
+        } => {
+            init_logging("warn");
+            ops_cli::verify(&data_dir, repair, json)?
+        }
+        Command::Du {
+            data_dir,
+            repo,
+            tag,
+            policy,
+            json,
+        } => {
+            init_logging("warn");
+            ops_cli::du(&data_dir, repo.as_deref(), tag.as_deref(), &policy, json)?
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::oci::{
     parse_query, percent_encode, Algorithm, Digest, Reference, RepoName, Tag, UploadId,
 };
 use crate::registry::credentials::{self, AuthOutcome, Authenticator};
-use crate::registry::{Registry, UploadStatus, MAX_PAGE};
+use crate::registry::{GcPolicy, Registry, UploadStatus, MAX_PAGE};
 use routes::Route;
 use serde_json::json;
 use std::io::Read;
@@ -86,7 +86,8 @@ impl Api {
         let credentials = req
             .header("authorization")
             .and_then(credentials::parse_basic);
-        let is_read = matches!(req.method.as_str(), "GET" | "HEAD");
+        // Operator endpoints always need credentials (anonymous pull is for images).
+        let is_read = matches!(req.method.as_str(), "GET" | "HEAD") && !route.is_admin();
         let Some((user, password)) = credentials else {
             if self.auth.anonymous_pull && is_read {
                 return Ok(Access::Granted);
@@ -276,6 +277,72 @@ impl Api {
                     resp = resp.header("OCI-Filters-Applied", "artifactType");
                 }
                 Ok(resp)
+            }
+            (Route::AdminGc, m) => self.admin(m, true, &query),
+            (Route::AdminDu, m) => self.admin(m, false, &query),
+            _ => Err(method_not_allowed()),
+        }
+    }
+
+    /// `POST /v2/_soute/gc` and `GET /v2/_soute/du`. Every authenticated user
+    /// is an administrator for now (soute has no roles yet); with no users the
+    /// registry is open and so are these, like deletes.
+    fn admin(&self, method: &str, gc: bool, query: &[(String, String)]) -> Result<Response> {
+        let q = |key: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut policy = GcPolicy::default();
+        let num = |key: &str| -> Result<Option<i64>> {
+            q(key)
+                .map(|v| {
+                    v.parse::<u32>().map(i64::from).map_err(|_| {
+                        Error::client(Code::Unknown, format!("{key} must be a number of seconds"))
+                            .with_status(400)
+                    })
+                })
+                .transpose()
+        };
+        let flag = |key: &str| -> Result<bool> {
+            match q(key) {
+                None | Some("false") | Some("0") => Ok(false),
+                Some("") | Some("true") | Some("1") => Ok(true),
+                Some(v) => Err(Error::client(
+                    Code::Unknown,
+                    format!("{key} must be true or false, not {v:?}"),
+                )
+                .with_status(400)),
+            }
+        };
+        if let Some(g) = num("grace")? {
+            policy.grace_secs = g;
+        }
+        if let Some(g) = num("link_grace")? {
+            policy.link_grace_secs = g;
+        }
+        if let Some(t) = num("upload_ttl")? {
+            policy.upload_ttl_secs = t;
+        }
+        policy.delete_untagged = flag("delete_untagged")?;
+        match (gc, method) {
+            (true, "POST") => {
+                policy.dry_run = flag("dry_run")?;
+                let mut report = self.registry.gc(&policy)?;
+                if !policy.dry_run {
+                    report.kept.clear();
+                }
+                Ok(json_response(200, &json!(report)))
+            }
+            (false, "GET") => {
+                let repo = q("repo").map(RepoName::parse).transpose()?;
+                let tag = q("tag").map(Tag::parse).transpose()?;
+                if tag.is_some() && repo.is_none() {
+                    return Err(Error::client(Code::Unknown, "tag needs repo").with_status(400));
+                }
+                let usage = self.registry.du(repo.as_ref(), tag.as_ref(), &policy)?;
+                Ok(json_response(200, &json!(usage)))
             }
             _ => Err(method_not_allowed()),
         }

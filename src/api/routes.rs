@@ -44,6 +44,17 @@ pub enum Route {
     /// `/v1/_ping` and `/v1/search` for `docker search`.
     V1Ping,
     V1Search,
+    /// `/v2/_soute/gc`: run GC (POST). Admin: never anonymous.
+    AdminGc,
+    /// `/v2/_soute/du`: space accounting (GET). Admin: never anonymous.
+    AdminDu,
+}
+
+impl Route {
+    /// Operator endpoints under `/v2/_soute/` (`_soute` is no valid repository name).
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Route::AdminGc | Route::AdminDu)
+    }
 }
 
 /// Parse a raw (still percent-encoded) request path. `Ok(None)`: no such endpoint.
@@ -54,6 +65,8 @@ pub fn parse(raw_path: &str) -> Result<Option<Route>> {
         "/ca.crt" => return Ok(Some(Route::CaCert)),
         "/v1/_ping" | "/v1/_ping/" => return Ok(Some(Route::V1Ping)),
         "/v1/search" | "/v1/search/" => return Ok(Some(Route::V1Search)),
+        "/v2/_soute/gc" => return Ok(Some(Route::AdminGc)),
+        "/v2/_soute/du" => return Ok(Some(Route::AdminDu)),
         _ => {}
     }
     let Some(rest) = raw_path.strip_prefix("/v2/") else {
@@ -64,6 +77,10 @@ pub fn parse(raw_path: &str) -> Result<Option<Route>> {
     let name_of = |k: usize| -> Result<Option<RepoName>> {
         if k == 0 {
             return Ok(None);
+        }
+        if segs[..k].iter().any(|s| s.contains('/')) {
+            // An encoded slash is data, not a separator: one repository, one spelling.
+            return RepoName::parse("%2F").map(Some);
         }
         RepoName::parse(&segs[..k].join("/")).map(Some)
     };
@@ -171,6 +188,8 @@ mod tests {
             ("/v3/a/manifests/x".into(), None),
             ("/v2/manifests/x".into(), None),
             ("/ca.crt".into(), Some(Route::CaCert)),
+            ("/v2/_soute/gc".into(), Some(Route::AdminGc)),
+            ("/v2/_soute/du".into(), Some(Route::AdminDu)),
             ("/v1/search".into(), Some(Route::V1Search)),
             (
                 "/v2/a/manifests/sha256%3Aab".into(),
@@ -191,7 +210,9 @@ mod tests {
             "/v2/A/manifests/x",
             "/v2/../manifests/x",
             "/v2/a/%2e%2e/manifests/x",
+            "/v2/a%2Fb/tags/list",
             "/v2//tags/list",
+            "/v2/_soute/manifests/x",
         ] {
             let err = parse(path).expect_err(path);
             assert_eq!(err.code(), Code::NameInvalid, "{path}");

@@ -60,9 +60,13 @@ pub fn insert_blob(conn: &Connection, digest: &str, size: u64) -> Result<()> {
     Ok(())
 }
 
+/// Link a blob into a repository; linking again refreshes the link's time, so
+/// a blob uploaded or mounted again waits the full link grace period for its
+/// manifest before GC may drop the link.
 pub fn link_blob(conn: &Connection, repo_id: i64, digest: &str) -> Result<()> {
     conn.prepare_cached(
-        "INSERT OR IGNORE INTO repo_blob (repo_id, digest, created_at) VALUES (?1, ?2, ?3)",
+        "INSERT INTO repo_blob (repo_id, digest, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = excluded.created_at",
     )?
     .execute(params![repo_id, digest, now()])?;
     Ok(())

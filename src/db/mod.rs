@@ -4,6 +4,7 @@
 //!
 //! It must never touch blob files or format HTTP.
 
+pub mod admin;
 pub mod meta;
 pub mod users;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_create_registry.sql"),
     include_str!("../../migrations/0002_add_repo_search.sql"),
+    include_str!("../../migrations/0003_add_gc_backup.sql"),
 ];
 
 pub struct Db {
@@ -72,6 +74,37 @@ impl Db {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Run `f` in one read transaction: every query sees the same snapshot.
+    pub fn read_consistent<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&tx)
+        // dropped: rolled back, nothing was written
+    }
+
+    /// Write a consistent copy of the database to `dest` (`VACUUM INTO`),
+    /// running `pin` in a write transaction that stays open around the copy:
+    /// no other writer, in this process or another, commits in between, so
+    /// what `pin` records covers exactly what the copy holds.
+    pub fn snapshot_into(
+        &self,
+        dest: &Path,
+        pin: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let dest = dest
+            .to_str()
+            .ok_or_else(|| Error::internal("the backup path is not valid UTF-8"))?;
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        pin(&tx)?;
+        let reader = self.pool.get()?;
+        reader.execute("VACUUM INTO ?1", [dest])?;
+        drop(reader);
+        tx.commit()?;
+        Ok(())
     }
 
     /// The schema version this binary writes.

@@ -540,9 +540,11 @@ fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -
     log::debug!("{} rejected with {status}: {why}", conn.remote);
     let mut io = conn.io;
     let body = format!("{why}\n").into_bytes();
-    let resp = Response::new(status)
+    let mut resp = Response::new(status)
         .header("Content-Type", "text/plain; charset=utf-8")
         .body(Body::Bytes(body));
+    resp.headers
+        .extend(shared.cfg.extra_headers.iter().cloned());
     let out = Outgoing {
         head_only: false,
         close: true,
@@ -640,7 +642,9 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             Err(_) => {
                 log::error!("handler panicked on {method} {path} (request id {id})");
                 close = true;
-                internal_error(id)
+                let mut r = internal_error(id);
+                r.headers.extend(shared.cfg.extra_headers.iter().cloned());
+                r
             }
         };
         close |= resp.close || shared.stopping() || has_token(&resp.headers, "connection", "close");

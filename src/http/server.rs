@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub max_head_bytes: usize,
     pub max_headers: usize,
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Headers added to the answers the server makes itself (rejections,
+    /// panics), so they look like the handler's (e.g. an API version header).
+    pub extra_headers: Vec<(String, String)>,
 }
 
 impl ServerConfig {
@@ -53,6 +56,7 @@ impl ServerConfig {
             max_head_bytes: 64 * 1024,
             max_headers: 100,
             tls: None,
+            extra_headers: Vec::new(),
         }
     }
 }
@@ -66,6 +70,7 @@ pub(crate) struct Limits {
     pub(crate) keepalive_timeout: Duration,
     pub(crate) max_head_bytes: usize,
     pub(crate) max_headers: usize,
+    pub(crate) extra_headers: Vec<(String, String)>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -168,6 +173,7 @@ impl Server {
                 keepalive_timeout: cfg.keepalive_timeout,
                 max_head_bytes: cfg.max_head_bytes.max(256),
                 max_headers: cfg.max_headers.max(1),
+                extra_headers: cfg.extra_headers,
             },
             handler,
             tls: cfg.tls,

@@ -383,7 +383,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///   already-verified session.
 pub struct Authenticator {
     key: Key,
-    dummy_hash: String,
+    /// Computed on first use, so start-up pays no argon2 run.
+    dummy_hash: std::sync::OnceLock<String>,
     limits: Limits,
     cache: Mutex<HashMap<Key, CacheEntry>>,
     failures: Mutex<Failures>,
@@ -399,20 +400,26 @@ impl fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Draws the per-process key and computes the dummy hash (one argon2 run).
+    /// The argon2 hash unknown users are checked against (made once, lazily).
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let pw: String = random_bytes::<16>()
+                .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+                .unwrap_or_else(|_| "soute-dummy-password".into());
+            hash_password(&pw).unwrap_or_default()
+        })
+    }
+
+    /// Draws the per-process key (the dummy hash is made on first use).
     pub fn new() -> Result<Authenticator, CredError> {
         Authenticator::with_limits(Limits::default())
     }
 
     pub(crate) fn with_limits(limits: Limits) -> Result<Authenticator, CredError> {
         let key = random_bytes::<32>()?;
-        let dummy_pw: String = random_bytes::<16>()?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         Ok(Authenticator {
             key,
-            dummy_hash: hash_password(&dummy_pw)?,
+            dummy_hash: std::sync::OnceLock::new(),
             slots: Slots::new(limits.argon2_slots),
             limits,
             cache: Mutex::new(HashMap::new()),
@@ -499,7 +506,7 @@ impl Authenticator {
                 Some(hash) => verify_password(hash, pw),
                 None => {
                     // Same work as for a real user, result ignored.
-                    let _ = verify_password(&self.dummy_hash, pw);
+                    let _ = verify_password(self.dummy_hash(), pw);
                     false
                 }
             }

@@ -5,13 +5,19 @@
 //! It must never see HTTP requests or responses, nor choose status codes
 //! beyond the `Error` it returns.
 
+mod backup;
 pub mod credentials;
+mod gc;
 mod manifests;
 mod uploads;
 mod users;
+mod verify;
 
+pub use backup::{BackupProgress, BackupReport};
+pub use gc::{GcPolicy, GcReport, Kept, Removed, RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
 pub use uploads::UploadStatus;
+pub use verify::{VerifyProgress, VerifyReport};
 
 use crate::db::{meta, Db};
 use crate::error::{Code, Error, Result};

@@ -3,21 +3,47 @@
 //! ```text
 //! <data>/blobs/<alg>/<2 hex>/<hex>   immutable, content-addressed
 //! <data>/uploads/<id>                bytes of an unfinished upload session
+//! <dest>/SHA256SUMS, SHA512SUMS       checksum lists written by a backup
 //! ```
 //! Commit order: fsync the upload file, rename it into `blobs/`, fsync the
 //! shard directory. Paths are built only from parsed `Digest`s and `UploadId`s.
 //!
 //! It must never run SQL or decide whether a blob may be served.
 
-use crate::oci::{Digest, UploadId};
+use crate::oci::{Algorithm, Digest, Hasher, UploadId};
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 pub struct BlobStore {
+    data: PathBuf,
     blobs: PathBuf,
     uploads: PathBuf,
 }
+
+/// A file found under `blobs/`.
+pub struct BlobFile {
+    /// The digest its path names; `None` for a stray file with another name.
+    pub digest: Option<Digest>,
+    /// Its path relative to the data folder, for messages.
+    pub rel: String,
+    pub len: u64,
+    pub modified: SystemTime,
+}
+
+/// How a backup obtained a blob file.
+#[derive(Debug, PartialEq)]
+pub enum Imported {
+    /// A hard link to the same inode (same filesystem): no bytes copied.
+    Linked,
+    /// A verified copy (fsynced) with the digest its bytes have.
+    Copied(Digest),
+}
+
+/// Read buffer for hashing and copying.
+const BUF: usize = 256 * 1024;
 
 /// fsync a directory so a rename or create inside it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -28,6 +54,7 @@ impl BlobStore {
     /// Open the store under `data_dir`, creating `blobs/` and `uploads/`.
     pub fn open(data_dir: &Path) -> io::Result<BlobStore> {
         let store = BlobStore {
+            data: data_dir.to_path_buf(),
             blobs: data_dir.join("blobs"),
             uploads: data_dir.join("uploads"),
         };
@@ -120,6 +147,156 @@ impl BlobStore {
         Ok(out)
     }
 
+    /// Names of the files in `uploads/` with their modification time.
+    pub fn upload_files_with_age(&self) -> io::Result<Vec<(String, SystemTime)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.uploads)? {
+            let entry = entry?;
+            let modified = entry.metadata()?.modified()?;
+            out.push((entry.file_name().to_string_lossy().into_owned(), modified));
+        }
+        Ok(out)
+    }
+
+    /// Every regular file under `blobs/`, sorted by path.
+    pub fn blob_files(&self) -> io::Result<Vec<BlobFile>> {
+        let mut out = Vec::new();
+        walk(&self.blobs, &mut |path, meta| {
+            let rel = path
+                .strip_prefix(&self.data)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
+            let digest = digest_of_path(path.strip_prefix(&self.blobs).unwrap_or(path));
+            let digest = digest.filter(|d| self.blob_path(d) == path);
+            out.push(BlobFile {
+                digest,
+                rel,
+                len: meta.len(),
+                modified: meta.modified()?,
+            });
+            Ok(())
+        })?;
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
+    }
+
+    /// Remove a file `blob_files` listed (an orphan or a stray).
+    pub fn remove_blob_file(&self, file: &BlobFile) -> io::Result<()> {
+        let path = self.data.join(&file.rel);
+        if !path.starts_with(&self.blobs) || file.rel.contains("..") {
+            return Err(io::Error::other("refusing to remove a path outside blobs/"));
+        }
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Re-hash a blob's file with the digest's algorithm: (length, digest of
+    /// the bytes). `progress` gets the byte count of each block read.
+    pub fn hash_blob(
+        &self,
+        digest: &Digest,
+        progress: &mut dyn FnMut(u64),
+    ) -> io::Result<(u64, Digest)> {
+        let mut file = self.open_blob(digest)?;
+        hash_reader(&mut file, digest.algorithm(), &mut io::sink(), progress)
+    }
+
+    /// Put `digest` from `src` into this store: a hard link when both are on
+    /// one filesystem, else a copy through a temporary name, hashed on the
+    /// way, fsynced, then renamed. The shard directories are fsynced later by
+    /// `sync_blob_dirs`.
+    pub fn import_blob(&self, src: &BlobStore, digest: &Digest) -> io::Result<Imported> {
+        let from = src.blob_path(digest);
+        let dest = self.blob_path(digest);
+        if let Some(shard) = dest.parent() {
+            fs::create_dir_all(shard)?;
+        }
+        match fs::hard_link(&from, &dest) {
+            Ok(()) => return Ok(Imported::Linked),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                fs::remove_file(&dest)?;
+            }
+            Err(_) => {} // other filesystem (EXDEV) or no links there: copy
+        }
+        let tmp = dest.with_extension("partial");
+        let mut input = File::open(&from)?;
+        let mut out = File::create(&tmp)?;
+        let (_, actual) = hash_reader(&mut input, digest.algorithm(), &mut out, &mut |_| {})?;
+        out.sync_all()?;
+        drop(out);
+        fs::rename(&tmp, &dest)?;
+        Ok(Imported::Copied(actual))
+    }
+
+    /// fsync every directory under `blobs/` and the data folder itself.
+    pub fn sync_blob_dirs(&self) -> io::Result<()> {
+        let mut dirs = BTreeSet::new();
+        walk(&self.blobs, &mut |path, _| {
+            if let Some(p) = path.parent() {
+                dirs.insert(p.to_path_buf());
+                if let Some(pp) = p.parent() {
+                    dirs.insert(pp.to_path_buf());
+                }
+            }
+            Ok(())
+        })?;
+        for dir in dirs.iter().rev() {
+            sync_dir(dir)?;
+        }
+        sync_dir(&self.blobs)?;
+        sync_dir(&self.data)
+    }
+
+    /// Write `name` at the data folder's root durably (temporary name, fsync, rename).
+    pub fn write_root_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.data.join(format!("{name}.partial"));
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, self.data.join(name))?;
+        sync_dir(&self.data)
+    }
+
+    /// Where a backup writes the database copy before it is complete.
+    pub fn partial_db_path(&self) -> PathBuf {
+        self.data.join("soute.db.partial")
+    }
+
+    /// The last step of a backup: the database copy gets its real name, which
+    /// is what makes the folder a registry.
+    pub fn publish_db(&self) -> io::Result<()> {
+        File::open(self.partial_db_path())?.sync_all()?;
+        fs::rename(self.partial_db_path(), self.data.join("soute.db"))?;
+        sync_dir(&self.data)
+    }
+
+    /// Copy the TLS material (`tls/`) into `dest`'s data folder, fsynced.
+    pub fn copy_tls(&self, dest: &BlobStore) -> io::Result<usize> {
+        let from = self.data.join("tls");
+        if !from.is_dir() {
+            return Ok(0);
+        }
+        let to = dest.data.join("tls");
+        fs::create_dir_all(&to)?;
+        let mut n = 0;
+        for entry in fs::read_dir(&from)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                let target = to.join(entry.file_name());
+                fs::copy(entry.path(), &target)?;
+                File::open(&target)?.sync_all()?;
+                n += 1;
+            }
+        }
+        sync_dir(&to)?;
+        Ok(n)
+    }
+
     /// Remove a stray file in `uploads/` that is not a valid session (start-up cleanup).
     pub fn remove_upload_file(&self, name: &str) -> io::Result<()> {
         if name.contains('/') || name.contains("..") {
@@ -127,6 +304,60 @@ impl BlobStore {
         }
         fs::remove_file(self.uploads.join(name))
     }
+}
+
+/// Visit every regular file below `dir` (depth-first); a missing `dir` is empty.
+fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata) -> io::Result<()>) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let path = entry.path();
+        if meta.is_dir() {
+            walk(&path, f)?;
+        } else if meta.is_file() {
+            f(&path, &meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// `<alg>/<2 hex>/<hex>` back to a digest, when it is one.
+fn digest_of_path(rel: &Path) -> Option<Digest> {
+    let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+    match parts.as_slice() {
+        [alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
+        _ => None,
+    }
+}
+
+/// Copy `input` to `out` while hashing: (bytes, digest).
+fn hash_reader(
+    input: &mut dyn Read,
+    alg: Algorithm,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<(u64, Digest)> {
+    let mut hasher = Hasher::new(alg);
+    let mut buf = vec![0u8; BUF];
+    let mut total = 0u64;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+        progress(n as u64);
+    }
+    Ok((total, hasher.finish()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,283 @@
+//! The operator commands of the binary (`gc`, `backup`, `verify`, `du`): open
+//! the registry without the serve lock (they run beside `serve`), call it,
+//! and print. Progress bars on a terminal, plain log lines otherwise.
+//!
+//! It must never contain registry rules: it only renders what the registry reports.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use soute::registry::{BackupProgress, GcPolicy, GcReport, Registry, Usage, VerifyProgress};
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Open an existing registry folder; never create one by mistake.
+fn open(data_dir: &Path) -> Res<Registry> {
+    if !data_dir.join("soute.db").is_file() {
+        return Err(format!("no registry in {} (no soute.db)", data_dir.display()).into());
+    }
+    Ok(Registry::open(data_dir, true, 4)?)
+}
+
+/// `1234567` as `1.2 MiB`.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// A byte progress bar on a terminal; `None` (log lines instead) otherwise.
+fn bar(total: u64, what: &str) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        eprintln!("{what}: {} to process", human(total));
+        return None;
+    }
+    let pb = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_string());
+    Some(pb)
+}
+
+/// Plain progress lines at most every 5 s when there is no terminal.
+struct Ticker {
+    done: u64,
+    total: u64,
+    last: Instant,
+    what: &'static str,
+}
+
+impl Ticker {
+    fn add(&mut self, n: u64) {
+        self.done += n;
+        if self.last.elapsed().as_secs() >= 5 {
+            eprintln!("{}: {}/{}", self.what, human(self.done), human(self.total));
+            self.last = Instant::now();
+        }
+    }
+}
+
+pub fn gc(data_dir: &Path, policy: &GcPolicy, json: bool) -> Res<()> {
+    let registry = open(data_dir)?;
+    let report = registry.gc(policy)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_gc(&report);
+    }
+    Ok(())
+}
+
+fn print_gc(r: &GcReport) {
+    let verb = if r.dry_run { "would free" } else { "freed" };
+    println!(
+        "gc{}: {verb} {} ({} bytes): {} blob(s), {} manifest(s), {} link(s), {} expired upload(s)",
+        if r.dry_run { " (dry run)" } else { "" },
+        human(r.freed_bytes),
+        r.freed_bytes,
+        r.blobs_deleted.len(),
+        r.manifests_deleted.len(),
+        r.links_removed.len(),
+        r.uploads_expired.len()
+    );
+    let gone = if r.dry_run { "would delete" } else { "deleted" };
+    for item in r
+        .manifests_deleted
+        .iter()
+        .chain(&r.blobs_deleted)
+        .chain(&r.uploads_expired)
+    {
+        println!("  {gone} {} ({})", item.what, human(item.bytes));
+    }
+    for item in &r.links_removed {
+        println!("  {gone} {}", item.what);
+    }
+    for k in &r.kept {
+        println!("  kept {}: {}", k.what, k.reason);
+    }
+}
+
+pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
+    let registry = open(data_dir)?;
+    let dest = if dest.is_absolute() {
+        dest.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(dest)
+    };
+    let started = Instant::now();
+    let mut pb: Option<ProgressBar> = None;
+    let mut ticker = Ticker {
+        done: 0,
+        total: 0,
+        last: Instant::now(),
+        what: "backup",
+    };
+    let report = registry.backup(&dest, &mut |p| match p {
+        BackupProgress::Blobs { count, bytes } => {
+            eprintln!("backup: database snapshot taken; {count} blob file(s) to copy");
+            ticker.total = bytes;
+            pb = bar(bytes, "backup");
+        }
+        BackupProgress::Blob { bytes } => match &pb {
+            Some(pb) => pb.inc(bytes),
+            None => ticker.add(bytes),
+        },
+    });
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let report = report?;
+    println!(
+        "backup of {} written to {} in {:.1} s: {} blob(s), {} ({} hard-linked, {} copied), {} TLS file(s); check with `soute verify --data {}`",
+        data_dir.display(),
+        report.dest.display(),
+        started.elapsed().as_secs_f64(),
+        report.blobs,
+        human(report.blob_bytes),
+        report.linked,
+        report.copied,
+        report.tls_files,
+        report.dest.display()
+    );
+    if !report.problems.is_empty() {
+        for p in &report.problems {
+            eprintln!("problem: {p}");
+        }
+        return Err(format!("{} problem(s) in the source", report.problems.len()).into());
+    }
+    Ok(())
+}
+
+pub fn verify(data_dir: &Path, repair: bool, json: bool) -> Res<()> {
+    let registry = open(data_dir)?;
+    let mut pb: Option<ProgressBar> = None;
+    let mut ticker = Ticker {
+        done: 0,
+        total: 0,
+        last: Instant::now(),
+        what: "verify",
+    };
+    let report = registry.verify(repair, &mut |p| match p {
+        VerifyProgress::Start { blobs, bytes } => {
+            eprintln!("verify: re-hashing {blobs} blob file(s)");
+            ticker.total = bytes;
+            pb = bar(bytes, "verify");
+        }
+        VerifyProgress::Bytes(n) => match &pb {
+            Some(pb) => pb.inc(n),
+            None => ticker.add(n),
+        },
+    });
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let r = report?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "verify: {} blob(s) ({}) re-hashed, {} manifest(s) checked: {} problem(s), {} orphan file(s)",
+            r.blobs_checked,
+            human(r.bytes_hashed),
+            r.manifests_checked,
+            r.problems.len(),
+            r.orphans.len()
+        );
+        for p in &r.problems {
+            println!("  problem: {p}");
+        }
+        for o in &r.orphans {
+            println!("  orphan: {o}");
+        }
+        for f in &r.repaired {
+            println!("  repaired: {f}");
+        }
+        for a in &r.advice {
+            println!("  to do: {a}");
+        }
+        if !repair && !r.orphans.is_empty() {
+            println!("  orphan files are harmless; `soute verify --repair` removes them");
+        }
+    }
+    if r.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} problem(s) remain", r.problems.len()).into())
+    }
+}
+
+pub fn du(
+    data_dir: &Path,
+    repo: Option<&str>,
+    tag: Option<&str>,
+    policy: &GcPolicy,
+    json: bool,
+) -> Res<()> {
+    let registry = open(data_dir)?;
+    let repo = repo.map(soute::oci::RepoName::parse).transpose()?;
+    let tag = tag.map(soute::oci::Tag::parse).transpose()?;
+    let usage = registry.du(repo.as_ref(), tag.as_ref(), policy)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&usage)?);
+    } else {
+        print_du(
+            &usage,
+            repo.as_ref().map(|r| r.as_str()),
+            tag.as_ref().map(|t| t.as_str()),
+        );
+    }
+    Ok(())
+}
+
+fn print_du(u: &Usage, repo: Option<&str>, tag: Option<&str>) {
+    println!(
+        "{:<40} {:>11} {:>11} {:>11} {:>11}",
+        "REPOSITORY", "LOGICAL", "UNIQUE", "SHARED", "RECLAIMABLE"
+    );
+    for r in &u.repositories {
+        println!(
+            "{:<40} {:>11} {:>11} {:>11} {:>11}",
+            r.name,
+            human(r.logical_bytes),
+            human(r.unique_bytes),
+            human(r.shared_bytes),
+            human(r.reclaimable_bytes)
+        );
+    }
+    let t = &u.total;
+    println!(
+        "total stored: {} in {} blob(s), {} in {} manifest(s), {} in upload sessions",
+        human(t.blob_bytes),
+        t.blobs,
+        human(t.manifest_bytes),
+        t.manifests,
+        human(t.upload_bytes)
+    );
+    println!(
+        "reclaimable by `soute gc` now: {} ({} bytes)",
+        human(t.reclaimable_bytes),
+        t.reclaimable_bytes
+    );
+    if let (Some(repo), Some(n)) = (repo, u.repository_delete_frees_bytes) {
+        println!("deleting {repo} would free {} after gc", human(n));
+    }
+    if let (Some(repo), Some(tag), Some(n)) = (repo, tag, u.tag_delete_frees_bytes) {
+        println!(
+            "deleting {repo}:{tag} would free {} after `gc --delete-untagged`",
+            human(n)
+        );
+    }
+}

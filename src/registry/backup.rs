@@ -1,0 +1,204 @@
+//! Backup while serving: a consistent database snapshot first, then exactly
+//! the blob files that snapshot references, then checksum lists, and last the
+//! database gets its real name (a half-made backup never looks like a registry).
+//!
+//! The snapshot is taken inside a write transaction that also pins every blob
+//! row in `backup_pin`, so GC (in this process or another) cannot remove a
+//! file the backup still has to copy. The pins end with the backup, or are
+//! ignored once its heartbeat is stale (the backup died). It must never see
+//! HTTP types.
+
+use super::Registry;
+use crate::db::admin;
+use crate::error::{Error, Result};
+use crate::oci::{Algorithm, Digest, UploadId};
+use crate::storage::{BlobStore, Imported};
+use serde::Serialize;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The backup refreshes its heartbeat this often while it copies.
+const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// Steps a caller may show.
+pub enum BackupProgress {
+    /// The snapshot is taken; this many blob files (bytes) follow.
+    Blobs { count: u64, bytes: u64 },
+    /// One blob file done, of this many bytes.
+    Blob { bytes: u64 },
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    pub dest: PathBuf,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    /// Blob files hard-linked (same filesystem) and copied.
+    pub linked: u64,
+    pub copied: u64,
+    pub tls_files: usize,
+    /// Problems found in the source (missing or damaged blobs). The backup is
+    /// complete except for them.
+    pub problems: Vec<String>,
+}
+
+/// `dest` made absolute without following what does not exist yet, with `..`
+/// resolved against its existing ancestors.
+fn resolve(dest: &Path) -> Result<PathBuf> {
+    if !dest.is_absolute() {
+        return Err(Error::internal(format!(
+            "the backup destination {} must be an absolute path",
+            dest.display()
+        )));
+    }
+    let mut existing = dest.to_path_buf();
+    let mut rest: Vec<std::ffi::OsString> = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    let mut out = existing
+        .canonicalize()
+        .map_err(|e| Error::io(format!("resolving {}", existing.display()), e))?;
+    for part in rest.iter().rev() {
+        match Path::new(part).components().next() {
+            Some(Component::ParentDir) => {
+                out.pop();
+            }
+            Some(Component::Normal(_)) => out.push(part),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+impl Registry {
+    /// Write a backup of the registry to `dest` (absolute, outside the data
+    /// folder, absent or empty), while it serves.
+    pub fn backup(
+        &self,
+        dest: &Path,
+        progress: &mut dyn FnMut(BackupProgress),
+    ) -> Result<BackupReport> {
+        let dest = resolve(dest)?;
+        let data = self
+            .data_dir()
+            .canonicalize()
+            .map_err(|e| Error::io("resolving the data folder", e))?;
+        if dest.starts_with(&data) || data.starts_with(&dest) {
+            return Err(Error::internal(format!(
+                "the backup destination {} must be outside the data folder {}",
+                dest.display(),
+                data.display()
+            )));
+        }
+        if dest.exists() {
+            let mut entries = std::fs::read_dir(&dest)
+                .map_err(|e| Error::io(format!("reading {}", dest.display()), e))?;
+            if entries.next().is_some() {
+                return Err(Error::internal(format!(
+                    "the backup destination {} exists and is not empty",
+                    dest.display()
+                )));
+            }
+        }
+        std::fs::create_dir_all(&dest)
+            .map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
+        let target =
+            BlobStore::open(&dest).map_err(|e| Error::io("creating the backup's folders", e))?;
+        let id = format!("backup-{}", UploadId::random()?.as_str());
+        self.db
+            .snapshot_into(&target.partial_db_path(), |tx| admin::start_backup(tx, &id))?;
+        let result = self.copy_snapshot(&id, &dest, &target, progress);
+        if let Err(e) = self.db.write(|tx| admin::end_backup(tx, &id)) {
+            log::warn!("could not release the pins of {id}: {e}");
+        }
+        result
+    }
+
+    fn copy_snapshot(
+        &self,
+        id: &str,
+        dest: &Path,
+        target: &BlobStore,
+        progress: &mut dyn FnMut(BackupProgress),
+    ) -> Result<BackupReport> {
+        let blobs = admin::prepare_snapshot(&target.partial_db_path())?;
+        let mut report = BackupReport {
+            dest: dest.to_path_buf(),
+            blobs: blobs.len() as u64,
+            blob_bytes: blobs.iter().map(|b| b.1).sum(),
+            linked: 0,
+            copied: 0,
+            tls_files: 0,
+            problems: Vec::new(),
+        };
+        progress(BackupProgress::Blobs {
+            count: report.blobs,
+            bytes: report.blob_bytes,
+        });
+        let mut sums: [(Algorithm, String); 2] = [
+            (Algorithm::Sha256, String::new()),
+            (Algorithm::Sha512, String::new()),
+        ];
+        let mut beat = Instant::now();
+        for (key, size) in &blobs {
+            let digest = Digest::parse(key)?;
+            match target.import_blob(&self.store, &digest) {
+                Ok(Imported::Linked) => report.linked += 1,
+                Ok(Imported::Copied(actual)) => {
+                    report.copied += 1;
+                    if actual != digest {
+                        report.problems.push(format!(
+                            "blob {digest} is damaged in the source (its bytes hash to {actual}); run `soute verify`"
+                        ));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    report.problems.push(format!(
+                        "blob {digest} has a row but no file in the source; run `soute verify`"
+                    ));
+                }
+                Err(e) => return Err(Error::io(format!("copying blob {digest}"), e)),
+            }
+            let rel = format!(
+                "blobs/{}/{}/{}",
+                digest.algorithm().as_str(),
+                &digest.hex()[..2],
+                digest.hex()
+            );
+            if let Some((_, list)) = sums.iter_mut().find(|(a, _)| *a == digest.algorithm()) {
+                list.push_str(&format!("{}  {rel}\n", digest.hex()));
+            }
+            progress(BackupProgress::Blob { bytes: *size });
+            if beat.elapsed() >= HEARTBEAT {
+                self.db.write(|tx| admin::heartbeat_backup(tx, id))?;
+                beat = Instant::now();
+            }
+        }
+        target
+            .sync_blob_dirs()
+            .map_err(|e| Error::io("syncing the backup's folders", e))?;
+        report.tls_files = self
+            .store
+            .copy_tls(target)
+            .map_err(|e| Error::io("copying tls/", e))?;
+        for (alg, list) in &sums {
+            if *alg == Algorithm::Sha256 || !list.is_empty() {
+                let name = format!("{}SUMS", alg.as_str().to_ascii_uppercase());
+                target
+                    .write_root_file(&name, list.as_bytes())
+                    .map_err(|e| Error::io(format!("writing {name}"), e))?;
+            }
+        }
+        target
+            .publish_db()
+            .map_err(|e| Error::io("publishing the backup's database", e))?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,195 @@
+//! Verify: re-hash every blob file, check every reference and tag, run
+//! SQLite's integrity and foreign-key checks, and list orphan files. With
+//! `repair`, remove what is safe to remove (orphans, stray files, GC's pending
+//! trash) and nothing that a row or a reference needs: damaged or missing
+//! referenced data is reported with what to do. It must never see HTTP types.
+
+use super::Registry;
+use crate::db::{admin, meta};
+use crate::error::{Error, Result};
+use crate::oci::Digest;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+/// Files in `uploads/` younger than this are not orphans yet: a session's
+/// file is created just before its row.
+const UPLOAD_ORPHAN_AGE: Duration = Duration::from_secs(60);
+
+pub enum VerifyProgress {
+    /// This many blob files (bytes) will be re-hashed.
+    Start { blobs: u64, bytes: u64 },
+    /// Bytes hashed since the last event.
+    Bytes(u64),
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub blobs_checked: u64,
+    pub bytes_hashed: u64,
+    pub manifests_checked: u64,
+    /// What is wrong; the exit code is non-zero while any remain.
+    pub problems: Vec<String>,
+    /// What to do about the problems.
+    pub advice: Vec<String>,
+    /// Files no row needs (harmless; `--repair` removes them).
+    pub orphans: Vec<String>,
+    /// What `--repair` removed.
+    pub repaired: Vec<String>,
+}
+
+impl Registry {
+    pub fn verify(
+        &self,
+        repair: bool,
+        progress: &mut dyn FnMut(VerifyProgress),
+    ) -> Result<VerifyReport> {
+        let mut r = VerifyReport::default();
+        if repair {
+            let n = self.empty_trash()?;
+            if n > 0 {
+                r.repaired
+                    .push(format!("unlinked {n} blob file(s) an interrupted GC left"));
+            }
+        }
+        self.db.read(|c| {
+            for p in admin::integrity_problems(c)? {
+                r.problems.push(format!("integrity_check: {p}"));
+            }
+            for p in admin::foreign_key_problems(c)? {
+                r.problems.push(format!("foreign_key_check: {p}"));
+            }
+            Ok(())
+        })?;
+
+        // Files first, rows second: a blob committed in between is seen as a row.
+        let files = self
+            .store
+            .blob_files()
+            .map_err(|e| Error::io("listing blobs/", e))?;
+        let rows = self.db.read(admin::blobs)?;
+        progress(VerifyProgress::Start {
+            blobs: rows.len() as u64,
+            bytes: rows.iter().map(|b| b.size).sum(),
+        });
+        for row in &rows {
+            r.blobs_checked += 1;
+            let digest = match Digest::parse(&row.digest) {
+                Ok(d) => d,
+                Err(_) => {
+                    r.problems
+                        .push(format!("blob row {:?} is not a valid digest", row.digest));
+                    continue;
+                }
+            };
+            let mut hashed = 0u64;
+            let outcome = self.store.hash_blob(&digest, &mut |n| {
+                hashed += n;
+                progress(VerifyProgress::Bytes(n));
+            });
+            r.bytes_hashed += hashed;
+            let problem = match outcome {
+                Ok((len, _)) if len != row.size => Some(format!(
+                    "blob {digest}: the file has {len} bytes, the row says {}",
+                    row.size
+                )),
+                Ok((_, actual)) if actual != digest => Some(format!(
+                    "blob {digest}: damaged, its bytes hash to {actual}"
+                )),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Some(format!("blob {digest}: the file is missing"))
+                }
+                Err(e) => Some(format!("blob {digest}: cannot read the file: {e}")),
+            };
+            if let Some(p) = problem {
+                r.problems.push(p);
+                let users = self.db.read(|c| admin::blob_users(c, &row.digest))?;
+                r.advice.push(if users.is_empty() {
+                    format!(
+                        "{digest} is used by no manifest: delete it from the repositories that link it (DELETE /v2/<name>/blobs/{digest}) and run `soute gc`"
+                    )
+                } else {
+                    format!(
+                        "{digest} is used by {}: restore it from a backup (its folder has the file and SHA256SUMS), or delete those manifests, run `soute gc --grace 0 --link-grace 0` and push the images again",
+                        users.join(", ")
+                    )
+                });
+            }
+        }
+        let known: HashSet<&str> = rows.iter().map(|b| b.digest.as_str()).collect();
+
+        let bodies = self.db.read(admin::manifest_bodies)?;
+        for m in &bodies {
+            r.manifests_checked += 1;
+            match Digest::parse(&m.digest) {
+                Ok(d) if Digest::of(d.algorithm(), &m.body) == d => {}
+                _ => r.problems.push(format!(
+                    "manifest {}@{}: the stored bytes do not match the digest",
+                    m.repo, m.digest
+                )),
+            }
+        }
+        drop(bodies);
+        for (repo, manifest, child, kind) in self.db.read(admin::dangling_refs)? {
+            r.problems.push(format!(
+                "manifest {repo}@{manifest} references {kind} {child}, which is not in {repo}"
+            ));
+        }
+        for (repo, tag, digest) in self.db.read(admin::dangling_tags)? {
+            r.problems.push(format!(
+                "tag {repo}:{tag} points at a missing manifest {digest}"
+            ));
+        }
+
+        for file in &files {
+            let orphan = match &file.digest {
+                Some(d) => !known.contains(d.to_string().as_str()),
+                None => true,
+            };
+            if !orphan {
+                continue;
+            }
+            r.orphans.push(format!("{} ({} bytes)", file.rel, file.len));
+            if repair {
+                // Under the write lock no upload is between rename and row.
+                let removed = self.db.write(|tx| {
+                    if let Some(d) = &file.digest {
+                        if meta::blob_size(tx, &d.to_string())?.is_some() {
+                            return Ok(false);
+                        }
+                    }
+                    self.store
+                        .remove_blob_file(file)
+                        .map_err(|e| Error::io(format!("removing {}", file.rel), e))?;
+                    Ok(true)
+                })?;
+                if removed {
+                    r.repaired.push(format!("removed orphan {}", file.rel));
+                }
+            }
+        }
+        let sessions: HashSet<String> = self.db.read(meta::upload_ids)?.into_iter().collect();
+        let uploads = self
+            .store
+            .upload_files_with_age()
+            .map_err(|e| Error::io("listing uploads/", e))?;
+        let now = SystemTime::now();
+        for (name, modified) in uploads {
+            if sessions.contains(&name) {
+                continue;
+            }
+            r.orphans.push(format!("uploads/{name}"));
+            let old = now
+                .duration_since(modified)
+                .is_ok_and(|age| age >= UPLOAD_ORPHAN_AGE);
+            if repair && old {
+                self.store
+                    .remove_upload_file(&name)
+                    .map_err(|e| Error::io(format!("removing uploads/{name}"), e))?;
+                r.repaired.push(format!("removed orphan uploads/{name}"));
+            }
+        }
+        Ok(r)
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests of the operator features: online GC, backup while
+//! serving, verify, space accounting, crash and disk-full safety. Real HTTP on
+//! loopback; some tests spawn the real binary. Every loop is bounded in time.
+
+#[path = "ops/backup.rs"]
+mod backup;
+#[path = "ops/common.rs"]
+mod common;
+#[path = "ops/crash.rs"]
+mod crash;
+#[path = "ops/diskfull.rs"]
+mod diskfull;
+#[path = "ops/gc.rs"]
+mod gc;
+#[path = "ops/verify.rs"]
+mod verify;
