@@ -497,8 +497,8 @@ fi
 section "Python clients: oras (oras-py) + docker SDK, in a venv"
 if [ "$SKIP_PY" = 1 ]; then
     skip "python clients" "SKIP_PY=1"
-elif step "python3 -m venv + pip install oras docker (PyPI)" \
-    "/usr/bin/python3 -m venv $W/venv && PIP_CACHE_DIR=$W/pip-cache $W/venv/bin/pip install -q --disable-pip-version-check oras docker && $W/venv/bin/pip list 2>/dev/null | grep -Ei '^(oras|docker) '"; then
+elif step "python3 -m venv + pip install oras==0.2.43 docker==7.2.0 (PyPI)" \
+    "/usr/bin/python3 -m venv $W/venv && PIP_CACHE_DIR=$W/pip-cache $W/venv/bin/pip install -q --disable-pip-version-check oras==0.2.43 docker==7.2.0 && $W/venv/bin/pip list 2>/dev/null | grep -Ei '^(oras|docker) '"; then
     cat >"$W/oras_test.py" <<EOF
 import os, tempfile, oras.client
 host = "$REG"
