@@ -51,9 +51,15 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             out.flush()?;
             drop(out);
             startup_notes(&running, &data_dir, &hostnames)?;
-            loop {
-                std::thread::park();
+            let mut signals = signal_hook::iterator::Signals::new([
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGINT,
+            ])?;
+            if let Some(sig) = signals.forever().next() {
+                log::info!("signal {sig}: finishing requests in progress, then stopping");
             }
+            running.shutdown();
+            log::info!("stopped");
         }
         Command::User { action, data_dir } => user_command(action, &data_dir)?,
         Command::Gc {

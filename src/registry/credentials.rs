@@ -377,10 +377,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 ///   2 s gets [`AuthOutcome::Busy`].
 /// * 10 failures in 60 s for a user, or 30 for an address (IPv6: its /64),
 ///   give [`AuthOutcome::Throttled`] without running argon2 and without
-///   sleeping. A success resets the user's count. The address limit is
-///   checked first; the user limit only after the cache, so that someone
-///   hammering an account from elsewhere does not lock out its owner's
-///   already-verified session.
+///   sleeping. A success resets the user's count. Both limits are checked
+///   only after the cache, so that someone failing from the same address
+///   (a NAT, the same host) or hammering an account does not lock out a
+///   session verified in the last minutes.
 pub struct Authenticator {
     key: Key,
     /// Computed on first use, so start-up pays no argon2 run.
@@ -463,16 +463,6 @@ impl Authenticator {
         let user_key = self.user_key(user);
         let l = &self.limits;
 
-        if let Some(secs) =
-            lock(&self.failures)
-                .ips
-                .retry_after(&ip, now, l.failure_window, l.ip_failures)
-        {
-            return AuthOutcome::Throttled {
-                retry_after_secs: secs,
-            };
-        }
-
         let stored = lookup(user);
         let cache_key = self.cache_key(user, pw);
         if let Some(stored) = &stored {
@@ -485,6 +475,18 @@ impl Authenticator {
                 }
                 None => {}
             }
+        }
+
+        // Limits apply only to checks the cache cannot answer: a login verified in
+        // the last minutes stays valid even while others fail from its address.
+        if let Some(secs) =
+            lock(&self.failures)
+                .ips
+                .retry_after(&ip, now, l.failure_window, l.ip_failures)
+        {
+            return AuthOutcome::Throttled {
+                retry_after_secs: secs,
+            };
         }
 
         if let Some(secs) = lock(&self.failures).users.retry_after(
