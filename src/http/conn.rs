@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 /// Read buffer size for a connection in use (grown up to the head limit).
 const READ_BUF: usize = 16 * 1024;
 /// At most this much of an unread request body is drained to keep a connection.
-const DRAIN_MAX: u64 = 64 * 1024;
+const DRAIN_MAX: u64 = 4 * 1024 * 1024;
 /// Longest time spent draining an unread body, or lingering before a close.
-const DRAIN_TIME: Duration = Duration::from_millis(500);
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 const LINGER_TIME: Duration = Duration::from_millis(200);
 
 pub(crate) enum Stream {
