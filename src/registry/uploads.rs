@@ -87,8 +87,8 @@ impl Registry {
         })
     }
 
-    /// The state of a session, checked to belong to `repo`.
-    pub fn upload_status(&self, repo: &RepoName, id: &UploadId) -> Result<UploadStatus> {
+    /// The session's row, checked to belong to `repo`.
+    fn session_row(&self, repo: &RepoName, id: &UploadId) -> Result<meta::UploadRow> {
         let row = self
             .db
             .read(|c| meta::upload(c, id.as_str()))?
@@ -96,6 +96,12 @@ impl Registry {
         if row.repo != repo.as_str() {
             return Err(unknown_upload());
         }
+        Ok(row)
+    }
+
+    /// The state of a session, checked to belong to `repo`.
+    pub fn upload_status(&self, repo: &RepoName, id: &UploadId) -> Result<UploadStatus> {
+        let row = self.session_row(repo, id)?;
         Ok(UploadStatus {
             id: id.clone(),
             repo: repo.clone(),
@@ -244,13 +250,7 @@ impl Registry {
         id: &UploadId,
         state: &mut Option<Session>,
     ) -> Result<(File, Algorithm)> {
-        let row = self
-            .db
-            .read(|c| meta::upload(c, id.as_str()))?
-            .ok_or_else(unknown_upload)?;
-        if row.repo != repo.as_str() {
-            return Err(unknown_upload());
-        }
+        let row = self.session_row(repo, id)?;
         let alg = Algorithm::parse(&row.algorithm)?;
         let mut file = self
             .store
