@@ -210,13 +210,13 @@ impl Api {
                 Ok(resp)
             }
             (Route::Manifest { name, reference }, "GET") => {
-                let reference = Reference::parse(&reference)?;
+                let reference = lookup_reference(&reference)?;
                 let (digest, media_type, bytes) = self.registry.get_manifest(&name, &reference)?;
                 Ok(manifest_headers(Response::new(200), &digest, &media_type)
                     .body(Body::Bytes(bytes)))
             }
             (Route::Manifest { name, reference }, "HEAD") => {
-                let reference = Reference::parse(&reference)?;
+                let reference = lookup_reference(&reference)?;
                 let (digest, media_type, size) = self.registry.head_manifest(&name, &reference)?;
                 Ok(manifest_headers(Response::new(200), &digest, &media_type)
                     .body(Body::Length(size)))
@@ -225,7 +225,7 @@ impl Api {
                 self.put_manifest(req, &name, &reference, &query)
             }
             (Route::Manifest { name, reference }, "DELETE") => {
-                let reference = Reference::parse(&reference)?;
+                let reference = lookup_reference(&reference)?;
                 self.registry.delete_manifest(&name, &reference)?;
                 Ok(Response::new(202))
             }
@@ -630,6 +630,15 @@ pub fn error_response(err: &Error, request_id: u64) -> Response {
     resp
 }
 
+/// A reference to read or delete: an invalid tag names nothing, so it is 404
+/// MANIFEST_UNKNOWN (as distribution answers); an invalid digest stays 400.
+fn lookup_reference(raw: &str) -> Result<Reference> {
+    Reference::parse(raw).map_err(|e| match e.code() {
+        Code::TagInvalid => Error::client(Code::ManifestUnknown, e.to_string()),
+        _ => e,
+    })
+}
+
 fn method_not_allowed() -> Error {
     Error::client(Code::Unsupported, "method not allowed on this endpoint")
 }
@@ -757,7 +766,9 @@ fn parse_range(header: &str, size: u64) -> RangeRequest {
             } else {
                 match b.parse::<u64>() {
                     Ok(e) if e >= start => e.min(size.saturating_sub(1)),
-                    _ => return RangeRequest::Ignore,
+                    // last < first: the conformance suite expects 416 here.
+                    Ok(_) => return RangeRequest::Unsatisfiable,
+                    Err(_) => return RangeRequest::Ignore,
                 }
             };
             if start >= size {
@@ -785,7 +796,8 @@ mod tests {
             ("bytes=-0", 100, Unsatisfiable),
             ("bytes=0-1,3-4", 100, Ignore),
             ("items=0-1", 100, Ignore),
-            ("bytes=5-1", 100, Ignore),
+            ("bytes=5-1", 100, Unsatisfiable),
+            ("bytes=5-x", 100, Ignore),
             ("bytes=0-0", 0, Unsatisfiable),
         ];
         for (h, size, want) in table {

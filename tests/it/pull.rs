@@ -278,3 +278,40 @@ fn unknown_content_is_404_with_the_right_code() {
     let r = reg.get_manifest(&other, "v1");
     r.expect_error(404, &["NAME_UNKNOWN", "MANIFEST_UNKNOWN"]);
 }
+
+/// The v1.1 conformance suite reads `.INVALID_MANIFEST_NAME` and expects 404:
+/// an invalid tag names nothing.
+#[test]
+fn reading_an_invalid_tag_is_manifest_unknown() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("pull/badtag");
+    reg.sample_image(&repo, "v1");
+    let r = reg.get_manifest(&repo, ".INVALID_MANIFEST_NAME");
+    r.expect_error(404, &["MANIFEST_UNKNOWN"]);
+    let h = reg.head_manifest(&repo, ".INVALID_MANIFEST_NAME");
+    h.expect_status(404);
+    assert!(h.body.is_empty(), "{}: HEAD has no body", h.what);
+}
+
+/// A range whose last byte is before its first is unsatisfiable (416 with
+/// `Content-Range: bytes */size`), as the newer conformance suite expects.
+#[test]
+fn reversed_range_is_416() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("pull/reversed");
+    let blob = pseudo_random_bytes(7, 2048);
+    let digest = reg.push_blob(&repo, &blob);
+    let r = reg.call(
+        "GET",
+        &format!("/v2/{repo}/blobs/{digest}"),
+        &[("Range", "bytes=500-0")],
+        None,
+    );
+    r.expect_error(416, &["RANGE_INVALID"]);
+    assert_eq!(
+        r.header("content-range"),
+        Some("bytes */2048"),
+        "{}",
+        r.what
+    );
+}
