@@ -45,16 +45,21 @@ impl Registry {
         self.db.read(q::has_users)
     }
 
-    /// Import the users of a bcrypt htpasswd file (new users and changed hashes).
+    /// Import the users of a bcrypt htpasswd file. A line is imported once:
+    /// a user deleted or given a new password with `soute user` stays so until
+    /// the file's line for that user changes.
     pub fn import_htpasswd(&self, path: &Path) -> Result<usize> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let entries = credentials::parse_htpasswd(&text).map_err(cred_error)?;
+        let entries = credentials::parse_htpasswd(&text)
+            .map_err(|e| Error::internal(format!("importing {}: {e}", path.display())))?;
         self.db.write(|tx| {
             let mut changed = 0;
             for (name, hash) in &entries {
-                if q::user_hash(tx, name)?.as_deref() != Some(hash.as_str()) {
+                let key = format!("htpasswd:{name}");
+                if q::setting(tx, &key)?.as_deref() != Some(hash.as_str()) {
                     q::set_user(tx, name, hash)?;
+                    q::set_setting(tx, &key, hash)?;
                     changed += 1;
                 }
             }

@@ -64,3 +64,37 @@ fn bcrypt_users_import_and_a_foreign_hash_stops_start_by_line() {
     get(&agent, &v2, Some(&basic("htuser", "hunter2"))).expect_status(200);
     running.shutdown();
 }
+
+/// The file is imported line by line once: a user deleted or re-passworded
+/// with `soute user` stays so across restarts until the file's line changes.
+#[test]
+fn cli_changes_survive_restarts_until_the_file_changes() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let file = files.path().join("users.htpasswd");
+    let old = bcrypt::hash("first-pw", 4).expect("bcrypt");
+    fs::write(&file, format!("bob:{old}\n")).expect("write htpasswd");
+    let path = file.clone();
+    let mut soute = Soute::start(move |cfg| cfg.htpasswd = Some(path.clone()));
+    let agent = http_agent();
+    let v2 = format!("{}/v2/", soute.http_base());
+    get(&agent, &v2, Some(&basic("bob", "first-pw"))).expect_status(200);
+
+    assert!(soute.registry().delete_user("bob").expect("delete"));
+    soute.restart();
+    let v2 = format!("{}/v2/", soute.http_base());
+    // Another user keeps the registry closed; bob stays deleted.
+    soute
+        .registry()
+        .set_user("carol", "carol-pw")
+        .expect("carol");
+    get(&agent, &v2, Some(&basic("bob", "first-pw"))).expect_challenge("soute");
+
+    // A new line for bob in the file is imported at the next start.
+    let new = bcrypt::hash("second-pw", 4).expect("bcrypt");
+    fs::write(&file, format!("bob:{new}\n")).expect("rewrite htpasswd");
+    soute.restart();
+    let v2 = format!("{}/v2/", soute.http_base());
+    get(&agent, &v2, Some(&basic("bob", "second-pw"))).expect_status(200);
+    get(&agent, &v2, Some(&basic("bob", "first-pw"))).expect_challenge("soute");
+    soute.stop();
+}
