@@ -1,7 +1,7 @@
 //! soute vs CNCF distribution, same workloads, same machine, one run.
 //!
 //! ```text
-//! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR]
+//! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR] [--soute BIN]
 //! ```
 //! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory.
 //! Only ratios within one run are meaningful: the machine is shared.
@@ -30,6 +30,7 @@ struct Opts {
     only: Vec<String>,
     json: PathBuf,
     dir: Option<PathBuf>,
+    soute: PathBuf,
 }
 
 struct Sizes {
@@ -148,7 +149,7 @@ fn parse_opts() -> Res<Opts> {
     let mut args = pico_args::Arguments::from_env();
     if args.contains(["-h", "--help"]) {
         println!(
-            "usage: cargo run --release --example bench -- [--quick] [--only W[,W...]] [--json PATH] [--dir DIR]\nworkloads: {}",
+            "usage: cargo run --release --example bench -- [--quick] [--only W[,W...]] [--json PATH] [--dir DIR] [--soute BIN]\nworkloads: {}",
             ALL.join(", ")
         );
         std::process::exit(0);
@@ -167,6 +168,9 @@ fn parse_opts() -> Res<Opts> {
         .opt_value_from_str("--json")?
         .unwrap_or_else(|| PathBuf::from("target/bench.json"));
     let dir = args.opt_value_from_str("--dir")?;
+    let soute = args
+        .opt_value_from_str("--soute")?
+        .unwrap_or_else(|| PathBuf::from("target/release/soute"));
     let rest = args.finish();
     if !rest.is_empty() {
         return Err(format!("unexpected arguments {rest:?}").into());
@@ -176,6 +180,7 @@ fn parse_opts() -> Res<Opts> {
         only,
         json,
         dir,
+        soute,
     })
 }
 
@@ -422,9 +427,13 @@ fn run() -> Res<()> {
             list_reps: 5,
         }
     };
-    let bin = PathBuf::from("target/release/soute");
+    let bin = opts.soute.clone();
     if !bin.exists() {
-        return Err("target/release/soute is missing: run `cargo build --release` first".into());
+        return Err(format!(
+            "{} is missing: run `cargo build --release` first",
+            bin.display()
+        )
+        .into());
     }
     if !Path::new(servers::DISTRIBUTION).exists() {
         return Err(format!(
