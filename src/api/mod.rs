@@ -178,7 +178,13 @@ impl Api {
                 } else {
                     self.registry.catalog(last, n)?
                 };
-                let mut resp = json_response(200, &json!({ "repositories": repos }));
+                #[derive(serde::Serialize)]
+                struct Catalog<'a> {
+                    repositories: &'a [String],
+                }
+                let mut resp = json_body_response(&Catalog {
+                    repositories: &repos,
+                })?;
                 if more {
                     if let Some(l) = repos.last() {
                         resp = resp.header(
@@ -195,7 +201,15 @@ impl Api {
             (Route::Tags { name }, "GET") => {
                 let (n, last) = page_params(q("n"), q("last"))?;
                 let (tags, more) = self.registry.tags(&name, last, n)?;
-                let mut resp = json_response(200, &json!({ "name": name.as_str(), "tags": tags }));
+                #[derive(serde::Serialize)]
+                struct TagList<'a> {
+                    name: &'a str,
+                    tags: &'a [String],
+                }
+                let mut resp = json_body_response(&TagList {
+                    name: name.as_str(),
+                    tags: &tags,
+                })?;
                 if more {
                     if let Some(l) = tags.last() {
                         resp = resp.header(
@@ -647,6 +661,17 @@ fn json_response(status: u16, value: &serde_json::Value) -> Response {
     Response::new(status)
         .header("Content-Type", JSON)
         .body(Body::Bytes(value.to_string().into_bytes()))
+}
+
+/// A 200 JSON response serialized straight from `value`: no `Value` tree,
+/// one output buffer sized for it (tag and repository lists can be long).
+fn json_body_response<T: serde::Serialize>(value: &T) -> Result<Response> {
+    let mut out = Vec::with_capacity(4096);
+    serde_json::to_writer(&mut out, value)
+        .map_err(|e| Error::internal(format!("serializing a response: {e}")))?;
+    Ok(Response::new(200)
+        .header("Content-Type", JSON)
+        .body(Body::Bytes(out)))
 }
 
 trait HeaderReplace {

@@ -164,6 +164,13 @@ impl Registry {
 
     /// Finish a session: append the optional last chunk, verify the digest,
     /// move the bytes into place and record the blob in one transaction.
+    ///
+    /// The last chunk is not acknowledged on its own (no fsync, no length
+    /// update): on success the session row is deleted in the same transaction
+    /// that records the blob. Only when the digest does not match is the chunk
+    /// acknowledged as a PATCH would be, so the client can still finish the
+    /// session. After any other failure the row keeps the old length and the
+    /// next use rebuilds the session from the file cut to that length.
     pub fn finish_upload(
         &self,
         repo: &RepoName,
@@ -171,15 +178,35 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(Option<u64>, Option<u64>, &mut dyn Read)>,
     ) -> Result<Digest> {
-        if let Some((start, expected, body)) = last_chunk {
-            self.append_upload(repo, id, start, expected, body)?;
-        }
         let lock = self.session_lock(id);
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let (mut file, _) = self.load_session(repo, id, &mut guard)?;
         let session = guard
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| Error::internal("session state missing"))?;
+        let acknowledged = session.length;
+        if let Some((start, expected, body)) = last_chunk {
+            if let Some(start) = start {
+                if start != session.length {
+                    return Err(Error::client(
+                        Code::RangeInvalid,
+                        format!(
+                            "chunk starts at {start} but the upload has {} bytes",
+                            session.length
+                        ),
+                    ));
+                }
+            }
+            let saved = session.hasher.clone();
+            match stream_into(&mut file, body, &mut session.hasher, acknowledged, expected) {
+                Ok(n) => session.length = acknowledged + n,
+                Err(e) => {
+                    session.hasher = saved;
+                    let _ = file.set_len(acknowledged);
+                    return Err(e);
+                }
+            }
+        }
         let actual = if session.hasher.algorithm() == digest.algorithm() {
             session.hasher.clone().finish()
         } else {
@@ -190,6 +217,13 @@ impl Registry {
             h.finish()
         };
         if &actual != digest {
+            if session.length != acknowledged {
+                file.sync_data()
+                    .map_err(|e| Error::io("syncing upload", e))?;
+                let length = session.length;
+                self.db
+                    .write(|tx| meta::set_upload_length(tx, id.as_str(), length))?;
+            }
             return Err(Error::client(
                 Code::DigestInvalid,
                 format!("uploaded content has digest {actual}, not {digest}"),
@@ -351,4 +385,84 @@ fn stream_into(
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn setup() -> (tempfile::TempDir, Registry, RepoName) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let reg = Registry::open(dir.path(), true, 2).expect("open");
+        (dir, reg, RepoName::parse("a/b").expect("name"))
+    }
+
+    #[test]
+    fn finish_with_last_chunk_records_the_blob() {
+        let (_dir, reg, repo) = setup();
+        let data = b"hello world".to_vec();
+        let digest = Digest::of(Algorithm::Sha256, &data);
+        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        reg.append_upload(&repo, &up.id, Some(0), Some(6), &mut &data[..6])
+            .expect("patch");
+        let got = reg
+            .finish_upload(
+                &repo,
+                &up.id,
+                &digest,
+                Some((Some(6), Some(5), &mut &data[6..])),
+            )
+            .expect("finish");
+        assert_eq!(got, digest);
+        assert_eq!(reg.blob_size(&repo, &digest).expect("size"), 11);
+        let err = reg.upload_status(&repo, &up.id).expect_err("session gone");
+        assert_eq!(err.code(), Code::BlobUploadUnknown);
+    }
+
+    #[test]
+    fn digest_mismatch_keeps_the_last_chunk_acknowledged() {
+        let (_dir, reg, repo) = setup();
+        let data = b"some bytes".to_vec();
+        let digest = Digest::of(Algorithm::Sha256, &data);
+        let wrong = Digest::of(Algorithm::Sha256, b"other");
+        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let err = reg
+            .finish_upload(&repo, &up.id, &wrong, Some((None, None, &mut &data[..])))
+            .expect_err("mismatch");
+        assert_eq!(err.code(), Code::DigestInvalid);
+        assert_eq!(reg.upload_status(&repo, &up.id).expect("status").length, 10);
+        // The client can still finish with the right digest and no body.
+        reg.finish_upload(&repo, &up.id, &digest, None)
+            .expect("finish");
+        assert_eq!(reg.blob_size(&repo, &digest).expect("size"), 10);
+    }
+
+    #[test]
+    fn short_last_chunk_leaves_the_session_as_it_was() {
+        let (_dir, reg, repo) = setup();
+        let data = b"0123456789".to_vec();
+        let digest = Digest::of(Algorithm::Sha256, &data);
+        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        reg.append_upload(&repo, &up.id, None, None, &mut &data[..4])
+            .expect("patch");
+        let err = reg
+            .finish_upload(
+                &repo,
+                &up.id,
+                &digest,
+                Some((None, Some(10), &mut &data[4..])),
+            )
+            .expect_err("short body");
+        assert_eq!(err.code(), Code::SizeInvalid);
+        assert_eq!(reg.upload_status(&repo, &up.id).expect("status").length, 4);
+        reg.finish_upload(
+            &repo,
+            &up.id,
+            &digest,
+            Some((Some(4), Some(6), &mut &data[4..])),
+        )
+        .expect("finish");
+        assert_eq!(reg.blob_size(&repo, &digest).expect("size"), 10);
+    }
 }
