@@ -227,7 +227,7 @@ fn kernel_copy(
     };
     let mut left = len;
     while left > 0 {
-        let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+        let chunk = usize::try_from(left.min(1 << 20)).unwrap_or(1 << 20);
         match sys::sendfile(tcp.as_fd(), file.as_fd(), &mut off, chunk) {
             None => return Ok(false),
             Some(Ok(0)) => break,

@@ -16,6 +16,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// Worker threads started up front; more start when all are busy.
+const INITIAL_WORKERS: usize = 4;
+
 /// How long shutdown lets workers finish their current request before it
 /// shuts their sockets down under them.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
@@ -41,7 +44,8 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// A configuration with the default limits: 64 workers, 512 connections,
+    /// A configuration with the default limits: up to 64 workers (4 started
+    /// up front, more as needed), 512 connections,
     /// head 10 s, body idle 30 s, write idle 30 s, keep-alive 15 s, 64 KiB
     /// heads of at most 100 header fields, no TLS.
     pub fn new(listeners: Vec<TcpListener>) -> ServerConfig {
@@ -89,6 +93,12 @@ pub(crate) struct Shared {
     pub(crate) idle: IdleInbox,
     /// A clone of the socket each worker is serving, so shutdown can cut it.
     active: Vec<Mutex<Option<TcpStream>>>,
+    /// The worker threads started so far; the pool grows on demand up to
+    /// `active.len()` and never shrinks (idle threads cost a few KiB each).
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Workers waiting for a connection.
+    waiting: AtomicUsize,
+    me: std::sync::Weak<Shared>,
 }
 
 impl Shared {
@@ -106,11 +116,47 @@ impl Shared {
 
     pub(crate) fn push_ready(&self, conns: Vec<Conn>) {
         let n = conns.len();
-        lock(&self.ready).extend(conns);
+        let queued = {
+            let mut q = lock(&self.ready);
+            q.extend(conns);
+            q.len()
+        };
+        let waiting = self.waiting.load(Ordering::Acquire);
+        for _ in waiting..queued {
+            if !self.grow() {
+                break;
+            }
+        }
         if n == 1 {
             self.ready_cv.notify_one();
         } else {
             self.ready_cv.notify_all();
+        }
+    }
+
+    /// Start one more worker when every started one is busy and the limit allows.
+    /// False when no worker was started (limit reached, stopping, or error).
+    fn grow(&self) -> bool {
+        if self.stopping() {
+            return false;
+        }
+        let mut workers = lock(&self.workers);
+        let idx = workers.len();
+        if idx >= self.active.len() {
+            return false;
+        }
+        let Some(me) = self.me.upgrade() else {
+            return false;
+        };
+        match spawn(format!("http-worker-{idx}"), move || worker(&me, idx)) {
+            Ok(h) => {
+                workers.push(h);
+                true
+            }
+            Err(e) => {
+                log::warn!("cannot start another worker thread: {e}");
+                false
+            }
         }
     }
 
@@ -123,7 +169,9 @@ impl Shared {
             if let Some(c) = q.pop_front() {
                 return Some(c);
             }
+            self.waiting.fetch_add(1, Ordering::AcqRel);
             q = self.ready_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -134,7 +182,6 @@ pub struct Server {
     shared: Arc<Shared>,
     listeners: Vec<Arc<TcpListener>>,
     acceptors: Vec<JoinHandle<()>>,
-    workers: Vec<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
 }
 
@@ -164,7 +211,7 @@ impl Server {
             .collect::<Result<Vec<_>, _>>()?;
         let workers = cfg.workers.max(1);
         let (inbox, waker) = idle::channel()?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             cfg: Limits {
                 max_connections: cfg.max_connections.max(1),
                 head_timeout: cfg.head_timeout,
@@ -184,6 +231,9 @@ impl Server {
             ready_cv: Condvar::new(),
             idle: inbox,
             active: (0..workers).map(|_| Mutex::new(None)).collect(),
+            workers: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
+            me: me.clone(),
         });
         let listeners: Vec<Arc<TcpListener>> = cfg.listeners.into_iter().map(Arc::new).collect();
         let mut server = Server {
@@ -191,17 +241,13 @@ impl Server {
             shared: shared.clone(),
             listeners: listeners.clone(),
             acceptors: Vec::new(),
-            workers: Vec::new(),
             poller: None,
         };
         // On a spawn error `server` is dropped, which stops what was started.
         let s = shared.clone();
         server.poller = Some(spawn("http-idle".into(), move || idle::run(&s, waker))?);
-        for i in 0..workers {
-            let s = shared.clone();
-            server
-                .workers
-                .push(spawn(format!("http-worker-{i}"), move || worker(&s, i))?);
+        for _ in 0..workers.min(INITIAL_WORKERS) {
+            shared.grow();
         }
         for (i, l) in listeners.into_iter().enumerate() {
             let s = shared.clone();
@@ -255,7 +301,7 @@ impl Server {
         }
         // Grace period for requests in progress, then cut their sockets.
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while Instant::now() < deadline && self.workers.iter().any(|h| !h.is_finished()) {
+        while Instant::now() < deadline && lock(&shared.workers).iter().any(|h| !h.is_finished()) {
             std::thread::sleep(Duration::from_millis(10));
         }
         for slot in &shared.active {
@@ -263,7 +309,8 @@ impl Server {
                 let _ = s.shutdown(Shutdown::Both);
             }
         }
-        for h in self.workers.drain(..) {
+        let workers: Vec<JoinHandle<()>> = lock(&shared.workers).drain(..).collect();
+        for h in workers {
             let _ = h.join();
         }
         lock(&shared.ready).clear();
