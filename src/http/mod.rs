@@ -66,8 +66,7 @@ impl Request<'_> {
 pub enum Body {
     Empty,
     Bytes(Vec<u8>),
-    /// `len` bytes of `file` starting at `offset`. On plain TCP the server copies
-    /// them with the kernel (sendfile/splice); on TLS through one buffer.
+    /// `len` bytes of `file` starting at `offset`, copied through one buffer.
     File {
         file: File,
         offset: u64,
