@@ -11,6 +11,7 @@ use crate::error::{Code, Error, Result};
 use crate::oci::{Algorithm, Digest, Hasher, RepoName, UploadId};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::sync::mpsc;
 
 /// Bytes read and written per step while streaming an upload.
 const CHUNK: usize = 256 * 1024;
@@ -334,11 +335,92 @@ fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> Result<()> {
     Ok(())
 }
 
+/// Bodies at least this large (or of unknown length) are hashed on a helper
+/// thread while the worker reads and writes: sha256 is the largest cost of a
+/// big push, and on a multi-core board it then overlaps with the I/O.
+const PIPELINE_MIN: u64 = 8 * 1024 * 1024;
+/// Buffers in flight between the worker and the hashing thread.
+const PIPELINE_BUFFERS: usize = 6;
+
+/// Where streamed bytes go to be hashed.
+trait Digesting {
+    /// Hash `buf[..n]` (or hand it to something that will); returns a buffer
+    /// for the next read.
+    fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8>;
+}
+
+/// Hashing on the worker thread.
+struct Inline<'h>(&'h mut Hasher);
+
+impl Digesting for Inline<'_> {
+    fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        self.0.update(&buf[..n]);
+        buf
+    }
+}
+
+/// Hashing on a scoped helper thread, buffers recycled through a return channel.
+struct Pipelined {
+    tx: mpsc::SyncSender<(Vec<u8>, usize)>,
+    back: mpsc::Receiver<Vec<u8>>,
+    made: usize,
+}
+
+impl Digesting for Pipelined {
+    fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
+        // A send fails only if the hashing thread is gone; the digest check
+        // at the end then fails too, so nothing wrong is ever committed.
+        let _ = self.tx.send((buf, n));
+        match self.back.try_recv() {
+            Ok(b) => b,
+            Err(_) if self.made < PIPELINE_BUFFERS => {
+                self.made += 1;
+                vec![0u8; CHUNK]
+            }
+            Err(_) => self.back.recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
+        }
+    }
+}
+
 /// Copy `body` to the end of `file`, hashing as it goes. Returns the byte count.
 fn stream_into(
     file: &mut File,
     body: &mut dyn Read,
     hasher: &mut Hasher,
+    offset: u64,
+    expected: Option<u64>,
+) -> Result<u64> {
+    if expected.is_some_and(|n| n < PIPELINE_MIN) {
+        return copy_loop(file, body, &mut Inline(hasher), offset, expected);
+    }
+    let piped = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(PIPELINE_BUFFERS);
+        let (back_tx, back) = mpsc::channel::<Vec<u8>>();
+        let h = &mut *hasher;
+        let spawned = std::thread::Builder::new()
+            .name("upload-hash".into())
+            .spawn_scoped(scope, move || {
+                for (buf, n) in rx {
+                    h.update(&buf[..n]);
+                    let _ = back_tx.send(buf);
+                }
+            });
+        if spawned.is_err() {
+            return None;
+        }
+        let mut sink = Pipelined { tx, back, made: 1 };
+        Some(copy_loop(file, body, &mut sink, offset, expected))
+    });
+    match piped {
+        Some(result) => result,
+        None => copy_loop(file, body, &mut Inline(hasher), offset, expected),
+    }
+}
+
+fn copy_loop(
+    file: &mut File,
+    body: &mut dyn Read,
+    sink: &mut dyn Digesting,
     offset: u64,
     expected: Option<u64>,
 ) -> Result<u64> {
@@ -359,7 +441,7 @@ fn stream_into(
         };
         file.write_all(&buf[..n])
             .map_err(|e| Error::io(format!("writing upload at offset {}", offset + total), e))?;
-        hasher.update(&buf[..n]);
+        buf = sink.feed(buf, n);
         total += n as u64;
         unsynced += n as u64;
         if unsynced >= SYNC_EVERY {

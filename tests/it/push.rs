@@ -288,3 +288,40 @@ fn whole_image_push_then_pull_round_trips() {
         assert!(b.body == bytes);
     }
 }
+
+/// Bodies of 8 MiB and more are hashed on a helper thread while they stream:
+/// the digest must still be exact, for a monolithic PUT and a chunked PATCH.
+#[test]
+fn large_blobs_hash_correctly_while_streaming() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("push/large");
+    let blob = pseudo_random_bytes(42, 20 * 1024 * 1024 + 17);
+    let digest = reg.push_blob(&repo, &blob);
+    assert_eq!(digest, sha256(&blob));
+    let got = reg.get_blob(&repo, &digest);
+    got.expect_status(200);
+    assert!(got.body == blob, "pulled bytes differ from the pushed ones");
+
+    // The same size streamed with chunked transfer encoding, then a wrong digest.
+    let other = pseudo_random_bytes(43, 9 * 1024 * 1024);
+    let loc = reg.start_upload(&repo);
+    let r = reg.patch_chunked(&loc, &other, 1024 * 1024);
+    r.expect_status(202);
+    let wrong = sha256(b"not the content");
+    let put = reg.call(
+        "PUT",
+        &TestRegistry::with_query(&reg.loc(r.location()), &format!("digest={wrong}")),
+        &[],
+        None,
+    );
+    put.expect_error(400, &["DIGEST_INVALID"]);
+    let right = sha256(&other);
+    let put = reg.call(
+        "PUT",
+        &TestRegistry::with_query(&reg.loc(r.location()), &format!("digest={right}")),
+        &[],
+        None,
+    );
+    put.expect_status(201);
+    assert_eq!(put.header("docker-content-digest"), Some(right.as_str()));
+}
