@@ -76,6 +76,25 @@ impl Db {
         Ok(out)
     }
 
+    /// Like [`Db::write`], but the commit does not wait for fsync
+    /// (`synchronous=NORMAL` for this one transaction). For rows whose loss on
+    /// power failure costs nothing but a retry (a new upload session): the
+    /// database stays consistent, and the next FULL commit makes them durable.
+    pub fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.pool.get()?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        // Never hand a relaxed connection back to the pool.
+        conn.execute_batch("PRAGMA synchronous=FULL")?;
+        result
+    }
+
     /// Run `f` in one read transaction: every query sees the same snapshot.
     pub fn read_consistent<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get()?;
@@ -163,5 +182,34 @@ mod tests {
         drop(conn);
         let err = Db::open(&path, 2).err().expect("newer schema refused");
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn unsynced_writes_commit_and_leave_connections_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        for i in 0..4 {
+            db.write_unsynced(|tx| {
+                tx.execute(
+                    "INSERT INTO setting (key, value) VALUES (?1, 'x')",
+                    [format!("k{i}")],
+                )?;
+                Ok(())
+            })
+            .expect("unsynced write");
+        }
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM setting", [], |r| r.get(0))?))
+            .expect("count");
+        assert_eq!(n, 4);
+        for _ in 0..4 {
+            let sync: i64 = db
+                .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+                .expect("pragma");
+            assert_eq!(
+                sync, 2,
+                "a pooled connection was left with synchronous != FULL"
+            );
+        }
     }
 }

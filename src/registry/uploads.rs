@@ -47,7 +47,8 @@ impl Registry {
         self.store
             .create_upload(&id)
             .map_err(|e| Error::io("creating upload file", e))?;
-        let created = self.db.write(|tx| {
+        // A session lost to a power cut costs the client one retry: no fsync.
+        let created = self.db.write_unsynced(|tx| {
             let repo_id = meta::ensure_repo(tx, repo.as_str())?;
             meta::create_upload(tx, id.as_str(), repo_id, alg.as_str())
         });
