@@ -200,26 +200,24 @@ impl Api {
             }
             (Route::Tags { name }, "GET") => {
                 let (n, last) = page_params(q("n"), q("last"))?;
-                let (tags, more) = self.registry.tags(&name, last, n)?;
-                #[derive(serde::Serialize)]
-                struct TagList<'a> {
-                    name: &'a str,
-                    tags: &'a [String],
-                }
-                let mut resp = json_body_response(&TagList {
-                    name: name.as_str(),
-                    tags: &tags,
-                })?;
-                if more {
-                    if let Some(l) = tags.last() {
-                        resp = resp.header(
-                            "Link",
-                            format!(
-                                "</v2/{name}/tags/list?n={n}&last={}>; rel=\"next\"",
-                                percent_encode(l)
-                            ),
-                        );
-                    }
+                let page = self.registry.tags(&name, last, n)?;
+                let mut body = Vec::with_capacity(page.json.len() + name.as_str().len() + 24);
+                body.extend_from_slice(b"{\"name\":");
+                let _ = serde_json::to_writer(&mut body, name.as_str());
+                body.extend_from_slice(b",\"tags\":");
+                body.extend_from_slice(&page.json);
+                body.push(b'}');
+                let mut resp = Response::new(200)
+                    .header("Content-Type", JSON)
+                    .body(Body::Bytes(body));
+                if let (true, Some(l)) = (page.more, &page.last) {
+                    resp = resp.header(
+                        "Link",
+                        format!(
+                            "</v2/{name}/tags/list?n={n}&last={}>; rel=\"next\"",
+                            percent_encode(l)
+                        ),
+                    );
                 }
                 Ok(resp)
             }

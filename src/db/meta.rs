@@ -205,13 +205,26 @@ pub fn delete_tag(conn: &Connection, repo_id: i64, tag: &str) -> Result<bool> {
     Ok(n > 0)
 }
 
-/// Tags of a repository, sorted bytewise, after `last`, at most `limit`.
-pub fn list_tags(conn: &Connection, repo_id: i64, last: &str, limit: usize) -> Result<Vec<String>> {
+/// Visit the tags of a repository, sorted bytewise, after `last`, at most
+/// `limit`, without allocating per row. Returns how many were visited.
+pub fn visit_tags(
+    conn: &Connection,
+    repo_id: i64,
+    last: &str,
+    limit: usize,
+    mut visit: impl FnMut(&str),
+) -> Result<usize> {
     let mut stmt = conn.prepare_cached(
         "SELECT name FROM tag WHERE repo_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![repo_id, last, limit as i64], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    let mut rows = stmt.query(params![repo_id, last, limit as i64])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        let name = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        visit(name);
+        n += 1;
+    }
+    Ok(n)
 }
 
 pub struct UploadRow {

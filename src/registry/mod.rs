@@ -37,6 +37,14 @@ pub struct Registry {
     delete_enabled: bool,
 }
 
+/// One page of a tags list: the tags as a JSON array, the last one, and
+/// whether more remain (the list is serialized as it is read, no per-tag allocation).
+pub struct TagPage {
+    pub json: Vec<u8>,
+    pub last: Option<String>,
+    pub more: bool,
+}
+
 /// The most entries a single tags or catalog page returns.
 pub const MAX_PAGE: usize = 100_000;
 
@@ -144,15 +152,39 @@ impl Registry {
 
     /// Tags of `repo`, sorted, after `last`; `limit` entries at most. The flag
     /// says whether more remain.
-    pub fn tags(&self, repo: &RepoName, last: &str, limit: usize) -> Result<(Vec<String>, bool)> {
+    pub fn tags(&self, repo: &RepoName, last: &str, limit: usize) -> Result<TagPage> {
         let limit = limit.min(MAX_PAGE);
-        let page = self.db.read(|c| {
+        let mut page = TagPage {
+            json: Vec::with_capacity(64 + limit.min(4096) * 12),
+            last: None,
+            more: false,
+        };
+        page.json.push(b'[');
+        let mut written = 0usize;
+        let mut last_owned = String::new();
+        self.db.read(|c| {
             let id = meta::repo_id(c, repo.as_str())?.ok_or_else(|| {
                 Error::client(Code::NameUnknown, format!("repository {repo} is not known"))
             })?;
-            meta::list_tags(c, id, last, limit + 1)
+            meta::visit_tags(c, id, last, limit + 1, |name| {
+                if written == limit {
+                    page.more = true;
+                    return;
+                }
+                if written > 0 {
+                    page.json.push(b',');
+                }
+                // Writing a &str into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut page.json, name);
+                written += 1;
+                last_owned.clear();
+                last_owned.push_str(name);
+            })?;
+            Ok(())
         })?;
-        Ok(split_page(page, limit))
+        page.json.push(b']');
+        page.last = (written > 0).then_some(last_owned);
+        Ok(page)
     }
 
     /// Repository names, sorted, after `last`.
