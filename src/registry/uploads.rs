@@ -128,40 +128,17 @@ impl Registry {
         let session = guard
             .as_mut()
             .ok_or_else(|| Error::internal("session state missing"))?;
-        if let Some(start) = start {
-            if start != session.length {
-                return Err(Error::client(
-                    Code::RangeInvalid,
-                    format!(
-                        "chunk starts at {start} but the upload has {} bytes",
-                        session.length
-                    ),
-                ));
-            }
-        }
-        let before = session.length;
-        let saved = session.hasher.clone();
-        match stream_into(&mut file, body, &mut session.hasher, before, expected) {
-            Ok(n) => {
-                file.sync_data()
-                    .map_err(|e| Error::io("syncing upload", e))?;
-                let length = before + n;
-                self.db
-                    .write(|tx| meta::set_upload_length(tx, id.as_str(), length))?;
-                session.length = length;
-                Ok(UploadStatus {
-                    id: id.clone(),
-                    repo: repo.clone(),
-                    length,
-                })
-            }
-            Err(e) => {
-                // Forget the partial chunk: the file and the hash go back to `before`.
-                session.hasher = saved;
-                let _ = file.set_len(before);
-                Err(e)
-            }
-        }
+        let length = append_chunk(&mut file, session, start, expected, body, |file, length| {
+            file.sync_data()
+                .map_err(|e| Error::io("syncing upload", e))?;
+            self.db
+                .write(|tx| meta::set_upload_length(tx, id.as_str(), length))
+        })?;
+        Ok(UploadStatus {
+            id: id.clone(),
+            repo: repo.clone(),
+            length,
+        })
     }
 
     /// Finish a session: append the optional last chunk, verify the digest,
@@ -188,26 +165,7 @@ impl Registry {
             .ok_or_else(|| Error::internal("session state missing"))?;
         let acknowledged = session.length;
         if let Some((start, expected, body)) = last_chunk {
-            if let Some(start) = start {
-                if start != session.length {
-                    return Err(Error::client(
-                        Code::RangeInvalid,
-                        format!(
-                            "chunk starts at {start} but the upload has {} bytes",
-                            session.length
-                        ),
-                    ));
-                }
-            }
-            let saved = session.hasher.clone();
-            match stream_into(&mut file, body, &mut session.hasher, acknowledged, expected) {
-                Ok(n) => session.length = acknowledged + n,
-                Err(e) => {
-                    session.hasher = saved;
-                    let _ = file.set_len(acknowledged);
-                    return Err(e);
-                }
-            }
+            append_chunk(&mut file, session, start, expected, body, |_, _| Ok(()))?;
         }
         let actual = if session.hasher.algorithm() == digest.algorithm() {
             session.hasher.clone().finish()
@@ -319,6 +277,43 @@ impl Registry {
         file.seek(SeekFrom::Start(row.length))
             .map_err(|e| Error::io("seeking upload", e))?;
         Ok((file, alg))
+    }
+}
+
+/// Append one chunk to a session's file and running hash, then `commit` the
+/// new length. `start` (from Content-Range) must equal the current length,
+/// else 416. On any failure, `commit`'s included, the file and the hash go
+/// back to where they were, so memory never runs ahead of the recorded length.
+fn append_chunk(
+    file: &mut File,
+    session: &mut Session,
+    start: Option<u64>,
+    expected: Option<u64>,
+    body: &mut dyn Read,
+    commit: impl FnOnce(&mut File, u64) -> Result<()>,
+) -> Result<u64> {
+    let before = session.length;
+    if let Some(start) = start {
+        if start != before {
+            return Err(Error::client(
+                Code::RangeInvalid,
+                format!("chunk starts at {start} but the upload has {before} bytes"),
+            ));
+        }
+    }
+    let saved = session.hasher.clone();
+    let result = stream_into(file, body, &mut session.hasher, before, expected)
+        .and_then(|n| commit(file, before + n).map(|()| before + n));
+    match result {
+        Ok(length) => {
+            session.length = length;
+            Ok(length)
+        }
+        Err(e) => {
+            session.hasher = saved;
+            let _ = file.set_len(before);
+            Err(e)
+        }
     }
 }
 
