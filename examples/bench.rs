@@ -606,32 +606,15 @@ fn run() -> Res<()> {
                 big_digests.push((s.kind, digest));
                 res.push((mb, cpu));
             }
-            rep.add(
-                "push_mono_mb_s",
+            let fsync_rate = machine.get("fsync_write_mb_s").and_then(|v| v.as_f64());
+            report_push(
+                &mut rep,
+                "mono",
                 &format!("push {mib} MiB monolithic"),
-                "MB/s",
-                Some(res[0].0),
-                Some(res[1].0),
-                Some(Target::RatioMin(1.8)),
+                "monolithic",
+                &res,
+                fsync_rate,
             );
-            rep.add(
-                "push_mono_cpu_s_per_gb",
-                "server CPU per GB pushed (monolithic)",
-                "s/GB",
-                Some(res[0].1),
-                Some(res[1].1),
-                Some(Target::RatioMax(0.5)),
-            );
-            if let Some(w) = machine.get("fsync_write_mb_s").and_then(|v| v.as_f64()) {
-                rep.add(
-                    "push_mono_vs_fsync",
-                    "push monolithic / fsync'd write rate",
-                    "x",
-                    Some(res[0].0 / w),
-                    Some(res[1].0 / w),
-                    Some(Target::AbsMin(0.8)),
-                );
-            }
             if opts.sel("push") {
                 let mut res = Vec::new();
                 for (i, s) in both.iter().enumerate() {
@@ -640,32 +623,7 @@ fn run() -> Res<()> {
                     res.push((mb, cpu));
                 }
                 let label = format!("push {mib} MiB chunked ({} MiB PATCHes)", sz.chunk >> 20);
-                rep.add(
-                    "push_chunked_mb_s",
-                    &label,
-                    "MB/s",
-                    Some(res[0].0),
-                    Some(res[1].0),
-                    Some(Target::RatioMin(1.8)),
-                );
-                rep.add(
-                    "push_chunked_cpu_s_per_gb",
-                    "server CPU per GB pushed (chunked)",
-                    "s/GB",
-                    Some(res[0].1),
-                    Some(res[1].1),
-                    Some(Target::RatioMax(0.5)),
-                );
-                if let Some(w) = machine.get("fsync_write_mb_s").and_then(|v| v.as_f64()) {
-                    rep.add(
-                        "push_chunked_vs_fsync",
-                        "push chunked / fsync'd write rate",
-                        "x",
-                        Some(res[0].0 / w),
-                        Some(res[1].0 / w),
-                        Some(Target::AbsMin(0.8)),
-                    );
-                }
+                report_push(&mut rep, "chunked", &label, "chunked", &res, fsync_rate);
             }
         }
         if opts.sel("pull") {
@@ -1138,4 +1096,42 @@ fn render(
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+/// The three rows of one push workload: throughput, server CPU per GB, and
+/// throughput against the machine's fsync'd write rate.
+fn report_push(
+    rep: &mut Report,
+    key: &str,
+    label: &str,
+    kind: &str,
+    res: &[(f64, f64)],
+    fsync_rate: Option<f64>,
+) {
+    rep.add(
+        &format!("push_{key}_mb_s"),
+        label,
+        "MB/s",
+        Some(res[0].0),
+        Some(res[1].0),
+        Some(Target::RatioMin(1.8)),
+    );
+    rep.add(
+        &format!("push_{key}_cpu_s_per_gb"),
+        &format!("server CPU per GB pushed ({kind})"),
+        "s/GB",
+        Some(res[0].1),
+        Some(res[1].1),
+        Some(Target::RatioMax(0.5)),
+    );
+    if let Some(w) = fsync_rate {
+        rep.add(
+            &format!("push_{key}_vs_fsync"),
+            &format!("push {kind} / fsync'd write rate"),
+            "x",
+            Some(res[0].0 / w),
+            Some(res[1].0 / w),
+            Some(Target::AbsMin(0.8)),
+        );
+    }
 }
