@@ -2,7 +2,7 @@
 //!
 //! It must never do I/O beyond reading its arguments.
 
-use crate::config::{parse_level, parse_listen, parse_tls, Config};
+use crate::config::{parse_count, parse_level, parse_listen, parse_tls, Config};
 use crate::registry::GcPolicy;
 use pico_args::Arguments;
 use std::ffi::OsString;
@@ -15,6 +15,7 @@ USAGE:
     soute serve        [--data DIR] [--listen ADDR]... [--hostname NAME]... [--tls auto|off|CERT,KEY]
                        [--no-delete] [--anonymous-pull] [--log-level LEVEL]
                        [--gc-interval SECS] [--gc-grace SECS] [--gc-delete-untagged]
+                       [--workers N] [--max-connections N] [--max-connections-per-ip N]
     soute user add|passwd|del|list [NAME] [--data DIR]   (password from a prompt or stdin)
     soute gc           [--dry-run] [--delete-untagged] [--grace SECS] [--link-grace SECS]
                        [--upload-ttl SECS] [--json] [--data DIR]
@@ -248,6 +249,20 @@ fn server_config(
         .map_err(|e| err(e.to_string()))?
     {
         cfg.workers = w;
+    }
+    if let Some(n) = args
+        .opt_value_from_str::<_, String>("--max-connections")
+        .map_err(|e| err(e.to_string()))?
+    {
+        cfg.http.max_connections =
+            parse_count("--max-connections", &n).map_err(|e| e.to_string())?;
+    }
+    if let Some(n) = args
+        .opt_value_from_str::<_, String>("--max-connections-per-ip")
+        .map_err(|e| err(e.to_string()))?
+    {
+        cfg.http.max_connections_per_ip =
+            parse_count("--max-connections-per-ip", &n).map_err(|e| e.to_string())?;
     }
     if let Some(i) = secs(args, "--gc-interval")? {
         cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));

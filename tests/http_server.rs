@@ -112,6 +112,13 @@ impl Handler for TestHandler {
                 .body(Body::Bytes(format!("hello {}", req.method).into_bytes())),
         }
     }
+
+    // The server's own refusals are worded by the handler.
+    fn rejection(&self, status: u16, reason: &str) -> Response {
+        Response::new(status)
+            .header("X-Rejected-By", "test-handler")
+            .body(Body::Bytes(format!("refused: {reason}").into_bytes()))
+    }
 }
 
 fn file_bytes() -> &'static [u8] {
@@ -427,6 +434,7 @@ fn expect_rejected(addr: SocketAddr, req: &[u8], statuses: &[u16]) {
         r.status,
         String::from_utf8_lossy(req)
     );
+    assert_eq!(r.header("x-rejected-by"), Some("test-handler"));
     assert!(r.closes());
     assert!(c.closed());
 }
@@ -483,8 +491,8 @@ fn ambiguous_framing_is_rejected() {
 #[test]
 fn head_limits_give_431() {
     let (server, addr) = start_with("127.0.0.1:0", |c| {
-        c.max_head_bytes = 8 * 1024;
-        c.max_headers = 20;
+        c.limits.max_head_bytes = 8 * 1024;
+        c.limits.max_headers = 20;
     });
     let big = format!(
         "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
@@ -574,7 +582,7 @@ fn expect_100_continue_is_lazy() {
 fn stalled_head_times_out_while_others_are_served() {
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.workers = 2;
-        c.head_timeout = Duration::from_millis(1500);
+        c.limits.head_timeout = Duration::from_millis(1500);
     });
     let mut slow = connect(addr);
     let t = Instant::now();
@@ -608,7 +616,7 @@ fn stalled_head_times_out_while_others_are_served() {
 fn client_that_stops_reading_frees_its_worker() {
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.workers = 1;
-        c.write_timeout = Duration::from_millis(300);
+        c.limits.write_timeout = Duration::from_millis(300);
     });
     // Ask for ~45 MB of pipelined file responses and never read them.
     let mut stuck = connect(addr);
@@ -630,14 +638,10 @@ fn handler_panic_becomes_500() {
     let mut c = connect(addr);
     let r = c.get("/panic");
     assert_eq!(r.status, 500);
-    assert_eq!(r.header("content-type"), Some("application/json"));
+    // The default wording (the handler does not override it): plain text, no OCI envelope.
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
     let text = r.text();
-    assert!(
-        text.starts_with(
-            r#"{"errors":[{"code":"UNKNOWN","message":"internal error","detail":{"request_id":"#
-        ),
-        "{text}"
-    );
+    assert!(text.starts_with("internal error (request id "), "{text}");
     assert!(r.closes());
     assert!(c.closed());
     let mut c = connect(addr);
@@ -682,7 +686,7 @@ fn file_body_is_byte_exact() {
 
 #[test]
 fn too_many_connections_get_503() {
-    let (server, addr) = start_with("127.0.0.1:0", |c| c.max_connections = 2);
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections = 2);
     let mut a = connect(addr);
     let mut b = connect(addr);
     assert_eq!(a.get("/a").status, 200);
@@ -690,6 +694,8 @@ fn too_many_connections_get_503() {
     let mut c = connect(addr);
     let r = c.resp();
     assert_eq!(r.status, 503);
+    assert_eq!(r.header("x-rejected-by"), Some("test-handler"));
+    assert_eq!(r.header("retry-after"), Some("1"));
     assert!(r.closes());
     assert!(c.closed());
     // Freeing a slot lets the next one in.
@@ -807,7 +813,7 @@ fn tls_file_body_and_keep_alive() {
     let (scfg, ccfg) = tls_configs();
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.tls = Some(scfg);
-        c.head_timeout = Duration::from_millis(800);
+        c.limits.head_timeout = Duration::from_millis(800);
     });
     let sock = TcpStream::connect(addr).expect("connect");
     sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");
@@ -854,7 +860,7 @@ fn tls_trickled_head_respects_head_timeout() {
     let (scfg, ccfg) = tls_configs();
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.tls = Some(scfg);
-        c.head_timeout = Duration::from_millis(800);
+        c.limits.head_timeout = Duration::from_millis(800);
     });
     let mut sock = TcpStream::connect(addr).expect("connect");
     sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");

@@ -5,6 +5,7 @@
 //! It must never write SQL, build paths under the data folder or touch sockets.
 
 pub mod routes;
+pub mod transport_errors;
 
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Handler, Request, Response};

@@ -115,7 +115,7 @@ fn a_huge_declared_manifest_body_gets_413_promptly_and_a_closed_connection() {
 fn stalled_half_heads_do_not_block_other_clients() {
     let Some(reg) =
         TestRegistry::local_with("stalled_half_heads_do_not_block_other_clients", |c| {
-            c.head_timeout = Duration::from_secs(2)
+            c.http.head_timeout = Duration::from_secs(2)
         })
     else {
         return;

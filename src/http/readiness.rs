@@ -1,0 +1,354 @@
+//! The readiness loop: one thread that owns every connection a worker is not
+//! serving. It completes TLS handshakes and buffers request heads without
+//! blocking (`poll(2)` over non-blocking sockets), hands a connection to the
+//! workers only once a whole request head is buffered (or bytes that can never
+//! become one, which a worker rejects at once), and closes connections whose
+//! head deadline or keep-alive time has passed.
+//!
+//! It must never block on one client, never call the handler, never read past
+//! the request-head limit, never extend a head deadline because bytes trickle
+//! in, and never keep a read buffer for a connection that has sent nothing.
+
+use super::conn::Conn;
+use super::io::Stream;
+use super::limits::Limits;
+use super::server::{lock, Shared};
+use super::sys::poll;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Longest single wait, so the thread notices shutdown even without a wake-up.
+const MAX_WAIT: Duration = Duration::from_millis(500);
+/// The loop's one read buffer, shared by every connection it holds.
+const SCRATCH: usize = 16 * 1024;
+/// Most read steps for one connection per wake-up (fairness; poll says
+/// again when more is there).
+const MAX_STEPS: usize = 64;
+
+/// How a connection comes to the loop; it decides the first deadline.
+pub(crate) enum Arrival {
+    /// Just accepted: handshake and head within the head timeout from now.
+    Accepted,
+    /// Back from a worker after a response: the keep-alive time for the next
+    /// request to start, then the head timeout from its first byte.
+    KeptAlive,
+}
+
+/// Connections handed to the loop, and the socket that wakes it.
+pub(crate) struct Inbox {
+    inbox: Mutex<Vec<(Conn, Arrival)>>,
+    wake_tx: UnixStream,
+}
+
+pub(crate) struct Waker {
+    wake_rx: UnixStream,
+}
+
+pub(crate) fn channel() -> io::Result<(Inbox, Waker)> {
+    let (tx, rx) = UnixStream::pair()?;
+    tx.set_nonblocking(true)?;
+    rx.set_nonblocking(true)?;
+    Ok((
+        Inbox {
+            inbox: Mutex::new(Vec::new()),
+            wake_tx: tx,
+        },
+        Waker { wake_rx: rx },
+    ))
+}
+
+impl Inbox {
+    /// Gives `conn` to the loop.
+    pub(crate) fn hand(&self, conn: Conn, arrival: Arrival) {
+        lock(&self.inbox).push((conn, arrival));
+        self.wake();
+    }
+
+    pub(crate) fn wake(&self) {
+        // A full pipe already means "wake up": ignore WouldBlock.
+        let _ = (&self.wake_tx).write(&[1]);
+    }
+
+    fn take(&self) -> Vec<(Conn, Arrival)> {
+        std::mem::take(&mut *lock(&self.inbox))
+    }
+
+    pub(crate) fn clear(&self) {
+        drop(self.take());
+    }
+}
+
+/// A connection the loop holds.
+struct Waiting {
+    conn: Conn,
+    /// Closed (quietly) when this passes.
+    deadline: Instant,
+    /// The head timer runs: set at accept, or at the first byte of the next
+    /// request on a kept-alive connection. Set once, never pushed back.
+    timed: bool,
+    /// Wait for writability too (a TLS handshake write that would block).
+    want_write: bool,
+}
+
+enum Progress {
+    Wait,
+    /// A whole head (or hopeless bytes) is buffered: a worker's turn.
+    Ready,
+    Close,
+}
+
+/// What one non-blocking step on the socket gave.
+enum Step {
+    /// `n` request bytes (plaintext) at the start of the scratch buffer.
+    Bytes(usize),
+    /// The client closed its side.
+    Eof,
+    /// Nothing more for now.
+    Blocked { want_write: bool },
+    /// A socket or TLS error: close.
+    Failed,
+}
+
+/// The loop thread.
+pub(crate) fn run(shared: &Shared, waker: Waker) {
+    let limits = &shared.cfg;
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let mut scratch = vec![0u8; SCRATCH];
+    let mut wake_buf = [0u8; 256];
+    loop {
+        if shared.stopping() {
+            break;
+        }
+        shared.warnings.flush();
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        for (conn, arrival) in shared.waiting.take() {
+            if let Err(e) = conn.io.set_nonblocking(true) {
+                log::debug!("{}: set_nonblocking: {e}", conn.remote);
+                continue;
+            }
+            let fresh = !conn.io.buffered().is_empty() || matches!(arrival, Arrival::Accepted);
+            let mut w = Waiting {
+                conn,
+                deadline: now
+                    + if fresh {
+                        limits.head_timeout
+                    } else {
+                        limits.keepalive_timeout
+                    },
+                timed: fresh,
+                want_write: false,
+            };
+            // Bytes may already sit in the socket or inside rustls: look now.
+            match advance(&mut w, limits, &mut scratch, now) {
+                Progress::Wait => waiting.push(w),
+                Progress::Ready => ready.push(w.conn),
+                Progress::Close => {}
+            }
+        }
+        let before = waiting.len();
+        waiting.retain(|w| w.deadline > now);
+        if waiting.len() != before {
+            log::debug!(
+                "closed {} connection(s) past their head or keep-alive time",
+                before - waiting.len()
+            );
+        }
+        hand_over(shared, ready);
+
+        let wait = waiting
+            .iter()
+            .map(|w| w.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(MAX_WAIT)
+            .min(MAX_WAIT);
+        fds.clear();
+        fds.push(libc::pollfd {
+            fd: waker.wake_rx.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        fds.extend(waiting.iter().map(|w| libc::pollfd {
+            fd: w.conn.io.fd(),
+            events: if w.want_write {
+                libc::POLLIN | libc::POLLOUT
+            } else {
+                libc::POLLIN
+            },
+            revents: 0,
+        }));
+        // Round up so a deadline just short of a millisecond is not a busy loop.
+        let ms = i32::try_from(wait.as_millis() + 1).unwrap_or(i32::MAX);
+        match poll(&mut fds, ms) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                log::warn!("readiness loop: poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        }
+        if fds[0].revents != 0 {
+            while matches!((&waker.wake_rx).read(&mut wake_buf), Ok(n) if n > 0) {}
+        }
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        // Walk backwards so swap_remove keeps the indices of unvisited entries valid.
+        for i in (0..waiting.len()).rev() {
+            if fds[i + 1].revents == 0 {
+                continue;
+            }
+            match advance(&mut waiting[i], limits, &mut scratch, now) {
+                Progress::Wait => {}
+                Progress::Ready => ready.push(waiting.swap_remove(i).conn),
+                Progress::Close => drop(waiting.swap_remove(i)),
+            }
+        }
+        hand_over(shared, ready);
+    }
+    drop(waiting);
+    shared.waiting.clear();
+}
+
+/// Back to blocking mode (workers use socket timeouts), then to the workers.
+fn hand_over(shared: &Shared, conns: Vec<Conn>) {
+    let conns: Vec<Conn> = conns
+        .into_iter()
+        .filter(|c| c.io.set_nonblocking(false).is_ok())
+        .collect();
+    if !conns.is_empty() {
+        shared.push_ready(conns);
+    }
+}
+
+/// Reads what the connection has without blocking, until a whole head is
+/// buffered, the client has nothing more for now, or it is gone.
+fn advance(w: &mut Waiting, limits: &Limits, scratch: &mut [u8], now: Instant) -> Progress {
+    w.want_write = false;
+    for _ in 0..MAX_STEPS {
+        let io = &mut w.conn.io;
+        let have = io.buffered().len();
+        let room = limits
+            .max_head_bytes
+            .saturating_sub(have)
+            .min(scratch.len());
+        if room == 0 {
+            return Progress::Ready;
+        }
+        let out = &mut scratch[..room];
+        let mut got_bytes = false;
+        let step = match &mut io.stream {
+            Stream::Plain(s) => plain_step(s, out),
+            Stream::Tls(t) => tls_step(t, out, &mut got_bytes),
+        };
+        if (got_bytes || matches!(step, Step::Bytes(_))) && !w.timed {
+            // The next request started: from now on the head timeout counts.
+            w.timed = true;
+            w.deadline = now + limits.head_timeout;
+        }
+        match step {
+            Step::Bytes(n) => {
+                let fresh = &out[..n];
+                io.append(fresh);
+                // A head can only complete with a line end; small buffers are
+                // parsed anyway so garbage is rejected without waiting.
+                let worth_parsing = have + n <= 1024 || fresh.contains(&b'\n');
+                if worth_parsing && io.head_ready(limits.max_head_bytes, limits.max_headers) {
+                    return Progress::Ready;
+                }
+            }
+            // A truncated head gets its 400 from a worker; nothing sent: just close.
+            Step::Eof if have > 0 => return Progress::Ready,
+            Step::Eof | Step::Failed => return Progress::Close,
+            Step::Blocked { want_write } => {
+                w.want_write = want_write;
+                return Progress::Wait;
+            }
+        }
+    }
+    Progress::Wait
+}
+
+fn plain_step(s: &mut TcpStream, out: &mut [u8]) -> Step {
+    loop {
+        return match s.read(out) {
+            Ok(0) => Step::Eof,
+            Ok(n) => Step::Bytes(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Blocked { want_write: false },
+            Err(_) => Step::Failed,
+        };
+    }
+}
+
+/// Moves a TLS session forward without blocking: sends what rustls queued
+/// (handshake messages, tickets, alerts), takes out decrypted bytes, reads the
+/// socket. Decrypted bytes beyond `out` stay inside rustls, where the worker's
+/// reads find them. `got_bytes` is set when the socket gave anything.
+fn tls_step(
+    t: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    out: &mut [u8],
+    got_bytes: &mut bool,
+) -> Step {
+    for _ in 0..MAX_STEPS {
+        let mut write_blocked = false;
+        while t.conn.wants_write() {
+            match t.conn.write_tls(&mut t.sock) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    write_blocked = true;
+                    break;
+                }
+                Err(_) => return Step::Failed,
+            }
+        }
+        if !t.conn.is_handshaking() {
+            match t.conn.reader().read(out) {
+                Ok(0) => return Step::Eof,
+                Ok(n) => return Step::Bytes(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // UnexpectedEof: the peer closed without close_notify.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Step::Eof,
+                Err(_) => return Step::Failed,
+            }
+        }
+        match t.conn.read_tls(&mut t.sock) {
+            Ok(0) => {
+                // End of stream: whatever the last records held, then EOF.
+                if t.conn.process_new_packets().is_err() {
+                    return Step::Failed;
+                }
+                if !t.conn.is_handshaking() {
+                    if let Ok(n) = t.conn.reader().read(out) {
+                        if n > 0 {
+                            return Step::Bytes(n);
+                        }
+                    }
+                }
+                return Step::Eof;
+            }
+            Ok(_) => {
+                *got_bytes = true;
+                if t.conn.process_new_packets().is_err() {
+                    // Send the alert rustls queued (best effort), then give up.
+                    let _ = t.conn.write_tls(&mut t.sock);
+                    return Step::Failed;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Step::Blocked {
+                    want_write: write_blocked,
+                }
+            }
+            Err(_) => return Step::Failed,
+        }
+    }
+    Step::Blocked { want_write: false }
+}
