@@ -29,6 +29,9 @@ const LINGER_TIME: Duration = Duration::from_millis(200);
 pub(crate) struct Conn {
     pub(crate) io: ConnIo,
     pub(crate) remote: SocketAddr,
+    /// A TLS connection whose session is not started yet (it has sent
+    /// nothing): a silent connection costs no TLS state.
+    pub(crate) tls_pending: bool,
     /// This connection's place in the connection caps.
     pub(crate) _slot: Slot,
 }

@@ -68,6 +68,37 @@ impl ConnIo {
         }
     }
 
+    /// The same connection with a new server-side TLS session on its socket
+    /// (a no-op when it already speaks TLS).
+    pub(crate) fn into_tls(
+        self,
+        cfg: &std::sync::Arc<rustls::ServerConfig>,
+    ) -> Result<ConnIo, rustls::Error> {
+        let ConnIo {
+            stream,
+            buf,
+            pos,
+            end,
+            rto,
+            deadline,
+        } = self;
+        let stream = match stream {
+            Stream::Plain(sock) => {
+                let tls = rustls::ServerConnection::new(cfg.clone())?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(tls, sock)))
+            }
+            tls => tls,
+        };
+        Ok(ConnIo {
+            stream,
+            buf,
+            pos,
+            end,
+            rto,
+            deadline,
+        })
+    }
+
     /// The bytes read but not consumed yet.
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.pos..self.end]

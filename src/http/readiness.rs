@@ -144,6 +144,11 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 timed: fresh,
                 want_write: false,
             };
+            if w.conn.tls_pending {
+                // Nothing to look at before the client speaks; poll says when.
+                waiting.push(w);
+                continue;
+            }
             // Bytes may already sit in the socket or inside rustls: look now.
             match advance(&mut w, limits, &mut scratch, now) {
                 Progress::Wait => waiting.push(w),
@@ -203,16 +208,58 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
             if fds[i + 1].revents == 0 {
                 continue;
             }
-            match advance(&mut waiting[i], limits, &mut scratch, now) {
-                Progress::Wait => {}
-                Progress::Ready => ready.push(waiting.swap_remove(i).conn),
-                Progress::Close => drop(waiting.swap_remove(i)),
+            let mut w = waiting.swap_remove(i);
+            if w.conn.tls_pending {
+                match start_tls(w, shared) {
+                    Some(started) => w = started,
+                    None => continue,
+                }
+            }
+            // Pushed at the end: every index below `i` still matches `fds`.
+            match advance(&mut w, limits, &mut scratch, now) {
+                Progress::Wait => waiting.push(w),
+                Progress::Ready => ready.push(w.conn),
+                Progress::Close => {}
             }
         }
         hand_over(shared, ready);
     }
     drop(waiting);
     shared.waiting.clear();
+}
+
+/// Starts the TLS session of a connection that has sent its first bytes.
+fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
+    let cfg = shared.tls.as_ref()?;
+    let Waiting {
+        conn,
+        deadline,
+        timed,
+        want_write,
+    } = w;
+    let Conn {
+        io,
+        remote,
+        tls_pending: _,
+        _slot,
+    } = conn;
+    match io.into_tls(cfg) {
+        Ok(io) => Some(Waiting {
+            conn: Conn {
+                io,
+                remote,
+                tls_pending: false,
+                _slot,
+            },
+            deadline,
+            timed,
+            want_write,
+        }),
+        Err(e) => {
+            log::warn!("{remote}: TLS session setup failed: {e}");
+            None
+        }
+    }
 }
 
 /// Back to blocking mode (workers use socket timeouts), then to the workers.

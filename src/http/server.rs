@@ -59,7 +59,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Shared {
     pub(crate) cfg: Limits,
     pub(crate) handler: Arc<dyn Handler>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    /// The TLS configuration; the readiness loop starts each session when
+    /// the connection's first bytes arrive.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     stop: AtomicBool,
     admission: Arc<Admission>,
     pub(crate) warnings: Warnings,
@@ -399,7 +401,7 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
                     (
                         Trouble::OverTotalCap,
                         format!("connections refused over the cap of {cap} open connections"),
-                        format!("{remote}: refused: {cap} connections are open, the cap"),
+                        format!("{remote}: refused a connection: the cap of {cap} open connections is reached"),
                     )
                 }
                 Refusal::PerAddress => {
@@ -408,7 +410,7 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
                         Trouble::OverAddressCap,
                         format!("connections refused over the per-address cap of {cap}"),
                         format!(
-                            "{remote}: refused: {cap} connections are open from {}, the per-address cap",
+                            "{remote}: refused a connection: {} has the per-address cap of {cap} open",
                             remote.ip()
                         ),
                     )
@@ -426,19 +428,10 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         log::debug!("{remote}: set_write_timeout: {e}");
         return;
     }
-    let stream = match &shared.tls {
-        None => Stream::Plain(sock),
-        Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
-            Ok(tls) => Stream::Tls(Box::new(rustls::StreamOwned::new(tls, sock))),
-            Err(e) => {
-                log::warn!("{remote}: TLS session setup failed: {e}");
-                return;
-            }
-        },
-    };
     let conn = Conn {
-        io: ConnIo::new(stream),
+        io: ConnIo::new(Stream::Plain(sock)),
         remote,
+        tls_pending: shared.tls.is_some(),
         _slot: slot,
     };
     shared.waiting.hand(conn, Arrival::Accepted);

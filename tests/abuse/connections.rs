@@ -72,7 +72,10 @@ fn one_address_cannot_take_every_connection() {
         !warnings.is_empty() && warnings.len() <= 10,
         "{warnings:#?}"
     );
-    assert!(warnings[0].contains("the per-address cap"), "{warnings:#?}");
+    assert!(
+        warnings[0].contains("the per-address cap of 64"),
+        "{warnings:#?}"
+    );
 }
 
 #[test]

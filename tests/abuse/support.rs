@@ -192,11 +192,11 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// The server's warning lines so far.
+    /// The HTTP layer's warning lines so far.
     pub fn warnings(&self) -> Vec<String> {
         self.log_text()
             .lines()
-            .filter(|l| l.contains(" WARN "))
+            .filter(|l| l.contains(" WARN ") && l.contains("soute::http"))
             .map(str::to_string)
             .collect()
     }
