@@ -104,9 +104,10 @@ impl ConnIo {
         &self.buf[self.pos..self.end]
     }
 
-    /// Appends bytes the readiness loop read, growing the buffer only by
-    /// what arrived (a slow head costs about what it sent, not a whole buffer).
-    pub(crate) fn append(&mut self, data: &[u8]) {
+    /// Appends bytes the readiness loop read. The buffer grows with what
+    /// arrived (doubling, never past `limit`): a slow head costs about what it
+    /// sent, not a whole read buffer.
+    pub(crate) fn append(&mut self, data: &[u8], limit: usize) {
         if self.buf.len() - self.end < data.len() {
             if self.pos > 0 {
                 self.buf.copy_within(self.pos..self.end, 0);
@@ -115,6 +116,8 @@ impl ConnIo {
             }
             let need = self.end + data.len();
             if self.buf.len() < need {
+                let cap = (self.buf.capacity() * 2).clamp(need, limit.max(need));
+                self.buf.reserve_exact(cap - self.buf.len());
                 self.buf.resize(need, 0);
             }
         }
@@ -303,5 +306,48 @@ impl Write for ConnIo {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(t) => t.flush(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    fn conn_io() -> (ConnIo, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (s, _) = l.accept().expect("accept");
+        (ConnIo::new(Stream::Plain(s)), c)
+    }
+
+    #[test]
+    fn append_grows_by_what_arrived_and_finds_whole_heads() {
+        let (mut io, _peer) = conn_io();
+        assert!(!io.head_ready(1024, 10));
+        io.append(b"GET / HTTP/1.1\r\nHost: x\r\n", 1024);
+        assert!(
+            io.buf.capacity() < 64,
+            "no whole read buffer for a slow head"
+        );
+        assert!(!io.head_ready(1024, 10));
+        io.append(b"\r\nGET /next", 1024);
+        assert!(io.head_ready(1024, 10));
+        // The first head consumed: the pipelined rest is partial.
+        io.consume(27);
+        assert_eq!(io.buffered(), b"GET /next");
+        assert!(!io.head_ready(1024, 10));
+        // Garbage, too many fields, or the size limit: a worker answers at once.
+        let (mut bad, _p) = conn_io();
+        bad.append(b"\x16\x03\x01 not http\r\n", 1024);
+        assert!(bad.head_ready(1024, 10));
+        let (mut many, _p) = conn_io();
+        many.append(b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n", 1024);
+        assert!(many.head_ready(1024, 2));
+        let (mut full, _p) = conn_io();
+        full.append(&[b'a'; 300], 1024);
+        assert!(full.head_ready(300, 10));
+        io.release_buffer();
+        assert_eq!(io.buffered(), b"GET /next", "a partial head is kept");
     }
 }

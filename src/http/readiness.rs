@@ -301,7 +301,7 @@ fn advance(w: &mut Waiting, limits: &Limits, scratch: &mut [u8], now: Instant) -
         match step {
             Step::Bytes(n) => {
                 let fresh = &out[..n];
-                io.append(fresh);
+                io.append(fresh, limits.max_head_bytes);
                 // A head can only complete with a line end; small buffers are
                 // parsed anyway so garbage is rejected without waiting.
                 let worth_parsing = have + n <= 1024 || fresh.contains(&b'\n');
@@ -398,4 +398,18 @@ fn tls_step(
         }
     }
     Step::Blocked { want_write: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What ARCHITECTURE.md states a waiting connection costs (plus its
+    /// buffered bytes, plus rustls' state once a TLS client has spoken).
+    #[test]
+    fn a_waiting_connection_is_small() {
+        let bytes = std::mem::size_of::<Waiting>() + std::mem::size_of::<libc::pollfd>();
+        // 192 bytes on x86_64 today.
+        assert!(bytes <= 256, "{bytes} bytes");
+    }
 }
