@@ -396,8 +396,12 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             }
             return Next::Close;
         }
-        // A pipelined request already buffered whole? Otherwise the readiness
-        // loop waits for it (it also picks up what TLS decrypted already).
+        // The next request already here whole (pipelined, or a quick client)?
+        // Otherwise the readiness loop waits for it (it also picks up what TLS
+        // decrypted already).
+        if !conn.io.head_ready(cfg.max_head_bytes, cfg.max_headers) {
+            conn.io.fill_if_readable(cfg.max_head_bytes);
+        }
         if conn.io.head_ready(cfg.max_head_bytes, cfg.max_headers) {
             if shared.others_waiting() {
                 return Next::Ready(conn);

@@ -143,6 +143,24 @@ impl ConnIo {
         )
     }
 
+    /// Takes in what the client already sent, if its socket is readable now,
+    /// without ever waiting (a worker looking for the next pipelined head).
+    pub(crate) fn fill_if_readable(&mut self, limit: usize) {
+        let mut p = [libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if !matches!(super::sys::poll(&mut p, 0), Ok(n) if n > 0) {
+            return;
+        }
+        if self.set_nonblocking(true).is_ok() {
+            // WouldBlock, EOF or an error: the readiness loop sees it too.
+            let _ = self.fill_more(limit);
+        }
+        let _ = self.set_nonblocking(false);
+    }
+
     /// Sets the deadline TLS reads of a request head respect (None: none).
     pub(crate) fn set_head_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
