@@ -898,3 +898,45 @@ fn tls_trickled_head_respects_head_timeout() {
     );
     server.shutdown();
 }
+
+/// The client's Finished and two pipelined requests in one write (one TLS
+/// record for both requests): the readiness loop finishes the handshake, the
+/// worker gets the first head, and the second, still inside the TLS session,
+/// is not lost.
+#[test]
+fn tls_request_in_the_handshake_flight_and_pipelined_in_one_record() {
+    let (scfg, ccfg) = tls_configs();
+    let (server, addr) = start_with("127.0.0.1:0", |c| {
+        c.tls = Some(scfg);
+        c.limits.head_timeout = Duration::from_secs(3);
+    });
+    let mut sock = TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(ccfg, name).expect("client");
+    while conn.wants_write() {
+        conn.write_tls(&mut sock).expect("client hello");
+    }
+    let t = Instant::now();
+    while conn.is_handshaking() {
+        assert!(t.elapsed() < CLIENT_TIMEOUT, "handshake never finished");
+        assert!(conn.read_tls(&mut sock).expect("server flight") > 0);
+        conn.process_new_packets().expect("server flight");
+    }
+    conn.writer()
+        .write_all(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("plaintext");
+    let mut flight = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut flight).expect("flight");
+    }
+    sock.write_all(&flight)
+        .expect("send Finished and requests at once");
+    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, sock));
+    for path in ["/first", "/second"] {
+        let r = read_resp(&mut tls, false).expect("response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-path"), Some(path));
+    }
+    server.shutdown();
+}
