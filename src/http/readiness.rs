@@ -1,6 +1,7 @@
 //! The readiness loop: one thread that owns every connection a worker is not
 //! serving. It completes TLS handshakes and buffers request heads without
-//! blocking (`poll(2)` over non-blocking sockets), hands a connection to the
+//! blocking (level-triggered `epoll` over non-blocking sockets, so a wake-up
+//! costs the number of ready connections, not of waiting ones), hands a connection to the
 //! workers only once a whole request head is buffered (or bytes that can never
 //! become one, which a worker rejects at once), and closes connections whose
 //! head deadline or keep-alive time has passed.
@@ -13,7 +14,7 @@ use super::conn::Conn;
 use super::io::Stream;
 use super::limits::Limits;
 use super::server::{lock, Shared};
-use super::sys::poll;
+use super::sys::Epoll;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
@@ -46,18 +47,26 @@ pub(crate) struct Inbox {
 
 pub(crate) struct Waker {
     wake_rx: UnixStream,
+    epoll: Epoll,
 }
+
+/// The epoll token of the wake-up socket (connections use their slot index).
+const WAKE_TOKEN: u64 = u64::MAX;
+/// Events taken per wait.
+const EVENTS: usize = 256;
 
 pub(crate) fn channel() -> io::Result<(Inbox, Waker)> {
     let (tx, rx) = UnixStream::pair()?;
     tx.set_nonblocking(true)?;
     rx.set_nonblocking(true)?;
+    let epoll = Epoll::new()?;
+    epoll.add(rx.as_raw_fd(), libc::EPOLLIN as u32, WAKE_TOKEN)?;
     Ok((
         Inbox {
             inbox: Mutex::new(Vec::new()),
             wake_tx: tx,
         },
-        Waker { wake_rx: rx },
+        Waker { wake_rx: rx, epoll },
     ))
 }
 
@@ -113,11 +122,92 @@ enum Step {
     Failed,
 }
 
+/// The connections the loop holds, by epoll token (their slot index).
+struct Table {
+    slots: Vec<Option<Waiting>>,
+    free: Vec<usize>,
+    /// The earliest deadline of any held connection, or later (never earlier).
+    earliest: Option<Instant>,
+}
+
+fn interest(w: &Waiting) -> u32 {
+    if w.want_write {
+        (libc::EPOLLIN | libc::EPOLLOUT) as u32
+    } else {
+        libc::EPOLLIN as u32
+    }
+}
+
+impl Table {
+    fn note_deadline(&mut self, d: Instant) {
+        self.earliest = Some(self.earliest.map_or(d, |e| e.min(d)));
+    }
+
+    /// Holds `w`, watched by `epoll`; false (and `w` dropped) when it cannot be watched.
+    fn insert(&mut self, w: Waiting, epoll: &Epoll) -> bool {
+        let i = self.free.pop().unwrap_or(self.slots.len());
+        if let Err(e) = epoll.add(w.conn.io.fd(), interest(&w), i as u64) {
+            log::warn!("{}: cannot watch the connection: {e}", w.conn.remote);
+            if i < self.slots.len() {
+                self.free.push(i);
+            }
+            return false;
+        }
+        self.note_deadline(w.deadline);
+        if i == self.slots.len() {
+            self.slots.push(Some(w));
+        } else {
+            self.slots[i] = Some(w);
+        }
+        true
+    }
+
+    /// Stops holding slot `i` (the connection goes to a worker or is closed).
+    fn release(&mut self, i: usize, w: &Waiting, epoll: &Epoll) {
+        let _ = epoll.delete(w.conn.io.fd());
+        self.free.push(i);
+    }
+
+    /// Closes every connection whose deadline passed; recomputes `earliest`.
+    fn sweep(&mut self, now: Instant, epoll: &Epoll) {
+        if self.earliest.is_none_or(|e| e > now) {
+            return;
+        }
+        let mut closed = 0;
+        let mut earliest: Option<Instant> = None;
+        for i in 0..self.slots.len() {
+            let expired = match &self.slots[i] {
+                Some(w) if w.deadline <= now => true,
+                Some(w) => {
+                    earliest = Some(earliest.map_or(w.deadline, |e| e.min(w.deadline)));
+                    false
+                }
+                None => false,
+            };
+            if expired {
+                if let Some(w) = self.slots[i].take() {
+                    self.release(i, &w, epoll);
+                    closed += 1;
+                }
+            }
+        }
+        self.earliest = earliest;
+        if closed > 0 {
+            log::debug!("closed {closed} connection(s) past their head or keep-alive time");
+        }
+    }
+}
+
 /// The loop thread.
 pub(crate) fn run(shared: &Shared, waker: Waker) {
     let limits = &shared.cfg;
-    let mut waiting: Vec<Waiting> = Vec::new();
-    let mut fds: Vec<libc::pollfd> = Vec::new();
+    let epoll = &waker.epoll;
+    let mut table = Table {
+        slots: Vec::new(),
+        free: Vec::new(),
+        earliest: None,
+    };
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
     let mut scratch = vec![0u8; SCRATCH];
     let mut wake_buf = [0u8; 256];
     loop {
@@ -144,87 +234,80 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 timed: fresh,
                 want_write: false,
             };
-            if w.conn.tls_pending {
-                // Nothing to look at before the client speaks; poll says when.
-                waiting.push(w);
-                continue;
-            }
-            // Bytes may already sit in the socket or inside rustls: look now.
-            match advance(&mut w, limits, &mut scratch, now) {
-                Progress::Wait => waiting.push(w),
+            // Bytes may already sit in the socket or inside rustls: look now
+            // (a TLS connection that has not spoken has nothing to look at).
+            let progress = if w.conn.tls_pending {
+                Progress::Wait
+            } else {
+                advance(&mut w, limits, &mut scratch, now)
+            };
+            match progress {
+                Progress::Wait => {
+                    table.insert(w, epoll);
+                }
                 Progress::Ready => ready.push(w.conn),
                 Progress::Close => {}
             }
         }
-        let before = waiting.len();
-        waiting.retain(|w| w.deadline > now);
-        if waiting.len() != before {
-            log::debug!(
-                "closed {} connection(s) past their head or keep-alive time",
-                before - waiting.len()
-            );
-        }
+        table.sweep(now, epoll);
         hand_over(shared, ready);
 
-        let wait = waiting
-            .iter()
-            .map(|w| w.deadline.saturating_duration_since(now))
-            .min()
-            .unwrap_or(MAX_WAIT)
+        let wait = table
+            .earliest
+            .map_or(MAX_WAIT, |e| e.saturating_duration_since(now))
             .min(MAX_WAIT);
-        fds.clear();
-        fds.push(libc::pollfd {
-            fd: waker.wake_rx.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        fds.extend(waiting.iter().map(|w| libc::pollfd {
-            fd: w.conn.io.fd(),
-            events: if w.want_write {
-                libc::POLLIN | libc::POLLOUT
-            } else {
-                libc::POLLIN
-            },
-            revents: 0,
-        }));
         // Round up so a deadline just short of a millisecond is not a busy loop.
         let ms = i32::try_from(wait.as_millis() + 1).unwrap_or(i32::MAX);
-        match poll(&mut fds, ms) {
-            Ok(0) => continue,
-            Ok(_) => {}
+        let n = match epoll.wait(&mut events, ms) {
+            Ok(n) => n,
             Err(e) => {
-                log::warn!("readiness loop: poll failed: {e}");
+                log::warn!("readiness loop: epoll_wait failed: {e}");
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
-        }
-        if fds[0].revents != 0 {
-            while matches!((&waker.wake_rx).read(&mut wake_buf), Ok(n) if n > 0) {}
-        }
+        };
         let now = Instant::now();
         let mut ready = Vec::new();
-        // Walk backwards so swap_remove keeps the indices of unvisited entries valid.
-        for i in (0..waiting.len()).rev() {
-            if fds[i + 1].revents == 0 {
+        for ev in &events[..n] {
+            let token = ev.u64;
+            if token == WAKE_TOKEN {
+                while matches!((&waker.wake_rx).read(&mut wake_buf), Ok(n) if n > 0) {}
                 continue;
             }
-            let mut w = waiting.swap_remove(i);
+            let i = token as usize;
+            let Some(mut w) = table.slots.get_mut(i).and_then(Option::take) else {
+                continue;
+            };
             if w.conn.tls_pending {
+                let fd = w.conn.io.fd();
                 match start_tls(w, shared) {
                     Some(started) => w = started,
-                    None => continue,
+                    None => {
+                        let _ = epoll.delete(fd);
+                        table.free.push(i);
+                        continue;
+                    }
                 }
             }
-            // Pushed at the end: every index below `i` still matches `fds`.
+            let watched = interest(&w);
             match advance(&mut w, limits, &mut scratch, now) {
-                Progress::Wait => waiting.push(w),
-                Progress::Ready => ready.push(w.conn),
-                Progress::Close => {}
+                Progress::Wait => {
+                    if interest(&w) != watched {
+                        let _ = epoll.modify(w.conn.io.fd(), interest(&w), token);
+                    }
+                    table.note_deadline(w.deadline);
+                    table.slots[i] = Some(w);
+                }
+                Progress::Ready => {
+                    table.release(i, &w, epoll);
+                    ready.push(w.conn);
+                }
+                Progress::Close => table.release(i, &w, epoll),
             }
         }
         hand_over(shared, ready);
     }
-    drop(waiting);
+    drop(table);
     shared.waiting.clear();
 }
 
@@ -408,8 +491,8 @@ mod tests {
     /// buffered bytes, plus rustls' state once a TLS client has spoken).
     #[test]
     fn a_waiting_connection_is_small() {
-        let bytes = std::mem::size_of::<Waiting>() + std::mem::size_of::<libc::pollfd>();
-        // 192 bytes on x86_64 today.
+        let bytes = std::mem::size_of::<Option<Waiting>>() + std::mem::size_of::<usize>();
+        // 192 bytes on x86_64 today (the table slot and its free-list entry).
         assert!(bytes <= 256, "{bytes} bytes");
     }
 }
