@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 const MAX_WAIT: Duration = Duration::from_millis(500);
 /// The loop's one read buffer, shared by every connection it holds.
 const SCRATCH: usize = 16 * 1024;
+/// Deadlines are enforced this late at most (the sweep's granularity).
+const SWEEP_EVERY: Duration = Duration::from_millis(20);
 /// Most read steps for one connection per wake-up (fairness; poll says
 /// again when more is there).
 const MAX_STEPS: usize = 64;
@@ -191,7 +193,9 @@ impl Table {
                 }
             }
         }
-        self.earliest = earliest;
+        // Sweep at most every SWEEP_EVERY: many deadlines spread over time
+        // then cost one pass per step, not one per deadline.
+        self.earliest = earliest.map(|e| e.max(now + SWEEP_EVERY));
         if closed > 0 {
             log::debug!("closed {closed} connection(s) past their head or keep-alive time");
         }
