@@ -15,7 +15,9 @@ USAGE:
     soute serve        [--data DIR] [--listen ADDR]... [--hostname NAME]... [--tls auto|off|CERT,KEY]
                        [--no-delete] [--anonymous-pull] [--log-level LEVEL]
                        [--gc-interval SECS] [--gc-grace SECS] [--gc-delete-untagged]
+                       [--auth-threads N]
     soute user add|passwd|del|list [NAME] [--data DIR]   (password from a prompt or stdin)
+    soute user open    [--data DIR]   (let anyone in again after the last user was deleted)
     soute gc           [--dry-run] [--delete-untagged] [--grace SECS] [--link-grace SECS]
                        [--upload-ttl SECS] [--json] [--data DIR]
     soute backup DEST  [--data DIR]
@@ -44,8 +46,11 @@ The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIR
 soute serve listens on port 5000 on every interface, with TLS from its own CA.
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
-REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH.
-Flags override the environment.
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH;
+SOUTE_AUTH_THREADS (as --auth-threads). Flags override the environment.
+A registry that has had users stays closed after its last user is deleted
+until `soute user open`. --auth-threads (default: one per CPU) sets the
+password verifier threads; each holds 19 MiB.
 ";
 
 #[derive(Debug)]
@@ -87,6 +92,8 @@ pub enum UserAction {
     Passwd(String),
     Del(String),
     List,
+    /// Open a registry whose users were all deleted to anyone.
+    Open,
 }
 
 fn err(msg: impl Into<String>) -> String {
@@ -117,7 +124,12 @@ pub fn parse(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Resul
                 Some("passwd") => UserAction::Passwd(name()?),
                 Some("del") | Some("rm") => UserAction::Del(name()?),
                 Some("list") | Some("ls") => UserAction::List,
-                _ => return Err(err("usage: soute user add|passwd|del|list [NAME]")),
+                Some("open") => UserAction::Open,
+                _ => {
+                    return Err(err(
+                        "usage: soute user add|passwd|del|list [NAME] | soute user open",
+                    ))
+                }
             };
             Command::User { action, data_dir }
         }
@@ -248,6 +260,13 @@ fn server_config(
         .map_err(|e| err(e.to_string()))?
     {
         cfg.workers = w;
+    }
+    if let Some(v) = args
+        .opt_value_from_str::<_, String>("--auth-threads")
+        .map_err(|e| err(e.to_string()))?
+    {
+        cfg.auth_threads =
+            crate::config::parse_auth_threads("--auth-threads", &v).map_err(|e| e.to_string())?;
     }
     if let Some(i) = secs(args, "--gc-interval")? {
         cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));

@@ -4,21 +4,21 @@
 //!
 //! It must never write SQL, build paths under the data folder or touch sockets.
 
+pub mod basic;
 pub mod routes;
 
+use crate::auth::{self, Action, AuthOutcome, Authenticator, Identity, Policy};
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Handler, Request, Response};
 use crate::oci::manifest::MAX_MANIFEST_BYTES;
 use crate::oci::{
     parse_query, percent_encode, Algorithm, Digest, Reference, RepoName, Tag, UploadId,
 };
-use crate::registry::credentials::{self, AuthOutcome, Authenticator};
 use crate::registry::{GcPolicy, Registry, UploadStatus, MAX_PAGE};
 use routes::Route;
 use serde_json::json;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 const API_VERSION: (&str, &str) = ("Docker-Distribution-API-Version", "registry/2.0");
 const JSON: &str = "application/json";
@@ -30,6 +30,8 @@ pub struct AuthSettings {
     pub realm: String,
     /// Reads (GET/HEAD) need no credentials even when users exist.
     pub anonymous_pull: bool,
+    /// Verifier threads, queue, cache and throttle bounds.
+    pub limits: auth::Limits,
 }
 
 /// The request handler the HTTP server calls.
@@ -39,9 +41,6 @@ pub struct Api {
     ca_pem: Option<Vec<u8>>,
     auth: AuthSettings,
     authenticator: Authenticator,
-    /// Whether any user exists, re-read at most once a second (users are
-    /// managed by `soute user` in another process).
-    has_users: Mutex<(Option<Instant>, bool)>,
 }
 
 /// What an authentication check decided.
@@ -56,75 +55,74 @@ impl Api {
         ca_pem: Option<Vec<u8>>,
         auth: AuthSettings,
     ) -> Result<Api> {
-        let authenticator = Authenticator::new().map_err(|e| Error::internal(e.to_string()))?;
+        let authenticator =
+            Authenticator::new(auth.limits.clone()).map_err(|e| Error::internal(e.to_string()))?;
         Ok(Api {
             registry,
             ca_pem,
             auth,
             authenticator,
-            has_users: Mutex::new((None, false)),
         })
-    }
-
-    fn users_exist(&self) -> Result<bool> {
-        let mut cached = self.has_users.lock().unwrap_or_else(|p| p.into_inner());
-        if let (Some(at), value) = *cached {
-            if at.elapsed() < Duration::from_secs(1) {
-                return Ok(value);
-            }
-        }
-        let value = self.registry.has_users()?;
-        *cached = (Some(Instant::now()), value);
-        Ok(value)
     }
 
     /// Decide whether the request may proceed (DESIGN.md §6).
     fn authenticate(&self, req: &Request<'_>, route: &Route) -> Result<Access> {
-        if matches!(route, Route::CaCert | Route::V1Ping) || !self.users_exist()? {
+        // Read for every request: a user added or a registry opened applies at once.
+        if matches!(route, Route::CaCert | Route::V1Ping)
+            || !self.registry.needs_credentials(&self.authenticator)
+        {
             return Ok(Access::Granted);
         }
-        let credentials = req
-            .header("authorization")
-            .and_then(credentials::parse_basic);
-        // Operator endpoints always need credentials (anonymous pull is for images).
-        let is_read = matches!(req.method.as_str(), "GET" | "HEAD") && !route.is_admin();
-        let Some((user, password)) = credentials else {
-            if self.auth.anonymous_pull && is_read {
-                return Ok(Access::Granted);
-            }
-            return Ok(Access::Denied(
-                self.challenge(req.id, "authentication required"),
-            ));
+        let action = match (req.method.as_str(), route.is_admin()) {
+            (_, true) => Action::Admin,
+            ("GET" | "HEAD", false) => Action::Pull,
+            _ => Action::Push,
         };
-        match self
-            .registry
-            .check_password(&self.authenticator, &user, &password, req.remote.ip())
-        {
-            AuthOutcome::Ok => Ok(Access::Granted),
-            AuthOutcome::Bad => {
-                let shown: String = user.chars().take(64).collect();
-                log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
-                Ok(Access::Denied(
-                    self.challenge(req.id, "invalid username or password"),
-                ))
-            }
-            AuthOutcome::Throttled { retry_after_secs } => {
-                let err = Error::client(
-                    Code::TooManyRequests,
-                    "too many failed logins; try again later",
-                );
-                let wait = retry_after_secs.max(1).to_string();
-                Ok(Access::Denied(
-                    error_response(&err, req.id).header("Retry-After", wait),
-                ))
-            }
-            AuthOutcome::Busy => {
-                let err =
-                    Error::client(Code::TooManyRequests, "too many logins at once; try again");
-                Ok(Access::Denied(
-                    error_response(&err, req.id).header("Retry-After", "1"),
-                ))
-            }
+        let who = match req.header("authorization").and_then(basic::parse_basic) {
+            None => Identity::Anonymous,
+            Some((user, password)) => match self.registry.check_password(
+                &self.authenticator,
+                &user,
+                &password,
+                req.remote.ip(),
+            ) {
+                AuthOutcome::Ok(identity) => identity,
+                AuthOutcome::Bad => {
+                    let shown: String = user.chars().take(64).collect();
+                    log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
+                    return Ok(Access::Denied(
+                        self.challenge(req.id, "invalid username or password"),
+                    ));
+                }
+                AuthOutcome::Throttled { retry_after_secs } => {
+                    let err = Error::client(
+                        Code::TooManyRequests,
+                        "too many failed logins; try again later",
+                    );
+                    let wait = retry_after_secs.max(1).to_string();
+                    return Ok(Access::Denied(
+                        error_response(&err, req.id).header("Retry-After", wait),
+                    ));
+                }
+                AuthOutcome::Busy { retry_after_secs } => {
+                    let err =
+                        Error::client(Code::TooManyRequests, "too many logins at once; try again");
+                    let wait = retry_after_secs.max(1).to_string();
+                    return Ok(Access::Denied(
+                        error_response(&err, req.id).header("Retry-After", wait),
+                    ));
+                }
+            },
+        };
+        let policy = Policy {
+            anonymous_pull: self.auth.anonymous_pull,
+        };
+        if policy.allows(&who, action) {
+            Ok(Access::Granted)
+        } else {
+            Ok(Access::Denied(
+                self.challenge(req.id, "authentication required"),
+            ))
         }
     }
 

@@ -1,31 +1,36 @@
-//! Users: add, change, delete and list accounts (argon2id hashes in SQLite),
-//! import a bcrypt htpasswd file, and check Basic credentials through the
-//! shared [`Authenticator`](super::credentials::Authenticator).
+//! Users: the registry's glue to [`crate::auth`]. Add, change, delete and
+//! list accounts (argon2id hashes in SQLite), import a bcrypt htpasswd file,
+//! keep a registry that has had users closed until the operator opens it,
+//! and check Basic credentials through the shared [`Authenticator`].
 //!
 //! Changes made by `soute user ...` in another process reach a running server
-//! at once: every check looks the hash up (cheap) and the cache is keyed by it.
+//! at the next request: every request reads whether the registry is closed
+//! (one indexed read), every check looks the hash up and the cache is keyed by it.
+//!
+//! It must never hash or verify a password itself (auth does), nor decide
+//! what an identity may do (auth::access does).
 
-use super::credentials::{self, AuthOutcome, Authenticator};
 use super::Registry;
+use crate::auth::{self, AuthOutcome, Authenticator};
 use crate::db::users as q;
 use crate::error::{Code, Error, Result};
 use std::net::IpAddr;
 use std::path::Path;
 
-fn cred_error(e: credentials::CredError) -> Error {
+fn cred_error(e: auth::CredError) -> Error {
     Error::client(Code::Unknown, e.to_string()).with_status(400)
 }
 
 impl Registry {
     /// Create or replace a user. Returns true when the user is new.
     pub fn set_user(&self, name: &str, password: &str) -> Result<bool> {
-        credentials::validate_username(name).map_err(cred_error)?;
+        auth::validate_username(name).map_err(cred_error)?;
         if password.is_empty() {
             return Err(
                 Error::client(Code::Unknown, "the password must not be empty").with_status(400),
             );
         }
-        let hash = credentials::hash_password(password).map_err(cred_error)?;
+        let hash = auth::hash_password(password).map_err(cred_error)?;
         self.db.write(|tx| q::set_user(tx, name, &hash))
     }
 
@@ -45,13 +50,35 @@ impl Registry {
         self.db.read(q::has_users)
     }
 
+    /// True when requests need credentials: users exist, or existed and the
+    /// registry was not opened since with [`Registry::open_to_anyone`].
+    pub fn is_closed(&self) -> Result<bool> {
+        self.db.read(q::is_closed)
+    }
+
+    /// [`Registry::is_closed`], read for a request: `auth` logs when the
+    /// answer changes. A failed read counts as closed.
+    pub fn needs_credentials(&self, auth: &Authenticator) -> bool {
+        let closed = self.is_closed().unwrap_or_else(|e| {
+            log::error!("reading whether the registry is closed failed: {e}");
+            true
+        });
+        auth.observe_closed(closed)
+    }
+
+    /// Opens a registry without users to anyone (`soute user open`).
+    /// False (and nothing changes) while users exist.
+    pub fn open_to_anyone(&self) -> Result<bool> {
+        self.db.write(|tx| q::open(tx))
+    }
+
     /// Import the users of a bcrypt htpasswd file. A line is imported once:
     /// a user deleted or given a new password with `soute user` stays so until
     /// the file's line for that user changes.
     pub fn import_htpasswd(&self, path: &Path) -> Result<usize> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let entries = credentials::parse_htpasswd(&text)
+        let entries = auth::parse_htpasswd(&text)
             .map_err(|e| Error::internal(format!("importing {}: {e}", path.display())))?;
         self.db.write(|tx| {
             let mut changed = 0;
