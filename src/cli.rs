@@ -357,3 +357,37 @@ mod tests {
         assert!(p(&["du", "a", "b"]).is_err());
     }
 }
+
+#[cfg(test)]
+mod auth_flags {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from).collect(), &|_| None)
+    }
+
+    #[test]
+    fn user_open_and_auth_threads() {
+        assert!(matches!(
+            p(&["user", "open", "--data", "/d"]),
+            Ok(Command::User {
+                action: UserAction::Open,
+                ..
+            })
+        ));
+        assert!(p(&["user", "open", "extra"]).is_err());
+        match p(&["serve", "--auth-threads", "3"]) {
+            Ok(Command::Serve(cfg)) => assert_eq!(cfg.auth_threads, 3),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "65", "many"] {
+            let e = p(&["serve", "--auth-threads", bad]).expect_err(bad);
+            assert!(e.contains("--auth-threads"), "{e}");
+        }
+        let env = |k: &str| (k == "SOUTE_AUTH_THREADS").then(|| "2".to_string());
+        match parse(vec!["serve".into()], &env) {
+            Ok(Command::Serve(cfg)) => assert_eq!(cfg.auth_threads, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}
