@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use cache::VerifiedCache;
 use password::Verdict;
 use pool::{Check, Submitted, VerifyPool};
-use throttle::Throttle;
+use throttle::{InFlight, Throttle};
 
 pub use access::{Action, Policy};
 pub use htpasswd::parse_htpasswd;
@@ -150,6 +150,12 @@ impl Default for Limits {
     }
 }
 
+/// Checks one address may have queued or running at once: a quarter of the
+/// queue (8 of 32), so that at least four addresses share it.
+pub fn per_address(queue: usize) -> usize {
+    (queue / 4).max(1)
+}
+
 /// The number of CPUs, at least 1.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism()
@@ -170,12 +176,14 @@ const STATE_CLOSED: u8 = 2;
 /// and is never throttled; otherwise a (user, address) pair or an address
 /// backing off is refused without any hashing; otherwise the check runs on
 /// the verifier pool (unknown users cost the same argon2 run), or is
-/// refused when the pool's queue is full.
+/// refused when its address already has a quarter of the queue or the
+/// queue is full.
 pub struct Authenticator {
     secret: Key,
     limits: Limits,
     cache: VerifiedCache,
     throttle: Throttle,
+    in_flight: InFlight,
     pool: VerifyPool,
     state: AtomicU8,
 }
@@ -198,6 +206,7 @@ impl Authenticator {
             secret,
             cache: VerifiedCache::new(limits.cache_ttl, limits.cache_entries),
             throttle: Throttle::new(limits.throttle.clone()),
+            in_flight: InFlight::new(per_address(limits.queue)),
             pool,
             limits,
             state: AtomicU8::new(STATE_UNKNOWN),
@@ -258,6 +267,11 @@ impl Authenticator {
             None => Check::Unknown {
                 password: pw.to_string(),
             },
+        };
+        let Some(_place) = self.in_flight.enter(remote_ip) else {
+            return AuthOutcome::Busy {
+                retry_after_secs: 1,
+            };
         };
         let verdict = match self.pool.check(check) {
             Submitted::Done(verdict) => verdict,

@@ -14,6 +14,11 @@
 //! Nothing here is keyed by user name alone: failures from one address can
 //! never lock a user out of another address.
 //!
+//! [`InFlight`] caps the checks one address may have queued or running at
+//! once, so that a flood from a few addresses cannot take every place in the
+//! verifier queue from the others; it holds an entry only while a check of
+//! that address is under way.
+//!
 //! It must never sleep, count a request it refused (a blocked client does
 //! not extend its own block by retrying), or grow past its capacity.
 
@@ -182,6 +187,56 @@ impl Throttle {
     }
 }
 
+/// Checks under way per address, at most `per_address` each.
+pub struct InFlight {
+    per_address: usize,
+    counts: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A place taken in [`InFlight`]; given back on drop.
+pub struct Place<'a> {
+    owner: &'a InFlight,
+    ip: IpAddr,
+}
+
+impl InFlight {
+    pub fn new(per_address: usize) -> InFlight {
+        InFlight {
+            per_address: per_address.max(1),
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A place for one more check from `ip`, unless it has `per_address` already.
+    pub fn enter(&self, ip: IpAddr) -> Option<Place<'_>> {
+        let ip = address_key(ip);
+        let mut counts = lock(&self.counts);
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.per_address {
+            return None;
+        }
+        *n += 1;
+        Some(Place { owner: self, ip })
+    }
+
+    /// Addresses with a check under way.
+    pub fn addresses(&self) -> usize {
+        lock(&self.counts).len()
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.owner.counts);
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// The unit failures are counted per: an IPv4 address, or an IPv6 /64 (one
 /// host usually owns a whole /64). IPv4-mapped IPv6 addresses count as IPv4.
 pub fn address_key(ip: IpAddr) -> IpAddr {
@@ -257,6 +312,21 @@ mod tests {
         t.failed(&BOB, from, later);
         assert_eq!(t.retry_after(&BOB, from, later), None, "forgotten");
         assert_eq!(address_key(ip("::ffff:192.0.2.9")), ip("192.0.2.9"));
+    }
+
+    #[test]
+    fn in_flight_caps_each_address_and_forgets_it_when_done() {
+        let f = InFlight::new(2);
+        let a = ip("192.0.2.2");
+        let (p1, p2) = (f.enter(a).expect("1"), f.enter(a).expect("2"));
+        assert!(f.enter(a).is_none(), "a third from the same address");
+        assert!(f.enter(ip("::ffff:192.0.2.2")).is_none(), "mapped IPv4 too");
+        let other = f.enter(ip("192.0.2.3")).expect("another address");
+        assert_eq!(f.addresses(), 2);
+        drop(p1);
+        let p3 = f.enter(a).expect("a place freed");
+        drop((p2, p3, other));
+        assert_eq!(f.addresses(), 0, "no entry outlives its checks");
     }
 
     #[test]

@@ -184,3 +184,66 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
         "signed-in user p99 {p99:?}"
     );
 }
+
+/// Two attacking addresses may hold at most a quarter of the verifier queue
+/// each: logins that need a real check from a third address still get one.
+#[test]
+fn a_flood_from_two_addresses_leaves_room_for_new_logins_from_others() {
+    let server = Server::start(&[]);
+    let users = ["carol1", "carol2", "carol3", "carol4"];
+    for u in users {
+        server.user_ok(&["add", u], Some(&format!("{u}-pw")));
+    }
+    let port = server.port;
+    let start = Barrier::new(3);
+    let answers = std::thread::scope(|s| {
+        let attackers: Vec<_> = [2u8, 3]
+            .into_iter()
+            .map(|n| {
+                let start = &start;
+                s.spawn(move || {
+                    let from = Ipv4Addr::new(127, 0, 0, n);
+                    let mut conns: Vec<_> = (0..CONNECTIONS)
+                        .map(|_| BufReader::new(connect_from(from, port)))
+                        .collect();
+                    start.wait();
+                    for (c, reader) in conns.iter_mut().enumerate() {
+                        let mut batch = String::new();
+                        for r in 0..PIPELINED {
+                            let user = format!("guess-{n}-{c}-{r}");
+                            batch.push_str(&request("GET", "/v2/", Some(&basic(&user, "x"))));
+                        }
+                        reader.get_mut().write_all(batch.as_bytes()).expect("write");
+                    }
+                    let mut tally = Tally::default();
+                    for reader in conns.iter_mut() {
+                        read_answers(reader, &mut tally);
+                    }
+                    tally
+                })
+            })
+            .collect();
+        start.wait();
+        // Right behind the flood, new (uncached) logins from 127.0.0.4.
+        std::thread::sleep(Duration::from_millis(50));
+        let answers: Vec<(String, u16)> = users
+            .iter()
+            .map(|u| {
+                let auth = basic(u, &format!("{u}-pw"));
+                let from = Ipv4Addr::new(127, 0, 0, 4);
+                (
+                    u.to_string(),
+                    call_from(from, port, "GET", "/v2/", Some(&auth)).status,
+                )
+            })
+            .collect();
+        for a in attackers {
+            let tally = a.join().expect("attacker");
+            assert!(tally.busy > 0, "the flood filled its share: {tally:?}");
+        }
+        answers
+    });
+    for (user, status) in answers {
+        assert_eq!(status, 200, "{user} from 127.0.0.4 during the flood");
+    }
+}
