@@ -558,23 +558,41 @@ fn upload_location(s: &Soute) -> Result<String, String> {
     }
 }
 
-/// Streams a PATCH body until the server answers, a write fails, or a bound is
-/// hit; (status or "no answer", OCI code seen, bytes in uploads/, bytes sent, secs).
-fn stream_patch(
+/// The path part of a Location header (absolute URL or path).
+fn location_path(loc: &str) -> String {
+    if loc.starts_with('/') {
+        return loc.to_string();
+    }
+    loc.split_once("://")
+        .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
+        .unwrap_or(loc.to_string())
+}
+
+/// What the server did with one endless or oversized body.
+struct Streamed {
+    /// Status, or "no answer" while the server still reads.
+    status: String,
+    /// The answer carried BLOB_UPLOAD_INVALID.
+    upload_invalid: bool,
+    /// Growth of uploads/ while it streamed.
+    stored: u64,
+    sent: u64,
+    secs: f64,
+}
+
+/// Streams a body (zeros; chunk frames when `chunked`) as alice until the
+/// server answers, a write fails, or `max_bytes` / `max_time` is reached.
+fn stream_body(
     s: &Soute,
-    extra: (&str, &str),
-    chunked: bool,
+    method: &str,
+    path: &str,
+    framing: (&str, &str),
     max_bytes: u64,
     max_time: Duration,
-) -> Result<(String, bool, u64, u64, f64), String> {
-    let loc = upload_location(s)?;
-    let path = if loc.starts_with('/') {
-        loc.clone()
-    } else {
-        loc.split_once("://")
-            .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()))
-            .unwrap_or(loc.clone())
-    };
+) -> Result<Streamed, String> {
+    let chunked = framing.0.eq_ignore_ascii_case("transfer-encoding");
+    let uploads = s.data.join("uploads");
+    let stored_before = server::dir_bytes(&uploads);
     let auth = net::basic(ALICE.0, ALICE.1);
     let mut c =
         net::open(&s.target, attacker_src(1), Duration::from_secs(5)).map_err(|e| e.to_string())?;
@@ -582,10 +600,9 @@ fn stream_patch(
     let headers = [
         ("Authorization", auth.as_str()),
         ("Content-Type", "application/octet-stream"),
-        extra,
+        framing,
     ];
-    let mut head = net::head("PATCH", &path, &headers);
-    head = head.replace("Connection: close\r\n", "");
+    let head = net::head(method, path, &headers).replace("Connection: close\r\n", "");
     c.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
     let block = vec![0u8; 256 * 1024];
     let frame = format!("{:x}\r\n", block.len());
@@ -606,35 +623,84 @@ fn stream_patch(
     }
     let _ = c.flush();
     let secs = t0.elapsed().as_secs_f64();
-    let stored = server::dir_bytes(&s.data.join("uploads"));
-    let r = net::read_response(&mut c, Instant::now() + Duration::from_secs(3));
-    let (status, code) = match r {
-        Ok(r) => (
-            r.status.to_string(),
-            String::from_utf8_lossy(&r.body).contains("BLOB_UPLOAD_INVALID"),
-        ),
-        Err(_) => ("no answer".to_string(), false),
-    };
-    Ok((status, code, stored, sent, secs))
+    let stored = server::dir_bytes(&uploads).saturating_sub(stored_before);
+    let (status, upload_invalid) =
+        match net::read_response(&mut c, Instant::now() + Duration::from_secs(3)) {
+            Ok(r) => (
+                r.status.to_string(),
+                String::from_utf8_lossy(&r.body).contains("BLOB_UPLOAD_INVALID"),
+            ),
+            Err(_) => ("no answer".to_string(), false),
+        };
+    Ok(Streamed {
+        status,
+        upload_invalid,
+        stored,
+        sent,
+        secs,
+    })
+}
+
+/// Waits (at most 3 s) until the size of `dir` stops changing: the server
+/// may still be writing or removing the last attempt's bytes.
+fn settle(dir: &Path) {
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut last = server::dir_bytes(dir);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = server::dir_bytes(dir);
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// A new upload session's Location, as a path.
+fn new_session_path(s: &Soute) -> Result<String, String> {
+    upload_location(s).map(|l| location_path(&l))
 }
 
 fn huge_announced(ctx: &Ctx<'_>) -> Result<Outcome, String> {
     let mut s = ctx.launch(&[ALICE])?;
-    let max = ctx.pick(64 * MIB, 256 * MIB);
-    let (status, code, stored, sent, secs) = stream_patch(
-        &s,
-        ("Content-Length", "1000000000000"),
-        false,
-        max,
-        Duration::from_secs(15),
-    )?;
-    let detail = format!(
-        "PATCH Content-Length 10^12: {status}{}; sent {} MiB in {secs:.1} s, {} MiB in uploads/",
-        if code { " BLOB_UPLOAD_INVALID" } else { "" },
-        sent / MIB,
-        stored / MIB
-    );
-    let pass = status == "413" && code;
+    let max = ctx.pick(32 * MIB, 128 * MIB);
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let with_digest = |p: String| {
+        let sep = if p.contains('?') { '&' } else { '?' };
+        format!("{p}{sep}digest={digest}")
+    };
+    let attempts = [
+        ("POST", with_digest("/v2/abuse/big/blobs/uploads/".into())),
+        ("PATCH", new_session_path(&s)?),
+        ("PUT", with_digest(new_session_path(&s)?)),
+    ];
+    let mut parts = Vec::new();
+    let mut pass = true;
+    for (method, path) in &attempts {
+        settle(&s.data.join("uploads"));
+        let r = stream_body(
+            &s,
+            method,
+            path,
+            ("Content-Length", "1000000000000"),
+            max,
+            Duration::from_secs(10),
+        )?;
+        pass &= r.status == "413" && r.upload_invalid;
+        parts.push(format!(
+            "{method} {}{} ({} MiB sent in {:.1} s, {} MiB stored)",
+            r.status,
+            if r.upload_invalid {
+                " BLOB_UPLOAD_INVALID"
+            } else {
+                ""
+            },
+            r.sent / MIB,
+            r.secs,
+            r.stored / MIB
+        ));
+    }
+    let detail = format!("Content-Length 10^12: {}", parts.join("; "));
     Ok(finish(&mut s, None, detail, Some(pass)))
 }
 
@@ -645,8 +711,16 @@ fn huge_chunked(ctx: &Ctx<'_>) -> Result<Outcome, String> {
         (2048 * MIB, Duration::from_secs(30)),
     );
     let free_before = server::free_bytes(&s.data).unwrap_or(0);
-    let (status, _, stored, sent, secs) =
-        stream_patch(&s, ("Transfer-Encoding", "chunked"), true, max, time)?;
+    let path = new_session_path(&s)?;
+    let r = stream_body(
+        &s,
+        "PATCH",
+        &path,
+        ("Transfer-Encoding", "chunked"),
+        max,
+        time,
+    )?;
+    let (status, stored, sent, secs) = (r.status, r.stored, r.sent, r.secs);
     let free_after = server::free_bytes(&s.data).unwrap_or(0);
     // With more free space than the bound, no reserve can be reached here.
     let pass = match status.as_str() {
