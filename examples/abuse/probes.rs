@@ -323,9 +323,10 @@ fn stall_probe(
     let hold = ctx.pick(Duration::from_secs(4), Duration::from_secs(8));
     let bytes = payload(&s.target);
     let t0 = Instant::now();
+    // The normal client measures while the attack builds up and while it holds.
+    let watcher = Watcher::start(&s.target, Duration::from_secs(60));
     let (conns, failed) = open_stalled(&s.target, n, false, tls_handshake, &bytes);
     let opened_in = t0.elapsed().as_secs_f64();
-    let watcher = Watcher::start(&s.target, hold);
     std::thread::sleep(hold);
     let seen = watcher.finish();
     let states = conn_states(&conns);
@@ -362,8 +363,8 @@ fn idle_flood(ctx: &Ctx<'_>) -> Result<Outcome, String> {
     let hold = ctx.pick(Duration::from_secs(4), Duration::from_secs(8));
     let warns_before = s.warn_lines();
     // Idle: connected, not one byte sent (the same with --tls).
+    let watcher = Watcher::start(&s.target, Duration::from_secs(60));
     let (conns, failed) = open_stalled(&s.target, n, true, false, b"");
-    let watcher = Watcher::start(&s.target, hold);
     std::thread::sleep(hold);
     let seen = watcher.finish();
     let states = conn_states(&conns);
