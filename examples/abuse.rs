@@ -137,6 +137,9 @@ fn main() {
             continue;
         }
         if probe.tls_only && !opts.tls {
+            if !opts.only.is_empty() {
+                eprintln!("== {} skipped: it needs --tls", probe.name);
+            }
             continue;
         }
         for bin in &opts.soute {

@@ -34,6 +34,7 @@ impl Ctx<'_> {
             tls: self.tls,
             users,
             umask_000: false,
+            before_serve: None,
         })
     }
 }
@@ -105,6 +106,12 @@ pub const PROBES: &[Probe] = &[
         name: "file-modes",
         target: "folder 0700, db/keys/lock 0600 (umask 000)",
         run: file_modes,
+        tls_only: false,
+    },
+    Probe {
+        name: "loosened-modes",
+        target: "start warns (or tightens) on a 0777 folder / 0644 db",
+        run: loosened_modes,
         tls_only: false,
     },
     Probe {
@@ -496,6 +503,7 @@ fn file_modes(ctx: &Ctx<'_>) -> Result<Outcome, String> {
         tls: true,
         users: &[ALICE],
         umask_000: true,
+        before_serve: None,
     })?;
     // One upload session, so uploads/ exists.
     let auth = net::basic(ALICE.0, ALICE.1);
@@ -539,6 +547,52 @@ fn file_modes(ctx: &Ctx<'_>) -> Result<Outcome, String> {
     }
     let detail = format!("{bad} too open (!): {}", shown.join(", "));
     Ok(finish(&mut s, None, detail, Some(bad == 0)))
+}
+
+fn loosen(data: &Path) {
+    let set = |p: std::path::PathBuf, mode: u32| {
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    };
+    set(data.to_path_buf(), 0o777);
+    set(data.join("soute.db"), 0o644);
+}
+
+fn mode_of(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0)
+}
+
+/// WARN lines a server writes at start (300 ms of slack after its address line).
+fn startup_warns(ctx: &Ctx<'_>, before_serve: Option<fn(&Path)>) -> Result<(Soute, usize), String> {
+    let s = server::start(&Launch {
+        bin: ctx.bin,
+        tls: ctx.tls,
+        users: &[ALICE],
+        umask_000: false,
+        before_serve,
+    })?;
+    std::thread::sleep(Duration::from_millis(300));
+    let warns = s.warn_lines();
+    Ok((s, warns))
+}
+
+fn loosened_modes(ctx: &Ctx<'_>) -> Result<Outcome, String> {
+    // What this build warns about on a folder it made itself, to compare with.
+    let (baseline, usual) = startup_warns(ctx, None)?;
+    drop(baseline);
+    let (mut s, warns) = startup_warns(ctx, Some(loosen))?;
+    let (data, db) = (mode_of(&s.data), mode_of(&s.data.join("soute.db")));
+    let tightened = data & 0o077 == 0 && db & 0o077 == 0;
+    let detail = format!(
+        "data/ set to 0777, soute.db to 0644 before start: {warns} WARN lines at start ({usual} on an untouched folder); now data/ {data:04o}, soute.db {db:04o}"
+    );
+    Ok(finish(
+        &mut s,
+        None,
+        detail,
+        Some(warns > usual || tightened),
+    ))
 }
 
 /// Starts an upload session as alice; its Location.

@@ -24,6 +24,8 @@ pub struct Launch<'a> {
     pub users: &'a [(&'a str, &'a str)],
     /// Run `user add` and `serve` under `umask 000`.
     pub umask_000: bool,
+    /// Called on the data folder after the users are added, before `serve`.
+    pub before_serve: Option<fn(&Path)>,
 }
 
 /// A running soute; killed (and its folder removed) on drop.
@@ -176,6 +178,9 @@ pub fn start(l: &Launch<'_>) -> Result<Soute, String> {
     for (user, pass) in l.users {
         user_add(l.bin, &data, user, pass, l.umask_000)?;
     }
+    if let Some(prepare) = l.before_serve {
+        prepare(&data);
+    }
     let log = dir.path().join("soute.log");
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let mut cmd = command(l.bin, l.umask_000);
@@ -203,9 +208,17 @@ pub fn start(l: &Launch<'_>) -> Result<Soute, String> {
     std::thread::spawn(move || {
         let Some(out) = stdout else { return };
         let mut out = BufReader::new(out);
-        let mut line = String::new();
-        let _ = out.read_line(&mut line);
-        let _ = tx.send(line);
+        // The address line, after whatever else a build prints first.
+        for _ in 0..50 {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            if line.starts_with("soute listening on ") {
+                let _ = tx.send(line);
+                break;
+            }
+        }
         let _ = std::io::copy(&mut out, &mut std::io::sink());
     });
     let mut guard = Soute {
