@@ -11,12 +11,16 @@
 //! 127.0.0.2..9 as attackers, 127.0.0.100 as the normal client) and kills its
 //! server at the end. See docs/abuse.md.
 
+#[path = "abuse/accounts.rs"]
+mod accounts;
 #[path = "abuse/net.rs"]
 mod net;
 #[path = "abuse/probes.rs"]
 mod probes;
 #[path = "abuse/server.rs"]
 mod server;
+#[path = "abuse/uploads.rs"]
+mod uploads;
 
 use probes::{Ctx, Outcome, PROBES};
 use std::path::PathBuf;
