@@ -243,9 +243,13 @@ fn bad_logins(ctx: &Ctx<'_>) -> Result<Outcome, String> {
         }
     }
     let seen = watcher.finish();
+    let threads = s.threads();
     let (hwm, _) = s.mem_kib();
     let pass = hwm <= 64 * 1024 && ms(seen.percentile(0.99)) < 100.0 && seen.failures() == 0;
-    let detail = format!("{rounds} x {n} bad logins: {}", counts.text());
+    let detail = format!(
+        "{rounds} x {n} bad logins: {}; server threads {threads}",
+        counts.text()
+    );
     Ok(finish(&mut s, Some(seen), detail, Some(pass)))
 }
 
@@ -338,9 +342,10 @@ fn stall_probe(
     std::thread::sleep(hold);
     let seen = watcher.finish();
     let states = conn_states(&conns);
+    let threads = s.threads();
     let pass = ms(seen.percentile(1.0)) < 1000.0 && seen.failures() == 0 && seen.ok > 0;
     let detail = format!(
-        "{n} {what}: {} connected ({failed} failed, {opened_in:.1} s); after {} s {states}",
+        "{n} {what}: {} connected ({failed} failed, {opened_in:.1} s); after {} s {states}; server threads {threads}",
         conns.len(),
         hold.as_secs()
     );

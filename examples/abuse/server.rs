@@ -63,6 +63,16 @@ impl Soute {
         (field("VmHWM:"), field("VmRSS:"))
     }
 
+    /// The server's thread count (/proc/<pid>/status).
+    pub fn threads(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Lines of the server's log at WARN level.
     pub fn warn_lines(&self) -> usize {
         std::fs::read_to_string(&self.log)
