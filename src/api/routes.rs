@@ -2,8 +2,9 @@
 //! Repository names are parsed here (NAME_INVALID); references, digests and
 //! upload ids are parsed by the handlers, which know which error code fits.
 
+use super::query::percent_decode;
 use crate::error::Result;
-use crate::oci::{percent_decode, RepoName};
+use crate::oci::RepoName;
 
 #[derive(Debug, PartialEq)]
 pub enum Route {

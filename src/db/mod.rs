@@ -5,7 +5,13 @@
 //! It must never touch blob files or format HTTP.
 
 pub mod admin;
-pub mod meta;
+pub mod blobs;
+pub mod manifests;
+pub mod repos;
+pub mod search;
+pub mod settings;
+pub mod tags;
+pub mod uploads;
 pub mod users;
 
 use crate::error::{Error, Result};

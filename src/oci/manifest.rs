@@ -68,7 +68,9 @@ impl Manifest {
     /// Parse `body` pushed with the given `Content-Type` header (if any).
     pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest> {
         if body.len() > MAX_MANIFEST_BYTES {
-            return Err(invalid("manifest larger than 4 MiB").with_status(413));
+            return Err(Error::ManifestTooLarge {
+                limit: MAX_MANIFEST_BYTES,
+            });
         }
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;

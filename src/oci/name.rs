@@ -162,7 +162,7 @@ impl UploadId {
     /// A fresh random id.
     pub fn random() -> Result<UploadId> {
         let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("random: {e}")))?;
+        getrandom::fill(&mut bytes).map_err(|e| Error::internal_from("random", e))?;
         Ok(UploadId(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 

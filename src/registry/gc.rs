@@ -16,7 +16,7 @@
 
 use super::Registry;
 use crate::db::admin::{self, Graph};
-use crate::db::{meta, now};
+use crate::db::{blobs, manifests, now, uploads};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepoName, Tag, UploadId};
 use serde::Serialize;
@@ -456,16 +456,16 @@ impl Registry {
             let g = admin::load_graph(tx, live_since)?;
             let plan = plan(&g, policy, now(), false);
             for (repo_id, digest, _) in &plan.manifests {
-                meta::delete_manifest(tx, *repo_id, digest)?;
+                manifests::delete_manifest(tx, *repo_id, digest)?;
             }
             for (repo_id, digest) in &plan.links {
-                meta::unlink_blob(tx, *repo_id, digest)?;
+                blobs::unlink_blob(tx, *repo_id, digest)?;
             }
             for (digest, _) in &plan.blobs {
                 admin::trash_blob(tx, digest)?;
             }
             for (id, _) in &plan.uploads {
-                meta::delete_upload(tx, id)?;
+                uploads::delete_upload(tx, id)?;
             }
             Ok(plan)
         })?;
@@ -502,7 +502,7 @@ impl Registry {
             let queued = admin::trash(tx)?;
             let mut removed = 0;
             for key in &queued {
-                if meta::blob_size(tx, key)?.is_none() {
+                if blobs::blob_size(tx, key)?.is_none() {
                     if let Ok(digest) = Digest::parse(key) {
                         self.store
                             .remove_blob(&digest)

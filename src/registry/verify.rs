@@ -5,7 +5,7 @@
 //! referenced data is reported with what to do. It must never see HTTP types.
 
 use super::Registry;
-use crate::db::{admin, meta};
+use crate::db::{admin, blobs, uploads};
 use crate::error::{Error, Result};
 use crate::oci::Digest;
 use serde::Serialize;
@@ -155,7 +155,7 @@ impl Registry {
                 // Under the write lock no upload is between rename and row.
                 let removed = self.db.write(|tx| {
                     if let Some(d) = &file.digest {
-                        if meta::blob_size(tx, &d.to_string())?.is_some() {
+                        if blobs::blob_size(tx, &d.to_string())?.is_some() {
                             return Ok(false);
                         }
                     }
@@ -169,7 +169,7 @@ impl Registry {
                 }
             }
         }
-        let sessions: HashSet<String> = self.db.read(meta::upload_ids)?.into_iter().collect();
+        let sessions: HashSet<String> = self.db.read(uploads::upload_ids)?.into_iter().collect();
         let uploads = self
             .store
             .upload_files_with_age()
