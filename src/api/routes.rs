@@ -1,6 +1,8 @@
 //! The route table: which endpoint a request path names. Pure; tested by tables.
 //! Repository names are parsed here (NAME_INVALID); references, digests and
 //! upload ids are parsed by the handlers, which know which error code fits.
+//!
+//! It must never call the registry nor decide on a method: it only names the endpoint.
 
 use super::query::percent_decode;
 use crate::error::Result;

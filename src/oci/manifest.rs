@@ -1,6 +1,8 @@
 //! Manifest parsing and validation: image manifests and indexes in their OCI
 //! and Docker schema2 forms, artifact manifests (`artifactType`, `subject`).
 //! The exact bytes are kept by the caller; this module only reads them.
+//!
+//! It must never re-serialize a manifest (its digest is of the pushed bytes) nor do I/O.
 
 use super::{media, Digest};
 use crate::error::{Code, Error, Result};

@@ -15,8 +15,8 @@
 //! is what GC frees. It must never see HTTP types.
 
 use super::Registry;
-use crate::db::admin::{self, Graph};
-use crate::db::{blobs, manifests, now, uploads};
+use crate::db::graph::{self, Graph};
+use crate::db::{backups, blobs, manifests, now, trash, uploads};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepoName, Tag, UploadId};
 use serde::Serialize;
@@ -447,13 +447,13 @@ impl Registry {
         let live_since = now() - PIN_STALE_SECS;
         if policy.dry_run {
             return self.db.read_consistent(|tx| {
-                let g = admin::load_graph(tx, live_since)?;
+                let g = graph::load_graph(tx, live_since)?;
                 Ok(plan(&g, policy, now(), true).report)
             });
         }
         let plan = self.db.write(|tx| {
-            admin::delete_stale_backups(tx, live_since)?;
-            let g = admin::load_graph(tx, live_since)?;
+            backups::delete_stale_backups(tx, live_since)?;
+            let g = graph::load_graph(tx, live_since)?;
             let plan = plan(&g, policy, now(), false);
             for (repo_id, digest, _) in &plan.manifests {
                 manifests::delete_manifest(tx, *repo_id, digest)?;
@@ -462,7 +462,7 @@ impl Registry {
                 blobs::unlink_blob(tx, *repo_id, digest)?;
             }
             for (digest, _) in &plan.blobs {
-                admin::trash_blob(tx, digest)?;
+                trash::trash_blob(tx, digest)?;
             }
             for (id, _) in &plan.uploads {
                 uploads::delete_upload(tx, id)?;
@@ -495,11 +495,11 @@ impl Registry {
     /// Unlink the files GC queued, each under the write lock and only while no
     /// row exists for its digest. Cheap when the queue is empty (start-up runs it).
     pub fn empty_trash(&self) -> Result<usize> {
-        if self.db.read(admin::trash)?.is_empty() {
+        if self.db.read(trash::trash)?.is_empty() {
             return Ok(0);
         }
         self.db.write(|tx| {
-            let queued = admin::trash(tx)?;
+            let queued = trash::trash(tx)?;
             let mut removed = 0;
             for key in &queued {
                 if blobs::blob_size(tx, key)?.is_none() {
@@ -510,7 +510,7 @@ impl Registry {
                         removed += 1;
                     }
                 }
-                admin::untrash(tx, key)?;
+                trash::untrash(tx, key)?;
             }
             Ok(removed)
         })
@@ -527,7 +527,7 @@ impl Registry {
         let live_since = now() - PIN_STALE_SECS;
         let g = self
             .db
-            .read_consistent(|tx| admin::load_graph(tx, live_since))?;
+            .read_consistent(|tx| graph::load_graph(tx, live_since))?;
         let t = now();
         let (mut repos, total) = usage(&g, policy, t);
         let (mut repo_frees, mut tag_frees) = (None, None);
@@ -571,7 +571,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::admin::*;
+    use crate::db::graph::*;
 
     fn graph() -> Graph {
         let m = |d: &str, created_at: i64, subject: Option<&str>| ManifestNode {

@@ -1,5 +1,8 @@
 //! Manifests: validate and store the exact bytes with their references, tag
 //! them, read them back by tag or digest, delete them, and list referrers.
+//!
+//! It must never store a manifest whose references the repository lacks, nor
+//! change the bytes it was given.
 
 use super::Registry;
 use crate::db::{blobs, manifests, repos, search, tags};

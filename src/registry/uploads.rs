@@ -4,6 +4,9 @@
 //! Bytes are appended to `uploads/<id>` while the digest is computed; the
 //! acknowledged length is recorded in the database only after the bytes are
 //! fsynced. After a restart the hash is rebuilt from the file.
+//!
+//! It must never record a length before its bytes are fsynced, nor insert a
+//! blob row before its file is renamed into `blobs/`.
 
 use super::Registry;
 use crate::db::{blobs, repos, uploads};

@@ -4,6 +4,8 @@
 //!
 //! Changes made by `soute user ...` in another process reach a running server
 //! at once: every check looks the hash up (cheap) and the cache is keyed by it.
+//!
+//! It must never store or log a password, only argon2id or bcrypt hashes.
 
 use super::credentials::{self, AuthOutcome, Authenticator};
 use super::Registry;

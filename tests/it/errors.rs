@@ -331,3 +331,59 @@ fn domain_errors_have_their_own_status() {
     }
     f.finish();
 }
+
+/// `n=` and seconds at and past the edges of their types: clamped or refused
+/// with a code, never a wrap or a 500.
+#[test]
+fn extreme_numbers_in_queries_are_clamped_or_refused() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("err/numbers");
+    reg.sample_image(&repo, "v1");
+    let max = u64::MAX;
+    let over = "18446744073709551616";
+    let cases: Vec<(String, u16, &str)> = vec![
+        (format!("/v2/_catalog?n={max}"), 200, ""),
+        (format!("/v2/{repo}/tags/list?n={max}"), 200, ""),
+        (format!("/v1/search?q=numbers&n={max}"), 200, ""),
+        (
+            format!("/v2/_catalog?n={over}"),
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        (
+            format!("/v2/{repo}/tags/list?n={over}"),
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        (
+            format!("/v2/{repo}/tags/list?n=-1"),
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        (
+            format!("/v1/search?q=numbers&n={over}"),
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        ("/v2/_soute/du?grace=4294967295".into(), 200, ""),
+        ("/v2/_soute/du?grace=4294967296".into(), 400, "UNSUPPORTED"),
+        (
+            format!("/v2/_soute/du?link_grace={max}"),
+            400,
+            "UNSUPPORTED",
+        ),
+        ("/v2/_soute/du?upload_ttl=-1".into(), 400, "UNSUPPORTED"),
+    ];
+    let mut f = Failures::default();
+    for (target, status, code) in cases {
+        let r = reg.get(&target);
+        if status == 200 {
+            f.check(r.status == 200, || {
+                format!("{}: {} ({})", r.what, r.status, r.text())
+            });
+        } else {
+            f.add(r.error_mismatch(status, &[code]));
+        }
+    }
+    f.finish();
+}
