@@ -8,13 +8,15 @@
 mod backup;
 pub mod credentials;
 mod gc;
+mod gc_plan;
 mod manifests;
 mod uploads;
 mod users;
 mod verify;
 
 pub use backup::{BackupProgress, BackupReport};
-pub use gc::{GcPolicy, GcReport, Kept, Removed, RepoUsage, TotalUsage, Usage};
+pub use gc::{GcPolicy, GcReport, Kept, Removed};
+pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
 pub use uploads::UploadStatus;
 pub use verify::{VerifyProgress, VerifyReport};
