@@ -207,7 +207,7 @@ type TlsConfig = Arc<rustls::ServerConfig>;
 /// The rustls configuration for the configured TLS mode, and the CA
 /// certificate to serve at `/ca.crt` when soute runs its own CA.
 fn tls_setup(cfg: &Config) -> Result<(Option<TlsConfig>, Option<Vec<u8>>)> {
-    let tls_err = |e: tls::TlsError| Error::internal(format!("TLS: {e}"));
+    let tls_err = |e: tls::TlsError| Error::internal_from("TLS", e);
     match &cfg.tls {
         TlsMode::Off => Ok((None, None)),
         TlsMode::Auto => {

@@ -4,7 +4,7 @@
 //!
 //! It must never open the data folder or start anything.
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Error, Result};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -160,7 +160,7 @@ impl Config {
 }
 
 fn config_error(msg: impl Into<String>) -> Error {
-    Error::client(Code::Unknown, msg).with_status(400)
+    Error::InvalidParameter(msg.into())
 }
 
 fn all_interfaces(port: u16) -> Vec<SocketAddr> {

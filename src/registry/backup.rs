@@ -9,7 +9,7 @@
 //! HTTP types.
 
 use super::Registry;
-use crate::db::admin;
+use crate::db::backups;
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, UploadId};
 use crate::storage::{BlobStore, Imported};
@@ -112,10 +112,11 @@ impl Registry {
         let target =
             BlobStore::open(&dest).map_err(|e| Error::io("creating the backup's folders", e))?;
         let id = format!("backup-{}", UploadId::random()?.as_str());
-        self.db
-            .snapshot_into(&target.partial_db_path(), |tx| admin::start_backup(tx, &id))?;
+        self.db.snapshot_into(&target.partial_db_path(), |tx| {
+            backups::start_backup(tx, &id)
+        })?;
         let result = self.copy_snapshot(&id, &dest, &target, progress);
-        if let Err(e) = self.db.write(|tx| admin::end_backup(tx, &id)) {
+        if let Err(e) = self.db.write(|tx| backups::end_backup(tx, &id)) {
             log::warn!("could not release the pins of {id}: {e}");
         }
         result
@@ -128,7 +129,7 @@ impl Registry {
         target: &BlobStore,
         progress: &mut dyn FnMut(BackupProgress),
     ) -> Result<BackupReport> {
-        let blobs = admin::prepare_snapshot(&target.partial_db_path())?;
+        let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
         let mut report = BackupReport {
             dest: dest.to_path_buf(),
             blobs: blobs.len() as u64,
@@ -177,7 +178,7 @@ impl Registry {
             }
             progress(BackupProgress::Blob { bytes: *size });
             if beat.elapsed() >= HEARTBEAT {
-                self.db.write(|tx| admin::heartbeat_backup(tx, id))?;
+                self.db.write(|tx| backups::heartbeat_backup(tx, id))?;
                 beat = Instant::now();
             }
         }

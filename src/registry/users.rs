@@ -4,16 +4,22 @@
 //!
 //! Changes made by `soute user ...` in another process reach a running server
 //! at once: every check looks the hash up (cheap) and the cache is keyed by it.
+//!
+//! It must never store or log a password, only argon2id or bcrypt hashes.
 
 use super::credentials::{self, AuthOutcome, Authenticator};
 use super::Registry;
-use crate::db::users as q;
-use crate::error::{Code, Error, Result};
+use crate::db::{settings, users};
+use crate::error::{Error, Result};
 use std::net::IpAddr;
 use std::path::Path;
 
+/// A bad user name is the caller's mistake; a failed hash or RNG is ours.
 fn cred_error(e: credentials::CredError) -> Error {
-    Error::client(Code::Unknown, e.to_string()).with_status(400)
+    match e {
+        credentials::CredError::InvalidUsername(_) => Error::InvalidParameter(e.to_string()),
+        _ => Error::internal_from("credentials", e),
+    }
 }
 
 impl Registry {
@@ -21,28 +27,28 @@ impl Registry {
     pub fn set_user(&self, name: &str, password: &str) -> Result<bool> {
         credentials::validate_username(name).map_err(cred_error)?;
         if password.is_empty() {
-            return Err(
-                Error::client(Code::Unknown, "the password must not be empty").with_status(400),
-            );
+            return Err(Error::InvalidParameter(
+                "the password must not be empty".into(),
+            ));
         }
         let hash = credentials::hash_password(password).map_err(cred_error)?;
-        self.db.write(|tx| q::set_user(tx, name, &hash))
+        self.db.write(|tx| users::set_user(tx, name, &hash))
     }
 
     pub fn user_exists(&self, name: &str) -> Result<bool> {
-        Ok(self.db.read(|c| q::user_hash(c, name))?.is_some())
+        Ok(self.db.read(|c| users::user_hash(c, name))?.is_some())
     }
 
     pub fn delete_user(&self, name: &str) -> Result<bool> {
-        self.db.write(|tx| q::delete_user(tx, name))
+        self.db.write(|tx| users::delete_user(tx, name))
     }
 
     pub fn user_names(&self) -> Result<Vec<String>> {
-        self.db.read(q::user_names)
+        self.db.read(users::user_names)
     }
 
     pub fn has_users(&self) -> Result<bool> {
-        self.db.read(q::has_users)
+        self.db.read(users::has_users)
     }
 
     /// Import the users of a bcrypt htpasswd file. A line is imported once:
@@ -52,14 +58,14 @@ impl Registry {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let entries = credentials::parse_htpasswd(&text)
-            .map_err(|e| Error::internal(format!("importing {}: {e}", path.display())))?;
+            .map_err(|e| Error::internal_from(format!("importing {}", path.display()), e))?;
         self.db.write(|tx| {
             let mut changed = 0;
             for (name, hash) in &entries {
                 let key = format!("htpasswd:{name}");
-                if q::setting(tx, &key)?.as_deref() != Some(hash.as_str()) {
-                    q::set_user(tx, name, hash)?;
-                    q::set_setting(tx, &key, hash)?;
+                if settings::setting(tx, &key)?.as_deref() != Some(hash.as_str()) {
+                    users::set_user(tx, name, hash)?;
+                    settings::set_setting(tx, &key, hash)?;
                     changed += 1;
                 }
             }
@@ -76,7 +82,7 @@ impl Registry {
         ip: IpAddr,
     ) -> AuthOutcome {
         auth.verify(user, password, ip, |name| {
-            match self.db.read(|c| q::user_hash(c, name)) {
+            match self.db.read(|c| users::user_hash(c, name)) {
                 Ok(hash) => hash,
                 Err(e) => {
                     log::error!("looking up a user failed: {e}");
@@ -84,12 +90,5 @@ impl Registry {
                 }
             }
         })
-    }
-}
-
-impl Registry {
-    /// Repositories whose name, title or description contains `term` (for `docker search`).
-    pub fn search(&self, term: &str, limit: usize) -> Result<Vec<q::SearchHit>> {
-        self.db.read(|c| q::search(c, term, limit))
     }
 }
