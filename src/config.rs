@@ -120,7 +120,12 @@ impl Config {
     pub fn sanitized(&self) -> String {
         let tls = match &self.tls {
             TlsMode::Off => "off".to_string(),
-            TlsMode::Auto => format!("auto (own CA in {})", self.data_dir.join("tls").display()),
+            TlsMode::Auto => format!(
+                "auto (own CA in {})",
+                crate::storage::layout::Layout::new(&self.data_dir)
+                    .tls_dir()
+                    .display()
+            ),
             TlsMode::Files { cert, key } => format!(
                 "files (certificate {}, key {})",
                 cert.display(),

@@ -104,7 +104,9 @@ fn startup_notes(
     hostnames: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let port = running.addrs().first().map(|a| a.port()).unwrap_or(5000);
-    let ca = data_dir.join("tls").join("ca.crt");
+    let ca = soute::storage::layout::Layout::new(data_dir)
+        .tls_dir()
+        .join(soute::storage::layout::CA_CERT);
     if running.scheme() == "https" && ca.exists() {
         let mut names: Vec<String> = hostnames.to_vec();
         if names.is_empty() {

@@ -14,7 +14,7 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Open an existing registry folder; never create one by mistake.
 fn open(data_dir: &Path) -> Res<Registry> {
-    if !data_dir.join("soute.db").is_file() {
+    if !soute::storage::layout::Layout::new(data_dir).db().is_file() {
         return Err(format!("no registry in {} (no soute.db)", data_dir.display()).into());
     }
     Ok(Registry::open(data_dir, true, 4)?)
