@@ -138,7 +138,8 @@ pub fn lock_data_dir(cfg: &Config) -> Result<File> {
 pub fn start(cfg: Config) -> Result<Running> {
     let listeners = bind_all(&cfg)?;
     let lock = lock_data_dir(&cfg)?;
-    for report in storage::tighten_modes(&Layout::new(&cfg.data_dir)) {
+    let absolute = std::path::absolute(&cfg.data_dir).unwrap_or_else(|_| cfg.data_dir.clone());
+    for report in storage::tighten_modes(&Layout::new(absolute)) {
         log::warn!("{report}");
     }
     let db_connections = (cfg.workers as u32).clamp(4, 16);
