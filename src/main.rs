@@ -168,7 +168,8 @@ fn read_password() -> Result<String, Box<dyn std::error::Error>> {
 }
 
 fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let registry = ops_cli::open_existing(data_dir, 2)?;
+    let init = matches!(action, UserAction::Add(_));
+    let registry = ops_cli::open_existing(data_dir, 2, init)?;
     let folder = ops_cli::absolute(data_dir).display().to_string();
     match action {
         UserAction::Add(name) => {

@@ -20,9 +20,17 @@ pub fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Open an existing registry folder; never create one (only `serve` does).
-pub fn open_existing(data_dir: &Path, db_connections: u32) -> Res<Registry> {
-    let db = Layout::new(data_dir).db();
-    if !db.is_file() {
+/// With `init_existing_folder` (`user add`), a folder the operator made but
+/// nothing used yet gets its (empty) registry, so users can be added before
+/// the first `serve`.
+pub fn open_existing(
+    data_dir: &Path,
+    db_connections: u32,
+    init_existing_folder: bool,
+) -> Res<Registry> {
+    let has_registry = Layout::new(data_dir).db().is_file();
+    let may_init = init_existing_folder && data_dir.is_dir();
+    if !has_registry && !may_init {
         let what = if data_dir.is_dir() {
             "holds no registry (no soute.db)"
         } else {
@@ -39,7 +47,7 @@ pub fn open_existing(data_dir: &Path, db_connections: u32) -> Res<Registry> {
 }
 
 fn open(data_dir: &Path) -> Res<Registry> {
-    open_existing(data_dir, 4)
+    open_existing(data_dir, 4, false)
 }
 
 /// `1234567` as `1.2 MiB`.

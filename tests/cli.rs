@@ -269,6 +269,31 @@ fn help_of_every_command_lists_every_flag_it_accepts() {
             }
         }
     }
+    // The README's Commands block shows every command and flag too.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("## Commands")
+        .nth(1)
+        .and_then(|r| r.split("\n## ").next())
+        .expect("README has a Commands section");
+    for spec in soute::cli::COMMANDS {
+        assert!(
+            block.contains(&format!("soute {}", spec.name)),
+            "README lacks {}",
+            spec.name
+        );
+        if spec.name != "check-config" {
+            for flag in spec.flags {
+                assert!(
+                    block.contains(flag.name),
+                    "README lacks {} {}",
+                    spec.name,
+                    flag.name
+                );
+            }
+        }
+    }
     // `--workers` (accepted before, but not shown) is listed now.
     let serve = text(&run(tmp.path(), &["serve", "--help"]).stdout);
     assert!(serve.contains("--workers N"), "{serve}");
@@ -439,6 +464,22 @@ fn user_add_says_where_and_backup_takes_a_relative_dest() {
     assert!(cwd.join("copy/soute.db").is_file());
     let out = run(&cwd, &["user", "list", "--data", "copy"]);
     assert_eq!(text(&out.stdout).trim(), "alice");
+    // `user add` may start the registry in an empty folder the operator made;
+    // `user list` there finds none and leaves the folder empty.
+    std::fs::create_dir(cwd.join("made")).expect("mkdir");
+    let out = run(&cwd, &["user", "list", "--data", "made"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&cwd.join("made").display().to_string()));
+    assert!(std::fs::read_dir(cwd.join("made"))
+        .expect("ls")
+        .next()
+        .is_none());
+    let out = run_with(
+        soute(&cwd, &["user", "add", "bob", "--data", "made"]),
+        b"pw\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&cwd.join("made").display().to_string()));
     let help = text(&run(&cwd, &["help", "backup"]).stdout);
     assert!(help.contains("relative"), "{help}");
 }

@@ -154,7 +154,8 @@ that it can listen before it creates anything.",
         operands: "add|passwd|del|list [NAME]",
         summary: "add, change, delete or list users (password from a prompt or stdin)",
         flags: &[DATA],
-        about: "Works on an existing data folder, also while `soute serve` runs on it.
+        about: "Works on an existing data folder, also while `soute serve` runs on it
+(`add` also on an empty folder you made, before the first `serve`).
 The password is read from the terminal (twice, without echo) or one line of stdin.",
     },
     Spec {
