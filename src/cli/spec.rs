@@ -75,7 +75,7 @@ const fn repeated(name: &'static str, value: &'static str, help: &'static str) -
 const DATA: Flag = valued(
     "--data",
     "DIR",
-    "the data folder (default ./soute-data, or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY)",
+    "the data folder (default $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./soute-data)",
 );
 const JSON: Flag = switch("--json", "print the report as JSON");
 const GRACE: Flag = valued(
