@@ -12,7 +12,7 @@ use super::Registry;
 use crate::db::backups;
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, UploadId};
-use crate::storage::{BlobStore, Imported};
+use crate::storage::{self, layout, BlobStore, Imported};
 use serde::Serialize;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -107,10 +107,14 @@ impl Registry {
                 )));
             }
         }
-        std::fs::create_dir_all(&dest)
+        // The backup holds password hashes and the CA key: private like the source.
+        storage::create_private_dir(&dest)
             .map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
         let target =
             BlobStore::open(&dest).map_err(|e| Error::io("creating the backup's folders", e))?;
+        // VACUUM INTO accepts an empty file, and keeps its mode.
+        storage::create_private_file(&target.partial_db_path())
+            .map_err(|e| Error::io("creating the backup's database", e))?;
         let id = format!("backup-{}", UploadId::random()?.as_str());
         self.db.snapshot_into(&target.partial_db_path(), |tx| {
             backups::start_backup(tx, &id)
@@ -167,12 +171,7 @@ impl Registry {
                 }
                 Err(e) => return Err(Error::io(format!("copying blob {digest}"), e)),
             }
-            let rel = format!(
-                "blobs/{}/{}/{}",
-                digest.algorithm().as_str(),
-                &digest.hex()[..2],
-                digest.hex()
-            );
+            let rel = layout::blob_rel(&digest);
             if let Some((_, list)) = sums.iter_mut().find(|(a, _)| *a == digest.algorithm()) {
                 list.push_str(&format!("{}  {rel}\n", digest.hex()));
             }
@@ -191,9 +190,9 @@ impl Registry {
             .map_err(|e| Error::io("copying tls/", e))?;
         for (alg, list) in &sums {
             if *alg == Algorithm::Sha256 || !list.is_empty() {
-                let name = format!("{}SUMS", alg.as_str().to_ascii_uppercase());
+                let name = layout::checksum_list_name(*alg);
                 target
-                    .write_root_file(&name, list.as_bytes())
+                    .write_checksum_list(*alg, list.as_bytes())
                     .map_err(|e| Error::io(format!("writing {name}"), e))?;
             }
         }

@@ -55,7 +55,11 @@ impl Registry {
     pub fn open(data_dir: &Path, delete_enabled: bool, db_connections: u32) -> Result<Registry> {
         let store =
             BlobStore::open(data_dir).map_err(|e| Error::io("opening the blob store", e))?;
-        let db = Db::open(&data_dir.join("soute.db"), db_connections)?;
+        let db_path = store.layout().db();
+        // Created 0600 before SQLite sees it, which gives -wal and -shm the same mode.
+        crate::storage::create_private_file(&db_path)
+            .map_err(|e| Error::io(format!("creating {}", db_path.display()), e))?;
+        let db = Db::open(&db_path, db_connections)?;
         let registry = Registry {
             data_dir: data_dir.to_path_buf(),
             db,

@@ -179,7 +179,7 @@ impl Registry {
             if sessions.contains(&name) {
                 continue;
             }
-            r.orphans.push(format!("uploads/{name}"));
+            r.orphans.push(crate::storage::layout::upload_rel(&name));
             let old = now
                 .duration_since(modified)
                 .is_ok_and(|age| age >= UPLOAD_ORPHAN_AGE);
