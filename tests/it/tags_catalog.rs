@@ -126,6 +126,21 @@ fn page_mismatch(r: &Resp, key: &str, list_path: &str, case: &PageCase) -> Optio
     }
 }
 
+/// GETs every row of `table` on `list_path` and reports all mismatches at once.
+fn check_pages(reg: &TestRegistry, list_path: &str, key: &str, table: &[PageCase]) {
+    let mut failures = Failures::default();
+    for c in table {
+        let url = if c.query.is_empty() {
+            list_path.to_string()
+        } else {
+            format!("{list_path}?{}", c.query)
+        };
+        let r = reg.get(&url);
+        failures.add(page_mismatch(&r, key, list_path, c));
+    }
+    failures.finish();
+}
+
 #[test]
 fn tags_list_pagination_table() {
     let reg = TestRegistry::start();
@@ -150,18 +165,7 @@ fn tags_list_pagination_table() {
         case("last=e", &[], None),
         case("last=zzz", &[], None),
     ];
-    let list_path = format!("/v2/{repo}/tags/list");
-    let mut failures = Failures::default();
-    for c in &table {
-        let url = if c.query.is_empty() {
-            list_path.clone()
-        } else {
-            format!("{list_path}?{}", c.query)
-        };
-        let r = reg.get(&url);
-        failures.add(page_mismatch(&r, "tags", &list_path, c));
-    }
-    failures.finish();
+    check_pages(&reg, &format!("/v2/{repo}/tags/list"), "tags", &table);
 }
 
 #[test]
@@ -205,17 +209,7 @@ fn catalog_pagination_table() {
         case("n=1&last=r/bb", &["r/c"], Some(("1", "r/c"))),
         case("last=r/e", &[], None),
     ];
-    let mut failures = Failures::default();
-    for c in &table {
-        let url = if c.query.is_empty() {
-            "/v2/_catalog".to_string()
-        } else {
-            format!("/v2/_catalog?{}", c.query)
-        };
-        let r = reg.get(&url);
-        failures.add(page_mismatch(&r, "repositories", "/v2/_catalog", c));
-    }
-    failures.finish();
+    check_pages(&reg, "/v2/_catalog", "repositories", &table);
 }
 
 #[test]

@@ -148,6 +148,14 @@ impl Read for Pieces {
     }
 }
 
+/// The first value of header `name` (any case) in lower-cased `headers`.
+pub fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 /// Appends a query parameter to a URL that may already carry a query.
 pub fn with_query(url: &str, param: &str) -> String {
     if url.contains('?') {
@@ -208,11 +216,7 @@ impl Resp {
 
     /// First value of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        header_in(&self.headers, name)
     }
 
     /// All values of a header, comma-separated lists split and trimmed.
