@@ -69,10 +69,10 @@ fn kill_9_at_random_points_loses_nothing_acknowledged() {
     let mut live: Vec<(String, String, Image)> = Vec::new();
     let mut gone: Vec<String> = Vec::new();
     let (mut kills, mut pushes, mut deletes, mut gcs, mut next) = (0, 0, 0, 0, 0usize);
-    // A fixed number of rounds (so a seed replays the same rounds), bounded
-    // in time on a slow machine.
-    const ROUNDS: usize = 10;
-    let deadline = Deadline::after(Duration::from_secs(90));
+    // A fixed number of rounds (so a seed replays the same rounds; about as
+    // many as the former 30 s loop made), bounded in time on a slow machine.
+    const ROUNDS: usize = 40;
+    let deadline = Deadline::after(Duration::from_secs(120));
     while kills < ROUNDS && deadline.left() {
         let mut server = spawn(&data);
         for (repo, tag, img) in &live {
