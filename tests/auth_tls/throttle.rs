@@ -1,6 +1,6 @@
 //! Login throttling: 10 failures per user, 30 per address, per minute.
 
-use crate::common::*;
+use crate::support::*;
 
 fn expect_throttled(r: &Resp) {
     r.expect_status(429);
