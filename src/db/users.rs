@@ -1,5 +1,8 @@
-//! Queries over users (name and password hash, and whether the registry is
-//! closed) and the search index columns.
+//! Queries over users: name and password hash, and whether the registry is
+//! closed (a `setting` row kept once it has had users).
+//! Free functions taking a connection or transaction and typed arguments.
+//!
+//! They must never see a password (only hashes) nor log a hash.
 
 use super::now;
 use crate::error::Result;
@@ -80,59 +83,4 @@ pub fn open(conn: &Connection) -> Result<bool> {
     conn.prepare_cached("DELETE FROM setting WHERE key = ?1")?
         .execute([CLOSED_KEY])?;
     Ok(true)
-}
-
-/// Record the title/description annotations of a repository's latest manifest.
-pub fn set_repo_search_text(
-    conn: &Connection,
-    repo_id: i64,
-    title: Option<&str>,
-    description: Option<&str>,
-) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE repo SET title = coalesce(?2, title), description = coalesce(?3, description) WHERE id = ?1",
-    )?
-    .execute(params![repo_id, title, description])?;
-    Ok(())
-}
-
-pub struct SearchHit {
-    pub name: String,
-    pub description: String,
-}
-
-/// Repositories with content whose name, title or description contains `term`.
-pub fn search(conn: &Connection, term: &str, limit: usize) -> Result<Vec<SearchHit>> {
-    let pattern = format!(
-        "%{}%",
-        term.replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_")
-    );
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, coalesce(description, title, '') FROM repo r
-         WHERE (name LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\' OR description LIKE ?1 ESCAPE '\\')
-           AND EXISTS (SELECT 1 FROM manifest m WHERE m.repo_id = r.id)
-         ORDER BY name LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![pattern, limit as i64], |r| {
-        Ok(SearchHit {
-            name: r.get(0)?,
-            description: r.get(1)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-}
-
-pub fn setting(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM setting WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
-}
-
-pub fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.prepare_cached("INSERT INTO setting (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
-        .execute(params![key, value])?;
-    Ok(())
 }

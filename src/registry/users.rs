@@ -8,17 +8,21 @@
 //! (one indexed read), every check looks the hash up and the cache is keyed by it.
 //!
 //! It must never hash or verify a password itself (auth does), nor decide
-//! what an identity may do (auth::access does).
+//! what an identity may do (auth::access does), nor store or log a password.
 
 use super::Registry;
 use crate::auth::{self, AuthOutcome, Authenticator};
-use crate::db::users as q;
-use crate::error::{Code, Error, Result};
+use crate::db::{settings, users};
+use crate::error::{Error, Result};
 use std::net::IpAddr;
 use std::path::Path;
 
+/// A bad user name is the caller's mistake; a failed hash or RNG is ours.
 fn cred_error(e: auth::CredError) -> Error {
-    Error::client(Code::Unknown, e.to_string()).with_status(400)
+    match e {
+        auth::CredError::InvalidUsername(_) => Error::InvalidParameter(e.to_string()),
+        _ => Error::internal_from("credentials", e),
+    }
 }
 
 impl Registry {
@@ -26,34 +30,34 @@ impl Registry {
     pub fn set_user(&self, name: &str, password: &str) -> Result<bool> {
         auth::validate_username(name).map_err(cred_error)?;
         if password.is_empty() {
-            return Err(
-                Error::client(Code::Unknown, "the password must not be empty").with_status(400),
-            );
+            return Err(Error::InvalidParameter(
+                "the password must not be empty".into(),
+            ));
         }
         let hash = auth::hash_password(password).map_err(cred_error)?;
-        self.db.write(|tx| q::set_user(tx, name, &hash))
+        self.db.write(|tx| users::set_user(tx, name, &hash))
     }
 
     pub fn user_exists(&self, name: &str) -> Result<bool> {
-        Ok(self.db.read(|c| q::user_hash(c, name))?.is_some())
+        Ok(self.db.read(|c| users::user_hash(c, name))?.is_some())
     }
 
     pub fn delete_user(&self, name: &str) -> Result<bool> {
-        self.db.write(|tx| q::delete_user(tx, name))
+        self.db.write(|tx| users::delete_user(tx, name))
     }
 
     pub fn user_names(&self) -> Result<Vec<String>> {
-        self.db.read(q::user_names)
+        self.db.read(users::user_names)
     }
 
     pub fn has_users(&self) -> Result<bool> {
-        self.db.read(q::has_users)
+        self.db.read(users::has_users)
     }
 
     /// True when requests need credentials: users exist, or existed and the
     /// registry was not opened since with [`Registry::open_to_anyone`].
     pub fn is_closed(&self) -> Result<bool> {
-        self.db.read(q::is_closed)
+        self.db.read(users::is_closed)
     }
 
     /// [`Registry::is_closed`], read for a request: `auth` logs when the
@@ -69,7 +73,7 @@ impl Registry {
     /// Opens a registry without users to anyone (`soute user open`).
     /// False (and nothing changes) while users exist.
     pub fn open_to_anyone(&self) -> Result<bool> {
-        self.db.write(|tx| q::open(tx))
+        self.db.write(|tx| users::open(tx))
     }
 
     /// Import the users of a bcrypt htpasswd file. A line is imported once:
@@ -79,14 +83,14 @@ impl Registry {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let entries = auth::parse_htpasswd(&text)
-            .map_err(|e| Error::internal(format!("importing {}: {e}", path.display())))?;
+            .map_err(|e| Error::internal_from(format!("importing {}", path.display()), e))?;
         self.db.write(|tx| {
             let mut changed = 0;
             for (name, hash) in &entries {
                 let key = format!("htpasswd:{name}");
-                if q::setting(tx, &key)?.as_deref() != Some(hash.as_str()) {
-                    q::set_user(tx, name, hash)?;
-                    q::set_setting(tx, &key, hash)?;
+                if settings::setting(tx, &key)?.as_deref() != Some(hash.as_str()) {
+                    users::set_user(tx, name, hash)?;
+                    settings::set_setting(tx, &key, hash)?;
                     changed += 1;
                 }
             }
@@ -103,7 +107,7 @@ impl Registry {
         ip: IpAddr,
     ) -> AuthOutcome {
         auth.verify(user, password, ip, |name| {
-            match self.db.read(|c| q::user_hash(c, name)) {
+            match self.db.read(|c| users::user_hash(c, name)) {
                 Ok(hash) => hash,
                 Err(e) => {
                     log::error!("looking up a user failed: {e}");
@@ -111,12 +115,5 @@ impl Registry {
                 }
             }
         })
-    }
-}
-
-impl Registry {
-    /// Repositories whose name, title or description contains `term` (for `docker search`).
-    pub fn search(&self, term: &str, limit: usize) -> Result<Vec<q::SearchHit>> {
-        self.db.read(|c| q::search(c, term, limit))
     }
 }

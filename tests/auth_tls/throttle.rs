@@ -1,7 +1,7 @@
 //! Login throttling: 10 failures in a row per (user, address), 30 per
 //! address, then a back-off that doubles from 1 s; cached sessions pass.
 
-use crate::common::*;
+use crate::support::*;
 
 fn expect_throttled(r: &Resp) {
     r.expect_status(429);
