@@ -10,9 +10,11 @@ use crate::config::{Config, TlsMode};
 use crate::error::{Error, Result};
 use crate::http::{self, Server, ServerConfig};
 use crate::registry::Registry;
+use crate::storage::{self, layout, layout::Layout};
 use crate::tls;
 use std::fs::{self, File, OpenOptions};
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -105,19 +107,22 @@ impl Drop for Running {
     }
 }
 
-/// Take the data folder's lock: a second `serve` on the same folder refuses to start.
+/// Take the data folder's lock (creating the folder, 0700, if needed): a
+/// second `serve` on the same folder refuses to start.
 pub fn lock_data_dir(cfg: &Config) -> Result<File> {
-    fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+    let layout = Layout::new(&cfg.data_dir);
+    storage::create_private_dir(layout.root()).map_err(|e| {
         Error::io(
             format!("creating the data folder {}", cfg.data_dir.display()),
             e,
         )
     })?;
-    let path = cfg.data_dir.join("lock");
+    let path = layout.lock();
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(layout::FILE_MODE)
         .open(&path)
         .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     match file.try_lock() {
@@ -129,9 +134,15 @@ pub fn lock_data_dir(cfg: &Config) -> Result<File> {
     }
 }
 
-/// Start soute as configured.
+/// Start soute as configured. It binds the listeners first, so a port in use
+/// leaves nothing behind (no data folder, no CA).
 pub fn start(cfg: Config) -> Result<Running> {
+    let listeners = bind_all(&cfg)?;
     let lock = lock_data_dir(&cfg)?;
+    let absolute = std::path::absolute(&cfg.data_dir).unwrap_or_else(|_| cfg.data_dir.clone());
+    for report in storage::tighten_modes(&Layout::new(absolute)) {
+        log::warn!("{report}");
+    }
     let db_connections = (cfg.workers as u32).clamp(4, 16);
     let registry = Arc::new(Registry::open(
         &cfg.data_dir,
@@ -151,22 +162,6 @@ pub fn start(cfg: Config) -> Result<Running> {
         );
     }
     let (tls, ca_pem) = tls_setup(&cfg)?;
-    let mut listeners = Vec::new();
-    for addr in &cfg.listen {
-        match http::bind(*addr) {
-            Ok(l) => listeners.push(l),
-            // A host without IPv6 still serves IPv4 on the default `:5000`.
-            Err(e)
-                if addr.is_ipv6()
-                    && addr.ip().is_unspecified()
-                    && cfg.listen.len() > 1
-                    && ipv6_missing(&e) =>
-            {
-                log::warn!("IPv6 is not available here ({e}); serving IPv4 only");
-            }
-            Err(e) => return Err(Error::io(format!("listening on {addr}"), e)),
-        }
-    }
     let secure = tls.is_some();
     let server_cfg = ServerConfig {
         listeners,
@@ -177,6 +172,11 @@ pub fn start(cfg: Config) -> Result<Running> {
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
         anonymous_pull: cfg.anonymous_pull,
+        limits: crate::auth::Limits {
+            threads: cfg.auth_threads.max(1),
+            queue: cfg.auth_queue(),
+            ..crate::auth::Limits::default()
+        },
     };
     let api = Arc::new(Enveloped(Api::new(registry.clone(), ca_pem, auth)?));
     let server =
@@ -193,18 +193,45 @@ pub fn start(cfg: Config) -> Result<Running> {
     })
 }
 
+/// Bind every configured address (before anything touches the disk).
+fn bind_all(cfg: &Config) -> Result<Vec<std::net::TcpListener>> {
+    let mut listeners = Vec::new();
+    for addr in &cfg.listen {
+        match http::bind(*addr) {
+            Ok(l) => listeners.push(l),
+            // A host without IPv6 still serves IPv4 on the default `:5000`.
+            Err(e)
+                if addr.is_ipv6()
+                    && addr.ip().is_unspecified()
+                    && cfg.listen.len() > 1
+                    && ipv6_missing(&e) =>
+            {
+                log::warn!("IPv6 is not available here ({e}); serving IPv4 only");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(Error::internal(format!(
+                    "cannot listen on {addr}: the address is already in use (another server \
+                     listens there); stop it or choose another address with --listen ADDR"
+                )))
+            }
+            Err(e) => return Err(Error::io(format!("cannot listen on {addr}"), e)),
+        }
+    }
+    Ok(listeners)
+}
+
 type TlsConfig = Arc<rustls::ServerConfig>;
 
 /// The rustls configuration for the configured TLS mode, and the CA
 /// certificate to serve at `/ca.crt` when soute runs its own CA.
 fn tls_setup(cfg: &Config) -> Result<(Option<TlsConfig>, Option<Vec<u8>>)> {
-    let tls_err = |e: tls::TlsError| Error::internal(format!("TLS: {e}"));
+    let tls_err = |e: tls::TlsError| Error::internal_from("TLS", e);
     match &cfg.tls {
         TlsMode::Off => Ok((None, None)),
         TlsMode::Auto => {
             let names = tls::default_names(&cfg.hostnames);
-            let files =
-                tls::ensure_ca_and_leaf(&cfg.data_dir.join("tls"), &names).map_err(tls_err)?;
+            let tls_dir = Layout::new(&cfg.data_dir).tls_dir();
+            let files = tls::ensure_ca_and_leaf(&tls_dir, &names).map_err(tls_err)?;
             if files.ca_created {
                 log::info!("created soute's own CA in {}", files.dir.display());
             }

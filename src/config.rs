@@ -2,9 +2,10 @@
 //! distribution's `REGISTRY_*` environment variables, overlaid by flags.
 //! `sanitized()` prints it without secrets for `check-config`.
 //!
-//! It must never open the data folder or start anything.
+//! It must never open the data folder or start anything, and never return an
+//! HTTP error: a configuration problem is a `ConfigError`.
 
-use crate::error::{Code, Error, Result};
+use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct Config {
     pub workers: usize,
     /// Every HTTP limit and timeout (the one definition: `http::Limits`).
     pub http: crate::http::Limits,
+    /// Password verifier threads (each holds 19 MiB of argon2 memory).
+    pub auth_threads: usize,
     /// Online GC: how often it runs (`None`: never), and what it may remove.
     pub gc_interval: Option<Duration>,
     /// Delay before the first scheduled run (lets start-up traffic settle).
@@ -47,6 +50,27 @@ pub struct Config {
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
+/// The data folder when neither `--data` nor the environment names one.
+pub const DEFAULT_DATA_DIR: &str = "./soute-data";
+
+/// A setting that cannot be used, said in words (no error code in front).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// `e` as found in the environment variable `name`.
+fn in_env(name: &str) -> impl Fn(ConfigError) -> ConfigError + '_ {
+    move |e| ConfigError(format!("{name}: {e}"))
+}
 
 impl Config {
     /// The embedded defaults, rooted at `data_dir`.
@@ -63,6 +87,7 @@ impl Config {
             anonymous_pull: false,
             workers: crate::http::DEFAULT_WORKERS,
             http: crate::http::Limits::default(),
+            auth_threads: crate::auth::default_threads(),
             gc_interval: Some(Duration::from_secs(3600)),
             gc_first_run: Duration::from_secs(600),
             gc_policy: crate::registry::GcPolicy::default(),
@@ -72,16 +97,16 @@ impl Config {
     /// Defaults overlaid by distribution's environment variables (`env` looks one up).
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
         let data = env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY")
-            .unwrap_or_else(|| "./soute-data".into());
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         let mut cfg = Config::for_data(data);
         if let Some(addr) = env("REGISTRY_HTTP_ADDR") {
-            cfg.listen = parse_listen(&addr)?;
+            cfg.listen = parse_listen(&addr).map_err(in_env("REGISTRY_HTTP_ADDR"))?;
         }
         if let Some(v) = env("REGISTRY_STORAGE_DELETE_ENABLED") {
             cfg.delete_enabled = parse_bool("REGISTRY_STORAGE_DELETE_ENABLED", &v)?;
         }
         if let Some(level) = env("REGISTRY_LOG_LEVEL") {
-            cfg.log_level = parse_level(&level)?;
+            cfg.log_level = parse_level(&level).map_err(in_env("REGISTRY_LOG_LEVEL"))?;
         }
         match (
             env("REGISTRY_HTTP_TLS_CERTIFICATE"),
@@ -112,6 +137,9 @@ impl Config {
         if let Some(path) = env("REGISTRY_AUTH_HTPASSWD_PATH") {
             cfg.htpasswd = Some(path.into());
         }
+        if let Some(v) = env("SOUTE_AUTH_THREADS") {
+            cfg.auth_threads = parse_auth_threads("SOUTE_AUTH_THREADS", &v)?;
+        }
         Ok(cfg)
     }
 
@@ -120,7 +148,12 @@ impl Config {
     pub fn sanitized(&self) -> String {
         let tls = match &self.tls {
             TlsMode::Off => "off".to_string(),
-            TlsMode::Auto => format!("auto (own CA in {})", self.data_dir.join("tls").display()),
+            TlsMode::Auto => format!(
+                "auto (own CA in {})",
+                crate::storage::layout::Layout::new(&self.data_dir)
+                    .tls_dir()
+                    .display()
+            ),
             TlsMode::Files { cert, key } => format!(
                 "files (certificate {}, key {})",
                 cert.display(),
@@ -129,7 +162,7 @@ impl Config {
         };
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
         format!(
-            "data folder:      {}\ngc:               {}\nlisten:           {}\nhostnames:        {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\n{}",
+            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\n{}",
             self.data_dir.display(),
             match self.gc_interval {
                 Some(i) => format!(
@@ -143,7 +176,7 @@ impl Config {
                 None => "off".into(),
             },
             listen.join(", "),
-            if self.hostnames.is_empty() { "(machine defaults)".into() } else { self.hostnames.join(", ") },
+            self.certificate_names(),
             self.delete_enabled,
             self.log_level,
             self.realm,
@@ -151,12 +184,46 @@ impl Config {
             self.anonymous_pull,
             self.workers,
             self.http,
+        ) + &format!(
+            "auth threads:     {} (argon2 memory {} MiB, at most {} checks waiting)\n",
+            self.auth_threads,
+            self.auth_threads * crate::auth::password::BLOCK_BYTES / (1024 * 1024),
+            self.auth_queue(),
         )
+    }
+
+    /// Password checks that may wait for a verifier thread: half the
+    /// workers (at most 64), so the other half stays free for requests the
+    /// login cache answers.
+    pub fn auth_queue(&self) -> usize {
+        (self.workers / 2).clamp(1, 64)
     }
 }
 
-fn config_error(msg: impl Into<String>) -> Error {
-    Error::client(Code::Unknown, msg).with_status(400)
+/// A number of verifier threads: 1 to 64.
+pub fn parse_auth_threads(name: &str, v: &str) -> Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(config_error(format!(
+            "{name}: expected a number of threads from 1 to 64, got {v:?}"
+        ))),
+    }
+}
+
+fn config_error(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+impl Config {
+    /// The names the server certificate covers: with soute's own CA, what it
+    /// would issue for (the `--hostname`s, then the machine's names and addresses).
+    fn certificate_names(&self) -> String {
+        match &self.tls {
+            TlsMode::Auto => crate::tls::default_names(&self.hostnames).join(", "),
+            TlsMode::Files { cert, .. } => format!("whatever {} covers", cert.display()),
+            TlsMode::Off => "none (plain HTTP)".into(),
+        }
+    }
 }
 
 fn all_interfaces(port: u16) -> Vec<SocketAddr> {
@@ -233,7 +300,7 @@ pub fn parse_tls(v: &str) -> Result<TlsMode> {
                 key: k.into(),
             }),
             _ => Err(config_error(format!(
-                "--tls takes auto, off or CERT,KEY; got {other:?}"
+                "expected auto, off or CERT,KEY, got {other:?}"
             ))),
         },
     }

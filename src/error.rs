@@ -1,7 +1,11 @@
-//! error: the crate's one error type. Every variant knows its OCI error code and
-//! HTTP status; `api::error_response` is the only place that serializes it.
+//! error: the crate's one error type and the one table of error kinds. Every
+//! kind has its OCI code, its HTTP status and a one-line meaning, modelled on
+//! CNCF distribution's errcode registry; `Error::status` is the one `match`
+//! that chooses a status. `api::envelope::error_response` is the only place an
+//! `Error` becomes a response.
 //!
-//! It must never format HTTP bodies or log: it only describes what went wrong.
+//! It must never format HTTP bodies, log, or know about requests: it only
+//! describes what went wrong.
 
 use std::fmt;
 
@@ -25,64 +29,118 @@ pub enum Code {
     TagInvalid,
     RangeInvalid,
     PaginationNumberInvalid,
+    /// Server-side failures only: never the code of a client mistake.
     Unknown,
 }
 
 impl Code {
-    pub fn as_str(self) -> &'static str {
+    /// Every code, in the table's order.
+    pub const ALL: [Code; 18] = [
+        Code::BlobUnknown,
+        Code::BlobUploadInvalid,
+        Code::BlobUploadUnknown,
+        Code::DigestInvalid,
+        Code::ManifestBlobUnknown,
+        Code::ManifestInvalid,
+        Code::ManifestUnknown,
+        Code::NameInvalid,
+        Code::NameUnknown,
+        Code::SizeInvalid,
+        Code::Unauthorized,
+        Code::Denied,
+        Code::Unsupported,
+        Code::TooManyRequests,
+        Code::TagInvalid,
+        Code::RangeInvalid,
+        Code::PaginationNumberInvalid,
+        Code::Unknown,
+    ];
+
+    /// The table: (name on the wire, status of a plain client error with this
+    /// code, what it means). Domain kinds with another status are `Error` variants.
+    const fn spec(self) -> (&'static str, u16, &'static str) {
         match self {
-            Code::BlobUnknown => "BLOB_UNKNOWN",
-            Code::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
-            Code::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
-            Code::DigestInvalid => "DIGEST_INVALID",
-            Code::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
-            Code::ManifestInvalid => "MANIFEST_INVALID",
-            Code::ManifestUnknown => "MANIFEST_UNKNOWN",
-            Code::NameInvalid => "NAME_INVALID",
-            Code::NameUnknown => "NAME_UNKNOWN",
-            Code::SizeInvalid => "SIZE_INVALID",
-            Code::Unauthorized => "UNAUTHORIZED",
-            Code::Denied => "DENIED",
-            Code::Unsupported => "UNSUPPORTED",
-            Code::TooManyRequests => "TOOMANYREQUESTS",
-            Code::TagInvalid => "TAG_INVALID",
-            Code::RangeInvalid => "RANGE_INVALID",
-            Code::PaginationNumberInvalid => "PAGINATION_NUMBER_INVALID",
-            Code::Unknown => "UNKNOWN",
+            Code::BlobUnknown => ("BLOB_UNKNOWN", 404, "blob unknown to the repository"),
+            Code::BlobUploadInvalid => (
+                "BLOB_UPLOAD_INVALID",
+                400,
+                "the upload's body could not be received",
+            ),
+            Code::BlobUploadUnknown => ("BLOB_UPLOAD_UNKNOWN", 404, "upload session unknown"),
+            Code::DigestInvalid => (
+                "DIGEST_INVALID",
+                400,
+                "digest malformed or not the content's",
+            ),
+            Code::ManifestBlobUnknown => (
+                "MANIFEST_BLOB_UNKNOWN",
+                400,
+                "a manifest references a blob or manifest the repository lacks",
+            ),
+            Code::ManifestInvalid => ("MANIFEST_INVALID", 400, "manifest malformed"),
+            Code::ManifestUnknown => ("MANIFEST_UNKNOWN", 404, "manifest unknown"),
+            Code::NameInvalid => ("NAME_INVALID", 400, "invalid repository name"),
+            Code::NameUnknown => ("NAME_UNKNOWN", 404, "repository unknown"),
+            Code::SizeInvalid => (
+                "SIZE_INVALID",
+                400,
+                "content length does not match what was declared",
+            ),
+            Code::Unauthorized => ("UNAUTHORIZED", 401, "authentication required"),
+            Code::Denied => ("DENIED", 403, "access to the resource denied"),
+            Code::Unsupported => ("UNSUPPORTED", 405, "operation unsupported on this endpoint"),
+            Code::TooManyRequests => ("TOOMANYREQUESTS", 429, "too many requests; retry later"),
+            Code::TagInvalid => ("TAG_INVALID", 400, "invalid tag"),
+            Code::RangeInvalid => ("RANGE_INVALID", 416, "invalid or unsatisfiable range"),
+            Code::PaginationNumberInvalid => (
+                "PAGINATION_NUMBER_INVALID",
+                400,
+                "invalid number of results requested",
+            ),
+            Code::Unknown => ("UNKNOWN", 500, "server-side failure"),
         }
     }
 
-    /// The status a code carries unless the caller chose another.
+    pub fn as_str(self) -> &'static str {
+        self.spec().0
+    }
+
+    /// The status of a plain `Error::Client` with this code.
     pub fn default_status(self) -> u16 {
-        match self {
-            Code::BlobUnknown
-            | Code::BlobUploadUnknown
-            | Code::ManifestUnknown
-            | Code::NameUnknown => 404,
-            Code::Unauthorized => 401,
-            Code::Denied => 403,
-            Code::Unsupported => 405,
-            Code::TooManyRequests => 429,
-            Code::RangeInvalid => 416,
-            Code::Unknown => 500,
-            _ => 400,
-        }
+        self.spec().1
+    }
+
+    pub fn description(self) -> &'static str {
+        self.spec().2
     }
 }
 
-/// Everything that can fail in soute.
+/// Everything that can fail in soute. Each variant is one kind; see
+/// [`Error::code`] and [`Error::status`].
 #[derive(Debug)]
 pub enum Error {
-    /// The client's request is wrong or names something that does not exist.
+    /// The request is wrong or names something that does not exist; the
+    /// status is the code's (`Code::default_status`). Never `Code::Unknown`.
     Client {
         code: Code,
-        status: u16,
         message: String,
         detail: Option<serde_json::Value>,
     },
-    /// The disk (or the database) is full: 507, nothing half-written is visible.
+    /// 416 RANGE_INVALID: a chunk does not start where the upload ends. Carries
+    /// the acknowledged length so the answer's `Range: 0-N` needs no lookup.
+    UploadOutOfOrder { start: u64, acknowledged: u64 },
+    /// 413 MANIFEST_INVALID: a manifest body over `limit` bytes.
+    ManifestTooLarge { limit: usize },
+    /// 414 TAG_INVALID: more `?tag=` parameters than `limit`.
+    TooManyTagParams { limit: usize },
+    /// 404 UNSUPPORTED: no endpoint (or no such resource kind) at this path.
+    NoEndpoint(String),
+    /// 400 UNSUPPORTED ("invalid set of parameters"): a query parameter,
+    /// setting or argument has a bad value. Shown as the message alone.
+    InvalidParameter(String),
+    /// 507: the disk (or the database) is full; nothing half-written is visible.
     NoSpace(String),
-    /// A server-side failure; the client sees 500 UNKNOWN with a request id.
+    /// 500 UNKNOWN: a server-side failure; the client sees a request id.
     Internal {
         context: String,
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
@@ -92,10 +150,11 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A client error whose status is its code's.
     pub fn client(code: Code, message: impl Into<String>) -> Error {
+        debug_assert!(code != Code::Unknown, "UNKNOWN is not a client error");
         Error::Client {
             code,
-            status: code.default_status(),
             message: message.into(),
             detail: None,
         }
@@ -108,12 +167,15 @@ impl Error {
         }
     }
 
-    /// Override the HTTP status (e.g. 413 for a manifest that is too large).
-    pub fn with_status(mut self, new: u16) -> Error {
-        if let Error::Client { status, .. } = &mut self {
-            *status = new;
+    /// A server-side failure caused by `source` (kept as the cause chain).
+    pub fn internal_from(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::Internal {
+            context: context.into(),
+            source: Some(source.into()),
         }
-        self
     }
 
     pub fn with_detail(mut self, value: serde_json::Value) -> Error {
@@ -126,15 +188,56 @@ impl Error {
     pub fn code(&self) -> Code {
         match self {
             Error::Client { code, .. } => *code,
-            _ => Code::Unknown,
+            Error::UploadOutOfOrder { .. } => Code::RangeInvalid,
+            Error::ManifestTooLarge { .. } => Code::ManifestInvalid,
+            Error::TooManyTagParams { .. } => Code::TagInvalid,
+            Error::NoEndpoint(_) | Error::InvalidParameter(_) => Code::Unsupported,
+            Error::NoSpace(_) | Error::Internal { .. } => Code::Unknown,
         }
     }
 
+    /// The HTTP status of this error: the one place a status is chosen.
     pub fn status(&self) -> u16 {
         match self {
-            Error::Client { status, .. } => *status,
+            Error::Client { code, .. } => code.default_status(),
+            Error::UploadOutOfOrder { .. } => 416,
+            Error::ManifestTooLarge { .. } => 413,
+            Error::TooManyTagParams { .. } => 414,
+            Error::NoEndpoint(_) => 404,
+            Error::InvalidParameter(_) => 400,
             Error::NoSpace(_) => 507,
             Error::Internal { .. } => 500,
+        }
+    }
+
+    /// What a client may be told (server-side causes stay in the log).
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::Client { message, .. }
+            | Error::NoEndpoint(message)
+            | Error::InvalidParameter(message) => message.clone(),
+            Error::UploadOutOfOrder { .. }
+            | Error::ManifestTooLarge { .. }
+            | Error::TooManyTagParams { .. } => self.to_string(),
+            Error::NoSpace(_) => {
+                "insufficient storage: the registry's disk is full; nothing was stored".into()
+            }
+            Error::Internal { .. } => "internal server error".into(),
+        }
+    }
+
+    /// The envelope's `detail` a client may see, if any (not the request id).
+    pub fn client_detail(&self) -> Option<serde_json::Value> {
+        match self {
+            Error::Client { detail, .. } => detail.clone(),
+            Error::UploadOutOfOrder {
+                start,
+                acknowledged,
+            } => Some(serde_json::json!({ "start": start, "acknowledged": acknowledged })),
+            Error::ManifestTooLarge { limit } | Error::TooManyTagParams { limit } => {
+                Some(serde_json::json!({ "limit": limit }))
+            }
+            _ => None,
         }
     }
 
@@ -160,6 +263,18 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Client { code, message, .. } => write!(f, "{}: {message}", code.as_str()),
+            Error::UploadOutOfOrder {
+                start,
+                acknowledged,
+            } => write!(
+                f,
+                "chunk starts at {start} but the upload has {acknowledged} bytes"
+            ),
+            Error::ManifestTooLarge { limit } => write!(f, "manifest larger than {limit} bytes"),
+            Error::TooManyTagParams { limit } => {
+                write!(f, "too many tag parameters (at most {limit})")
+            }
+            Error::NoEndpoint(m) | Error::InvalidParameter(m) => write!(f, "{m}"),
             Error::NoSpace(m) => write!(f, "no space left on the data folder's disk: {m}"),
             Error::Internal {
                 context,
@@ -191,19 +306,13 @@ impl From<rusqlite::Error> for Error {
                 return Error::NoSpace(format!("database: {err}"));
             }
         }
-        Error::Internal {
-            context: "database".into(),
-            source: Some(Box::new(err)),
-        }
+        Error::internal_from("database", err)
     }
 }
 
 impl From<r2d2::Error> for Error {
     fn from(err: r2d2::Error) -> Error {
-        Error::Internal {
-            context: "database pool".into(),
-            source: Some(Box::new(err)),
-        }
+        Error::internal_from("database pool", err)
     }
 }
 
@@ -217,27 +326,56 @@ impl From<std::io::Error> for Error {
 mod tests {
     use super::*;
 
+    /// Every code: its wire name and status (the envelope is tested in api::envelope).
     #[test]
-    fn codes_have_spec_statuses() {
-        let table = [
-            (Code::BlobUnknown, 404),
-            (Code::DigestInvalid, 400),
-            (Code::ManifestUnknown, 404),
-            (Code::Unsupported, 405),
-            (Code::Unauthorized, 401),
-            (Code::TooManyRequests, 429),
-            (Code::RangeInvalid, 416),
-        ];
-        for (code, status) in table {
-            assert_eq!(code.default_status(), status, "{}", code.as_str());
+    fn every_code_has_its_name_and_status() {
+        for code in Code::ALL {
+            // Exhaustive: a new code does not compile until it is listed here.
+            let (name, status) = match code {
+                Code::BlobUnknown => ("BLOB_UNKNOWN", 404),
+                Code::BlobUploadInvalid => ("BLOB_UPLOAD_INVALID", 400),
+                Code::BlobUploadUnknown => ("BLOB_UPLOAD_UNKNOWN", 404),
+                Code::DigestInvalid => ("DIGEST_INVALID", 400),
+                Code::ManifestBlobUnknown => ("MANIFEST_BLOB_UNKNOWN", 400),
+                Code::ManifestInvalid => ("MANIFEST_INVALID", 400),
+                Code::ManifestUnknown => ("MANIFEST_UNKNOWN", 404),
+                Code::NameInvalid => ("NAME_INVALID", 400),
+                Code::NameUnknown => ("NAME_UNKNOWN", 404),
+                Code::SizeInvalid => ("SIZE_INVALID", 400),
+                Code::Unauthorized => ("UNAUTHORIZED", 401),
+                Code::Denied => ("DENIED", 403),
+                Code::Unsupported => ("UNSUPPORTED", 405),
+                Code::TooManyRequests => ("TOOMANYREQUESTS", 429),
+                Code::TagInvalid => ("TAG_INVALID", 400),
+                Code::RangeInvalid => ("RANGE_INVALID", 416),
+                Code::PaginationNumberInvalid => ("PAGINATION_NUMBER_INVALID", 400),
+                Code::Unknown => ("UNKNOWN", 500),
+            };
+            assert_eq!(code.as_str(), name, "{code:?}");
+            assert_eq!(code.default_status(), status, "{code:?}");
+            assert!(!code.description().is_empty(), "{code:?}");
         }
-        assert_eq!(
-            Error::client(Code::ManifestInvalid, "x")
-                .with_status(413)
-                .status(),
-            413
-        );
+        let names: std::collections::HashSet<_> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), Code::ALL.len(), "each code once");
+    }
+
+    #[test]
+    fn unknown_is_never_a_client_status() {
+        for code in Code::ALL {
+            let s = code.default_status();
+            assert_eq!(code == Code::Unknown, !(400..500).contains(&s), "{code:?}");
+        }
         let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
         assert_eq!(Error::io("write", full).status(), 507);
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_chain() {
+        let cause = std::io::Error::other("disk on fire");
+        let err = Error::internal_from("reading a file", cause);
+        let source = std::error::Error::source(&err).expect("source kept");
+        assert_eq!(source.to_string(), "disk on fire");
+        assert_eq!((err.code(), err.status()), (Code::Unknown, 500));
+        assert_eq!(err.client_message(), "internal server error");
     }
 }

@@ -19,10 +19,22 @@ fn main() -> ExitCode {
     match run(cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("soute: {e}");
+            eprintln!("soute: {}", describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error as the operator reads it: a registry error without its OCI code
+/// in front (`NAME_INVALID: ...` is for HTTP clients, not for a terminal).
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let text = e.to_string();
+    if let Some(err) = e.downcast_ref::<soute::error::Error>() {
+        if let Some(rest) = text.strip_prefix(&format!("{}: ", err.code().as_str())) {
+            return rest.to_string();
+        }
+    }
+    text
 }
 
 fn init_logging(level: &str) {
@@ -36,7 +48,7 @@ fn init_logging(level: &str) {
 
 fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
     match cmd {
-        Command::Help => print!("{}", cli::HELP),
+        Command::Help(spec) => print!("{}", Command::help_text(spec)),
         Command::Version => println!("soute {}", env!("CARGO_PKG_VERSION")),
         Command::CheckConfig(cfg) => print!("{}", cfg.sanitized()),
         Command::Serve(cfg) => {
@@ -104,7 +116,9 @@ fn startup_notes(
     hostnames: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let port = running.addrs().first().map(|a| a.port()).unwrap_or(5000);
-    let ca = data_dir.join("tls").join("ca.crt");
+    let ca = soute::storage::layout::Layout::new(data_dir)
+        .tls_dir()
+        .join(soute::storage::layout::CA_CERT);
     if running.scheme() == "https" && ca.exists() {
         let mut names: Vec<String> = hostnames.to_vec();
         if names.is_empty() {
@@ -126,10 +140,17 @@ fn startup_notes(
         eprintln!("{text}");
     }
     let registry = running.registry();
-    if !registry.has_users()? {
+    if !registry.is_closed()? {
         log::warn!("NO USERS: this registry is OPEN to anyone who can reach it (read and write).");
         log::warn!(
             "create one with: soute user add NAME --data {}",
+            data_dir.display()
+        );
+    } else if !registry.has_users()? {
+        log::warn!(
+            "NO USERS, but the registry stays CLOSED (it had users): nobody can sign in. \
+             Add one with `soute user add NAME --data {0}`, or open it to anyone with \
+             `soute user open --data {0}`",
             data_dir.display()
         );
     }
@@ -154,8 +175,9 @@ fn read_password() -> Result<String, Box<dyn std::error::Error>> {
 }
 
 fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(data_dir)?;
-    let registry = soute::registry::Registry::open(data_dir, true, 2)?;
+    let init = matches!(action, UserAction::Add(_));
+    let registry = ops_cli::open_existing(data_dir, 2, init)?;
+    let folder = ops_cli::absolute(data_dir).display().to_string();
     match action {
         UserAction::Add(name) => {
             if registry.user_exists(&name)? {
@@ -163,7 +185,7 @@ fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::
             }
             let pw = read_password()?;
             registry.set_user(&name, &pw)?;
-            println!("user {name} added");
+            println!("user {name} added to the registry in {folder}");
         }
         UserAction::Passwd(name) => {
             if !registry.user_exists(&name)? {
@@ -171,18 +193,29 @@ fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::
             }
             let pw = read_password()?;
             registry.set_user(&name, &pw)?;
-            println!("password of {name} changed");
+            println!("password of {name} changed in {folder}");
         }
         UserAction::Del(name) => {
             if !registry.delete_user(&name)? {
                 return Err(format!("no user {name}").into());
             }
-            println!("user {name} deleted");
+            println!("user {name} deleted from {folder}");
         }
         UserAction::List => {
             for name in registry.user_names()? {
                 println!("{name}");
             }
+        }
+        UserAction::Open => {
+            if !registry.open_to_anyone()? {
+                return Err("users exist: the registry stays closed; delete them all \
+                     (`soute user del NAME`) before opening it"
+                    .into());
+            }
+            println!(
+                "the registry in {} is OPEN: anyone who can reach it may read, push and delete",
+                data_dir.display()
+            );
         }
     }
     Ok(())

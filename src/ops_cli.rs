@@ -6,18 +6,48 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use soute::registry::{BackupProgress, GcPolicy, GcReport, Registry, Usage, VerifyProgress};
+use soute::storage::layout::Layout;
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// Open an existing registry folder; never create one by mistake.
-fn open(data_dir: &Path) -> Res<Registry> {
-    if !data_dir.join("soute.db").is_file() {
-        return Err(format!("no registry in {} (no soute.db)", data_dir.display()).into());
+/// `path` made absolute against the current folder (for messages: the
+/// operator sees exactly which folder was looked at).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Open an existing registry folder; never create one (only `serve` does).
+/// With `init_existing_folder` (`user add`), a folder the operator made but
+/// nothing used yet gets its (empty) registry, so users can be added before
+/// the first `serve`.
+pub fn open_existing(
+    data_dir: &Path,
+    db_connections: u32,
+    init_existing_folder: bool,
+) -> Res<Registry> {
+    let has_registry = Layout::new(data_dir).db().is_file();
+    let may_init = init_existing_folder && data_dir.is_dir();
+    if !has_registry && !may_init {
+        let what = if data_dir.is_dir() {
+            "holds no registry (no soute.db)"
+        } else {
+            "does not exist"
+        };
+        return Err(format!(
+            "the data folder {} {what}; only `soute serve` creates one. Point at another \
+             folder with --data DIR or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+            absolute(data_dir).display()
+        )
+        .into());
     }
-    Ok(Registry::open(data_dir, true, 4)?)
+    Ok(Registry::open(data_dir, true, db_connections)?)
+}
+
+fn open(data_dir: &Path) -> Res<Registry> {
+    open_existing(data_dir, 4, false)
 }
 
 /// `1234567` as `1.2 MiB`.
@@ -112,11 +142,8 @@ fn print_gc(r: &GcReport) {
 
 pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
     let registry = open(data_dir)?;
-    let dest = if dest.is_absolute() {
-        dest.to_path_buf()
-    } else {
-        std::env::current_dir()?.join(dest)
-    };
+    // A relative DEST is relative to the current folder (as the help says).
+    let dest = absolute(dest);
     let started = Instant::now();
     let mut pb: Option<ProgressBar> = None;
     let mut ticker = Ticker {

@@ -4,12 +4,13 @@
 //! auth on every endpoint family, anonymous pull, user changes without a
 //! restart, login throttling, htpasswd import, credentials kept out of logs
 //! and the `docker search` answer. Every loop is bounded in time and every
-//! server is stopped (on drop at the latest).
+//! server is stopped (on drop at the latest). Helpers: `tests/support`.
+
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "auth_tls/auth.rs"]
 mod auth;
-#[path = "auth_tls/common.rs"]
-mod common;
 #[path = "auth_tls/htpasswd.rs"]
 mod htpasswd;
 #[path = "auth_tls/logs.rs"]

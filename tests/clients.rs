@@ -8,29 +8,31 @@
 //! /etc/hosts, certs.d) that each of them restores at the end.
 //!
 //! `REGISTRY_IMPL=distribution` runs the same checks against Debian's `docker-registry`,
-//! to tell a soute bug from a test bug.
+//! to tell a soute bug from a test bug. Helpers: `tests/support`.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{in_ci, serve, sha256, wait_until, Proc, STARTUP};
 
 use std::collections::BTreeSet;
 use std::env;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
-use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 /// Serializes the tests of this binary: both touch machine-wide state.
 static SERIAL: Mutex<()> = Mutex::new(());
 /// The lock file `tests/e2e/real_clients.sh` also takes (machine-wide serialization).
 const LOCK_FILE: &str = "/tmp/soute-e2e.lock";
-const STARTUP: Duration = Duration::from_secs(30);
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL
@@ -42,10 +44,6 @@ fn serial() -> MutexGuard<'static, ()> {
 fn loud(msg: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{msg}");
-}
-
-fn in_ci() -> bool {
-    env::var("CI").is_ok_and(|v| v == "true")
 }
 
 fn on_path(tool: &str) -> bool {
@@ -165,11 +163,11 @@ impl Drop for RestoreAbsent {
     }
 }
 
-/// A registry process under test; stopped with SIGTERM (then SIGKILL) on drop.
+/// A registry process under test; stopped with SIGTERM (then SIGKILL) on
+/// drop, its log printed when the test failed.
 struct Registry {
-    child: Child,
+    proc: Option<Proc>,
     addr: String,
-    log: PathBuf,
 }
 
 impl Registry {
@@ -179,48 +177,11 @@ impl Registry {
         if env::var("REGISTRY_IMPL").is_ok_and(|v| v == "distribution") {
             return Registry::start_distribution(dir);
         }
-        let log = dir.join("soute.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_soute"))
-            .arg("serve")
-            .arg("--data")
-            .arg(dir.join("data"))
-            .args(["--listen", "127.0.0.1:0", "--tls", "off"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&log).expect("create soute.log"))
-            .spawn()
-            .expect("spawn soute serve");
-        let stdout = child.stdout.take().expect("soute stdout");
-        let (tx, rx) = mpsc::channel();
-        // keeps reading until soute exits, so soute never blocks on a full pipe
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + STARTUP;
-        let mut registry = Registry {
-            child,
-            addr: String::new(),
-            log,
-        };
-        while registry.addr.is_empty() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = line.strip_prefix("soute listening on http://") {
-                        registry.addr = addr.trim().to_string();
-                    } else {
-                        assert!(
-                            !line.starts_with("soute listening on "),
-                            "--tls off but: {line}"
-                        );
-                    }
-                }
-                Err(e) => panic!("no `soute listening on http://ADDR` line within 30 s: {e}"),
-            }
+        let served = serve(&dir.join("data"), &[]);
+        Registry {
+            proc: Some(served.proc),
+            addr: served.addr.to_string(),
         }
-        registry
     }
 
     fn start_distribution(dir: &Path) -> Registry {
@@ -238,50 +199,28 @@ impl Registry {
             ),
         )
         .expect("write registry.yml");
-        let log = dir.join("registry.log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("create registry.log"))
-            .spawn()
-            .expect("spawn docker-registry");
-        let deadline = Instant::now() + STARTUP;
-        while TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on {addr}"
-            );
-            thread::sleep(Duration::from_millis(100));
+        let mut cmd = Command::new("docker-registry");
+        cmd.arg("serve").arg(&config);
+        let proc = Proc::spawn(cmd);
+        wait_until(
+            &format!("docker-registry to listen on {addr}"),
+            STARTUP,
+            || TcpStream::connect(&addr).is_ok(),
+        );
+        Registry {
+            proc: Some(proc),
+            addr,
         }
-        Registry { child, addr, log }
     }
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
+        if let Some(proc) = self.proc.take() {
+            let (_, log) = proc.stop(Duration::from_secs(10));
+            if thread::panicking() {
+                eprintln!("--- registry log ---\n{log}");
             }
-            thread::sleep(Duration::from_millis(50));
-        }
-        if let Ok(None) = self.child.try_wait() {
-            loud("registry did not stop within 10 s of SIGTERM: SIGKILL");
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if thread::panicking() {
-            let mut log = String::new();
-            if let Ok(mut f) = fs::File::open(&self.log) {
-                let _ = f.read_to_string(&mut log);
-            }
-            eprintln!("--- registry log {} ---\n{log}", self.log.display());
         }
     }
 }
@@ -326,10 +265,6 @@ fn run_fail(cmd: &mut Command) -> String {
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn sha256_of(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -445,7 +380,7 @@ fn build_images(work: &Path) -> Layout {
         "manifests": [descriptor("multi", "amd64"), descriptor("multi-arm64", "arm64")],
     });
     let bytes = serde_json::to_vec(&index).expect("index json");
-    let digest = sha256_of(&bytes);
+    let digest = sha256(&bytes);
     fs::write(oci.blob_path(&digest), &bytes).expect("write index blob");
     let index_json = oci.0.join("index.json");
     let mut top = json(&String::from_utf8_lossy(&read(&index_json)));
@@ -574,7 +509,7 @@ fn skopeo_round_trip() {
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(reg("lab/multi:1")));
     assert_eq!(
-        sha256_of(raw.as_bytes()),
+        sha256(raw.as_bytes()),
         manifest_digest,
         "manifest bytes changed"
     );
@@ -582,7 +517,7 @@ fn skopeo_round_trip() {
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(reg("lab/multiarch:1")));
     assert_eq!(
-        sha256_of(raw_index.as_bytes()),
+        sha256(raw_index.as_bytes()),
         index_digest,
         "index bytes changed"
     );
@@ -606,11 +541,7 @@ fn skopeo_round_trip() {
         .arg(format!("oci:{}:multi", out.0.display())));
     assert_eq!(out.tagged("multi"), manifest_digest);
     for digest in layers.iter().chain([&config_digest]) {
-        assert_eq!(
-            &sha256_of(&out.blob(digest)),
-            digest,
-            "blob {digest} in oci:"
-        );
+        assert_eq!(&sha256(&out.blob(digest)), digest, "blob {digest} in oci:");
     }
     run(skopeo(work)
         .args(["copy", "--all", "--src-tls-verify=false"])
@@ -622,25 +553,18 @@ fn skopeo_round_trip() {
         .expect("index manifests")
     {
         let digest = child["digest"].as_str().expect("child digest");
-        assert_eq!(
-            sha256_of(&out.blob(digest)),
-            digest,
-            "child manifest {digest}"
-        );
+        assert_eq!(sha256(&out.blob(digest)), digest, "child manifest {digest}");
     }
     let dir = work.join("out-dir");
     run(skopeo(work)
         .args(["copy", "--src-tls-verify=false"])
         .arg(reg("lab/multi:1"))
         .arg(format!("dir:{}", dir.display())));
-    assert_eq!(
-        sha256_of(&read(&dir.join("manifest.json"))),
-        manifest_digest
-    );
+    assert_eq!(sha256(&read(&dir.join("manifest.json"))), manifest_digest);
     for digest in layers.iter().chain([&config_digest]) {
         let hex = digest.strip_prefix("sha256:").expect("sha256");
         assert_eq!(
-            &sha256_of(&read(&dir.join(hex))),
+            &sha256(&read(&dir.join(hex))),
             digest,
             "blob {digest} in dir:"
         );

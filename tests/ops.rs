@@ -1,6 +1,7 @@
 //! Integration tests of the operator features: online GC, backup while
 //! serving, verify, space accounting, crash and disk-full safety. Real HTTP on
 //! loopback; some tests spawn the real binary. Every loop is bounded in time.
+//! Helpers: `tests/support` (shared) and `ops/common.rs` (this binary).
 
 #[path = "ops/backup.rs"]
 mod backup;
@@ -12,5 +13,7 @@ mod crash;
 mod diskfull;
 #[path = "ops/gc.rs"]
 mod gc;
+#[path = "support/mod.rs"]
+mod support;
 #[path = "ops/verify.rs"]
 mod verify;

@@ -112,8 +112,8 @@ fn location(r: &crate::client::Resp, what: &str) -> Res<String> {
         .ok_or_else(|| format!("{what}: no Location").into())
 }
 
-/// POST then one PUT with the whole body.
-pub fn push_monolithic(c: &mut Client, repo: &str, data: &[u8], digest: &str) -> Res<()> {
+/// POST an upload session: its Location.
+fn start_upload(c: &mut Client, repo: &str) -> Res<String> {
     let r = c.req(
         "POST",
         &format!("/v2/{repo}/blobs/uploads/"),
@@ -122,7 +122,12 @@ pub fn push_monolithic(c: &mut Client, repo: &str, data: &[u8], digest: &str) ->
         Mode::Collect,
     )?;
     expect(&r, 202, "POST upload")?;
-    let loc = location(&r, "POST upload")?;
+    location(&r, "POST upload")
+}
+
+/// POST then one PUT with the whole body.
+pub fn push_monolithic(c: &mut Client, repo: &str, data: &[u8], digest: &str) -> Res<()> {
+    let loc = start_upload(c, repo)?;
     let r = c.req(
         "PUT",
         &add_query(&loc, &format!("digest={digest}")),
@@ -141,15 +146,7 @@ pub fn push_chunked(
     digest: &str,
     chunk: usize,
 ) -> Res<()> {
-    let r = c.req(
-        "POST",
-        &format!("/v2/{repo}/blobs/uploads/"),
-        &[],
-        &[],
-        Mode::Collect,
-    )?;
-    expect(&r, 202, "POST upload")?;
-    let mut loc = location(&r, "POST upload")?;
+    let mut loc = start_upload(c, repo)?;
     let mut off = 0usize;
     while off < data.len() {
         let end = (off + chunk).min(data.len());

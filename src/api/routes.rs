@@ -1,9 +1,12 @@
 //! The route table: which endpoint a request path names. Pure; tested by tables.
 //! Repository names are parsed here (NAME_INVALID); references, digests and
 //! upload ids are parsed by the handlers, which know which error code fits.
+//!
+//! It must never call the registry nor decide on a method: it only names the endpoint.
 
+use super::query::percent_decode;
 use crate::error::Result;
-use crate::oci::{percent_decode, RepoName};
+use crate::oci::RepoName;
 
 #[derive(Debug, PartialEq)]
 pub enum Route {

@@ -6,7 +6,7 @@
 //! It must never decide when such an answer is sent (that is `http`), and
 //! never put anything from the request into the answer.
 
-use super::API_VERSION;
+use super::headers::API_VERSION;
 use crate::http::{Body, Handler, Request, Response};
 use serde_json::json;
 

@@ -1,11 +1,21 @@
 //! db: all SQL. Opens `soute.db` (WAL, synchronous=FULL, foreign keys, busy
 //! timeout), applies `migrations/*.sql` by `PRAGMA user_version`, and offers
 //! `read` and `write` closures; writes are serialized and run in `BEGIN IMMEDIATE`.
+//! One submodule per group of tables, named by what it holds.
 //!
 //! It must never touch blob files or format HTTP.
 
-pub mod admin;
-pub mod meta;
+pub mod backups;
+pub mod blobs;
+pub mod graph;
+pub mod integrity;
+pub mod manifests;
+pub mod repos;
+pub mod search;
+pub mod settings;
+pub mod tags;
+pub mod trash;
+pub mod uploads;
 pub mod users;
 
 use crate::error::{Error, Result};
@@ -152,6 +162,17 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
+}
+
+/// Every row of a parameterless query, mapped by `f`.
+pub(crate) fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], f)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<T>>>()?)
 }
 
 /// Seconds since the Unix epoch.

@@ -1,5 +1,7 @@
 //! Content digests (`sha256:<64 hex>`, `sha512:<128 hex>`) and the streaming
 //! hasher that computes them.
+//!
+//! It must never accept a digest outside the grammar (it names files) nor do I/O.
 
 use crate::error::{Code, Error, Result};
 use sha2::Digest as _;

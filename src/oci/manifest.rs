@@ -1,6 +1,8 @@
 //! Manifest parsing and validation: image manifests and indexes in their OCI
 //! and Docker schema2 forms, artifact manifests (`artifactType`, `subject`).
 //! The exact bytes are kept by the caller; this module only reads them.
+//!
+//! It must never re-serialize a manifest (its digest is of the pushed bytes) nor do I/O.
 
 use super::{media, Digest};
 use crate::error::{Code, Error, Result};
@@ -68,7 +70,9 @@ impl Manifest {
     /// Parse `body` pushed with the given `Content-Type` header (if any).
     pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Manifest> {
         if body.len() > MAX_MANIFEST_BYTES {
-            return Err(invalid("manifest larger than 4 MiB").with_status(413));
+            return Err(Error::ManifestTooLarge {
+                limit: MAX_MANIFEST_BYTES,
+            });
         }
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;

@@ -1,6 +1,8 @@
 //! Repository names, tags, references and upload ids, parsed strictly by the
 //! spec's grammars. A value of these types can never name a path outside the
 //! data folder: none of them may contain `..`, a leading `/` or a backslash.
+//!
+//! It must never accept a value outside its grammar, nor do I/O.
 
 use super::Digest;
 use crate::error::{Code, Error, Result};
@@ -162,7 +164,7 @@ impl UploadId {
     /// A fresh random id.
     pub fn random() -> Result<UploadId> {
         let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("random: {e}")))?;
+        getrandom::fill(&mut bytes).map_err(|e| Error::internal_from("random", e))?;
         Ok(UploadId(bytes.iter().map(|b| format!("{b:02x}")).collect()))
     }
 

@@ -9,10 +9,10 @@
 //! HTTP types.
 
 use super::Registry;
-use crate::db::admin;
+use crate::db::backups;
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, UploadId};
-use crate::storage::{BlobStore, Imported};
+use crate::storage::{self, layout, BlobStore, Imported};
 use serde::Serialize;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -107,15 +107,20 @@ impl Registry {
                 )));
             }
         }
-        std::fs::create_dir_all(&dest)
+        // The backup holds password hashes and the CA key: private like the source.
+        storage::create_private_dir(&dest)
             .map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
         let target =
             BlobStore::open(&dest).map_err(|e| Error::io("creating the backup's folders", e))?;
+        // VACUUM INTO accepts an empty file, and keeps its mode.
+        storage::create_private_file(&target.partial_db_path())
+            .map_err(|e| Error::io("creating the backup's database", e))?;
         let id = format!("backup-{}", UploadId::random()?.as_str());
-        self.db
-            .snapshot_into(&target.partial_db_path(), |tx| admin::start_backup(tx, &id))?;
+        self.db.snapshot_into(&target.partial_db_path(), |tx| {
+            backups::start_backup(tx, &id)
+        })?;
         let result = self.copy_snapshot(&id, &dest, &target, progress);
-        if let Err(e) = self.db.write(|tx| admin::end_backup(tx, &id)) {
+        if let Err(e) = self.db.write(|tx| backups::end_backup(tx, &id)) {
             log::warn!("could not release the pins of {id}: {e}");
         }
         result
@@ -128,7 +133,7 @@ impl Registry {
         target: &BlobStore,
         progress: &mut dyn FnMut(BackupProgress),
     ) -> Result<BackupReport> {
-        let blobs = admin::prepare_snapshot(&target.partial_db_path())?;
+        let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
         let mut report = BackupReport {
             dest: dest.to_path_buf(),
             blobs: blobs.len() as u64,
@@ -166,18 +171,13 @@ impl Registry {
                 }
                 Err(e) => return Err(Error::io(format!("copying blob {digest}"), e)),
             }
-            let rel = format!(
-                "blobs/{}/{}/{}",
-                digest.algorithm().as_str(),
-                &digest.hex()[..2],
-                digest.hex()
-            );
+            let rel = layout::blob_rel(&digest);
             if let Some((_, list)) = sums.iter_mut().find(|(a, _)| *a == digest.algorithm()) {
                 list.push_str(&format!("{}  {rel}\n", digest.hex()));
             }
             progress(BackupProgress::Blob { bytes: *size });
             if beat.elapsed() >= HEARTBEAT {
-                self.db.write(|tx| admin::heartbeat_backup(tx, id))?;
+                self.db.write(|tx| backups::heartbeat_backup(tx, id))?;
                 beat = Instant::now();
             }
         }
@@ -190,9 +190,9 @@ impl Registry {
             .map_err(|e| Error::io("copying tls/", e))?;
         for (alg, list) in &sums {
             if *alg == Algorithm::Sha256 || !list.is_empty() {
-                let name = format!("{}SUMS", alg.as_str().to_ascii_uppercase());
+                let name = layout::checksum_list_name(*alg);
                 target
-                    .write_root_file(&name, list.as_bytes())
+                    .write_checksum_list(*alg, list.as_bytes())
                     .map_err(|e| Error::io(format!("writing {name}"), e))?;
             }
         }

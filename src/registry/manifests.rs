@@ -1,8 +1,11 @@
 //! Manifests: validate and store the exact bytes with their references, tag
 //! them, read them back by tag or digest, delete them, and list referrers.
+//!
+//! It must never store a manifest whose references the repository lacks, nor
+//! change the bytes it was given.
 
 use super::Registry;
-use crate::db::meta;
+use crate::db::{blobs, manifests, repos, search, tags};
 use crate::error::{Code, Error, Result};
 use crate::oci::manifest::Manifest;
 use crate::oci::{media, Algorithm, Digest, Reference, RepoName, Tag};
@@ -81,12 +84,12 @@ impl Registry {
             refs.push((d.digest.to_string(), "manifest"));
         }
         self.db.write(|tx| {
-            let repo_id = meta::ensure_repo(tx, repo.as_str())?;
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
             for (child, kind) in &refs {
                 let present = if *kind == "blob" {
-                    meta::repo_blob_size(tx, repo_id, child)?.is_some()
+                    blobs::repo_blob_size(tx, repo_id, child)?.is_some()
                 } else {
-                    meta::manifest_head(tx, repo_id, child)?.is_some()
+                    manifests::manifest_head(tx, repo_id, child)?.is_some()
                 };
                 if !present {
                     let what = if *kind == "blob" { "blob" } else { "manifest" };
@@ -97,9 +100,9 @@ impl Registry {
                     .with_detail(json!({ "digest": child })));
                 }
             }
-            meta::put_manifest(
+            manifests::put_manifest(
                 tx,
-                &meta::NewManifest {
+                &manifests::NewManifest {
                     repo_id,
                     digest: &key,
                     media_type: &manifest.media_type,
@@ -111,7 +114,7 @@ impl Registry {
                 },
             )?;
             for t in &tags {
-                meta::set_tag(tx, repo_id, t.as_str(), &key)?;
+                tags::set_tag(tx, repo_id, t.as_str(), &key)?;
             }
             let note = |k: &str| {
                 manifest
@@ -122,7 +125,7 @@ impl Registry {
             };
             let (title, description) = (note(ANNOTATION_TITLE), note(ANNOTATION_DESCRIPTION));
             if title.is_some() || description.is_some() {
-                crate::db::users::set_repo_search_text(tx, repo_id, title, description)?;
+                search::set_repo_search_text(tx, repo_id, title, description)?;
             }
             Ok(())
         })?;
@@ -139,12 +142,12 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<(i64, Digest)> {
-        let repo_id =
-            meta::repo_id(conn, repo.as_str())?.ok_or_else(|| manifest_unknown(repo, reference))?;
+        let repo_id = repos::repo_id(conn, repo.as_str())?
+            .ok_or_else(|| manifest_unknown(repo, reference))?;
         let digest = match reference {
             Reference::Digest(d) => d.clone(),
             Reference::Tag(t) => {
-                let d = meta::resolve_tag(conn, repo_id, t.as_str())?
+                let d = tags::resolve_tag(conn, repo_id, t.as_str())?
                     .ok_or_else(|| manifest_unknown(repo, reference))?;
                 Digest::parse(&d)?
             }
@@ -160,7 +163,7 @@ impl Registry {
     ) -> Result<(Digest, String, Vec<u8>)> {
         self.db.read(|c| {
             let (repo_id, digest) = self.resolve(c, repo, reference)?;
-            let m = meta::manifest(c, repo_id, &digest.to_string())?
+            let m = manifests::manifest(c, repo_id, &digest.to_string())?
                 .ok_or_else(|| manifest_unknown(repo, reference))?;
             Ok((digest, m.media_type, m.body))
         })
@@ -174,7 +177,7 @@ impl Registry {
     ) -> Result<(Digest, String, u64)> {
         self.db.read(|c| {
             let (repo_id, digest) = self.resolve(c, repo, reference)?;
-            let (media_type, size) = meta::manifest_head(c, repo_id, &digest.to_string())?
+            let (media_type, size) = manifests::manifest_head(c, repo_id, &digest.to_string())?
                 .ok_or_else(|| manifest_unknown(repo, reference))?;
             Ok((digest, media_type, size))
         })
@@ -184,12 +187,12 @@ impl Registry {
     pub fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
         self.require_delete()?;
         let removed = self.db.write(|tx| {
-            let Some(repo_id) = meta::repo_id(tx, repo.as_str())? else {
+            let Some(repo_id) = repos::repo_id(tx, repo.as_str())? else {
                 return Ok(false);
             };
             match reference {
-                Reference::Tag(t) => meta::delete_tag(tx, repo_id, t.as_str()),
-                Reference::Digest(d) => meta::delete_manifest(tx, repo_id, &d.to_string()),
+                Reference::Tag(t) => tags::delete_tag(tx, repo_id, t.as_str()),
+                Reference::Digest(d) => manifests::delete_manifest(tx, repo_id, &d.to_string()),
             }
         })?;
         if removed {
@@ -207,8 +210,8 @@ impl Registry {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Value> {
-        let rows = self.db.read(|c| match meta::repo_id(c, repo.as_str())? {
-            Some(id) => meta::referrers(c, id, &subject.to_string()),
+        let rows = self.db.read(|c| match repos::repo_id(c, repo.as_str())? {
+            Some(id) => manifests::referrers(c, id, &subject.to_string()),
             None => Ok(Vec::new()),
         })?;
         let manifests: Vec<Value> = rows

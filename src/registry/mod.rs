@@ -6,20 +6,21 @@
 //! beyond the `Error` it returns.
 
 mod backup;
-pub mod credentials;
 mod gc;
+mod gc_plan;
 mod manifests;
 mod uploads;
 mod users;
 mod verify;
 
 pub use backup::{BackupProgress, BackupReport};
-pub use gc::{GcPolicy, GcReport, Kept, Removed, RepoUsage, TotalUsage, Usage};
+pub use gc::{GcPolicy, GcReport, Kept, Removed};
+pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
 pub use uploads::UploadStatus;
 pub use verify::{VerifyProgress, VerifyReport};
 
-use crate::db::{meta, Db};
+use crate::db::{self, Db};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Digest, RepoName, UploadId};
 use crate::storage::BlobStore;
@@ -53,7 +54,11 @@ impl Registry {
     pub fn open(data_dir: &Path, delete_enabled: bool, db_connections: u32) -> Result<Registry> {
         let store =
             BlobStore::open(data_dir).map_err(|e| Error::io("opening the blob store", e))?;
-        let db = Db::open(&data_dir.join("soute.db"), db_connections)?;
+        let db_path = store.layout().db();
+        // Created 0600 before SQLite sees it, which gives -wal and -shm the same mode.
+        crate::storage::create_private_file(&db_path)
+            .map_err(|e| Error::io(format!("creating {}", db_path.display()), e))?;
+        let db = Db::open(&db_path, db_connections)?;
         let registry = Registry {
             data_dir: data_dir.to_path_buf(),
             db,
@@ -88,7 +93,7 @@ impl Registry {
     /// concurrent upload's new file would look like an orphan.
     pub fn clean_upload_folder(&self) -> Result<()> {
         let live: std::collections::HashSet<String> =
-            self.db.read(meta::upload_ids)?.into_iter().collect();
+            self.db.read(db::uploads::upload_ids)?.into_iter().collect();
         let files = self
             .store
             .upload_files()
@@ -106,10 +111,12 @@ impl Registry {
     pub fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64> {
         let unknown =
             || Error::client(Code::BlobUnknown, format!("blob {digest} is not in {repo}"));
-        let size = self.db.read(|c| match meta::repo_id(c, repo.as_str())? {
-            Some(id) => meta::repo_blob_size(c, id, &digest.to_string()),
-            None => Ok(None),
-        })?;
+        let size = self
+            .db
+            .read(|c| match db::repos::repo_id(c, repo.as_str())? {
+                Some(id) => db::blobs::repo_blob_size(c, id, &digest.to_string()),
+                None => Ok(None),
+            })?;
         size.ok_or_else(unknown)
     }
 
@@ -136,8 +143,8 @@ impl Registry {
         self.require_delete()?;
         let removed = self
             .db
-            .write(|tx| match meta::repo_id(tx, repo.as_str())? {
-                Some(id) => meta::unlink_blob(tx, id, &digest.to_string()),
+            .write(|tx| match db::repos::repo_id(tx, repo.as_str())? {
+                Some(id) => db::blobs::unlink_blob(tx, id, &digest.to_string()),
                 None => Ok(false),
             })?;
         if removed {
@@ -163,10 +170,10 @@ impl Registry {
         let mut written = 0usize;
         let mut last_owned = String::new();
         self.db.read(|c| {
-            let id = meta::repo_id(c, repo.as_str())?.ok_or_else(|| {
+            let id = db::repos::repo_id(c, repo.as_str())?.ok_or_else(|| {
                 Error::client(Code::NameUnknown, format!("repository {repo} is not known"))
             })?;
-            meta::visit_tags(c, id, last, limit + 1, |name| {
+            db::tags::visit_tags(c, id, last, limit + 1, |name| {
                 if written == limit {
                     page.more = true;
                     return;
@@ -190,8 +197,13 @@ impl Registry {
     /// Repository names, sorted, after `last`.
     pub fn catalog(&self, last: &str, limit: usize) -> Result<(Vec<String>, bool)> {
         let limit = limit.min(MAX_PAGE);
-        let page = self.db.read(|c| meta::catalog(c, last, limit + 1))?;
+        let page = self.db.read(|c| db::repos::catalog(c, last, limit + 1))?;
         Ok(split_page(page, limit))
+    }
+
+    /// Repositories whose name, title or description contains `term` (for `docker search`).
+    pub fn search(&self, term: &str, limit: usize) -> Result<Vec<db::search::SearchHit>> {
+        self.db.read(|c| db::search::search(c, term, limit))
     }
 
     /// The session's lock (created on first use).

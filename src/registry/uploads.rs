@@ -4,9 +4,12 @@
 //! Bytes are appended to `uploads/<id>` while the digest is computed; the
 //! acknowledged length is recorded in the database only after the bytes are
 //! fsynced. After a restart the hash is rebuilt from the file.
+//!
+//! It must never record a length before its bytes are fsynced, nor insert a
+//! blob row before its file is renamed into `blobs/`.
 
 use super::Registry;
-use crate::db::meta;
+use crate::db::{blobs, repos, uploads};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Algorithm, Digest, Hasher, RepoName, UploadId};
 use std::fs::File;
@@ -49,8 +52,8 @@ impl Registry {
             .map_err(|e| Error::io("creating upload file", e))?;
         // A session lost to a power cut costs the client one retry: no fsync.
         let created = self.db.write_unsynced(|tx| {
-            let repo_id = meta::ensure_repo(tx, repo.as_str())?;
-            meta::create_upload(tx, id.as_str(), repo_id, alg.as_str())
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+            uploads::create_upload(tx, id.as_str(), repo_id, alg.as_str())
         });
         if let Err(e) = created {
             let _ = self.store.remove_upload(&id);
@@ -75,25 +78,25 @@ impl Registry {
         let key = digest.to_string();
         self.db.write(|tx| {
             let present = match from {
-                Some(src) => match meta::repo_id(tx, src.as_str())? {
-                    Some(src_id) => meta::repo_blob_size(tx, src_id, &key)?.is_some(),
+                Some(src) => match repos::repo_id(tx, src.as_str())? {
+                    Some(src_id) => blobs::repo_blob_size(tx, src_id, &key)?.is_some(),
                     None => false,
                 },
-                None => meta::blob_size(tx, &key)?.is_some(),
+                None => blobs::blob_size(tx, &key)?.is_some(),
             };
             if present {
-                let repo_id = meta::ensure_repo(tx, repo.as_str())?;
-                meta::link_blob(tx, repo_id, &key)?;
+                let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+                blobs::link_blob(tx, repo_id, &key)?;
             }
             Ok(present)
         })
     }
 
     /// The session's row, checked to belong to `repo`.
-    fn session_row(&self, repo: &RepoName, id: &UploadId) -> Result<meta::UploadRow> {
+    fn session_row(&self, repo: &RepoName, id: &UploadId) -> Result<uploads::UploadRow> {
         let row = self
             .db
-            .read(|c| meta::upload(c, id.as_str()))?
+            .read(|c| uploads::upload(c, id.as_str()))?
             .ok_or_else(unknown_upload)?;
         if row.repo != repo.as_str() {
             return Err(unknown_upload());
@@ -132,7 +135,7 @@ impl Registry {
             file.sync_data()
                 .map_err(|e| Error::io("syncing upload", e))?;
             self.db
-                .write(|tx| meta::set_upload_length(tx, id.as_str(), length))
+                .write(|tx| uploads::set_upload_length(tx, id.as_str(), length))
         })?;
         Ok(UploadStatus {
             id: id.clone(),
@@ -182,7 +185,7 @@ impl Registry {
                     .map_err(|e| Error::io("syncing upload", e))?;
                 let length = session.length;
                 self.db
-                    .write(|tx| meta::set_upload_length(tx, id.as_str(), length))?;
+                    .write(|tx| uploads::set_upload_length(tx, id.as_str(), length))?;
             }
             return Err(Error::client(
                 Code::DigestInvalid,
@@ -200,7 +203,7 @@ impl Registry {
         // The write lock is held from the existence check to the row insert, so
         // GC (which deletes rows under the same lock) cannot interleave.
         self.db.write(|tx| {
-            if meta::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
+            if blobs::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
                 self.store
                     .remove_upload(id)
                     .map_err(|e| Error::io("removing upload", e))?;
@@ -208,11 +211,11 @@ impl Registry {
                 self.store
                     .commit_upload(id, digest)
                     .map_err(|e| Error::io("committing blob", e))?;
-                meta::insert_blob(tx, &key, size)?;
+                blobs::insert_blob(tx, &key, size)?;
             }
-            let repo_id = meta::ensure_repo(tx, repo.as_str())?;
-            meta::link_blob(tx, repo_id, &key)?;
-            meta::delete_upload(tx, id.as_str())?;
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+            blobs::link_blob(tx, repo_id, &key)?;
+            uploads::delete_upload(tx, id.as_str())?;
             Ok(())
         })?;
         *guard = None;
@@ -226,7 +229,8 @@ impl Registry {
         self.upload_status(repo, id)?;
         let lock = self.session_lock(id);
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.db.write(|tx| meta::delete_upload(tx, id.as_str()))?;
+        self.db
+            .write(|tx| uploads::delete_upload(tx, id.as_str()))?;
         self.store
             .remove_upload(id)
             .map_err(|e| Error::io("removing upload", e))?;
@@ -295,10 +299,10 @@ fn append_chunk(
     let before = session.length;
     if let Some(start) = start {
         if start != before {
-            return Err(Error::client(
-                Code::RangeInvalid,
-                format!("chunk starts at {start} but the upload has {before} bytes"),
-            ));
+            return Err(Error::UploadOutOfOrder {
+                start,
+                acknowledged: before,
+            });
         }
     }
     let saved = session.hasher.clone();

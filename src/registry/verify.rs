@@ -5,7 +5,7 @@
 //! referenced data is reported with what to do. It must never see HTTP types.
 
 use super::Registry;
-use crate::db::{admin, meta};
+use crate::db::{blobs, graph, integrity, uploads};
 use crate::error::{Error, Result};
 use crate::oci::Digest;
 use serde::Serialize;
@@ -53,10 +53,10 @@ impl Registry {
             }
         }
         self.db.read(|c| {
-            for p in admin::integrity_problems(c)? {
+            for p in integrity::integrity_problems(c)? {
                 r.problems.push(format!("integrity_check: {p}"));
             }
-            for p in admin::foreign_key_problems(c)? {
+            for p in integrity::foreign_key_problems(c)? {
                 r.problems.push(format!("foreign_key_check: {p}"));
             }
             Ok(())
@@ -67,7 +67,7 @@ impl Registry {
             .store
             .blob_files()
             .map_err(|e| Error::io("listing blobs/", e))?;
-        let rows = self.db.read(admin::blobs)?;
+        let rows = self.db.read(graph::blobs)?;
         progress(VerifyProgress::Start {
             blobs: rows.len() as u64,
             bytes: rows.iter().map(|b| b.size).sum(),
@@ -104,7 +104,7 @@ impl Registry {
             };
             if let Some(p) = problem {
                 r.problems.push(p);
-                let users = self.db.read(|c| admin::blob_users(c, &row.digest))?;
+                let users = self.db.read(|c| integrity::blob_users(c, &row.digest))?;
                 r.advice.push(if users.is_empty() {
                     format!(
                         "{digest} is used by no manifest: delete it from the repositories that link it (DELETE /v2/<name>/blobs/{digest}) and run `soute gc`"
@@ -119,7 +119,7 @@ impl Registry {
         }
         let known: HashSet<&str> = rows.iter().map(|b| b.digest.as_str()).collect();
 
-        let bodies = self.db.read(admin::manifest_bodies)?;
+        let bodies = self.db.read(integrity::manifest_bodies)?;
         for m in &bodies {
             r.manifests_checked += 1;
             match Digest::parse(&m.digest) {
@@ -131,12 +131,12 @@ impl Registry {
             }
         }
         drop(bodies);
-        for (repo, manifest, child, kind) in self.db.read(admin::dangling_refs)? {
+        for (repo, manifest, child, kind) in self.db.read(integrity::dangling_refs)? {
             r.problems.push(format!(
                 "manifest {repo}@{manifest} references {kind} {child}, which is not in {repo}"
             ));
         }
-        for (repo, tag, digest) in self.db.read(admin::dangling_tags)? {
+        for (repo, tag, digest) in self.db.read(integrity::dangling_tags)? {
             r.problems.push(format!(
                 "tag {repo}:{tag} points at a missing manifest {digest}"
             ));
@@ -155,7 +155,7 @@ impl Registry {
                 // Under the write lock no upload is between rename and row.
                 let removed = self.db.write(|tx| {
                     if let Some(d) = &file.digest {
-                        if meta::blob_size(tx, &d.to_string())?.is_some() {
+                        if blobs::blob_size(tx, &d.to_string())?.is_some() {
                             return Ok(false);
                         }
                     }
@@ -169,7 +169,7 @@ impl Registry {
                 }
             }
         }
-        let sessions: HashSet<String> = self.db.read(meta::upload_ids)?.into_iter().collect();
+        let sessions: HashSet<String> = self.db.read(uploads::upload_ids)?.into_iter().collect();
         let uploads = self
             .store
             .upload_files_with_age()
@@ -179,7 +179,7 @@ impl Registry {
             if sessions.contains(&name) {
                 continue;
             }
-            r.orphans.push(format!("uploads/{name}"));
+            r.orphans.push(crate::storage::layout::upload_rel(&name));
             let old = now
                 .duration_since(modified)
                 .is_ok_and(|age| age >= UPLOAD_ORPHAN_AGE);

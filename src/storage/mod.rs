@@ -1,26 +1,27 @@
-//! storage: the blob files of the data folder and their durable commit.
+//! storage: the blob files of the data folder and their durable commit. The
+//! folder's layout (every path and file mode) is `storage::layout`.
 //!
-//! ```text
-//! <data>/blobs/<alg>/<2 hex>/<hex>   immutable, content-addressed
-//! <data>/uploads/<id>                bytes of an unfinished upload session
-//! <dest>/SHA256SUMS, SHA512SUMS       checksum lists written by a backup
-//! ```
 //! Commit order: fsync the upload file, rename it into `blobs/`, fsync the
 //! shard directory. Paths are built only from parsed `Digest`s and `UploadId`s.
 //!
+//! Every file and folder it creates gets `layout::FILE_MODE` / `DIR_MODE`
+//! (0600 / 0700) at creation, whatever the umask.
+//!
 //! It must never run SQL or decide whether a blob may be served.
 
+pub mod layout;
+
 use crate::oci::{Algorithm, Digest, Hasher, UploadId};
+use layout::{Layout, DIR_MODE, FILE_MODE};
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub struct BlobStore {
-    data: PathBuf,
-    blobs: PathBuf,
-    uploads: PathBuf,
+    layout: Layout,
 }
 
 /// A file found under `blobs/`.
@@ -50,53 +51,114 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Create `dir` and its missing parents with mode 0700 (the umask can only
+/// remove bits, and `dir` itself is set exactly).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+}
+
+/// Create `path` empty with mode 0600 if it does not exist (SQLite then
+/// opens it as an empty database, and gives its -wal and -shm files the same mode).
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(path)
+        .map(drop)
+}
+
+/// Check the modes of the data folder's private paths (`Layout::private_paths`)
+/// and report each one someone loosened. Secrets (the database and its
+/// sidecars, `tls/` and its keys) are tightened back; the other paths are
+/// only reported, since an operator may have opened them on purpose (their
+/// contents stay private: every file soute writes is 0600).
+pub fn tighten_modes(layout: &Layout) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut reports = Vec::new();
+    for (path, wanted, secret) in layout.private_paths() {
+        let Ok(meta) = fs::metadata(&path) else {
+            continue; // not created yet
+        };
+        let mode = meta.mode() & 0o7777;
+        if mode & !wanted == 0 {
+            continue;
+        }
+        let what = format!(
+            "{} has mode {mode:04o}, looser than {wanted:04o}",
+            path.display()
+        );
+        if !secret {
+            reports.push(format!(
+                "{what}; left as is (chmod {wanted:o} it unless meant)"
+            ));
+            continue;
+        }
+        match fs::set_permissions(&path, fs::Permissions::from_mode(wanted)) {
+            Ok(()) => reports.push(format!("{what}; set it to {wanted:04o}")),
+            Err(e) => reports.push(format!("{what}; could not tighten it: {e}")),
+        }
+    }
+    reports
+}
+
+fn private_file(opts: &mut OpenOptions) -> &mut OpenOptions {
+    opts.mode(FILE_MODE)
+}
+
 impl BlobStore {
     /// Open the store under `data_dir`, creating `blobs/` and `uploads/`.
     pub fn open(data_dir: &Path) -> io::Result<BlobStore> {
         let store = BlobStore {
-            data: data_dir.to_path_buf(),
-            blobs: data_dir.join("blobs"),
-            uploads: data_dir.join("uploads"),
+            layout: Layout::new(data_dir),
         };
-        for dir in [&store.blobs, &store.uploads] {
+        for dir in [store.layout.blobs_dir(), store.layout.uploads_dir()] {
             if !dir.exists() {
-                fs::create_dir_all(dir)?;
+                create_private_dir(&dir)?;
                 sync_dir(data_dir)?;
             }
         }
         Ok(store)
     }
 
+    /// The paths of the data folder this store lives in.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.blobs
-            .join(digest.algorithm().as_str())
-            .join(&hex[..2])
-            .join(hex)
+        self.layout.blob(digest)
     }
 
     pub fn upload_path(&self, id: &UploadId) -> PathBuf {
-        self.uploads.join(id.as_str())
+        self.layout.upload(id)
     }
 
     /// Create the (empty) file of a new upload session.
     pub fn create_upload(&self, id: &UploadId) -> io::Result<()> {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.upload_path(id))?;
+        private_file(OpenOptions::new().write(true).create_new(true)).open(self.upload_path(id))?;
         Ok(())
     }
 
     /// Open an upload's file for reading and writing; recreate it when it is
     /// missing (a crash between the session row and the file).
     pub fn open_upload(&self, id: &UploadId) -> io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.upload_path(id))
+        private_file(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .open(self.upload_path(id))
     }
 
     pub fn remove_upload(&self, id: &UploadId) -> io::Result<()> {
@@ -114,7 +176,7 @@ impl BlobStore {
             .parent()
             .ok_or_else(|| io::Error::other("blob path without parent"))?;
         if !shard.exists() {
-            fs::create_dir_all(shard)?;
+            create_private_dir(shard)?;
             if let Some(alg_dir) = shard.parent() {
                 sync_dir(alg_dir)?;
             }
@@ -141,7 +203,7 @@ impl BlobStore {
     /// Names of the files in `uploads/` (for start-up cleanup).
     pub fn upload_files(&self) -> io::Result<Vec<String>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.uploads)? {
+        for entry in fs::read_dir(self.layout.uploads_dir())? {
             out.push(entry?.file_name().to_string_lossy().into_owned());
         }
         Ok(out)
@@ -150,7 +212,7 @@ impl BlobStore {
     /// Names of the files in `uploads/` with their modification time.
     pub fn upload_files_with_age(&self) -> io::Result<Vec<(String, SystemTime)>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.uploads)? {
+        for entry in fs::read_dir(self.layout.uploads_dir())? {
             let entry = entry?;
             let modified = entry.metadata()?.modified()?;
             out.push((entry.file_name().to_string_lossy().into_owned(), modified));
@@ -161,13 +223,14 @@ impl BlobStore {
     /// Every regular file under `blobs/`, sorted by path.
     pub fn blob_files(&self) -> io::Result<Vec<BlobFile>> {
         let mut out = Vec::new();
-        walk(&self.blobs, &mut |path, meta| {
+        let blobs = self.layout.blobs_dir();
+        walk(&blobs, &mut |path, meta| {
             let rel = path
-                .strip_prefix(&self.data)
+                .strip_prefix(self.layout.root())
                 .unwrap_or(path)
                 .to_string_lossy()
                 .into_owned();
-            let digest = digest_of_path(path.strip_prefix(&self.blobs).unwrap_or(path));
+            let digest = layout::digest_of_blob_path(path.strip_prefix(&blobs).unwrap_or(path));
             let digest = digest.filter(|d| self.blob_path(d) == path);
             out.push(BlobFile {
                 digest,
@@ -183,8 +246,8 @@ impl BlobStore {
 
     /// Remove a file `blob_files` listed (an orphan or a stray).
     pub fn remove_blob_file(&self, file: &BlobFile) -> io::Result<()> {
-        let path = self.data.join(&file.rel);
-        if !path.starts_with(&self.blobs) || file.rel.contains("..") {
+        let path = self.layout.root().join(&file.rel);
+        if !path.starts_with(self.layout.blobs_dir()) || file.rel.contains("..") {
             return Err(io::Error::other("refusing to remove a path outside blobs/"));
         }
         match fs::remove_file(&path) {
@@ -212,7 +275,7 @@ impl BlobStore {
         let from = src.blob_path(digest);
         let dest = self.blob_path(digest);
         if let Some(shard) = dest.parent() {
-            fs::create_dir_all(shard)?;
+            create_private_dir(shard)?;
         }
         match fs::hard_link(&from, &dest) {
             Ok(()) => return Ok(Imported::Linked),
@@ -222,9 +285,10 @@ impl BlobStore {
             }
             Err(_) => {} // other filesystem (EXDEV) or no links there: copy
         }
-        let tmp = dest.with_extension("partial");
+        let tmp = self.layout.blob_partial(digest);
         let mut input = File::open(&from)?;
-        let mut out = File::create(&tmp)?;
+        let mut out =
+            private_file(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
         let (_, actual) = hash_reader(&mut input, digest.algorithm(), &mut out, &mut |_| {})?;
         out.sync_all()?;
         drop(out);
@@ -235,7 +299,8 @@ impl BlobStore {
     /// fsync every directory under `blobs/` and the data folder itself.
     pub fn sync_blob_dirs(&self) -> io::Result<()> {
         let mut dirs = BTreeSet::new();
-        walk(&self.blobs, &mut |path, _| {
+        let blobs = self.layout.blobs_dir();
+        walk(&blobs, &mut |path, _| {
             if let Some(p) = path.parent() {
                 dirs.insert(p.to_path_buf());
                 if let Some(pp) = p.parent() {
@@ -247,42 +312,45 @@ impl BlobStore {
         for dir in dirs.iter().rev() {
             sync_dir(dir)?;
         }
-        sync_dir(&self.blobs)?;
-        sync_dir(&self.data)
+        sync_dir(&blobs)?;
+        sync_dir(self.layout.root())
     }
 
-    /// Write `name` at the data folder's root durably (temporary name, fsync, rename).
-    pub fn write_root_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let tmp = self.data.join(format!("{name}.partial"));
-        let mut f = File::create(&tmp)?;
+    /// Write the checksum list for `alg` at the data folder's root durably
+    /// (temporary name, fsync, rename).
+    pub fn write_checksum_list(&self, alg: Algorithm, bytes: &[u8]) -> io::Result<()> {
+        let path = self.layout.checksum_list(alg);
+        let tmp = self.layout.partial_of(&path);
+        let mut f =
+            private_file(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, self.data.join(name))?;
-        sync_dir(&self.data)
+        fs::rename(&tmp, &path)?;
+        sync_dir(self.layout.root())
     }
 
     /// Where a backup writes the database copy before it is complete.
     pub fn partial_db_path(&self) -> PathBuf {
-        self.data.join("soute.db.partial")
+        self.layout.db_partial()
     }
 
     /// The last step of a backup: the database copy gets its real name, which
     /// is what makes the folder a registry.
     pub fn publish_db(&self) -> io::Result<()> {
         File::open(self.partial_db_path())?.sync_all()?;
-        fs::rename(self.partial_db_path(), self.data.join("soute.db"))?;
-        sync_dir(&self.data)
+        fs::rename(self.partial_db_path(), self.layout.db())?;
+        sync_dir(self.layout.root())
     }
 
     /// Copy the TLS material (`tls/`) into `dest`'s data folder, fsynced.
     pub fn copy_tls(&self, dest: &BlobStore) -> io::Result<usize> {
-        let from = self.data.join("tls");
+        let from = self.layout.tls_dir();
         if !from.is_dir() {
             return Ok(0);
         }
-        let to = dest.data.join("tls");
-        fs::create_dir_all(&to)?;
+        let to = dest.layout.tls_dir();
+        create_private_dir(&to)?;
         let mut n = 0;
         for entry in fs::read_dir(&from)? {
             let entry = entry?;
@@ -299,10 +367,10 @@ impl BlobStore {
 
     /// Remove a stray file in `uploads/` that is not a valid session (start-up cleanup).
     pub fn remove_upload_file(&self, name: &str) -> io::Result<()> {
-        if name.contains('/') || name.contains("..") {
-            return Ok(());
+        match self.layout.upload_named(name) {
+            Some(path) => fs::remove_file(path),
+            None => Ok(()),
         }
-        fs::remove_file(self.uploads.join(name))
     }
 }
 
@@ -324,15 +392,6 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata) -> io::Result<()>) -
         }
     }
     Ok(())
-}
-
-/// `<alg>/<2 hex>/<hex>` back to a digest, when it is one.
-fn digest_of_path(rel: &Path) -> Option<Digest> {
-    let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
-    match parts.as_slice() {
-        [alg, _, hex] => Digest::parse(&format!("{alg}:{hex}")).ok(),
-        _ => None,
-    }
 }
 
 /// Copy `input` to `out` while hashing: (bytes, digest).

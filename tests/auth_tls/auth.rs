@@ -1,8 +1,8 @@
 //! Basic authentication: who needs credentials for what.
 
-use crate::common::*;
+use crate::support::*;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const REPO: &str = "lab/app";
 
@@ -59,16 +59,15 @@ fn credentials_are_required_once_a_user_exists() {
     get(&agent, &v2, None).expect_status(200);
     get(&agent, &format!("{base}/v2/_catalog"), None).expect_status(200);
 
-    // A user added by the real binary while soute runs closes it (the
-    // has-users answer is cached for at most a second).
+    // A user added by the real binary while soute runs closes it without a
+    // restart (the has-users answer is cached for about a second; 10 s is a
+    // bound a loaded machine cannot miss, yet shows it is no restart-only
+    // change).
     user_cmd(soute.data(), &["add", "alice"], Some("pw-alice"));
-    let added = Instant::now();
-    let r = wait_for("/v2/ to answer 401", Duration::from_secs(5), || {
+    let r = wait_for("/v2/ to answer 401", Duration::from_secs(10), || {
         let r = get(&agent, &v2, None);
         (r.status == 401).then_some(r)
     });
-    let took = added.elapsed();
-    assert!(took < Duration::from_secs(3), "took {took:?} to close");
     r.expect_challenge("soute");
 
     let right = basic("alice", "pw-alice");

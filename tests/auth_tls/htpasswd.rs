@@ -1,6 +1,6 @@
 //! Importing a bcrypt htpasswd file at start.
 
-use crate::common::*;
+use crate::support::*;
 use std::fs;
 use std::time::Duration;
 

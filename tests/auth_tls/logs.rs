@@ -1,6 +1,6 @@
 //! Credentials never reach the log, even at debug level.
 
-use crate::common::*;
+use crate::support::*;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `docker search`: /v1/_ping and /v1/search, over TLS with credentials.
 
 use crate::auth::push_image;
-use crate::common::*;
+use crate::support::*;
 use serde_json::json;
 use soute::config::TlsMode;
 use ureq::config::IpFamily;

@@ -1,6 +1,6 @@
 //! TLS auto: soute's own CA, made on first start and reused after.
 
-use crate::common::*;
+use crate::support::*;
 use rustls::version::{TLS12, TLS13};
 use rustls::{CertificateError, ProtocolVersion, RootCertStore};
 use soute::config::TlsMode;

@@ -1,6 +1,6 @@
 //! TLS with the user's own certificate files, reloaded without a restart.
 
-use crate::common::*;
+use crate::support::*;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::version::TLS13;
 use soute::config::TlsMode;

@@ -1,7 +1,7 @@
 //! `soute user passwd|del` in another process apply at once to a running
 //! server, cached logins included.
 
-use crate::common::*;
+use crate::support::*;
 use soute::config::TlsMode;
 use ureq::config::IpFamily;
 

@@ -87,8 +87,10 @@ fn a_huge_declared_manifest_body_gets_413_promptly_and_a_closed_connection() {
     let reg = TestRegistry::start();
     let repo = reg.repo("frame/huge");
     reg.sample_image(&repo, "v1");
-    let mut s = connect(reg.addr(), Duration::from_secs(10));
-    let t0 = Instant::now();
+    // Promptly: the 413 must come while the body is still unsent. Waiting
+    // for it would take the body timeout (30 s or more), past this 20 s
+    // socket timeout, so an answer at all proves it.
+    let mut s = connect(reg.addr(), Duration::from_secs(20));
     let head = format!(
         "PUT /v2/{repo}/manifests/huge HTTP/1.1\r\nHost: x\r\nContent-Type: {OCI_MANIFEST}\r\nContent-Length: 1000000000000\r\n\r\n"
     );
@@ -99,11 +101,6 @@ fn a_huge_declared_manifest_body_gets_413_promptly_and_a_closed_connection() {
     let r = read_response(&mut s, false).expect("a response without sending the body");
     assert_eq!(r.status, 413, "Content-Length: 1e12 on a manifest PUT");
     assert!(
-        t0.elapsed() < Duration::from_secs(5),
-        "413 took {:?}",
-        t0.elapsed()
-    );
-    assert!(
         r.closed || peer_closed(&mut s, Some(Duration::from_secs(5))),
         "connection must be closed after 413"
     );
@@ -111,11 +108,14 @@ fn a_huge_declared_manifest_body_gets_413_promptly_and_a_closed_connection() {
     reg.get("/v2/").expect_status(200);
 }
 
+/// Long enough that a loaded machine serves three requests well within it.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[test]
 fn stalled_half_heads_do_not_block_other_clients() {
     let Some(reg) =
         TestRegistry::local_with("stalled_half_heads_do_not_block_other_clients", |c| {
-            c.http.head_timeout = Duration::from_secs(2)
+            c.http.head_timeout = HEAD_TIMEOUT
         })
     else {
         return;
@@ -128,17 +128,19 @@ fn stalled_half_heads_do_not_block_other_clients() {
         stalled.push(s);
     }
     std::thread::sleep(Duration::from_millis(100));
-    let t0 = Instant::now();
     for _ in 0..3 {
         reg.get("/v2/").expect_status(200);
     }
-    let took = t0.elapsed();
-    assert!(
-        took < Duration::from_millis(1500),
-        "other clients waited {took:?} behind stalled heads"
-    );
+    // Ordering, not a stopwatch: the other clients were answered while every
+    // stalled connection was still open (not served after they were cut).
+    for (i, s) in stalled.iter_mut().enumerate() {
+        assert!(
+            !peer_closed(s, Some(Duration::from_millis(10))),
+            "stalled connection {i} was cut before the other clients were answered"
+        );
+    }
     // The stalled connections are cut once the head timeout has passed.
-    let deadline = Instant::now() + Duration::from_secs(6);
+    let deadline = Instant::now() + HEAD_TIMEOUT + Duration::from_secs(10);
     for s in &mut stalled {
         let left = deadline
             .saturating_duration_since(Instant::now())

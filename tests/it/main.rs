@@ -1,7 +1,11 @@
 //! Black-box integration suite: soute over real HTTP on loopback, checked
 //! against the OCI distribution spec v1.1 (end-1..end-14) and the Docker
 //! registry v2 behaviour real clients rely on. See `harness.rs` for how a
-//! registry is started (in-process soute, or an external URL).
+//! registry is started (in-process soute, or an external URL); the helpers
+//! themselves live in the shared `tests/support` library.
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod harness;
 

@@ -1,6 +1,8 @@
 //! Content discovery (end-8a, end-8b) and `/v2/_catalog`: sorted lists, `n`,
 //! exclusive `last`, RFC 5988 `Link: <...>; rel="next"` while more remain,
 //! `n=0` gives an empty list and no Link, unknown repository → NAME_UNKNOWN.
+//! Pagination is checked by tables (query → page, Link), as distribution's
+//! `TestTagsAPI` does.
 
 use crate::harness::*;
 use serde_json::Value;
@@ -68,34 +70,112 @@ fn mixed_case_tags_are_in_lexical_or_asciibetical_order() {
     );
 }
 
+/// One row of a pagination table (like distribution's `TestTagsAPI`): the
+/// query, the page it must give, and the `(n, last)` the `Link` must carry
+/// (`None`: no Link header at all).
+struct PageCase {
+    query: &'static str,
+    want: &'static [&'static str],
+    link: Option<(&'static str, &'static str)>,
+}
+
+const fn case(
+    query: &'static str,
+    want: &'static [&'static str],
+    link: Option<(&'static str, &'static str)>,
+) -> PageCase {
+    PageCase { query, want, link }
+}
+
+/// What is wrong with `r` for `case` (Link target `list_path`), if anything.
+fn page_mismatch(r: &Resp, key: &str, list_path: &str, case: &PageCase) -> Option<String> {
+    if r.status != 200 {
+        return Some(format!("{}: status {} ({})", r.what, r.status, r.text()));
+    }
+    let got = strings(&r.json(), key, &r.what);
+    if got != case.want {
+        return Some(format!("{}: got {got:?}, want {:?}", r.what, case.want));
+    }
+    let got_link = r.header("link").map(|_| {
+        let url = next_link(r).unwrap_or_else(|| panic!("{}: unparsable Link", r.what));
+        let path = url.split('?').next().unwrap_or_default().to_string();
+        (path, query_pairs(&url))
+    });
+    match (&case.link, got_link) {
+        (None, None) => None,
+        (None, Some((path, q))) => Some(format!("{}: unexpected Link {path} {q:?}", r.what)),
+        (Some(_), None) => Some(format!("{}: no Link, want {:?}", r.what, case.link)),
+        (Some((n, last)), Some((path, q))) => {
+            let want_q = vec![
+                ("n".to_string(), n.to_string()),
+                ("last".to_string(), last.to_string()),
+            ];
+            let mut got_q = q.clone();
+            got_q.sort();
+            let mut want_sorted = want_q.clone();
+            want_sorted.sort();
+            if !path.ends_with(list_path) || got_q != want_sorted {
+                Some(format!(
+                    "{}: Link {path} {q:?}, want {list_path} {want_q:?}",
+                    r.what
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// GETs every row of `table` on `list_path` and reports all mismatches at once.
+fn check_pages(reg: &TestRegistry, list_path: &str, key: &str, table: &[PageCase]) {
+    let mut failures = Failures::default();
+    for c in table {
+        let url = if c.query.is_empty() {
+            list_path.to_string()
+        } else {
+            format!("{list_path}?{}", c.query)
+        };
+        let r = reg.get(&url);
+        failures.add(page_mismatch(&r, key, list_path, c));
+    }
+    failures.finish();
+}
+
 #[test]
-fn tags_paginate_with_n_last_and_link() {
+fn tags_list_pagination_table() {
     let reg = TestRegistry::start();
     let repo = reg.repo("tags/pages");
+    tag_all(&reg, &repo, &["c", "a", "e", "b", "d"]);
+    let all: &[&str] = &["a", "b", "c", "d", "e"];
+    let table = [
+        case("", all, None),
+        case("n=10", all, None),
+        case("n=5", all, None),
+        case("n=0", &[], None),
+        case("n=2", &["a", "b"], Some(("2", "b"))),
+        case("n=2&last=b", &["c", "d"], Some(("2", "d"))),
+        // Exactly n left: the last page, no Link.
+        case("n=2&last=c", &["d", "e"], None),
+        case("n=3&last=c", &["d", "e"], None),
+        case("n=1&last=b", &["c"], Some(("1", "c"))),
+        // `last` is exclusive, with or without n, and need not be a tag.
+        case("last=b", &["c", "d", "e"], None),
+        case("n=2&last=bb", &["c", "d"], Some(("2", "d"))),
+        case("n=1&last=0", &["a"], Some(("1", "a"))),
+        case("last=e", &[], None),
+        case("last=zzz", &[], None),
+    ];
+    check_pages(&reg, &format!("/v2/{repo}/tags/list"), "tags", &table);
+}
+
+#[test]
+fn tags_link_chain_ends_after_every_tag_once() {
+    let reg = TestRegistry::start();
+    let repo = reg.repo("tags/chain");
     let all = ["t1", "t2", "t3", "t4", "t5", "t6", "t7"];
     tag_all(&reg, &repo, &all);
-    let first = format!("/v2/{repo}/tags/list?n=3");
-    let (r, page) = tags(&reg, &first);
-    assert_eq!(page, ["t1", "t2", "t3"]);
-    let link = next_link(&r).expect("Link header when more tags remain");
-    let path = link.split('?').next().unwrap_or_default();
-    assert!(
-        path.ends_with(&format!("/v2/{repo}/tags/list")),
-        "Link target {link}"
-    );
-    let q = query_pairs(&link);
-    assert!(
-        q.contains(&("n".into(), "3".into())),
-        "Link {link} keeps n=3"
-    );
-    assert!(
-        q.contains(&("last".into(), "t3".into())),
-        "Link {link} carries last=t3"
-    );
-
-    // Follow the links to the end.
-    let mut seen = page;
-    let mut next = Some(link);
+    let mut seen = Vec::new();
+    let mut next = Some(format!("/v2/{repo}/tags/list?n=3"));
     let mut hops = 0;
     while let Some(l) = next {
         hops += 1;
@@ -106,33 +186,30 @@ fn tags_paginate_with_n_last_and_link() {
         next = next_link(&r);
     }
     assert_eq!(seen, all);
+    assert_eq!(hops, 3, "7 tags in pages of 3");
 }
 
 #[test]
-fn n_zero_gives_an_empty_list_and_no_link() {
-    let reg = TestRegistry::start();
-    let repo = reg.repo("tags/zero");
-    tag_all(&reg, &repo, &["a", "b"]);
-    let (r, list) = tags(&reg, &format!("/v2/{repo}/tags/list?n=0"));
-    assert!(list.is_empty(), "{list:?}");
-    assert!(r.header("link").is_none(), "n=0 must not send Link");
-}
-
-#[test]
-fn last_is_exclusive_with_and_without_n() {
-    let reg = TestRegistry::start();
-    let repo = reg.repo("tags/last");
-    tag_all(&reg, &repo, &["a", "b", "c", "d"]);
-    let (_, list) = tags(&reg, &format!("/v2/{repo}/tags/list?last=b"));
-    assert_eq!(list, ["c", "d"]);
-    let (_, list) = tags(&reg, &format!("/v2/{repo}/tags/list?n=1&last=b"));
-    assert_eq!(list, ["c"]);
-    // `last` need not be an existing tag.
-    let (_, list) = tags(&reg, &format!("/v2/{repo}/tags/list?n=2&last=bb"));
-    assert_eq!(list, ["c", "d"]);
-    let (r, list) = tags(&reg, &format!("/v2/{repo}/tags/list?last=d"));
-    assert!(list.is_empty());
-    assert!(r.header("link").is_none());
+fn catalog_pagination_table() {
+    let Some(reg) = TestRegistry::local("catalog_pagination_table") else {
+        return;
+    };
+    for name in ["r/c", "r/a", "r/e", "r/b", "r/d"] {
+        reg.sample_image(name, "v1");
+    }
+    let all: &[&str] = &["r/a", "r/b", "r/c", "r/d", "r/e"];
+    let table = [
+        case("", all, None),
+        case("n=10", all, None),
+        case("n=0", &[], None),
+        case("n=2", &["r/a", "r/b"], Some(("2", "r/b"))),
+        case("n=2&last=r/b", &["r/c", "r/d"], Some(("2", "r/d"))),
+        case("n=2&last=r/c", &["r/d", "r/e"], None),
+        case("last=r/b", &["r/c", "r/d", "r/e"], None),
+        case("n=1&last=r/bb", &["r/c"], Some(("1", "r/c"))),
+        case("last=r/e", &[], None),
+    ];
+    check_pages(&reg, "/v2/_catalog", "repositories", &table);
 }
 
 #[test]

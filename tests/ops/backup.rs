@@ -71,9 +71,11 @@ fn backup_while_pushing() {
             i
         })
     };
-    while log.lock().expect("log").len() < 6 {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "6 acknowledged pushes before the backup",
+        Duration::from_secs(30),
+        || log.lock().expect("log").len() >= 6,
+    );
     // Copy across filesystems when a tmpfs can be had (the copy path), else link.
     let tmpfs = Tmpfs::mount("64m", "backup to another filesystem");
     let dest = match &tmpfs {
@@ -81,7 +83,7 @@ fn backup_while_pushing() {
         None => dir.path().join("backup"),
     };
     let t0 = Instant::now();
-    let (ok, out, err) = soute(&[
+    let (ok, out, err) = run_soute(&[
         "backup",
         dest.to_str().expect("utf8"),
         "--data",
@@ -102,14 +104,14 @@ fn backup_while_pushing() {
         "{out}{err}"
     );
     // A second backup into the same, now full, folder is refused.
-    let (ok, _, err) = soute(&[
+    let (ok, _, err) = run_soute(&[
         "backup",
         dest.to_str().expect("utf8"),
         "--data",
         data.to_str().expect("utf8"),
     ]);
     assert!(!ok && err.contains("not empty"), "{err}");
-    let (ok, _, err) = soute(&[
+    let (ok, _, err) = run_soute(&[
         "backup",
         data.join("inside").to_str().expect("utf8"),
         "--data",
@@ -132,7 +134,7 @@ fn backup_while_pushing() {
         .expect("uploads")
         .next()
         .is_none());
-    let (ok, out, err) = soute(&["verify", "--data", dest.to_str().expect("utf8")]);
+    let (ok, out, err) = run_soute(&["verify", "--data", dest.to_str().expect("utf8")]);
     assert!(ok, "verify of the backup: {out}{err}");
     assert!(out.contains("0 problem(s), 0 orphan file(s)"), "{out}");
 
@@ -184,6 +186,6 @@ fn copied_stopped_folder_serves_from_another_path() {
     img.check_pull(&srv.client, "lab/moved", "v1")
         .expect("pull after the move");
     srv.stop();
-    let (ok, out, err) = soute(&["verify", "--data", moved.to_str().expect("utf8")]);
+    let (ok, out, err) = run_soute(&["verify", "--data", moved.to_str().expect("utf8")]);
     assert!(ok, "{out}{err}");
 }

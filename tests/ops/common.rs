@@ -1,125 +1,49 @@
-//! Helpers: start soute, push and pull images over HTTP, inspect the data folder.
+//! The `ops` binary's helpers on top of `tests/support`: a client whose
+//! calls return transport errors (soute is killed under it), an image that
+//! pushes and checks itself, soute in-process or spawned on a given folder.
+//! Must NEVER hide a transport error as a status.
 
-#![allow(dead_code)]
+pub use crate::support::*;
+use std::path::Path;
 
-use sha2::{Digest as _, Sha256};
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
-}
-
-/// A tiny deterministic generator (no rand crate needed).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-    pub fn seeded() -> Rng {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(42);
-        eprintln!("rng seed {t}");
-        Rng::new(t)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// An HTTP client for one soute.
+/// An HTTP client for one soute; every call returns the transport error
+/// (refused, reset) instead of panicking.
 #[derive(Clone)]
 pub struct Client {
     pub base: String,
     agent: ureq::Agent,
 }
 
-pub struct Resp {
-    pub status: u16,
-    pub digest: Option<String>,
-    pub body: Vec<u8>,
-}
-
-impl std::fmt::Debug for Resp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, String::from_utf8_lossy(&self.body))
-    }
-}
-
-impl Resp {
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
-
-fn finish(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Resp, String> {
-    let mut r = r.map_err(|e| e.to_string())?;
-    let status = r.status().as_u16();
-    let digest = r
-        .headers()
-        .get("docker-content-digest")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = r
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_vec()
-        .map_err(|e| e.to_string())?;
-    Ok(Resp {
-        status,
-        digest,
-        body,
-    })
-}
-
 impl Client {
     pub fn new(addr: std::net::SocketAddr) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
         Client {
             base: format!("http://{addr}"),
-            agent,
+            agent: http_agent(),
         }
     }
 
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Resp, String> {
+        let url = format!("{}{path}", self.base);
+        try_call(&self.agent, method, &url, None, headers, body).map_err(|e| e.to_string())
+    }
+
     pub fn get(&self, path: &str) -> Result<Resp, String> {
-        finish(self.agent.get(format!("{}{path}", self.base)).call())
+        self.call("GET", path, &[], None)
     }
     pub fn delete(&self, path: &str) -> Result<Resp, String> {
-        finish(self.agent.delete(format!("{}{path}", self.base)).call())
+        self.call("DELETE", path, &[], None)
     }
     pub fn post(&self, path: &str, body: &[u8]) -> Result<Resp, String> {
-        finish(self.agent.post(format!("{}{path}", self.base)).send(body))
+        self.call("POST", path, &[], Some(body))
     }
     pub fn put(&self, path: &str, ctype: &str, body: &[u8]) -> Result<Resp, String> {
-        finish(
-            self.agent
-                .put(format!("{}{path}", self.base))
-                .header("Content-Type", ctype)
-                .send(body),
-        )
+        self.call("PUT", path, &[("Content-Type", ctype)], Some(body))
     }
 
     /// Monolithic upload; the digest on success, the response otherwise.
@@ -128,8 +52,9 @@ impl Client {
         let r = self
             .post(&format!("/v2/{repo}/blobs/uploads/?digest={d}"), bytes)
             .map_err(|e| Resp {
+                what: format!("POST blob to {repo}"),
                 status: 0,
-                digest: None,
+                headers: Vec::new(),
                 body: e.into_bytes(),
             })?;
         if r.status == 201 {
@@ -152,13 +77,13 @@ impl Client {
         let r = self
             .post(&format!("/v2/_soute/gc?{query}"), b"")
             .expect("gc request");
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.expect_status(200);
         r.json()
     }
 
     pub fn du(&self, query: &str) -> serde_json::Value {
         let r = self.get(&format!("/v2/_soute/du?{query}")).expect("du");
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.expect_status(200);
         r.json()
     }
 }
@@ -187,18 +112,23 @@ impl Image {
     }
 
     pub fn manifest(&self) -> Vec<u8> {
-        let desc = |mt: &str, b: &[u8]| serde_json::json!({ "mediaType": mt, "digest": sha256(b), "size": b.len() });
-        let mut m = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": desc("application/vnd.oci.image.config.v1+json", &self.config),
-            "layers": self.layers.iter().map(|l| desc("application/vnd.oci.image.layer.v1.tar", l)).collect::<Vec<_>>(),
+        let layers: Vec<Descriptor> = self
+            .layers
+            .iter()
+            .map(|l| Descriptor::new(OCI_LAYER_TAR, l))
+            .collect();
+        let subject = self.subject.as_ref().map(|(d, size)| Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: d.clone(),
+            size: *size as usize,
         });
-        if let Some((d, size)) = &self.subject {
-            m["subject"] =
-                serde_json::json!({ "mediaType": OCI_MANIFEST, "digest": d, "size": size });
-        }
-        serde_json::to_vec(&m).expect("json")
+        image_manifest(
+            OCI_MANIFEST,
+            &Descriptor::new(OCI_CONFIG, &self.config),
+            &layers,
+            None,
+            subject.as_ref(),
+        )
     }
 
     pub fn digest(&self) -> String {
@@ -248,187 +178,49 @@ impl Image {
 }
 
 pub fn index(children: &[&[u8]]) -> Vec<u8> {
-    let m = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": children.iter().map(|c| serde_json::json!({
-            "mediaType": OCI_MANIFEST, "digest": sha256(c), "size": c.len(),
-            "platform": { "architecture": "amd64", "os": "linux" }
-        })).collect::<Vec<_>>(),
-    });
-    serde_json::to_vec(&m).expect("json")
+    let children: Vec<Descriptor> = children
+        .iter()
+        .map(|c| Descriptor::new(OCI_MANIFEST, c))
+        .collect();
+    index_manifest(OCI_INDEX, &children)
 }
 
-/// soute running in-process on 127.0.0.1:0 without TLS or scheduled GC.
+/// soute running in-process on `dir` (see [`base_config`]).
 pub struct InProc {
-    pub running: Option<soute::app::Running>,
+    pub soute: Soute,
     pub client: Client,
 }
 
 pub fn start(dir: &Path) -> InProc {
-    let mut cfg = soute::config::Config::for_data(dir);
-    cfg.listen = vec!["127.0.0.1:0".parse().expect("addr")];
-    cfg.tls = soute::config::TlsMode::Off;
-    cfg.gc_interval = None;
-    cfg.workers = 8;
-    let running = soute::app::start(cfg).expect("start soute");
-    let client = Client::new(running.addrs()[0]);
-    InProc {
-        running: Some(running),
-        client,
-    }
+    let soute = Soute::start_at(dir, |_| {});
+    let client = Client::new(soute.addr());
+    InProc { soute, client }
 }
 
 impl InProc {
     pub fn registry(&self) -> &soute::registry::Registry {
-        self.running.as_ref().expect("running").registry()
+        self.soute.registry()
     }
-    pub fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.shutdown();
-        }
+    pub fn stop(self) {
+        self.soute.stop();
     }
 }
 
 /// The real binary serving `dir`; killed on drop.
 pub struct Spawned {
-    pub child: Child,
+    pub served: Served,
     pub client: Client,
 }
 
 pub fn spawn(dir: &Path) -> Spawned {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_soute"))
-        .args(["serve", "--data"])
-        .arg(dir)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--tls",
-            "off",
-            "--gc-interval",
-            "0",
-            "--workers",
-            "8",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn soute");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read");
-    let addr = line
-        .trim()
-        .strip_prefix("soute listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("addr");
-    Spawned {
-        child,
-        client: Client::new(addr),
-    }
+    let served = serve(dir, &[]);
+    let client = Client::new(served.addr);
+    Spawned { served, client }
 }
 
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Run `soute ARGS...`: (exit ok, stdout, stderr).
-pub fn soute(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_soute"))
-        .args(args)
-        .output()
-        .expect("run soute");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Digests of the files under `blobs/`.
-pub fn blob_files(dir: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let root = dir.join("blobs");
-    for alg in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-        for shard in std::fs::read_dir(alg.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            for f in std::fs::read_dir(shard.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                out.insert(format!(
-                    "{}:{}",
-                    alg.file_name().to_string_lossy(),
-                    f.file_name().to_string_lossy()
-                ));
-            }
-        }
-    }
-    out
-}
-
-pub fn blob_path(dir: &Path, digest: &str) -> PathBuf {
-    let (alg, hex) = digest.split_once(':').expect("digest");
-    dir.join("blobs").join(alg).join(&hex[..2]).join(hex)
-}
-
-/// Digests of the blob rows (read through SQLite, like any other reader).
-pub fn blob_rows(dir: &Path) -> BTreeSet<String> {
-    let conn = rusqlite::Connection::open(dir.join("soute.db")).expect("open db");
-    let mut stmt = conn.prepare("SELECT digest FROM blob").expect("prepare");
-    let rows = stmt
-        .query_map([], |r| r.get::<_, String>(0))
-        .expect("query")
-        .collect::<Result<BTreeSet<_>, _>>()
-        .expect("rows");
-    rows
-}
-
-pub fn set(items: &[&[u8]]) -> BTreeSet<String> {
-    items.iter().map(|b| sha256(b)).collect()
-}
-
-/// A tmpfs mounted for a test, unmounted (lazily) on drop, even on panic.
-pub struct Tmpfs {
-    pub path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mount a tmpfs of `size` (e.g. "8m"). Without root or mount: under
-    /// CI=true the test fails, otherwise it is skipped loudly (`None`).
-    pub fn mount(size: &str, test: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{test}: mounting a tmpfs failed (needs root); CI must run it");
-            }
-            eprintln!("\n*** SKIPPED {test}: cannot mount a tmpfs (not root?) ***\n");
-            return None;
-        }
-        Some(Tmpfs {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+impl Spawned {
+    /// kill -9 and reap.
+    pub fn kill(&mut self) {
+        self.served.proc.kill();
     }
 }

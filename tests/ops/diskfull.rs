@@ -21,7 +21,11 @@ fn disk_full_gives_507_and_recovers_without_restart() {
     let mut filler = std::fs::File::create(&filler_path).expect("filler");
     let chunk = vec![0xa5u8; 64 * 1024];
     let mut filled = 0usize;
-    while filler.write_all(&chunk).is_ok() {
+    // Until the 8 MiB tmpfs is full; bounded at 64 MiB in case it never is.
+    for _ in 0..1024 {
+        if filler.write_all(&chunk).is_err() {
+            break;
+        }
         filled += chunk.len();
     }
     let _ = filler.sync_all();

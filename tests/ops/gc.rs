@@ -316,13 +316,13 @@ fn dry_run_explains_and_du_predicts_tag_delete() {
 
     // The CLI agrees, beside the running server.
     let data = dir.path().to_str().expect("utf8");
-    let (ok, out, err) = soute(&["du", "lab/app", "--data", data, "--grace", "0"]);
+    let (ok, out, err) = run_soute(&["du", "lab/app", "--data", data, "--grace", "0"]);
     assert!(ok, "{out}{err}");
     assert!(
         out.contains("lab/app") && out.contains("reclaimable by `soute gc` now: 0 B"),
         "{out}"
     );
-    let (ok, out, err) = soute(&["gc", "--dry-run", "--data", data]);
+    let (ok, out, err) = run_soute(&["gc", "--dry-run", "--data", data]);
     assert!(ok, "{err}");
     assert!(
         out.contains("kept manifest lab/app@") && out.contains("tagged lab/app:v2"),
@@ -344,7 +344,9 @@ fn upload_gc_manifest_race() {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut runs = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // Until told to stop; bounded in case the main thread failed.
+            let deadline = Deadline::after(Duration::from_secs(60));
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && deadline.left() {
                 c.gc("grace=0&delete_untagged=true");
                 runs += 1;
             }

@@ -15,7 +15,7 @@ fn verify_finds_damage_and_repairs_only_orphans() {
     img.push(&srv.client, "lab/app", "v1").expect("push");
     srv.stop();
     let data = dir.path().to_str().expect("utf8");
-    let (ok, out, _) = soute(&["verify", "--data", data]);
+    let (ok, out, _) = run_soute(&["verify", "--data", data]);
     assert!(ok, "clean registry: {out}");
 
     let flipped = blob_path(dir.path(), &sha256(b"layer to flip"));
@@ -37,7 +37,7 @@ fn verify_finds_damage_and_repairs_only_orphans() {
         .and_then(|f| f.set_modified(old))
         .expect("age");
 
-    let (ok, out, _) = soute(&["verify", "--data", data]);
+    let (ok, out, _) = run_soute(&["verify", "--data", data]);
     assert!(!ok, "damage must fail verify: {out}");
     assert!(
         out.contains(&format!("blob {}: damaged", sha256(b"layer to flip"))),
@@ -57,7 +57,7 @@ fn verify_finds_damage_and_repairs_only_orphans() {
     );
     assert!(out.contains("2 problem(s), 2 orphan file(s)"), "{out}");
 
-    let (ok, out, _) = soute(&["verify", "--repair", "--data", data]);
+    let (ok, out, _) = run_soute(&["verify", "--repair", "--data", data]);
     assert!(!ok, "referenced damage remains after --repair: {out}");
     assert!(
         out.contains("repaired: removed orphan blobs/sha256/"),
@@ -73,7 +73,7 @@ fn verify_finds_damage_and_repairs_only_orphans() {
         "a damaged referenced blob is never deleted"
     );
 
-    let (ok, out, _) = soute(&["verify", "--data", data]);
+    let (ok, out, _) = run_soute(&["verify", "--data", data]);
     assert!(!ok);
     assert!(out.contains("2 problem(s), 0 orphan file(s)"), "{out}");
 }

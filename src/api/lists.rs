@@ -1,0 +1,83 @@
+//! Paged lists (end-8, end-12 and the catalog): `/v2/_catalog`,
+//! `/v2/<name>/tags/list` with `n`/`last` and `Link`, and the referrers index
+//! with `artifactType` filtering.
+//!
+//! They must never return more than `MAX_PAGE` entries nor build a JSON tree
+//! per entry of a long list (bodies are serialized straight into one buffer).
+
+use super::headers::{json_body_response, json_response, next_page_link, HeaderReplace, JSON};
+use super::query::Query;
+use super::Api;
+use crate::error::{Code, Error, Result};
+use crate::http::{Body, Response};
+use crate::oci::{Digest, RepoName};
+use crate::registry::MAX_PAGE;
+
+impl Api {
+    pub(super) fn catalog(&self, query: &Query) -> Result<Response> {
+        let (n, last) = page_params(query)?;
+        let (repos, more) = if n == 0 {
+            (Vec::new(), false)
+        } else {
+            self.registry.catalog(last, n)?
+        };
+        #[derive(serde::Serialize)]
+        struct Catalog<'a> {
+            repositories: &'a [String],
+        }
+        let resp = json_body_response(&Catalog {
+            repositories: &repos,
+        })?;
+        Ok(match (more, repos.last()) {
+            (true, Some(l)) => next_page_link(resp, "/v2/_catalog", n, l),
+            _ => resp,
+        })
+    }
+
+    pub(super) fn tags(&self, name: &RepoName, query: &Query) -> Result<Response> {
+        let (n, last) = page_params(query)?;
+        let page = self.registry.tags(name, last, n)?;
+        let mut body = Vec::with_capacity(page.json.len() + name.as_str().len() + 24);
+        body.extend_from_slice(b"{\"name\":");
+        let _ = serde_json::to_writer(&mut body, name.as_str());
+        body.extend_from_slice(b",\"tags\":");
+        body.extend_from_slice(&page.json);
+        body.push(b'}');
+        let resp = Response::new(200)
+            .header("Content-Type", JSON)
+            .body(Body::Bytes(body));
+        Ok(match (page.more, &page.last) {
+            (true, Some(l)) => next_page_link(resp, &format!("/v2/{name}/tags/list"), n, l),
+            _ => resp,
+        })
+    }
+
+    pub(super) fn referrers(
+        &self,
+        name: &RepoName,
+        digest: &str,
+        query: &Query,
+    ) -> Result<Response> {
+        let digest = Digest::parse(digest)?;
+        let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
+        let index = self.registry.referrers(name, &digest, artifact_type)?;
+        let resp =
+            json_response(200, &index).header_replace("Content-Type", crate::oci::media::OCI_INDEX);
+        Ok(match artifact_type {
+            Some(_) => resp.header("OCI-Filters-Applied", "artifactType"),
+            None => resp,
+        })
+    }
+}
+
+/// `n` and `last` of a paged list. `n` absent means "everything" (bounded by MAX_PAGE).
+fn page_params(query: &Query) -> Result<(usize, &str)> {
+    let n = match query.get("n") {
+        None | Some("") => MAX_PAGE,
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| Error::client(Code::PaginationNumberInvalid, format!("invalid n {s:?}")))?
+            .min(MAX_PAGE),
+    };
+    Ok((n, query.get("last").unwrap_or("")))
+}

@@ -1,0 +1,392 @@
+//! cli: argv to a `Command`. The flags of every sub-command are one table
+//! (`spec::COMMANDS`) that both the parser and the help use; unknown flags are
+//! rejected with the closest known one, a bad value names its flag.
+//!
+//! It must never do I/O beyond reading its arguments (and the environment
+//! through the function it is given), and never return an HTTP error.
+
+mod spec;
+
+pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
+
+use crate::config::{parse_level, parse_listen, parse_tls, Config};
+use crate::registry::GcPolicy;
+use spec::{usage, Args};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Debug)]
+pub enum Command {
+    Serve(Box<Config>),
+    CheckConfig(Box<Config>),
+    User {
+        action: UserAction,
+        data_dir: PathBuf,
+    },
+    Gc {
+        data_dir: PathBuf,
+        policy: GcPolicy,
+        json: bool,
+    },
+    Backup {
+        data_dir: PathBuf,
+        dest: PathBuf,
+    },
+    Verify {
+        data_dir: PathBuf,
+        repair: bool,
+        json: bool,
+    },
+    Du {
+        data_dir: PathBuf,
+        repo: Option<String>,
+        tag: Option<String>,
+        policy: GcPolicy,
+        json: bool,
+    },
+    Version,
+    /// The general help (`None`) or one command's.
+    Help(Option<&'static Spec>),
+}
+
+impl Command {
+    /// The help text a `Command::Help` prints.
+    pub fn help_text(spec: Option<&Spec>) -> String {
+        match spec {
+            Some(s) => command_help(s),
+            None => general_help(),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum UserAction {
+    Add(String),
+    Passwd(String),
+    Del(String),
+    List,
+    /// Open a registry whose users were all deleted to anyone.
+    Open,
+}
+
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Parse argv (without the program name) with `env` for the REGISTRY_* variables.
+pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
+    let mut argv = Vec::with_capacity(args.len());
+    for a in args {
+        argv.push(
+            a.into_string()
+                .map_err(|a| usage(format!("argument {a:?} is not valid UTF-8")))?,
+        );
+    }
+    let Some((first, rest)) = argv.split_first() else {
+        return Ok(Command::Help(None));
+    };
+    match first.as_str() {
+        "-h" | "--help" => return Ok(Command::Help(None)),
+        "--version" | "-V" => return Ok(Command::Version),
+        _ => {}
+    }
+    let Some(spec) = spec::spec(first) else {
+        return Err(spec::unknown_command(first));
+    };
+    let args = Args::scan(spec, rest)?;
+    if args.help {
+        return Ok(Command::Help(Some(spec)));
+    }
+    let mut operands = args.positionals.clone().into_iter();
+    let cmd = match spec.name {
+        "help" => match operands.next() {
+            None => Command::Help(None),
+            Some(name) => Command::Help(Some(
+                spec::spec(&name).ok_or_else(|| spec::unknown_command(&name))?,
+            )),
+        },
+        "version" => Command::Version,
+        "serve" => Command::Serve(Box::new(server_config(&args, env)?)),
+        "check-config" => Command::CheckConfig(Box::new(server_config(&args, env)?)),
+        "user" => {
+            let data_dir = data_dir(&args, env);
+            let action = operands.next();
+            let mut name = || {
+                operands
+                    .next()
+                    .ok_or_else(|| usage("a user name is required: soute user add|passwd|del NAME"))
+            };
+            let action = match action.as_deref() {
+                Some("add") => UserAction::Add(name()?),
+                Some("passwd") => UserAction::Passwd(name()?),
+                Some("del") | Some("rm") => UserAction::Del(name()?),
+                Some("list") | Some("ls") => UserAction::List,
+                Some("open") => UserAction::Open,
+                Some(other) => return Err(usage(format!(
+                    "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | open"
+                ))),
+                None => return Err(usage("usage: soute user add|passwd|del|list [NAME]")),
+            };
+            Command::User { action, data_dir }
+        }
+        "gc" => {
+            let mut policy = gc_policy(&args)?;
+            if let Some(ttl) = secs(&args, "--upload-ttl")? {
+                policy.upload_ttl_secs = ttl;
+            }
+            policy.dry_run = args.has("--dry-run");
+            Command::Gc {
+                data_dir: data_dir(&args, env),
+                policy,
+                json: args.has("--json"),
+            }
+        }
+        "backup" => {
+            let dest = operands
+                .next()
+                .ok_or_else(|| usage("usage: soute backup DEST [--data DIR]"))?;
+            Command::Backup {
+                data_dir: data_dir(&args, env),
+                dest: PathBuf::from(dest),
+            }
+        }
+        "verify" => Command::Verify {
+            data_dir: data_dir(&args, env),
+            repair: args.has("--repair"),
+            json: args.has("--json"),
+        },
+        "du" => {
+            let tag = args.value("--tag").map(str::to_string);
+            let repo = operands.next();
+            if tag.is_some() && repo.is_none() {
+                return Err(usage("--tag needs a repository: soute du REPO --tag TAG"));
+            }
+            if let Some(r) = &repo {
+                crate::oci::RepoName::parse(r)
+                    .map_err(|_| usage(format!("{r:?} is not a repository name")))?;
+            }
+            if let Some(t) = &tag {
+                crate::oci::Tag::parse(t)
+                    .map_err(|_| usage(format!("--tag: {t:?} is not a tag")))?;
+            }
+            Command::Du {
+                data_dir: data_dir(&args, env),
+                repo,
+                tag,
+                policy: gc_policy(&args)?,
+                json: args.has("--json"),
+            }
+        }
+        other => unreachable!("command {other} is in the table but not parsed"),
+    };
+    let extra: Vec<String> = operands.collect();
+    if !extra.is_empty() {
+        return Err(usage(format!(
+            "unexpected argument(s) {extra:?} for `soute {}` (`soute help {}`)",
+            spec.name, spec.name
+        )));
+    }
+    Ok(cmd)
+}
+
+fn data_dir(args: &Args, env: Env) -> PathBuf {
+    args.value("--data")
+        .map(PathBuf::from)
+        .or_else(|| env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_DATA_DIR))
+}
+
+/// A number of seconds given with `flag`, if any.
+fn secs(args: &Args, flag: &str) -> Result<Option<i64>, UsageError> {
+    let v: Option<u64> = args.parsed(flag, "a number of seconds")?;
+    Ok(v.map(|s| s.min(i64::MAX as u64) as i64))
+}
+
+/// `--grace`, `--link-grace` and `--delete-untagged` over the defaults.
+fn gc_policy(args: &Args) -> Result<GcPolicy, UsageError> {
+    let mut p = GcPolicy::default();
+    if let Some(g) = secs(args, "--grace")? {
+        p.grace_secs = g;
+    }
+    if let Some(g) = secs(args, "--link-grace")? {
+        p.link_grace_secs = g;
+    }
+    p.delete_untagged = args.has("--delete-untagged");
+    Ok(p)
+}
+
+/// A configuration error found while reading `flag`'s value, naming the flag.
+fn flag_error(flag: &str) -> impl Fn(crate::config::ConfigError) -> UsageError + '_ {
+    move |e| usage(format!("{flag}: {e}"))
+}
+
+fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
+    let mut cfg = Config::from_env(env).map_err(|e| usage(e.to_string()))?;
+    cfg.data_dir = data_dir(args, env);
+    let listen = args.values("--listen");
+    if !listen.is_empty() {
+        let mut addrs = Vec::new();
+        for l in listen {
+            addrs.extend(parse_listen(l).map_err(flag_error("--listen"))?);
+        }
+        cfg.listen = addrs;
+    }
+    cfg.hostnames
+        .extend(args.values("--hostname").into_iter().map(str::to_string));
+    if let Some(tls) = args.value("--tls") {
+        cfg.tls = parse_tls(tls).map_err(flag_error("--tls"))?;
+    }
+    if args.has("--no-delete") {
+        cfg.delete_enabled = false;
+    }
+    if args.has("--anonymous-pull") {
+        cfg.anonymous_pull = true;
+    }
+    if let Some(level) = args.value("--log-level") {
+        cfg.log_level = parse_level(level).map_err(flag_error("--log-level"))?;
+    }
+    if let Some(w) = args.parsed::<usize>("--workers", "a number")? {
+        cfg.workers = w;
+    }
+    for flag in ["--max-connections", "--max-connections-per-ip"] {
+        if let Some(v) = args.value(flag) {
+            let n = crate::config::parse_count(flag, v).map_err(|e| usage(e.to_string()))?;
+            if flag == "--max-connections" {
+                cfg.http.max_connections = n;
+            } else {
+                cfg.http.max_connections_per_ip = n;
+            }
+        }
+    }
+    if let Some(v) = args.value("--auth-threads") {
+        cfg.auth_threads = crate::config::parse_auth_threads("--auth-threads", v)
+            .map_err(|e| usage(e.to_string()))?;
+    }
+    if let Some(i) = secs(args, "--gc-interval")? {
+        cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));
+    }
+    if let Some(g) = secs(args, "--gc-grace")? {
+        cfg.gc_policy.grace_secs = g;
+    }
+    if args.has("--gc-delete-untagged") {
+        cfg.gc_policy.delete_untagged = true;
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, UsageError> {
+        parse(args.iter().map(OsString::from).collect(), &|_| None)
+    }
+
+    #[test]
+    fn commands() {
+        match p(&[
+            "serve",
+            "--data",
+            "/d",
+            "--listen",
+            "[::1]:0",
+            "--tls",
+            "off",
+            "--hostname",
+            "r.test",
+        ]) {
+            Ok(Command::Serve(cfg)) => {
+                assert_eq!(cfg.data_dir, PathBuf::from("/d"));
+                assert_eq!(cfg.listen.len(), 1);
+                assert_eq!(cfg.hostnames, vec!["r.test".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            p(&["user", "add", "bob", "--data", "/d"]),
+            Ok(Command::User {
+                action: UserAction::Add(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            p(&["user", "list"]),
+            Ok(Command::User {
+                action: UserAction::List,
+                ..
+            })
+        ));
+        assert!(p(&["serve", "--bogus"]).is_err());
+        assert!(p(&["frobnicate"]).is_err());
+        assert!(p(&["user", "add"]).is_err());
+        assert!(matches!(p(&[]), Ok(Command::Help(None))));
+        assert!(matches!(p(&["help", "serve"]), Ok(Command::Help(Some(s))) if s.name == "serve"));
+        assert!(matches!(p(&["gc", "-h"]), Ok(Command::Help(Some(s))) if s.name == "gc"));
+        let e = p(&["serve", "--hostnme", "x"]).expect_err("typo");
+        assert!(e.0.contains("did you mean `--hostname`?"), "{e}");
+        let e = p(&["serve", "--workers", "abc"]).expect_err("bad value");
+        assert!(e.0.starts_with("--workers:"), "{e}");
+        let e = p(&["serve", "--listen", "nonsense:::"]).expect_err("bad listen");
+        assert!(e.0.starts_with("--listen:"), "{e}");
+        match p(&["gc", "--dry-run", "--grace", "0", "--data", "/d"]) {
+            Ok(Command::Gc { policy, .. }) => {
+                assert!(policy.dry_run);
+                assert_eq!(policy.grace_secs, 0);
+                assert_eq!(policy.link_grace_secs, 3600);
+                assert!(!policy.delete_untagged);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["gc", "--grace", "-1"]).is_err());
+        assert!(p(&["gc", "--bogus"]).is_err());
+        assert!(matches!(
+            p(&["backup", "/b", "--data", "/d"]),
+            Ok(Command::Backup { .. })
+        ));
+        assert!(p(&["backup"]).is_err());
+        assert!(matches!(
+            p(&["verify", "--repair"]),
+            Ok(Command::Verify { repair: true, .. })
+        ));
+        match p(&["du", "lab/app", "--tag", "v1"]) {
+            Ok(Command::Du { repo, tag, .. }) => {
+                assert_eq!(repo.as_deref(), Some("lab/app"));
+                assert_eq!(tag.as_deref(), Some("v1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["du", "--tag", "v1"]).is_err());
+        assert!(p(&["du", "a", "b"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod auth_flags {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, UsageError> {
+        parse(args.iter().map(OsString::from).collect(), &|_| None)
+    }
+
+    #[test]
+    fn user_open_and_auth_threads() {
+        assert!(matches!(
+            p(&["user", "open", "--data", "/d"]),
+            Ok(Command::User {
+                action: UserAction::Open,
+                ..
+            })
+        ));
+        match p(&["serve", "--auth-threads", "3"]) {
+            Ok(Command::Serve(cfg)) => assert_eq!(cfg.auth_threads, 3),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "65", "many"] {
+            let e = p(&["serve", "--auth-threads", bad]).expect_err(bad);
+            assert!(e.to_string().contains("--auth-threads"), "{e}");
+        }
+        let env = |k: &str| (k == "SOUTE_AUTH_THREADS").then(|| "2".to_string());
+        match parse(vec!["serve".into()], &env) {
+            Ok(Command::Serve(cfg)) => assert_eq!(cfg.auth_threads, 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,500 @@
+//! cli::spec: the table of sub-commands and the flags each accepts, the help
+//! text made from it, and the scanner that checks argv against it. The parser
+//! reads flags only through `Args`, which refuses a name the table lacks, so
+//! the help cannot forget a flag the parser accepts.
+//!
+//! It must never do I/O or build a `Config`: it only knows names and text.
+
+use std::fmt;
+
+/// A flag of a sub-command.
+#[derive(Debug)]
+pub struct Flag {
+    pub name: &'static str,
+    /// The placeholder of its value (`DIR`), or `None` for a switch.
+    pub value: Option<&'static str>,
+    /// May be given more than once.
+    pub repeat: bool,
+    pub help: &'static str,
+}
+
+/// A sub-command: its name, the positional part of its usage, a one-line
+/// summary, its flags and a longer explanation.
+#[derive(Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    pub operands: &'static str,
+    pub summary: &'static str,
+    pub flags: &'static [Flag],
+    pub about: &'static str,
+}
+
+/// An error in the command line: printed as is, with no code in front.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+const fn switch(name: &'static str, help: &'static str) -> Flag {
+    Flag {
+        name,
+        value: None,
+        repeat: false,
+        help,
+    }
+}
+
+const fn valued(name: &'static str, value: &'static str, help: &'static str) -> Flag {
+    Flag {
+        name,
+        value: Some(value),
+        repeat: false,
+        help,
+    }
+}
+
+const fn repeated(name: &'static str, value: &'static str, help: &'static str) -> Flag {
+    Flag {
+        name,
+        value: Some(value),
+        repeat: true,
+        help,
+    }
+}
+
+const DATA: Flag = valued(
+    "--data",
+    "DIR",
+    "the data folder (default $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./soute-data)",
+);
+const JSON: Flag = switch("--json", "print the report as JSON");
+const GRACE: Flag = valued(
+    "--grace",
+    "SECS",
+    "keep blobs and untagged manifests younger than this (default 3600)",
+);
+const LINK_GRACE: Flag = valued(
+    "--link-grace",
+    "SECS",
+    "keep repository links younger than this (default 3600)",
+);
+const DELETE_UNTAGGED: Flag = switch("--delete-untagged", "also remove manifests no tag reaches");
+
+const SERVER_FLAGS: &[Flag] = &[
+    DATA,
+    repeated(
+        "--listen",
+        "ADDR",
+        "address to listen on: :5000, [::1]:5000, host:port (default :5000, every interface)",
+    ),
+    repeated(
+        "--hostname",
+        "NAME",
+        "a name (DNS or IP) the server certificate covers, besides the machine's own",
+    ),
+    valued(
+        "--tls",
+        "auto|off|CERT,KEY",
+        "own CA (default), plain HTTP, or your certificate and key files",
+    ),
+    switch("--no-delete", "refuse DELETE of manifests, tags and blobs"),
+    switch(
+        "--anonymous-pull",
+        "let reads through without credentials when users exist",
+    ),
+    valued(
+        "--log-level",
+        "LEVEL",
+        "error, warn, info (default) or debug",
+    ),
+    valued(
+        "--workers",
+        "N",
+        "most requests served at once (default 64)",
+    ),
+    valued(
+        "--max-connections",
+        "N",
+        "open connections at most (default 4096; env SOUTE_MAX_CONNECTIONS)",
+    ),
+    valued(
+        "--max-connections-per-ip",
+        "N",
+        "open connections at most from one client address (default 64; env SOUTE_MAX_CONNECTIONS_PER_IP)",
+    ),
+    valued(
+        "--auth-threads",
+        "N",
+        "password verifier threads, 19 MiB each (default: one per CPU; env SOUTE_AUTH_THREADS)",
+    ),
+    valued(
+        "--gc-interval",
+        "SECS",
+        "run gc this often (default 3600, 0: never; first run 600 s after start)",
+    ),
+    valued(
+        "--gc-grace",
+        "SECS",
+        "the scheduled gc's --grace (default 3600)",
+    ),
+    switch(
+        "--gc-delete-untagged",
+        "the scheduled gc also removes manifests no tag reaches",
+    ),
+];
+
+/// Every sub-command, in the order the general help lists them.
+pub const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "serve",
+        operands: "",
+        summary: "run the registry (the only command that creates a data folder)",
+        flags: SERVER_FLAGS,
+        about: "Serves the OCI distribution API on port 5000 of every interface, with TLS from
+its own CA (made in DIR/tls/ on first start), until Ctrl-C or SIGTERM. It checks
+that it can listen before it creates anything.",
+    },
+    Spec {
+        name: "user",
+        operands: "add|passwd|del|list [NAME] | open",
+        summary:
+            "add, change, delete or list users (password from a prompt or stdin); open a registry",
+        flags: &[DATA],
+        about: "Works on an existing data folder, also while `soute serve` runs on it
+(`add` also on an empty folder you made, before the first `serve`).
+The password is read from the terminal (twice, without echo) or one line of stdin.
+A registry that has had users stays closed after its last user is deleted, until
+`soute user open` lets anyone in again (refused while users exist).",
+    },
+    Spec {
+        name: "gc",
+        operands: "",
+        summary: "remove what nothing needs",
+        flags: &[
+            DATA,
+            switch("--dry-run", "list what would go and why the rest stays"),
+            DELETE_UNTAGGED,
+            GRACE,
+            LINK_GRACE,
+            valued(
+                "--upload-ttl",
+                "SECS",
+                "expire upload sessions idle this long (default 86400)",
+            ),
+            JSON,
+        ],
+        about: "Removes blobs no manifest references and no repository links, links to blobs
+nothing in their repository references, expired upload sessions and, with
+--delete-untagged, manifests no tag reaches. `serve` runs it every --gc-interval.",
+    },
+    Spec {
+        name: "backup",
+        operands: "DEST",
+        summary: "write a consistent copy of the registry, also while it serves",
+        flags: &[DATA],
+        about: "DEST (relative to the current folder or absolute; outside the data folder,
+absent or empty) gets a database snapshot, the blobs it references (hard links on
+the same filesystem), tls/ and SHA256SUMS; `soute serve --data DEST` serves it.",
+    },
+    Spec {
+        name: "verify",
+        operands: "",
+        summary: "re-hash every blob and check every reference",
+        flags: &[
+            DATA,
+            switch("--repair", "remove orphan files (never referenced data)"),
+            JSON,
+        ],
+        about: "Reports damaged or missing blobs, broken references and orphan files.",
+    },
+    Spec {
+        name: "du",
+        operands: "[REPO]",
+        summary: "space used: logical, unique, shared and reclaimable bytes",
+        flags: &[
+            DATA,
+            valued(
+                "--tag",
+                "TAG",
+                "with REPO: what deleting this tag would free",
+            ),
+            GRACE,
+            LINK_GRACE,
+            DELETE_UNTAGGED,
+            JSON,
+        ],
+        about: "With REPO, also what deleting the repository (or --tag TAG) would free.",
+    },
+    Spec {
+        name: "check-config",
+        operands: "",
+        summary: "print the resolved configuration (same flags as serve)",
+        flags: SERVER_FLAGS,
+        about: "Prints what `soute serve` with the same flags and environment would use,
+including the names its certificate would cover. Opens nothing.",
+    },
+    Spec {
+        name: "version",
+        operands: "",
+        summary: "print the version",
+        flags: &[],
+        about: "",
+    },
+    Spec {
+        name: "help",
+        operands: "[COMMAND]",
+        summary: "this help, or a command's",
+        flags: &[],
+        about: "",
+    },
+];
+
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.name == name)
+}
+
+/// The general help: the commands and where the data lives.
+pub fn general_help() -> String {
+    let mut out = String::from(
+        "soute: a private Docker/OCI registry in one binary and one data folder\n\nUSAGE:\n    soute COMMAND [FLAGS]\n\nCOMMANDS:\n",
+    );
+    for s in COMMANDS {
+        let head = format!("{} {}", s.name, s.operands);
+        out.push_str(&format!("    {:<38} {}\n", head.trim_end(), s.summary));
+    }
+    out.push_str(
+        "
+`soute help COMMAND` (or `soute COMMAND --help`) lists a command's flags.
+user, gc, backup, verify and du work while `soute serve` runs on the same folder.
+The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
+Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
+REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH.
+Flags override the environment.
+",
+    );
+    out
+}
+
+/// A command's help: usage, every flag it accepts, and what it does.
+pub fn command_help(s: &Spec) -> String {
+    let mut out = format!(
+        "soute {}: {}\n\nUSAGE:\n    soute {}",
+        s.name, s.summary, s.name
+    );
+    if !s.operands.is_empty() {
+        out.push(' ');
+        out.push_str(s.operands);
+    }
+    out.push_str(if s.flags.is_empty() {
+        "\n"
+    } else {
+        " [FLAGS]\n"
+    });
+    out.push_str("\nFLAGS:\n");
+    for f in s.flags {
+        let mut head = f.name.to_string();
+        if let Some(v) = f.value {
+            head.push(' ');
+            head.push_str(v);
+        }
+        if f.repeat {
+            head.push_str("...");
+        }
+        out.push_str(&format!("    {head:<26} {}\n", f.help));
+    }
+    out.push_str(&format!("    {:<26} {}\n", "-h, --help", "print this help"));
+    if !s.about.is_empty() {
+        out.push('\n');
+        out.push_str(s.about);
+        out.push('\n');
+    }
+    out
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known name closest to `given`, if it is close enough to be a typo.
+pub fn closest<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(given, k), k))
+        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// argv of one sub-command, checked against its `Spec`.
+#[derive(Debug)]
+pub struct Args {
+    spec: &'static Spec,
+    flags: Vec<(&'static str, Option<String>)>,
+    pub positionals: Vec<String>,
+    pub help: bool,
+}
+
+impl Args {
+    /// Check `argv` (after the sub-command's name): every flag must be in the
+    /// table, with a value when it takes one.
+    pub fn scan(spec: &'static Spec, argv: &[String]) -> Result<Args, UsageError> {
+        let mut args = Args {
+            spec,
+            flags: Vec::new(),
+            positionals: Vec::new(),
+            help: false,
+        };
+        let mut it = argv.iter();
+        while let Some(arg) = it.next() {
+            if arg == "-h" || arg == "--help" {
+                args.help = true;
+                continue;
+            }
+            if !arg.starts_with('-') || arg == "-" {
+                args.positionals.push(arg.clone());
+                continue;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (arg.as_str(), None),
+            };
+            let Some(flag) = spec.flags.iter().find(|f| f.name == name) else {
+                return Err(unknown_flag(spec, name));
+            };
+            let value = match (flag.value, inline) {
+                (None, Some(_)) => return Err(usage(format!("{name} takes no value"))),
+                (None, None) => None,
+                (Some(_), Some(v)) => Some(v),
+                (Some(placeholder), None) => match it.next() {
+                    Some(v) if !v.starts_with("--") => Some(v.clone()),
+                    _ => return Err(usage(format!("{name} needs a value ({placeholder})"))),
+                },
+            };
+            if !flag.repeat && args.flags.iter().any(|(n, _)| *n == flag.name) {
+                return Err(usage(format!("{name} is given more than once")));
+            }
+            args.flags.push((flag.name, value));
+        }
+        Ok(args)
+    }
+
+    fn check(&self, name: &str) {
+        assert!(
+            self.spec.flags.iter().any(|f| f.name == name),
+            "flag {name} is read but not in the table of `soute {}`",
+            self.spec.name
+        );
+    }
+
+    /// Whether the switch `name` was given.
+    pub fn has(&self, name: &str) -> bool {
+        self.check(name);
+        self.flags.iter().any(|(n, _)| *n == name)
+    }
+
+    /// Every value given to `name`, in order.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.check(name);
+        self.flags
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(_, v)| v.as_deref())
+            .collect()
+    }
+
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values(name).into_iter().next()
+    }
+
+    /// The value of `name` parsed as a `T`; a bad value names the flag.
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        expected: &str,
+    ) -> Result<Option<T>, UsageError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| usage(format!("{name}: expected {expected}, got {v:?}"))),
+        }
+    }
+}
+
+fn unknown_flag(spec: &Spec, name: &str) -> UsageError {
+    let hint = match closest(name, spec.flags.iter().map(|f| f.name)) {
+        Some(k) => format!("; did you mean `{k}`?"),
+        None => String::new(),
+    };
+    usage(format!(
+        "unknown flag `{name}` for `soute {}`{hint} (`soute help {}` lists its flags)",
+        spec.name, spec.name
+    ))
+}
+
+/// An unknown sub-command, with the closest known one.
+pub fn unknown_command(name: &str) -> UsageError {
+    let hint = match closest(name, COMMANDS.iter().map(|s| s.name)) {
+        Some(k) => format!("; did you mean `{k}`?"),
+        None => String::new(),
+    };
+    usage(format!(
+        "unknown command `{name}`{hint} (`soute help` lists the commands)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_and_suggestions() {
+        assert_eq!(edit_distance("--hostnme", "--hostname"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            closest("--hostnme", SERVER_FLAGS.iter().map(|f| f.name)),
+            Some("--hostname")
+        );
+        assert_eq!(
+            closest("--zzzzzzzzzz", SERVER_FLAGS.iter().map(|f| f.name)),
+            None
+        );
+        assert_eq!(
+            closest("serv", COMMANDS.iter().map(|s| s.name)),
+            Some("serve")
+        );
+    }
+
+    #[test]
+    fn every_flag_is_in_its_command_help() {
+        for s in COMMANDS {
+            let help = command_help(s);
+            for f in s.flags {
+                assert!(help.contains(f.name), "{} help lacks {}", s.name, f.name);
+            }
+            assert!(general_help().contains(s.name));
+        }
+    }
+}

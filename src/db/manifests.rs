@@ -1,0 +1,112 @@
+//! Queries over manifests (exact bytes), their references and their referrers.
+//! Free functions taking a connection or transaction and typed arguments.
+//!
+//! They must never parse a manifest (the registry passes the references in) nor
+//! touch blob files.
+
+use super::now;
+use crate::error::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+
+pub struct StoredManifest {
+    pub media_type: String,
+    pub body: Vec<u8>,
+}
+
+pub fn manifest(conn: &Connection, repo_id: i64, digest: &str) -> Result<Option<StoredManifest>> {
+    Ok(conn
+        .prepare_cached("SELECT media_type, body FROM manifest WHERE repo_id = ?1 AND digest = ?2")?
+        .query_row(params![repo_id, digest], |r| {
+            Ok(StoredManifest {
+                media_type: r.get(0)?,
+                body: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Media type and size only (for HEAD).
+pub fn manifest_head(
+    conn: &Connection,
+    repo_id: i64,
+    digest: &str,
+) -> Result<Option<(String, u64)>> {
+    Ok(conn
+        .prepare_cached("SELECT media_type, size FROM manifest WHERE repo_id = ?1 AND digest = ?2")?
+        .query_row(params![repo_id, digest], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+        })
+        .optional()?)
+}
+
+pub struct NewManifest<'a> {
+    pub repo_id: i64,
+    pub digest: &'a str,
+    pub media_type: &'a str,
+    pub artifact_type: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub annotations: Option<String>,
+    pub body: &'a [u8],
+    /// (child digest, "blob" | "manifest")
+    pub refs: Vec<(String, &'static str)>,
+}
+
+/// Store a manifest and its references. Storing the same digest again is a no-op.
+pub fn put_manifest(conn: &Connection, m: &NewManifest<'_>) -> Result<()> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO manifest (repo_id, digest, media_type, artifact_type, subject, annotations, size, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            m.repo_id,
+            m.digest,
+            m.media_type,
+            m.artifact_type,
+            m.subject,
+            m.annotations,
+            m.body.len() as i64,
+            m.body,
+            now()
+        ])?;
+    if inserted > 0 {
+        let mut stmt =
+            conn.prepare_cached("INSERT OR IGNORE INTO manifest_ref (repo_id, digest, child, kind) VALUES (?1, ?2, ?3, ?4)")?;
+        for (child, kind) in &m.refs {
+            stmt.execute(params![m.repo_id, m.digest, child, kind])?;
+        }
+    }
+    Ok(())
+}
+
+pub fn delete_manifest(conn: &Connection, repo_id: i64, digest: &str) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM manifest WHERE repo_id = ?1 AND digest = ?2")?
+        .execute(params![repo_id, digest])?;
+    Ok(n > 0)
+}
+
+pub struct Referrer {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+pub fn referrers(conn: &Connection, repo_id: i64, subject: &str) -> Result<Vec<Referrer>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT digest, media_type, size, artifact_type, annotations FROM manifest
+         WHERE repo_id = ?1 AND subject = ?2 ORDER BY created_at, digest",
+    )?;
+    let rows = stmt.query_map(params![repo_id, subject], |r| {
+        Ok(Referrer {
+            digest: r.get(0)?,
+            media_type: r.get(1)?,
+            size: r.get::<_, i64>(2)? as u64,
+            artifact_type: r.get(3)?,
+            annotations: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}

@@ -1,0 +1,510 @@
+//! The GC plan and space accounting: pure functions over the reference graph
+//! (`db::graph`) and the clock. `plan` decides what GC removes and why the rest
+//! is kept; `usage` and `delete_frees` run the same plan for `du`, so what `du`
+//! calls reclaimable is exactly what GC frees.
+//!
+//! It must never do I/O, run SQL or read the clock itself: the graph and the
+//! time come in, decisions go out, and `gc` applies them.
+
+use super::gc::{GcPolicy, GcReport, Kept, Removed};
+use crate::db::graph::Graph;
+use serde::Serialize;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// The decisions of one run, with the row keys needed to apply them.
+#[derive(Default)]
+pub(super) struct Plan {
+    pub(super) manifests: Vec<(i64, String, u64)>,
+    pub(super) links: Vec<(i64, String)>,
+    pub(super) blobs: Vec<(String, u64)>,
+    pub(super) uploads: Vec<(String, u64)>,
+    pub(super) report: GcReport,
+}
+
+/// Record why a manifest survives, the first time, and queue it for the walk.
+fn mark<'a>(
+    reason: &mut HashMap<(i64, &'a str), String>,
+    queue: &mut VecDeque<(i64, &'a str)>,
+    key: (i64, &'a str),
+    why: impl FnOnce() -> String,
+) {
+    if let Entry::Vacant(e) = reason.entry(key) {
+        e.insert(why());
+        queue.push_back(key);
+    }
+}
+
+/// Decide what goes. Pure: the graph and the clock in, the plan out.
+pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
+    let repo_name: HashMap<i64, &str> = g.repos.iter().map(|(i, n)| (*i, n.as_str())).collect();
+    let rn = |id: i64| repo_name.get(&id).copied().unwrap_or("?");
+    let mut out = Plan::default();
+    out.report.dry_run = p.dry_run;
+    let mut kept: Vec<Kept> = Vec::new();
+
+    for u in &g.uploads {
+        if now - u.updated_at >= p.upload_ttl_secs {
+            out.uploads.push((u.id.clone(), u.length));
+            out.report.uploads_expired.push(Removed {
+                what: format!("upload {} in {}", u.id, rn(u.repo_id)),
+                bytes: u.length,
+            });
+        }
+    }
+
+    // Manifests: which survive, and why.
+    let mut reason: HashMap<(i64, &str), String> = HashMap::new();
+    let mut queue: VecDeque<(i64, &str)> = VecDeque::new();
+    for t in &g.tags {
+        let key = (t.repo_id, t.digest.as_str());
+        mark(&mut reason, &mut queue, key, || {
+            format!("tagged {}:{}", rn(t.repo_id), t.name)
+        });
+    }
+    for m in &g.manifests {
+        let key = (m.repo_id, m.digest.as_str());
+        if reason.contains_key(&key) {
+            continue;
+        }
+        let why = if !p.delete_untagged {
+            Some("untagged, kept without --delete-untagged".to_string())
+        } else if now - m.created_at < p.grace_secs {
+            Some("untagged but younger than the grace period".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            reason.insert(key, why);
+            queue.push_back(key);
+        }
+    }
+    let mut children: HashMap<(i64, &str), Vec<&str>> = HashMap::new();
+    for r in g.refs.iter().filter(|r| !r.is_blob) {
+        children
+            .entry((r.repo_id, r.digest.as_str()))
+            .or_default()
+            .push(r.child.as_str());
+    }
+    let mut referrers: HashMap<(i64, &str), Vec<&str>> = HashMap::new();
+    for m in &g.manifests {
+        if let Some(s) = &m.subject {
+            referrers
+                .entry((m.repo_id, s.as_str()))
+                .or_default()
+                .push(m.digest.as_str());
+        }
+    }
+    while let Some((repo, digest)) = queue.pop_front() {
+        for child in children.get(&(repo, digest)).into_iter().flatten() {
+            mark(&mut reason, &mut queue, (repo, *child), || {
+                format!("child of index {}@{digest}", rn(repo))
+            });
+        }
+        for r in referrers.get(&(repo, digest)).into_iter().flatten() {
+            mark(&mut reason, &mut queue, (repo, *r), || {
+                format!("referrer of {}@{digest}", rn(repo))
+            });
+        }
+    }
+    let mut surviving: HashSet<(i64, &str)> = HashSet::new();
+    for m in &g.manifests {
+        let key = (m.repo_id, m.digest.as_str());
+        match reason.get(&key) {
+            Some(why) => {
+                surviving.insert(key);
+                if explain {
+                    kept.push(Kept {
+                        what: format!("manifest {}@{}", rn(m.repo_id), m.digest),
+                        reason: why.clone(),
+                    });
+                }
+            }
+            None => {
+                out.manifests.push((m.repo_id, m.digest.clone(), m.size));
+                out.report.manifests_deleted.push(Removed {
+                    what: format!("manifest {}@{}", rn(m.repo_id), m.digest),
+                    bytes: m.size,
+                });
+            }
+        }
+    }
+
+    // Blob references of the surviving manifests.
+    let mut used_in_repo: HashSet<(i64, &str)> = HashSet::new();
+    let mut used_by: HashMap<&str, String> = HashMap::new();
+    for r in g.refs.iter().filter(|r| r.is_blob) {
+        if surviving.contains(&(r.repo_id, r.digest.as_str())) {
+            used_in_repo.insert((r.repo_id, r.child.as_str()));
+            used_by
+                .entry(r.child.as_str())
+                .or_insert_with(|| format!("referenced by {}@{}", rn(r.repo_id), r.digest));
+        }
+    }
+    let mut linked: HashMap<&str, String> = HashMap::new();
+    for l in &g.links {
+        let key = (l.repo_id, l.digest.as_str());
+        if used_in_repo.contains(&key) {
+            continue;
+        }
+        if now - l.created_at < p.link_grace_secs {
+            linked.entry(l.digest.as_str()).or_insert_with(|| {
+                format!(
+                    "linked in {} by a recent upload or mount (younger than the link grace period)",
+                    rn(l.repo_id)
+                )
+            });
+        } else {
+            out.links.push((l.repo_id, l.digest.clone()));
+            out.report.links_removed.push(Removed {
+                what: format!("link {} -> {}", rn(l.repo_id), l.digest),
+                bytes: 0,
+            });
+        }
+    }
+    // Links that survive because a manifest references the blob keep it via `used_by`.
+    for b in &g.blobs {
+        let why = if let Some(u) = used_by.get(b.digest.as_str()) {
+            Some(u.clone())
+        } else if let Some(l) = linked.get(b.digest.as_str()) {
+            Some(l.clone())
+        } else if g.pinned.contains(&b.digest) {
+            Some("pinned by a running backup".to_string())
+        } else if now - b.created_at < p.grace_secs {
+            Some("younger than the grace period".to_string())
+        } else {
+            None
+        };
+        match why {
+            Some(reason) => {
+                if explain {
+                    kept.push(Kept {
+                        what: format!("blob {}", b.digest),
+                        reason,
+                    });
+                }
+            }
+            None => {
+                out.blobs.push((b.digest.clone(), b.size));
+                out.report.blobs_deleted.push(Removed {
+                    what: format!("blob {}", b.digest),
+                    bytes: b.size,
+                });
+            }
+        }
+    }
+    out.report.kept = kept;
+    out.report.freed_bytes = out.blobs.iter().map(|b| b.1).sum::<u64>()
+        + out.manifests.iter().map(|m| m.2).sum::<u64>()
+        + out.uploads.iter().map(|u| u.1).sum::<u64>();
+    out
+}
+
+/// Space used by one repository.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RepoUsage {
+    pub name: String,
+    pub manifests: u64,
+    pub blobs: u64,
+    /// Sizes of the blobs it links or references plus its manifests.
+    pub logical_bytes: u64,
+    /// The part of `logical_bytes` no other repository uses.
+    pub unique_bytes: u64,
+    pub shared_bytes: u64,
+    /// What GC with the given policy would free that this repository uses
+    /// (a blob freed from two repositories counts in both).
+    pub reclaimable_bytes: u64,
+    pub upload_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TotalUsage {
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    pub manifests: u64,
+    pub manifest_bytes: u64,
+    pub upload_bytes: u64,
+    /// Exactly what `gc` with the same policy frees now.
+    pub reclaimable_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Usage {
+    pub repositories: Vec<RepoUsage>,
+    pub total: TotalUsage,
+    /// With a repository: what deleting it would eventually free (after the
+    /// grace periods, with untagged manifests collected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_delete_frees_bytes: Option<u64>,
+    /// With a repository and a tag: what deleting the tag would eventually free.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_delete_frees_bytes: Option<u64>,
+}
+
+/// The policy of "eventually": every grace period over, untagged collected.
+pub(super) fn eventual() -> GcPolicy {
+    GcPolicy {
+        grace_secs: 0,
+        link_grace_secs: 0,
+        upload_ttl_secs: i64::MAX,
+        delete_untagged: true,
+        dry_run: true,
+    }
+}
+
+pub(super) fn usage(g: &Graph, policy: &GcPolicy, now: i64) -> (Vec<RepoUsage>, TotalUsage) {
+    let blob_size: HashMap<&str, u64> = g
+        .blobs
+        .iter()
+        .map(|b| (b.digest.as_str(), b.size))
+        .collect();
+    let mut sets: HashMap<i64, HashSet<&str>> = HashMap::new();
+    for l in &g.links {
+        sets.entry(l.repo_id).or_default().insert(l.digest.as_str());
+    }
+    for r in g.refs.iter().filter(|r| r.is_blob) {
+        if blob_size.contains_key(r.child.as_str()) {
+            sets.entry(r.repo_id).or_default().insert(r.child.as_str());
+        }
+    }
+    let mut users: HashMap<&str, u32> = HashMap::new();
+    for set in sets.values() {
+        for d in set {
+            *users.entry(d).or_default() += 1;
+        }
+    }
+    let plan = plan(g, policy, now, false);
+    let freed_blobs: HashSet<&str> = plan.blobs.iter().map(|b| b.0.as_str()).collect();
+    let mut repos = Vec::new();
+    for (id, name) in &g.repos {
+        let empty = HashSet::new();
+        let set = sets.get(id).unwrap_or(&empty);
+        let (mut manifests, mut manifest_bytes) = (0u64, 0u64);
+        for m in g.manifests.iter().filter(|m| m.repo_id == *id) {
+            manifests += 1;
+            manifest_bytes += m.size;
+        }
+        let size = |d: &&str| blob_size.get(d).copied().unwrap_or(0);
+        let blob_bytes: u64 = set.iter().map(size).sum();
+        let unique_blobs: u64 = set
+            .iter()
+            .filter(|d| users.get(**d).copied() == Some(1))
+            .map(size)
+            .sum();
+        let upload_bytes: u64 = g
+            .uploads
+            .iter()
+            .filter(|u| u.repo_id == *id)
+            .map(|u| u.length)
+            .sum();
+        let reclaimable = set
+            .iter()
+            .filter(|d| freed_blobs.contains(**d))
+            .map(size)
+            .sum::<u64>()
+            + plan
+                .manifests
+                .iter()
+                .filter(|m| m.0 == *id)
+                .map(|m| m.2)
+                .sum::<u64>()
+            + g.uploads
+                .iter()
+                .filter(|u| u.repo_id == *id && plan.uploads.iter().any(|p| p.0 == u.id))
+                .map(|u| u.length)
+                .sum::<u64>();
+        if set.is_empty() && manifests == 0 && upload_bytes == 0 {
+            continue;
+        }
+        repos.push(RepoUsage {
+            name: name.clone(),
+            manifests,
+            blobs: set.len() as u64,
+            logical_bytes: blob_bytes + manifest_bytes,
+            unique_bytes: unique_blobs + manifest_bytes,
+            shared_bytes: blob_bytes - unique_blobs,
+            reclaimable_bytes: reclaimable,
+            upload_bytes,
+        });
+    }
+    let total = TotalUsage {
+        blobs: g.blobs.len() as u64,
+        blob_bytes: g.blobs.iter().map(|b| b.size).sum(),
+        manifests: g.manifests.len() as u64,
+        manifest_bytes: g.manifests.iter().map(|m| m.size).sum(),
+        upload_bytes: g.uploads.iter().map(|u| u.length).sum(),
+        reclaimable_bytes: plan.report.freed_bytes,
+    };
+    (repos, total)
+}
+
+/// What removing `drop_tag` (or, without it, the whole repository) would
+/// free eventually: the rows removed at once plus what GC then collects.
+pub(super) fn delete_frees(mut g: Graph, repo_id: i64, drop_tag: Option<&str>, now: i64) -> u64 {
+    let before = plan(&g, &eventual(), now, false).report.freed_bytes;
+    let mut direct = 0u64;
+    match drop_tag {
+        Some(tag) => g.tags.retain(|t| !(t.repo_id == repo_id && t.name == tag)),
+        None => {
+            direct += g
+                .manifests
+                .iter()
+                .filter(|m| m.repo_id == repo_id)
+                .map(|m| m.size)
+                .sum::<u64>();
+            direct += g
+                .uploads
+                .iter()
+                .filter(|u| u.repo_id == repo_id)
+                .map(|u| u.length)
+                .sum::<u64>();
+            g.tags.retain(|t| t.repo_id != repo_id);
+            g.manifests.retain(|m| m.repo_id != repo_id);
+            g.refs.retain(|r| r.repo_id != repo_id);
+            g.links.retain(|l| l.repo_id != repo_id);
+            g.uploads.retain(|u| u.repo_id != repo_id);
+        }
+    }
+    let after = plan(&g, &eventual(), now, false).report.freed_bytes;
+    (after + direct).saturating_sub(before)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::graph::*;
+
+    fn graph() -> Graph {
+        let m = |d: &str, created_at: i64, subject: Option<&str>| ManifestNode {
+            repo_id: 1,
+            digest: d.into(),
+            size: 10,
+            created_at,
+            subject: subject.map(str::to_string),
+        };
+        let r = |d: &str, child: &str, is_blob: bool| RefRow {
+            repo_id: 1,
+            digest: d.into(),
+            child: child.into(),
+            is_blob,
+        };
+        let blob = |d: &str, created_at: i64| BlobRow {
+            digest: d.into(),
+            size: 100,
+            created_at,
+        };
+        let link = |d: &str, created_at: i64| LinkRow {
+            repo_id: 1,
+            digest: d.into(),
+            created_at,
+        };
+        let tag = |name: &str, d: &str| TagRow {
+            repo_id: 1,
+            name: name.into(),
+            digest: d.into(),
+        };
+        Graph {
+            repos: vec![(1, "r".into())],
+            manifests: vec![
+                m("M1", 0, None),
+                m("M2", 0, None),
+                m("I", 0, None),
+                m("M3", 0, None),
+                m("S", 0, Some("M1")),
+                m("Y", 950, None),
+            ],
+            tags: vec![tag("v1", "M1"), tag("multi", "I")],
+            refs: vec![
+                r("M1", "A", true),
+                r("M1", "B", true),
+                r("M2", "B", true),
+                r("M2", "C", true),
+                r("I", "M3", false),
+                r("M3", "D", true),
+                r("S", "E", true),
+            ],
+            links: ["A", "B", "C", "D", "E", "Z", "H"]
+                .iter()
+                .map(|d| link(d, 0))
+                .chain([link("F", 950)])
+                .collect(),
+            blobs: ["A", "B", "C", "D", "E", "F", "H", "Z"]
+                .iter()
+                .map(|d| blob(d, 0))
+                .chain([blob("G", 950)])
+                .collect(),
+            uploads: vec![UploadInfo {
+                id: "u".into(),
+                repo_id: 1,
+                length: 7,
+                updated_at: 0,
+            }],
+            pinned: ["H".to_string()].into_iter().collect(),
+        }
+    }
+
+    fn policy(delete_untagged: bool) -> GcPolicy {
+        GcPolicy {
+            grace_secs: 100,
+            link_grace_secs: 100,
+            upload_ttl_secs: 500,
+            delete_untagged,
+            dry_run: true,
+        }
+    }
+
+    #[test]
+    fn plan_table() {
+        let g = graph();
+        // (delete_untagged, manifests deleted, blobs deleted)
+        let table: [(bool, &[&str], &[&str]); 2] =
+            [(false, &[], &["Z"]), (true, &["M2"], &["C", "Z"])];
+        for (untagged, manifests, blobs) in table {
+            let p = plan(&g, &policy(untagged), 1000, true);
+            let got_m: Vec<&str> = p.manifests.iter().map(|m| m.1.as_str()).collect();
+            let got_b: Vec<&str> = p.blobs.iter().map(|b| b.0.as_str()).collect();
+            assert_eq!(got_m, manifests, "untagged={untagged}");
+            assert_eq!(got_b, blobs, "untagged={untagged}");
+            assert_eq!(p.uploads.len(), 1);
+            let freed = 100 * blobs.len() as u64 + 10 * manifests.len() as u64 + 7;
+            assert_eq!(p.report.freed_bytes, freed);
+        }
+        let p = plan(&g, &policy(true), 1000, true);
+        let why = |what: &str| {
+            p.report
+                .kept
+                .iter()
+                .find(|k| k.what == what)
+                .map(|k| k.reason.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(why("manifest r@M3"), "child of index r@I");
+        assert_eq!(why("manifest r@S"), "referrer of r@M1");
+        assert_eq!(
+            why("manifest r@Y"),
+            "untagged but younger than the grace period"
+        );
+        assert_eq!(why("blob D"), "referenced by r@M3");
+        assert!(why("blob F").starts_with("linked in r by a recent upload"));
+        assert_eq!(why("blob G"), "younger than the grace period");
+        assert_eq!(why("blob H"), "pinned by a running backup");
+    }
+
+    #[test]
+    fn du_agrees_with_plan_and_predicts_deletes() {
+        let g = graph();
+        let p = policy(true);
+        let (repos, total) = usage(&g, &p, 1000);
+        assert_eq!(
+            total.reclaimable_bytes,
+            plan(&g, &p, 1000, false).report.freed_bytes
+        );
+        assert_eq!(repos.len(), 1);
+        assert_eq!(repos[0].shared_bytes, 0);
+        // Dropping tag v1 frees M1 with A and B (M2, its other user, goes anyway) and S with E.
+        let frees = delete_frees(g.clone(), 1, Some("v1"), 1000);
+        assert_eq!(frees, 10 + 10 + 100 * 3, "M1, S, A, B, E");
+        let all = delete_frees(g, 1, None, 1000);
+        assert!(all > frees);
+    }
+}
