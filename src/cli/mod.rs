@@ -120,9 +120,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
                 Some("del") | Some("rm") => UserAction::Del(name()?),
                 Some("list") | Some("ls") => UserAction::List,
                 Some("open") => UserAction::Open,
-                Some(other) => return Err(usage(format!(
+                Some(other) => {
+                    return Err(usage(format!(
                     "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | open"
-                ))),
+                )))
+                }
                 None => return Err(usage("usage: soute user add|passwd|del|list [NAME]")),
             };
             Command::User { action, data_dir }
