@@ -52,7 +52,7 @@ impl Api {
             let digest = Digest::parse(d)?;
             let expected = declared_len(req);
             // Too large or no room: refused before a session exists.
-            self.registry.admit_upload(expected)?;
+            self.registry.admit_upload(expected, Some(&digest))?;
             let status = self.registry.start_upload(name, alg)?;
             let result = self.registry.finish_upload(
                 name,
@@ -68,7 +68,7 @@ impl Api {
                 }
             };
         }
-        self.registry.admit_upload(None)?;
+        self.registry.admit_upload(None, None)?;
         let status = self.registry.start_upload(name, alg)?;
         Ok(upload_headers(Response::new(202), &status))
     }

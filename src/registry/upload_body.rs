@@ -113,9 +113,10 @@ impl Digesting for Pipelined {
 
 /// Copy `body` to the end of `file` (which holds `offset` bytes), hashing as
 /// it goes, within `bounds`. Returns the byte count. On an error the file may
-/// hold part of the body: the caller cuts it back.
+/// hold part of the body: the caller cuts it back. Without a file the body is
+/// only hashed (a blob the registry already stores).
 pub(super) fn stream_into(
-    file: &mut File,
+    mut file: Option<&mut File>,
     body: &mut dyn Read,
     hasher: &mut Hasher,
     offset: u64,
@@ -141,7 +142,14 @@ pub(super) fn stream_into(
             return None;
         }
         let mut sink = Pipelined { tx, back, made: 1 };
-        Some(copy_loop(file, body, &mut sink, offset, expected, bounds))
+        Some(copy_loop(
+            file.as_deref_mut(),
+            body,
+            &mut sink,
+            offset,
+            expected,
+            bounds,
+        ))
     });
     match piped {
         Some(result) => result,
@@ -150,7 +158,7 @@ pub(super) fn stream_into(
 }
 
 fn copy_loop(
-    file: &mut File,
+    mut file: Option<&mut File>,
     body: &mut dyn Read,
     sink: &mut dyn Digesting,
     offset: u64,
@@ -180,15 +188,20 @@ fn copy_loop(
                 limit: bounds.max_length,
             });
         }
-        file.write_all(&buf[..n])
-            .map_err(|e| Error::io(format!("writing upload at offset {}", offset + total), e))?;
+        if let Some(file) = file.as_deref_mut() {
+            file.write_all(&buf[..n]).map_err(|e| {
+                Error::io(format!("writing upload at offset {}", offset + total), e)
+            })?;
+        }
         buf = sink.feed(buf, n);
         total += n as u64;
         unsynced += n as u64;
         unchecked += n as u64;
         if unsynced >= SYNC_EVERY {
-            file.sync_data()
-                .map_err(|e| Error::io("syncing upload", e))?;
+            if let Some(file) = file.as_deref_mut() {
+                file.sync_data()
+                    .map_err(|e| Error::io("syncing upload", e))?;
+            }
             unsynced = 0;
         }
         if unchecked >= SPACE_CHECK_EVERY {

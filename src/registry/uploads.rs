@@ -62,17 +62,37 @@ impl Registry {
     /// Whether a new upload of `length` bytes (`None`: not known yet) may
     /// start: 413 past the largest blob, 507 when it would take free space
     /// under the disk reserve. Checked before a session is made.
-    pub fn admit_upload(&self, length: Option<u64>) -> Result<()> {
-        self.with_bounds(|bounds| bounds.admit(0, length))
+    /// A blob the registry already stores (`digest`) needs no space: its
+    /// upload is only hashed, so only the size limit applies.
+    pub fn admit_upload(&self, length: Option<u64>, digest: Option<&Digest>) -> Result<()> {
+        let needs_space = match digest {
+            Some(d) => !self.blob_stored(d)?,
+            None => true,
+        };
+        self.with_bounds(needs_space, |bounds| bounds.admit(0, length))
     }
 
-    /// Run `f` with this registry's bounds for one chunk.
-    fn with_bounds<T>(&self, f: impl FnOnce(&Bounds<'_>) -> T) -> T {
-        let check_space = |more: u64| self.check_disk_reserve(more);
+    /// Run `f` with this registry's bounds for one chunk; the disk reserve
+    /// applies only to a chunk that `needs_space`.
+    fn with_bounds<T>(&self, needs_space: bool, f: impl FnOnce(&Bounds<'_>) -> T) -> T {
+        let check_space = |more: u64| {
+            if needs_space {
+                self.check_disk_reserve(more)
+            } else {
+                Ok(())
+            }
+        };
         f(&Bounds {
             max_length: self.limits.max_blob_size,
             check_space: &check_space,
         })
+    }
+
+    /// Whether `digest` has its row and its file.
+    fn blob_stored(&self, digest: &Digest) -> Result<bool> {
+        let key = digest.to_string();
+        let row = self.db.read(|c| blobs::blob_size(c, &key))?;
+        Ok(row.is_some() && self.store.blob_exists(digest))
     }
 
     /// 507 when taking `more` bytes would leave less than the reserve free.
@@ -192,7 +212,7 @@ impl Registry {
             expected,
             body,
         };
-        let length = self.with_bounds(|bounds| {
+        let length = self.with_bounds(true, |bounds| {
             append_chunk(&mut file, session, chunk, bounds, |file, length| {
                 file.sync_data()
                     .map_err(|e| Error::io("syncing upload", e))?;
@@ -236,7 +256,15 @@ impl Registry {
                 expected,
                 body,
             };
-            self.with_bounds(|bounds| {
+            if acknowledged == 0 && self.blob_stored(digest)? {
+                drop(file);
+                self.finish_stored_blob(repo, id, digest, chunk)?;
+                *guard = None;
+                drop(guard);
+                self.forget_session(id);
+                return Ok(digest.clone());
+            }
+            self.with_bounds(true, |bounds| {
                 append_chunk(&mut file, session, chunk, bounds, |_, _| Ok(()))
             })?;
         }
@@ -257,13 +285,7 @@ impl Registry {
                 self.db
                     .write(|tx| uploads::set_upload_length(tx, id.as_str(), length))?;
             }
-            return Err(Error::client(
-                Code::DigestInvalid,
-                format!("uploaded content has digest {actual}, not {digest}"),
-            )
-            .with_detail(
-                serde_json::json!({ "expected": digest.to_string(), "actual": actual.to_string() }),
-            ));
+            return Err(digest_mismatch(&actual, digest));
         }
         let size = session.length;
         let key = digest.to_string();
@@ -292,6 +314,52 @@ impl Registry {
         drop(guard);
         self.forget_session(id);
         Ok(digest.clone())
+    }
+
+    /// The whole body of a session for a blob the registry already stores:
+    /// hashed, not written (it needs no space, so the disk reserve does not
+    /// apply). On a match the blob is linked into `repo` and the session
+    /// ends; on a mismatch nothing was stored and the session stays empty.
+    fn finish_stored_blob(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        chunk: Chunk<'_>,
+    ) -> Result<()> {
+        if let Some(start) = chunk.start.filter(|&s| s != 0) {
+            return Err(Error::UploadOutOfOrder {
+                start,
+                acknowledged: 0,
+            });
+        }
+        let mut hasher = Hasher::new(digest.algorithm());
+        self.with_bounds(false, |bounds| {
+            bounds.admit(0, chunk.expected)?;
+            stream_into(None, chunk.body, &mut hasher, 0, chunk.expected, bounds)
+        })?;
+        let actual = hasher.finish();
+        if &actual != digest {
+            return Err(digest_mismatch(&actual, digest));
+        }
+        let key = digest.to_string();
+        // Under the write lock, as a normal commit: GC cannot remove the blob
+        // between this check and the link.
+        self.db.write(|tx| {
+            if blobs::blob_size(tx, &key)?.is_none() || !self.store.blob_exists(digest) {
+                return Err(Error::client(
+                    Code::BlobUploadInvalid,
+                    format!("blob {digest} was removed during the upload; upload it again"),
+                ));
+            }
+            self.store
+                .remove_upload(id)
+                .map_err(|e| Error::io("removing upload", e))?;
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+            blobs::link_blob(tx, repo_id, &key)?;
+            uploads::delete_upload(tx, id.as_str())?;
+            Ok(())
+        })
     }
 
     /// Cancel a session and delete its bytes.
@@ -354,6 +422,16 @@ impl Registry {
     }
 }
 
+fn digest_mismatch(actual: &Digest, expected: &Digest) -> Error {
+    Error::client(
+        Code::DigestInvalid,
+        format!("uploaded content has digest {actual}, not {expected}"),
+    )
+    .with_detail(
+        serde_json::json!({ "expected": expected.to_string(), "actual": actual.to_string() }),
+    )
+}
+
 /// One chunk of a request: where it says it starts (`Content-Range`), how
 /// long it says it is, and its body.
 struct Chunk<'b> {
@@ -390,8 +468,15 @@ fn append_chunk(
     }
     bounds.admit(before, expected)?;
     let saved = session.hasher.clone();
-    let result = stream_into(file, body, &mut session.hasher, before, expected, bounds)
-        .and_then(|n| commit(file, before + n).map(|()| before + n));
+    let result = stream_into(
+        Some(&mut *file),
+        body,
+        &mut session.hasher,
+        before,
+        expected,
+        bounds,
+    )
+    .and_then(|n| commit(file, before + n).map(|()| before + n));
     match result {
         Ok(length) => {
             session.length = length;

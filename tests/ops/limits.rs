@@ -1,8 +1,9 @@
 //! The disk reserve on a real small filesystem (a 64 MiB tmpfs, needs root;
 //! see `Tmpfs::mount`): an upload announced to cross the reserve gets 507
 //! before a byte is written; a chunked one is stopped when it reaches the
-//! reserve and rolled back; below the reserve, manifest pushes, mounts and
-//! pulls keep working while new blob uploads are refused.
+//! reserve and rolled back; below the reserve, manifest pushes, mounts,
+//! re-uploads of stored blobs and pulls keep working while new blob uploads
+//! are refused.
 
 use crate::common::*;
 use soute::storage::space::{filesystem_space, parse_reserve, MIB};
@@ -147,6 +148,28 @@ fn the_disk_reserve_refuses_uploads_and_keeps_metadata_and_pulls_working() {
         .manifest("lab/copy", "v1", &first.manifest())
         .expect("put");
     r.expect_status(201);
+    // Re-uploading a blob the registry stores needs no space: it is hashed,
+    // not written, and linked; wrong bytes under its digest are 400.
+    let sessions = || {
+        std::fs::read_dir(data.join("uploads"))
+            .expect("uploads/")
+            .count()
+    };
+    let sessions_before = sessions();
+    let layer = &first.layers[0];
+    c.blob("lab/again", layer)
+        .expect("re-upload of a stored blob below the reserve");
+    let r = c
+        .get(&format!("/v2/lab/again/blobs/{}", sha256(layer)))
+        .expect("get");
+    assert_eq!((r.status, sha256(&r.body)), (200, sha256(layer)));
+    let wrong = format!(
+        "/v2/lab/again/blobs/uploads/?digest={}",
+        sha256(&first.config)
+    );
+    let r = c.post(&wrong, b"not the config").expect("post");
+    r.expect_error(400, &["DIGEST_INVALID"]);
+    assert_eq!(sessions(), sessions_before, "no session left behind");
     first.check_pull(&c, "lab/app", "v1").expect("pull v1");
     first
         .check_pull(&c, "lab/app", "v1-again")
