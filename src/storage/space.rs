@@ -183,6 +183,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             "{s:?} is not a size (a number, then a unit like GiB or MB)"
         ));
     }
+    if multiplier == 1 && !frac.is_empty() {
+        return Err(format!("{s:?}: a byte count has no fraction"));
+    }
     let too_large = || format!("{s:?} is too large");
     let whole: u128 = whole.parse().map_err(|_| too_large())?;
     let mut bytes = whole * u128::from(multiplier);
