@@ -40,6 +40,8 @@ pub struct Registry {
     delete_enabled: bool,
     /// The largest blob and the disk reserve uploads must respect.
     limits: uploads::UploadLimits,
+    /// Bytes uploads announced and have not written yet (see `upload_body`).
+    claimed: Mutex<u64>,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -70,6 +72,7 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             delete_enabled,
             limits: uploads::UploadLimits::default(),
+            claimed: Mutex::new(0),
         };
         Ok(registry)
     }
@@ -81,10 +84,6 @@ impl Registry {
     /// Replace the default upload limits (before the registry is shared).
     pub fn set_upload_limits(&mut self, limits: uploads::UploadLimits) {
         self.limits = limits;
-    }
-
-    pub fn upload_limits(&self) -> uploads::UploadLimits {
-        self.limits
     }
 
     pub fn delete_enabled(&self) -> bool {

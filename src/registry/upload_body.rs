@@ -4,11 +4,17 @@
 //! disk reserve (`--disk-reserve`), checked before the body is read and
 //! while it streams.
 //!
+//! Bytes an upload announced and has not written yet are claimed for the
+//! time it streams, so concurrent uploads cannot each pass the reserve check
+//! against the same free space.
+//!
 //! It must never commit a length or touch the database: the caller
 //! (`uploads::append_chunk`) acknowledges the bytes or rolls the file back.
 
+use super::Registry;
 use crate::error::{Code, Error, Result};
 use crate::oci::Hasher;
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -47,6 +53,78 @@ impl Bounds<'_> {
             }
         }
         (self.check_space)(expected.unwrap_or(0))
+    }
+}
+
+impl Registry {
+    /// Run `f` with this registry's bounds for one chunk; the disk reserve
+    /// applies only to a chunk that `needs_space`. What the chunk claimed is
+    /// released when `f` returns (or unwinds).
+    pub(super) fn with_bounds<T>(&self, needs_space: bool, f: impl FnOnce(&Bounds<'_>) -> T) -> T {
+        let claim = Claim {
+            registry: self,
+            bytes: Cell::new(0),
+        };
+        let check_space = |more: u64| {
+            if needs_space {
+                self.claim_space(&claim, more)
+            } else {
+                Ok(())
+            }
+        };
+        f(&Bounds {
+            max_length: self.limits.max_blob_size,
+            check_space: &check_space,
+        })
+    }
+
+    /// 507 when `more` bytes (still to come for this chunk), on top of what
+    /// other uploads claimed, would leave less than the reserve free;
+    /// otherwise `claim` becomes `more`. When free space cannot be measured
+    /// the reserve is not enforced (a full disk still ends in 507 from the
+    /// write itself).
+    fn claim_space(&self, claim: &Claim<'_>, more: u64) -> Result<()> {
+        let reserve = self.limits.disk_reserve;
+        if reserve.is_off() {
+            return Ok(());
+        }
+        let space = match self.store.space() {
+            Ok(space) => space,
+            Err(e) => {
+                log::debug!("cannot measure free space ({e}); the disk reserve is not enforced");
+                return Ok(());
+            }
+        };
+        let keep = reserve.resolve(space.total);
+        let mut claimed = self.claimed.lock().unwrap_or_else(|p| p.into_inner());
+        let others = claimed.saturating_sub(claim.bytes.get());
+        if space.available.saturating_sub(others).saturating_sub(more) < keep {
+            return Err(Error::BelowDiskReserve {
+                reserve: keep,
+                available: space.available,
+            });
+        }
+        *claimed = others + more;
+        claim.bytes.set(more);
+        Ok(())
+    }
+}
+
+/// Bytes one chunk announced and has not written yet, counted in
+/// `Registry::claimed` until it is dropped.
+struct Claim<'r> {
+    registry: &'r Registry,
+    bytes: Cell<u64>,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .registry
+            .claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *claimed = claimed.saturating_sub(self.bytes.get());
     }
 }
 

@@ -72,52 +72,11 @@ impl Registry {
         self.with_bounds(needs_space, |bounds| bounds.admit(0, length))
     }
 
-    /// Run `f` with this registry's bounds for one chunk; the disk reserve
-    /// applies only to a chunk that `needs_space`.
-    fn with_bounds<T>(&self, needs_space: bool, f: impl FnOnce(&Bounds<'_>) -> T) -> T {
-        let check_space = |more: u64| {
-            if needs_space {
-                self.check_disk_reserve(more)
-            } else {
-                Ok(())
-            }
-        };
-        f(&Bounds {
-            max_length: self.limits.max_blob_size,
-            check_space: &check_space,
-        })
-    }
-
     /// Whether `digest` has its row and its file.
     fn blob_stored(&self, digest: &Digest) -> Result<bool> {
         let key = digest.to_string();
         let row = self.db.read(|c| blobs::blob_size(c, &key))?;
         Ok(row.is_some() && self.store.blob_exists(digest))
-    }
-
-    /// 507 when taking `more` bytes would leave less than the reserve free.
-    /// When free space cannot be measured the reserve is not enforced (a full
-    /// disk still ends in 507 from the write itself).
-    fn check_disk_reserve(&self, more: u64) -> Result<()> {
-        let reserve = self.limits.disk_reserve;
-        if reserve.is_off() {
-            return Ok(());
-        }
-        let space = match self.store.space() {
-            Ok(space) => space,
-            Err(e) => {
-                log::debug!("cannot measure free space ({e}); the disk reserve is not enforced");
-                return Ok(());
-            }
-        };
-        let keep = reserve.resolve(space.total);
-        if space.available.saturating_sub(more) < keep {
-            return Err(Error::BelowDiskReserve {
-                reserve: keep,
-                available: space.available,
-            });
-        }
-        Ok(())
     }
 
     /// Begin a new upload session in `repo`.

@@ -187,3 +187,68 @@ fn the_disk_reserve_refuses_uploads_and_keeps_metadata_and_pulls_working() {
     soute.stop();
     assert_eq!(blob_files(&data), blob_rows(&data));
 }
+
+/// Total bytes in `uploads/` (every session's file).
+fn upload_bytes(data: &Path) -> u64 {
+    std::fs::read_dir(data.join("uploads"))
+        .expect("uploads/")
+        .map(|e| e.expect("entry").metadata().expect("metadata").len())
+        .sum()
+}
+
+#[test]
+fn concurrent_uploads_cannot_count_the_same_free_space_twice() {
+    let test = "concurrent_uploads_cannot_count_the_same_free_space_twice";
+    let Some(fs) = Tmpfs::mount("64m", test) else {
+        return;
+    };
+    let data = fs.path.join("data");
+    let soute = Soute::start_at(&data, |cfg| {
+        cfg.disk_reserve = parse_reserve("24MiB").expect("reserve")
+    });
+    let c = Client::new(soute.addr());
+    let mut rng = Rng::seeded(test);
+    let free = available(&data);
+    assert!(free > 60 * MIB, "an empty 64 MiB tmpfs: {free}");
+
+    // A announces 24 MiB, sends 1 MiB and waits: its other 23 MiB are claimed.
+    let a = rng.bytes(24 * MIB as usize);
+    let mut conn = connect(soute.addr(), std::time::Duration::from_secs(10));
+    let head = format!(
+        "POST /v2/lab/a/blobs/uploads/?digest={} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        sha256(&a),
+        a.len()
+    );
+    conn.write_all(head.as_bytes()).expect("head");
+    conn.write_all(&a[..MIB as usize]).expect("first MiB");
+    wait_until(
+        "A's first MiB on disk",
+        std::time::Duration::from_secs(10),
+        || upload_bytes(&data) >= MIB,
+    );
+
+    // B announces 20 MiB: the free space alone (~62 MiB) would take it, but
+    // not on top of A's claim (62 - 24 - 20 < 24).
+    let b = rng.bytes(20 * MIB as usize);
+    let head = format!(
+        "POST /v2/lab/b/blobs/uploads/?digest={} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        sha256(&b),
+        b.len()
+    );
+    let r = send_and_read(soute.addr(), head.into_bytes());
+    expect_reserve_507("B while A streams", r.status, &r.json().expect("JSON"));
+
+    // A gives up: its session goes and its claim is released, so B fits.
+    drop(conn);
+    wait_until(
+        "A's session removed",
+        std::time::Duration::from_secs(10),
+        || upload_bytes(&data) == 0,
+    );
+    c.blob("lab/b", &b).expect("B after A's claim is released");
+    let r = c
+        .get(&format!("/v2/lab/b/blobs/{}", sha256(&b)))
+        .expect("get");
+    assert_eq!((r.status, sha256(&r.body)), (200, sha256(&b)));
+    soute.stop();
+}
