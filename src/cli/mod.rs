@@ -9,7 +9,9 @@ mod spec;
 
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 
-use crate::config::{parse_level, parse_listen, parse_tls, Config};
+use crate::config::{
+    parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
+};
 use crate::registry::GcPolicy;
 use spec::{usage, Args};
 use std::ffi::OsString;
@@ -270,6 +272,12 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     }
     if args.has("--gc-delete-untagged") {
         cfg.gc_policy.delete_untagged = true;
+    }
+    if let Some(v) = args.value("--max-blob-size") {
+        cfg.max_blob_size = parse_max_blob_size(v).map_err(flag_error("--max-blob-size"))?;
+    }
+    if let Some(v) = args.value("--disk-reserve") {
+        cfg.disk_reserve = parse_disk_reserve(v).map_err(flag_error("--disk-reserve"))?;
     }
     Ok(cfg)
 }

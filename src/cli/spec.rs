@@ -151,6 +151,16 @@ const SERVER_FLAGS: &[Flag] = &[
         "--gc-delete-untagged",
         "the scheduled gc also removes manifests no tag reaches",
     ),
+    valued(
+        "--max-blob-size",
+        "SIZE",
+        "largest blob an upload may make: 64GiB (default), 500MB, ...",
+    ),
+    valued(
+        "--disk-reserve",
+        "SIZE|PCT",
+        "free space uploads leave: 1GiB, 5%, 0 (default: the smaller of 1GiB, 5%)",
+    ),
 ];
 
 /// Every sub-command, in the order the general help lists them.
@@ -279,8 +289,8 @@ user, gc, backup, verify and du work while `soute serve` runs on the same folder
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
-REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH.
-Flags override the environment.
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH;
+soute's own: SOUTE_MAX_BLOB_SIZE, SOUTE_DISK_RESERVE. Flags override the environment.
 ",
     );
     out

@@ -13,6 +13,7 @@ mod bad_input;
 mod deletes;
 mod errors;
 mod framing;
+mod limits;
 mod manifests;
 mod persistence;
 mod pull;
