@@ -5,7 +5,7 @@
 //! They must never return more than `MAX_PAGE` entries nor build a JSON tree
 //! per entry of a long list (bodies are serialized straight into one buffer).
 
-use super::headers::{json_body_response, json_response, next_page_link, HeaderReplace, JSON};
+use super::headers::{json_body_response, next_page_link, JSON};
 use super::query::Query;
 use super::Api;
 use crate::error::{Code, Error, Result};
@@ -60,9 +60,30 @@ impl Api {
     ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
         let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
-        let index = self.registry.referrers(name, &digest, artifact_type)?;
-        let resp =
-            json_response(200, &index).header_replace("Content-Type", crate::oci::media::OCI_INDEX);
+        let after = match query.get("after") {
+            None | Some("") => 0,
+            Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::client(
+                    Code::PaginationNumberInvalid,
+                    format!("invalid after {:?}", s.chars().take(40).collect::<String>()),
+                )
+            })?,
+        };
+        let page = self
+            .registry
+            .referrers(name, &digest, artifact_type, after)?;
+        let mut resp = Response::new(200)
+            .header("Content-Type", crate::oci::media::OCI_INDEX)
+            .body(Body::Bytes(page.body));
+        if let Some(next) = page.next {
+            let filter = artifact_type
+                .map(|t| format!("&artifactType={}", super::query::percent_encode(t)))
+                .unwrap_or_default();
+            resp = resp.header(
+                "Link",
+                format!("</v2/{name}/referrers/{digest}?after={next}{filter}>; rel=\"next\""),
+            );
+        }
         Ok(match artifact_type {
             Some(_) => resp.header("OCI-Filters-Applied", "artifactType"),
             None => resp,

@@ -87,26 +87,45 @@ pub fn delete_manifest(conn: &Connection, repo_id: i64, digest: &str) -> Result<
 }
 
 pub struct Referrer {
+    /// The manifest row's rowid: the referrers index's page cursor.
+    pub cursor: i64,
     pub digest: String,
     pub media_type: String,
     pub size: u64,
     pub artifact_type: Option<String>,
+    /// The manifest's annotations as soute serialized them (a JSON object).
     pub annotations: Option<String>,
 }
 
-pub fn referrers(conn: &Connection, repo_id: i64, subject: &str) -> Result<Vec<Referrer>> {
+/// Up to `limit` manifests of `repo_id` whose subject is `subject` (of
+/// `artifact_type` when given), in push order, after the row `after`.
+pub fn referrers(
+    conn: &Connection,
+    repo_id: i64,
+    subject: &str,
+    artifact_type: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Referrer>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT digest, media_type, size, artifact_type, annotations FROM manifest
-         WHERE repo_id = ?1 AND subject = ?2 ORDER BY created_at, digest",
+        "SELECT rowid, digest, media_type, size, artifact_type, annotations FROM manifest
+         WHERE repo_id = ?1 AND subject = ?2 AND rowid > ?3
+           AND (?4 IS NULL OR artifact_type = ?4)
+         ORDER BY rowid LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![repo_id, subject], |r| {
-        Ok(Referrer {
-            digest: r.get(0)?,
-            media_type: r.get(1)?,
-            size: r.get::<_, i64>(2)? as u64,
-            artifact_type: r.get(3)?,
-            annotations: r.get(4)?,
-        })
-    })?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        params![repo_id, subject, after, artifact_type, limit],
+        |r| {
+            Ok(Referrer {
+                cursor: r.get(0)?,
+                digest: r.get(1)?,
+                media_type: r.get(2)?,
+                size: r.get::<_, i64>(3)? as u64,
+                artifact_type: r.get(4)?,
+                annotations: r.get(5)?,
+            })
+        },
+    )?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }

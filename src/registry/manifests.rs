@@ -202,36 +202,95 @@ impl Registry {
         }
     }
 
-    /// The referrers index of `subject` in `repo`, optionally filtered by
-    /// artifact type. Never fails for an unknown subject: the index is empty.
+    /// One page of the referrers index of `subject` in `repo` (optionally
+    /// filtered by artifact type), starting after the cursor `after` (0: from
+    /// the start). Never fails for an unknown subject: the index is empty.
+    ///
+    /// The page is built as bytes within [`REFERRERS_PAGE_BYTES`] (at least one
+    /// descriptor, so at most that plus one manifest's annotations, itself under
+    /// the 4 MiB manifest limit) and [`REFERRERS_PAGE_ROWS`] descriptors; the
+    /// stored annotations (soute's own serialization of a JSON object) are copied
+    /// verbatim, never parsed, so a request holds at most a few MiB.
     pub fn referrers(
         &self,
         repo: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Value> {
-        let rows = self.db.read(|c| match repos::repo_id(c, repo.as_str())? {
-            Some(id) => manifests::referrers(c, id, &subject.to_string()),
-            None => Ok(Vec::new()),
-        })?;
-        let manifests: Vec<Value> = rows
-            .into_iter()
-            .filter(|r| artifact_type.is_none() || r.artifact_type.as_deref() == artifact_type)
-            .map(|r| {
-                let mut d =
-                    json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
-                if let Some(t) = r.artifact_type {
-                    d["artifactType"] = Value::String(t);
-                }
-                if let Some(a) = r
-                    .annotations
-                    .and_then(|a| serde_json::from_str::<Value>(&a).ok())
+        after: i64,
+    ) -> Result<ReferrersPage> {
+        let subject = subject.to_string();
+        let mut body = Vec::with_capacity(256);
+        body.extend_from_slice(b"{\"schemaVersion\":2,\"mediaType\":");
+        json_str(&mut body, media::OCI_INDEX);
+        body.extend_from_slice(b",\"manifests\":[");
+        let mut cursor = after;
+        let mut count = 0usize;
+        let mut next = None;
+        'pages: loop {
+            let rows = self.db.read(|c| match repos::repo_id(c, repo.as_str())? {
+                Some(id) => manifests::referrers(c, id, &subject, artifact_type, cursor, 64),
+                None => Ok(Vec::new()),
+            })?;
+            let fetched = rows.len();
+            for r in rows {
+                let entry = referrer_descriptor(&r);
+                if count > 0
+                    && (count >= REFERRERS_PAGE_ROWS
+                        || body.len() + entry.len() > REFERRERS_PAGE_BYTES)
                 {
-                    d["annotations"] = a;
+                    next = Some(cursor);
+                    break 'pages;
                 }
-                d
-            })
-            .collect();
-        Ok(json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests }))
+                if count > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&entry);
+                count += 1;
+                cursor = r.cursor;
+            }
+            if fetched < 64 {
+                break;
+            }
+        }
+        body.extend_from_slice(b"]}");
+        Ok(ReferrersPage { body, next })
     }
+}
+
+/// At most this many bytes of descriptors in one referrers page (plus one).
+pub const REFERRERS_PAGE_BYTES: usize = 1024 * 1024;
+/// At most this many descriptors in one referrers page.
+pub const REFERRERS_PAGE_ROWS: usize = 1000;
+
+/// One page of a referrers index: the JSON body and, when more follow, the
+/// cursor of the last descriptor it holds.
+pub struct ReferrersPage {
+    pub body: Vec<u8>,
+    pub next: Option<i64>,
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// One descriptor of the referrers index, as JSON bytes.
+fn referrer_descriptor(r: &manifests::Referrer) -> Vec<u8> {
+    let extra = r.annotations.as_ref().map_or(0, String::len);
+    let mut d = Vec::with_capacity(160 + extra);
+    d.extend_from_slice(b"{\"mediaType\":");
+    json_str(&mut d, &r.media_type);
+    d.extend_from_slice(b",\"digest\":");
+    json_str(&mut d, &r.digest);
+    d.extend_from_slice(format!(",\"size\":{}", r.size).as_bytes());
+    if let Some(t) = &r.artifact_type {
+        d.extend_from_slice(b",\"artifactType\":");
+        json_str(&mut d, t);
+    }
+    if let Some(a) = &r.annotations {
+        d.extend_from_slice(b",\"annotations\":");
+        d.extend_from_slice(a.as_bytes());
+    }
+    d.push(b'}');
+    d
 }
