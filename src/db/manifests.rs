@@ -93,12 +93,14 @@ pub struct Referrer {
     pub media_type: String,
     pub size: u64,
     pub artifact_type: Option<String>,
-    /// The manifest's annotations as soute serialized them (a JSON object).
-    pub annotations: Option<String>,
+    /// The length of the stored annotations (fetched apart with
+    /// [`referrer_annotations`], one at a time), 0 when there are none.
+    pub annotations_len: usize,
 }
 
 /// Up to `limit` manifests of `repo_id` whose subject is `subject` (of
-/// `artifact_type` when given), in push order, after the row `after`.
+/// `artifact_type` when given), in push order, after the row `after`; without
+/// their annotations, so a page of rows costs a few hundred bytes each.
 pub fn referrers(
     conn: &Connection,
     repo_id: i64,
@@ -108,7 +110,8 @@ pub fn referrers(
     limit: usize,
 ) -> Result<Vec<Referrer>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT rowid, digest, media_type, size, artifact_type, annotations FROM manifest
+        "SELECT rowid, digest, media_type, size, artifact_type, coalesce(length(annotations), 0)
+         FROM manifest
          WHERE repo_id = ?1 AND subject = ?2 AND rowid > ?3
            AND (?4 IS NULL OR artifact_type = ?4)
          ORDER BY rowid LIMIT ?5",
@@ -123,9 +126,19 @@ pub fn referrers(
                 media_type: r.get(2)?,
                 size: r.get::<_, i64>(3)? as u64,
                 artifact_type: r.get(4)?,
-                annotations: r.get(5)?,
+                annotations_len: r.get::<_, i64>(5)?.max(0) as usize,
             })
         },
     )?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The stored annotations (soute's serialization of a JSON object) of the
+/// manifest row `cursor`, if any.
+pub fn referrer_annotations(conn: &Connection, cursor: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT annotations FROM manifest WHERE rowid = ?1")?
+        .query_row([cursor], |r| r.get(0))
+        .optional()?
+        .flatten())
 }

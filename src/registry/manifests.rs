@@ -223,34 +223,41 @@ impl Registry {
         body.extend_from_slice(b"{\"schemaVersion\":2,\"mediaType\":");
         json_str(&mut body, media::OCI_INDEX);
         body.extend_from_slice(b",\"manifests\":[");
-        let mut cursor = after;
-        let mut count = 0usize;
-        let mut next = None;
-        'pages: loop {
-            let rows = self.db.read(|c| match repos::repo_id(c, repo.as_str())? {
-                Some(id) => manifests::referrers(c, id, &subject, artifact_type, cursor, 64),
-                None => Ok(Vec::new()),
-            })?;
-            let fetched = rows.len();
-            for r in rows {
-                let entry = referrer_descriptor(&r);
-                if count > 0
-                    && (count >= REFERRERS_PAGE_ROWS
-                        || body.len() + entry.len() > REFERRERS_PAGE_BYTES)
-                {
-                    next = Some(cursor);
-                    break 'pages;
-                }
-                if count > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(&entry);
-                count += 1;
-                cursor = r.cursor;
-            }
-            if fetched < 64 {
+        // Choose the page from the rows' sizes first, then copy each chosen
+        // row's annotations one at a time: a request holds one of them at most.
+        let rows = self.db.read(|c| match repos::repo_id(c, repo.as_str())? {
+            Some(id) => manifests::referrers(
+                c,
+                id,
+                &subject,
+                artifact_type,
+                after,
+                REFERRERS_PAGE_ROWS + 1,
+            ),
+            None => Ok(Vec::new()),
+        })?;
+        let mut planned = 0usize;
+        let mut take = 0usize;
+        for r in &rows {
+            let cost = 200 + r.media_type.len() + r.annotations_len;
+            if take > 0 && (take >= REFERRERS_PAGE_ROWS || planned + cost > REFERRERS_PAGE_BYTES) {
                 break;
             }
+            planned += cost;
+            take += 1;
+        }
+        let next = (take < rows.len()).then(|| rows[take - 1].cursor);
+        for (i, r) in rows.iter().take(take).enumerate() {
+            let annotations = if r.annotations_len > 0 {
+                self.db
+                    .read(|c| manifests::referrer_annotations(c, r.cursor))?
+            } else {
+                None
+            };
+            if i > 0 {
+                body.push(b',');
+            }
+            referrer_descriptor(&mut body, r, annotations.as_deref());
         }
         body.extend_from_slice(b"]}");
         Ok(ReferrersPage { body, next })
@@ -274,23 +281,20 @@ fn json_str(out: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *out, s);
 }
 
-/// One descriptor of the referrers index, as JSON bytes.
-fn referrer_descriptor(r: &manifests::Referrer) -> Vec<u8> {
-    let extra = r.annotations.as_ref().map_or(0, String::len);
-    let mut d = Vec::with_capacity(160 + extra);
+/// Appends one descriptor of the referrers index, as JSON bytes.
+fn referrer_descriptor(d: &mut Vec<u8>, r: &manifests::Referrer, annotations: Option<&str>) {
     d.extend_from_slice(b"{\"mediaType\":");
-    json_str(&mut d, &r.media_type);
+    json_str(d, &r.media_type);
     d.extend_from_slice(b",\"digest\":");
-    json_str(&mut d, &r.digest);
+    json_str(d, &r.digest);
     d.extend_from_slice(format!(",\"size\":{}", r.size).as_bytes());
     if let Some(t) = &r.artifact_type {
         d.extend_from_slice(b",\"artifactType\":");
-        json_str(&mut d, t);
+        json_str(d, t);
     }
-    if let Some(a) = &r.annotations {
+    if let Some(a) = annotations {
         d.extend_from_slice(b",\"annotations\":");
         d.extend_from_slice(a.as_bytes());
     }
     d.push(b'}');
-    d
 }
