@@ -21,8 +21,10 @@ pub mod access;
 pub mod cache;
 pub mod htpasswd;
 pub mod password;
+pub mod pattern;
 pub mod pool;
 pub mod throttle;
+pub mod tokens;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -35,9 +37,10 @@ use password::Verdict;
 use pool::{Check, Submitted, VerifyPool};
 use throttle::{InFlight, Throttle};
 
-pub use access::{Action, Policy};
+pub use access::{Action, Actions, Decision, Policy, Reason, Rule, Scope, Who};
 pub use htpasswd::parse_htpasswd;
 pub use password::hash_password;
+pub use pattern::Pattern;
 
 /// Who a request comes from, once its credentials were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +49,23 @@ pub enum Identity {
     Anonymous,
     /// A user whose password was verified (now or in the last minutes).
     User(String),
+    /// A user signed in with one of its API tokens (`token` is its name):
+    /// limited to the token's scopes.
+    Token {
+        user: String,
+        token: String,
+        scopes: Vec<Scope>,
+    },
+}
+
+impl Identity {
+    /// The user behind the identity (`None` for anonymous).
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::User(u) | Identity::Token { user: u, .. } => Some(u),
+        }
+    }
 }
 
 /// What can go wrong with credentials. Messages never contain a password or hash.
