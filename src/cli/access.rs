@@ -96,12 +96,22 @@ pub fn access_action(
     const USAGE: &str = "soute access grant WHO PATTERN ACTION[,ACTION...] | revoke WHO PATTERN | list | check USER REPO ACTION";
     let action = ops.next();
     Ok(match action.as_deref() {
-        Some("grant") => AccessAction::Grant {
-            who: who(&take(ops, "WHO", USAGE)?)?,
-            pattern: pattern(&take(ops, "PATTERN", USAGE)?)?,
-            actions: Actions::parse(&take(ops, "ACTION", USAGE)?)
-                .map_err(|e| usage(format!("ACTION: {e}")))?,
-        },
+        Some("grant") => {
+            let who = who(&take(ops, "WHO", USAGE)?)?;
+            let pattern = pattern(&take(ops, "PATTERN", USAGE)?)?;
+            let actions = Actions::parse(&take(ops, "ACTION", USAGE)?)
+                .map_err(|e| usage(format!("ACTION: {e}")))?;
+            if actions.contains(Action::Admin) && !pattern.is_everything() {
+                return Err(usage(format!(
+                    "admin is about the operator endpoints, not repositories: grant it on '**', not {pattern}"
+                )));
+            }
+            AccessAction::Grant {
+                who,
+                pattern,
+                actions,
+            }
+        }
         Some("revoke") => AccessAction::Revoke {
             who: who(&take(ops, "WHO", USAGE)?)?,
             pattern: pattern(&take(ops, "PATTERN", USAGE)?)?,

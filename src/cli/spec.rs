@@ -110,7 +110,7 @@ const SERVER_FLAGS: &[Flag] = &[
     switch("--no-delete", "refuse DELETE of manifests, tags and blobs"),
     switch(
         "--anonymous-pull",
-        "let reads through without credentials when users exist",
+        "the rule `anonymous ** pull`: anyone may pull (more specific rules still apply)",
     ),
     valued(
         "--log-level",
