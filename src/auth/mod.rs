@@ -23,6 +23,7 @@ pub mod htpasswd;
 pub mod password;
 pub mod pattern;
 pub mod pool;
+pub mod rule;
 pub mod throttle;
 pub mod tokens;
 
