@@ -779,7 +779,13 @@ fn access_commands_grant_check_and_tokens() {
     ok(&["token", "revoke", "ci"], b"");
     fails(&["token", "revoke", "ci"], 1, "no token ci");
 
-    // Deleting a group deletes its rules.
+    // Deleting a user deletes its rules; deleting a group, its rules.
+    ok(&["user", "del", "bob"], b"");
+    let rules = ok(&["access", "list"], b"");
+    assert!(!rules.contains("team/secret"), "{rules}");
+    ok(&["user", "add", "bob"], b"bob-pw\n");
+    ok(&["group", "member", "add", "devs", "bob"], b"");
+    assert!(ok(&["access", "check", "bob", "team/app", "push"], b"").starts_with("allow"));
     ok(&["group", "del", "devs"], b"");
     let rules = ok(&["access", "list"], b"");
     assert!(!rules.contains("group:devs"), "{rules}");

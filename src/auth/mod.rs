@@ -5,8 +5,10 @@
 //! verification ([`password`], [`htpasswd`]), the [`Authenticator`] (the
 //! 5-minute [`cache`] of verified logins, the back-off of [`throttle`], and
 //! the fixed [`pool`] of verifier threads with preallocated argon2 memory),
-//! the one place permissions are decided ([`access`]) and the log line when
-//! the registry changes between open and closed.
+//! API [`tokens`] (checked with one sha256, never argon2), repository globs
+//! ([`pattern`]), the words of rules and scopes ([`rule`]), the one place
+//! permissions are decided ([`access`]) and the log line when the registry
+//! changes between open and closed.
 //!
 //! Memory for password checking is constant: `threads` x 19 MiB of argon2
 //! blocks, a queue of `queue` waiting checks, a cache of 4,096 logins and
@@ -15,7 +17,7 @@
 //! It must never store or look users up itself (callers pass a lookup), see
 //! HTTP types or choose status codes, sleep to slow a client down, run
 //! argon2 or bcrypt outside its pool in the server, or log, print or put
-//! into an error any password or hash.
+//! into an error any password, hash or token secret.
 
 pub mod access;
 pub mod cache;

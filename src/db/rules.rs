@@ -77,3 +77,75 @@ pub fn closed_and_generation(conn: &Connection) -> Result<(bool, i64)> {
         )?
         .query_row([super::users::CLOSED_KEY], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn every_access_change_moves_the_generation_and_token_uses_do_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        let generation = || db.read(closed_and_generation).expect("state").1;
+        let mut last = generation();
+        let mut moved = |what: &str, f: &dyn Fn(&Connection) -> Result<()>| {
+            db.write(|tx| f(tx)).expect(what);
+            let now = generation();
+            assert_ne!(now, last, "{what} did not move the generation");
+            last = now;
+        };
+        moved("user add", &|c| {
+            super::super::users::set_user(c, "a", "h", false).map(drop)
+        });
+        moved("admin", &|c| {
+            super::super::users::set_admin(c, "a", true).map(drop)
+        });
+        moved("group add", &|c| {
+            super::super::groups::add_group(c, "g").map(drop)
+        });
+        moved("member", &|c| {
+            super::super::groups::add_member(c, "g", "a").map(drop)
+        });
+        let rule = RuleRow {
+            who_kind: "group".into(),
+            who_name: "g".into(),
+            pattern: "**".into(),
+            actions: "pull".into(),
+        };
+        moved("grant", &|c| grant(c, &rule).map(drop));
+        moved("regrant", &|c| {
+            grant(
+                c,
+                &RuleRow {
+                    actions: "push".into(),
+                    ..rule.clone()
+                },
+            )
+            .map(drop)
+        });
+        moved("revoke", &|c| revoke(c, "group", "g", "**").map(drop));
+        moved("member del", &|c| {
+            super::super::groups::delete_member(c, "g", "a").map(drop)
+        });
+        moved("group del", &|c| {
+            super::super::groups::delete_group(c, "g").map(drop)
+        });
+        let before = generation();
+        db.write(|tx| {
+            super::super::tokens::create(tx, "t", "a", "hash", "**:all", None)?;
+            super::super::tokens::touch(tx, "t", 5)
+        })
+        .expect("token");
+        assert_eq!(generation(), before, "token changes need no policy reload");
+        moved("user del", &|c| {
+            super::super::users::delete_user(c, "a").map(drop)
+        });
+        assert!(
+            db.read(super::super::tokens::list)
+                .expect("list")
+                .is_empty(),
+            "tokens cascade"
+        );
+    }
+}
