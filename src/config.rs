@@ -36,19 +36,22 @@ pub struct Config {
     pub htpasswd: Option<PathBuf>,
     /// Allow reads without credentials even when users exist.
     pub anonymous_pull: bool,
+    /// HTTP worker threads at most (also sizes the database pool).
     pub workers: usize,
-    pub max_connections: usize,
+    /// Every HTTP limit and timeout (the one definition: `http::Limits`).
+    pub http: crate::http::Limits,
     /// Password verifier threads (each holds 19 MiB of argon2 memory).
     pub auth_threads: usize,
-    pub head_timeout: Duration,
-    pub body_timeout: Duration,
-    pub write_timeout: Duration,
-    pub keepalive_timeout: Duration,
     /// Online GC: how often it runs (`None`: never), and what it may remove.
     pub gc_interval: Option<Duration>,
     /// Delay before the first scheduled run (lets start-up traffic settle).
     pub gc_first_run: Duration,
     pub gc_policy: crate::registry::GcPolicy,
+    /// Largest blob an upload may build (413 beyond); `--max-blob-size`.
+    pub max_blob_size: u64,
+    /// Free space uploads must leave on the data folder's filesystem (507
+    /// before they would cross it); `--disk-reserve`.
+    pub disk_reserve: crate::storage::space::DiskReserve,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -87,16 +90,14 @@ impl Config {
             realm: "soute".into(),
             htpasswd: None,
             anonymous_pull: false,
-            workers: 64,
-            max_connections: 512,
+            workers: crate::http::DEFAULT_WORKERS,
+            http: crate::http::Limits::default(),
             auth_threads: crate::auth::default_threads(),
-            head_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(60),
-            keepalive_timeout: Duration::from_secs(30),
             gc_interval: Some(Duration::from_secs(3600)),
             gc_first_run: Duration::from_secs(600),
             gc_policy: crate::registry::GcPolicy::default(),
+            max_blob_size: crate::storage::space::DEFAULT_MAX_BLOB_SIZE,
+            disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
         }
     }
 
@@ -131,11 +132,23 @@ impl Config {
                 ))
             }
         }
+        if let Some(v) = env("SOUTE_MAX_CONNECTIONS") {
+            cfg.http.max_connections = parse_count("SOUTE_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = env("SOUTE_MAX_CONNECTIONS_PER_IP") {
+            cfg.http.max_connections_per_ip = parse_count("SOUTE_MAX_CONNECTIONS_PER_IP", &v)?;
+        }
         if let Some(realm) = env("REGISTRY_AUTH_HTPASSWD_REALM") {
             cfg.realm = realm;
         }
         if let Some(path) = env("REGISTRY_AUTH_HTPASSWD_PATH") {
             cfg.htpasswd = Some(path.into());
+        }
+        if let Some(v) = env("SOUTE_MAX_BLOB_SIZE") {
+            cfg.max_blob_size = parse_max_blob_size(&v).map_err(in_env("SOUTE_MAX_BLOB_SIZE"))?;
+        }
+        if let Some(v) = env("SOUTE_DISK_RESERVE") {
+            cfg.disk_reserve = parse_disk_reserve(&v).map_err(in_env("SOUTE_DISK_RESERVE"))?;
         }
         if let Some(v) = env("SOUTE_AUTH_THREADS") {
             cfg.auth_threads = parse_auth_threads("SOUTE_AUTH_THREADS", &v)?;
@@ -162,7 +175,7 @@ impl Config {
         };
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
         format!(
-            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\nmax connections:  {}\ntimeouts (s):     head {}, body {}, write {}, keep-alive {}\n",
+            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\n{}",
             self.data_dir.display(),
             match self.gc_interval {
                 Some(i) => format!(
@@ -183,16 +196,22 @@ impl Config {
             self.htpasswd.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
             self.anonymous_pull,
             self.workers,
-            self.max_connections,
-            self.head_timeout.as_secs(),
-            self.body_timeout.as_secs(),
-            self.write_timeout.as_secs(),
-            self.keepalive_timeout.as_secs(),
+            self.http,
         ) + &format!(
             "auth threads:     {} (argon2 memory {} MiB, at most {} checks waiting)\n",
             self.auth_threads,
             self.auth_threads * crate::auth::password::BLOCK_BYTES / (1024 * 1024),
             self.auth_queue(),
+        ) + &format!(
+            // The reserve resolved on the data folder's filesystem (statvfs; nothing opened).
+            "max blob size:    {} ({} bytes)\ndisk reserve:     {}\n",
+            crate::storage::space::format_size(self.max_blob_size),
+            self.max_blob_size,
+            self.disk_reserve.describe(
+                crate::storage::space::filesystem_space(&self.data_dir)
+                    .ok()
+                    .map(|s| s.total)
+            )
         )
     }
 
@@ -212,6 +231,19 @@ pub fn parse_auth_threads(name: &str, v: &str) -> Result<usize> {
             "{name}: expected a number of threads from 1 to 64, got {v:?}"
         ))),
     }
+}
+
+/// `--max-blob-size`: a size (`64GiB`, `500MB`), at least 1 byte.
+pub fn parse_max_blob_size(v: &str) -> Result<u64> {
+    match crate::storage::space::parse_size(v).map_err(ConfigError)? {
+        0 => Err(config_error("the largest blob cannot be 0 bytes")),
+        n => Ok(n),
+    }
+}
+
+/// `--disk-reserve`: a size (`1GiB`, `0` for none), a percentage (`5%`) or both (`1GiB,5%`).
+pub fn parse_disk_reserve(v: &str) -> Result<crate::storage::space::DiskReserve> {
+    crate::storage::space::parse_reserve(v).map_err(ConfigError)
 }
 
 fn config_error(msg: impl Into<String>) -> ConfigError {
@@ -257,6 +289,16 @@ pub fn parse_listen(s: &str) -> Result<Vec<SocketAddr>> {
         return Err(config_error(format!("{s:?} resolves to no address")));
     }
     Ok(addrs)
+}
+
+/// A positive count (`name` says which setting, for the error).
+pub fn parse_count(name: &str, v: &str) -> Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(config_error(format!(
+            "{name}: expected a positive whole number, got {v:?}"
+        ))),
+    }
 }
 
 pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
@@ -313,6 +355,8 @@ mod tests {
             ("REGISTRY_LOG_LEVEL", "debug"),
             ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/srv/reg"),
             ("REGISTRY_AUTH_HTPASSWD_REALM", "home"),
+            ("SOUTE_MAX_BLOB_SIZE", "2GiB"),
+            ("SOUTE_DISK_RESERVE", "3%"),
         ]
         .into_iter()
         .collect();
@@ -325,10 +369,32 @@ mod tests {
         assert_eq!(cfg.log_level, "debug");
         assert_eq!(cfg.data_dir, PathBuf::from("/srv/reg"));
         assert_eq!(cfg.realm, "home");
+        assert_eq!(cfg.max_blob_size, 2 << 30);
+        assert_eq!(cfg.disk_reserve.basis_points, Some(300));
+        let bad = Config::from_env(&|k| (k == "SOUTE_MAX_BLOB_SIZE").then(|| "lots".into()));
+        assert!(bad.is_err_and(|e| e.0.starts_with("SOUTE_MAX_BLOB_SIZE:")));
+        assert!(parse_max_blob_size("0").is_err());
         let defaults = Config::from_env(&|_| None).expect("defaults");
         assert_eq!(defaults.listen.len(), 2);
         assert_eq!(defaults.listen[0].port(), 5000);
         assert_eq!(defaults.tls, TlsMode::Auto);
+        assert_eq!(defaults.http, crate::http::Limits::default());
+        let caps: HashMap<&str, &str> = [
+            ("SOUTE_MAX_CONNECTIONS", "100"),
+            ("SOUTE_MAX_CONNECTIONS_PER_IP", "7"),
+        ]
+        .into_iter()
+        .collect();
+        let cfg = Config::from_env(&|k| caps.get(k).map(|v| v.to_string())).expect("caps");
+        assert_eq!(cfg.http.max_connections, 100);
+        assert_eq!(cfg.http.max_connections_per_ip, 7);
+        assert!(Config::from_env(&|k| (k == "SOUTE_MAX_CONNECTIONS").then(|| "0".into())).is_err());
+        let printed = cfg.sanitized();
+        assert!(
+            printed.contains("100 in total, 7 per client address"),
+            "{printed}"
+        );
+        assert!(printed.contains("keep-alive 30s"), "{printed}");
     }
 
     #[test]

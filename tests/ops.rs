@@ -13,6 +13,8 @@ mod crash;
 mod diskfull;
 #[path = "ops/gc.rs"]
 mod gc;
+#[path = "ops/limits.rs"]
+mod limits;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "ops/verify.rs"]

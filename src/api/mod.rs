@@ -22,6 +22,7 @@ pub mod query;
 mod ranges;
 pub mod routes;
 mod search;
+pub mod transport_errors;
 mod uploads;
 
 pub use auth::AuthSettings;

@@ -3,6 +3,10 @@
 //! cancel. A chunk out of order gets 416 with the session's headers, built
 //! from the length the error carries.
 //!
+//! A body announced past `--max-blob-size` (413) or the disk reserve (507)
+//! is refused before it is read, and before a single-POST upload makes a
+//! session.
+//!
 //! They must never buffer a body (the registry streams it) nor leave a
 //! session open after a failed single-POST upload.
 
@@ -49,8 +53,10 @@ impl Api {
         if let (Some(d), None) = (digest, mount) {
             // end-4b: single-POST monolithic upload.
             let digest = Digest::parse(d)?;
+            let expected = declared_len(req);
+            // Too large or no room: refused before a session exists.
+            self.registry.admit_upload(expected, Some(&digest))?;
             let status = self.registry.start_upload(name, alg)?;
-            let expected = req.body.declared_len();
             let result = self.registry.finish_upload(
                 name,
                 &status.id,
@@ -65,6 +71,7 @@ impl Api {
                 }
             };
         }
+        self.registry.admit_upload(None, None)?;
         let status = self.registry.start_upload(name, alg)?;
         Ok(upload_headers(Response::new(202), &status))
     }

@@ -11,7 +11,9 @@ mod spec;
 pub use access::{AccessAction, GroupAction, TokenAction};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 
-use crate::config::{parse_level, parse_listen, parse_tls, Config};
+use crate::config::{
+    parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
+};
 use crate::registry::GcPolicy;
 use spec::{usage, Args};
 use std::ffi::OsString;
@@ -298,6 +300,16 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(w) = args.parsed::<usize>("--workers", "a number")? {
         cfg.workers = w;
     }
+    for flag in ["--max-connections", "--max-connections-per-ip"] {
+        if let Some(v) = args.value(flag) {
+            let n = crate::config::parse_count(flag, v).map_err(|e| usage(e.to_string()))?;
+            if flag == "--max-connections" {
+                cfg.http.max_connections = n;
+            } else {
+                cfg.http.max_connections_per_ip = n;
+            }
+        }
+    }
     if let Some(v) = args.value("--auth-threads") {
         cfg.auth_threads = crate::config::parse_auth_threads("--auth-threads", v)
             .map_err(|e| usage(e.to_string()))?;
@@ -310,6 +322,12 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     }
     if args.has("--gc-delete-untagged") {
         cfg.gc_policy.delete_untagged = true;
+    }
+    if let Some(v) = args.value("--max-blob-size") {
+        cfg.max_blob_size = parse_max_blob_size(v).map_err(flag_error("--max-blob-size"))?;
+    }
+    if let Some(v) = args.value("--disk-reserve") {
+        cfg.disk_reserve = parse_disk_reserve(v).map_err(flag_error("--disk-reserve"))?;
     }
     Ok(cfg)
 }

@@ -123,6 +123,16 @@ const SERVER_FLAGS: &[Flag] = &[
         "most requests served at once (default 64)",
     ),
     valued(
+        "--max-connections",
+        "N",
+        "open connections at most (default 4096; env SOUTE_MAX_CONNECTIONS)",
+    ),
+    valued(
+        "--max-connections-per-ip",
+        "N",
+        "open connections at most from one client address (default 64; env SOUTE_MAX_CONNECTIONS_PER_IP)",
+    ),
+    valued(
         "--auth-threads",
         "N",
         "password verifier threads, 19 MiB each (default: one per CPU; env SOUTE_AUTH_THREADS)",
@@ -140,6 +150,16 @@ const SERVER_FLAGS: &[Flag] = &[
     switch(
         "--gc-delete-untagged",
         "the scheduled gc also removes manifests no tag reaches",
+    ),
+    valued(
+        "--max-blob-size",
+        "SIZE",
+        "largest blob an upload may make: 64GiB (default), 500MB, ...",
+    ),
+    valued(
+        "--disk-reserve",
+        "SIZE|PCT",
+        "free space uploads leave: 1GiB, 5%, 0 (default: the smaller of 1GiB, 5%)",
     ),
 ];
 
@@ -328,8 +348,8 @@ user, gc, backup, verify and du work while `soute serve` runs on the same folder
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
-REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH.
-Flags override the environment.
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH;
+soute's own: SOUTE_MAX_BLOB_SIZE, SOUTE_DISK_RESERVE. Flags override the environment.
 ",
     );
     out

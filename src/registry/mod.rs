@@ -10,6 +10,7 @@ mod backup;
 mod gc;
 mod gc_plan;
 mod manifests;
+mod upload_body;
 mod uploads;
 mod users;
 mod verify;
@@ -19,7 +20,7 @@ pub use backup::{BackupProgress, BackupReport};
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
-pub use uploads::UploadStatus;
+pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 
 use crate::db::{self, Db};
@@ -38,6 +39,10 @@ pub struct Registry {
     /// In-memory state (running hash) of upload sessions, one lock per session.
     sessions: Mutex<HashMap<String, Arc<Mutex<Option<uploads::Session>>>>>,
     delete_enabled: bool,
+    /// The largest blob and the disk reserve uploads must respect.
+    limits: uploads::UploadLimits,
+    /// Bytes uploads announced and have not written yet (see `upload_body`).
+    claimed: Mutex<u64>,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -67,12 +72,19 @@ impl Registry {
             store,
             sessions: Mutex::new(HashMap::new()),
             delete_enabled,
+            limits: uploads::UploadLimits::default(),
+            claimed: Mutex::new(0),
         };
         Ok(registry)
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Replace the default upload limits (before the registry is shared).
+    pub fn set_upload_limits(&mut self, limits: uploads::UploadLimits) {
+        self.limits = limits;
     }
 
     pub fn delete_enabled(&self) -> bool {

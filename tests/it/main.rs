@@ -14,6 +14,7 @@ mod bad_input;
 mod deletes;
 mod errors;
 mod framing;
+mod limits;
 mod manifests;
 mod persistence;
 mod pull;
