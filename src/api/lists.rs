@@ -2,24 +2,30 @@
 //! `/v2/<name>/tags/list` with `n`/`last` and `Link`, and the referrers index
 //! with `artifactType` filtering.
 //!
-//! They must never return more than `MAX_PAGE` entries nor build a JSON tree
-//! per entry of a long list (bodies are serialized straight into one buffer).
+//! They must never return more than `MAX_PAGE` entries, nor list a
+//! repository the caller may not pull, nor build a JSON tree per entry of a
+//! long list (bodies are serialized straight into one buffer).
 
+use super::access::Caller;
 use super::headers::{json_body_response, next_page_link, JSON};
 use super::query::Query;
 use super::Api;
+use crate::auth::Action;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Response};
 use crate::oci::{Digest, RepoName};
 use crate::registry::MAX_PAGE;
 
 impl Api {
-    pub(super) fn catalog(&self, query: &Query) -> Result<Response> {
+    /// The catalog, listing only the repositories `caller` may pull.
+    pub(super) fn catalog(&self, query: &Query, caller: &Caller) -> Result<Response> {
         let (n, last) = page_params(query)?;
         let (repos, more) = if n == 0 {
             (Vec::new(), false)
-        } else {
+        } else if caller.sees_everything() {
             self.registry.catalog(last, n)?
+        } else {
+            self.visible_catalog(last, n, caller)?
         };
         #[derive(serde::Serialize)]
         struct Catalog<'a> {
@@ -32,6 +38,36 @@ impl Api {
             (true, Some(l)) => next_page_link(resp, "/v2/_catalog", n, l),
             _ => resp,
         })
+    }
+
+    /// A catalog page of repositories `caller` may pull: reads pages until
+    /// `n` visible ones (and one more, to know whether more remain) are
+    /// found or the catalog ends.
+    fn visible_catalog(
+        &self,
+        last: &str,
+        n: usize,
+        caller: &Caller,
+    ) -> Result<(Vec<String>, bool)> {
+        let mut visible = Vec::new();
+        let mut cursor = last.to_string();
+        loop {
+            let (page, page_more) = self.registry.catalog(&cursor, n.clamp(100, 10_000))?;
+            for name in page {
+                cursor.clone_from(&name);
+                let may = RepoName::parse(&name).is_ok_and(|r| caller.may(&r, Action::Pull));
+                if !may {
+                    continue;
+                }
+                if visible.len() == n {
+                    return Ok((visible, true));
+                }
+                visible.push(name);
+            }
+            if !page_more {
+                return Ok((visible, false));
+            }
+        }
     }
 
     pub(super) fn tags(&self, name: &RepoName, query: &Query) -> Result<Response> {

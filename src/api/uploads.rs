@@ -22,15 +22,18 @@ use crate::registry::UploadStatus;
 use std::io::Read;
 
 impl Api {
-    /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload or a new session.
+    /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload or a new
+    /// session. Without `may_mount` (`api::access`) a mount request opens a
+    /// normal session instead, never linking the blob.
     pub(super) fn post_upload(
         &self,
         req: &mut Request<'_>,
         name: &RepoName,
         query: &Query,
+        may_mount: bool,
     ) -> Result<Response> {
         let (mount, digest) = (query.get("mount"), query.get("digest"));
-        if let Some(mount) = mount {
+        if let Some(mount) = mount.filter(|_| may_mount) {
             let digest = Digest::parse(mount)?;
             let from = match query.get("from").filter(|f| !f.is_empty()) {
                 Some(f) => Some(RepoName::parse(f)?),

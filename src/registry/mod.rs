@@ -5,6 +5,7 @@
 //! It must never see HTTP requests or responses, nor choose status codes
 //! beyond the `Error` it returns.
 
+mod access;
 mod backup;
 mod gc;
 mod gc_plan;
@@ -14,6 +15,7 @@ mod uploads;
 mod users;
 mod verify;
 
+pub use access::{TokenInfo, UserInfo};
 pub use backup::{BackupProgress, BackupReport};
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};

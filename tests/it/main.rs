@@ -9,6 +9,7 @@ mod support;
 
 mod harness;
 
+mod access;
 mod bad_input;
 mod deletes;
 mod errors;
