@@ -12,6 +12,9 @@ use serde::Serialize;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
+/// Idle time after which an upload session with no bytes expires.
+pub const EMPTY_UPLOAD_TTL_SECS: i64 = 3600;
+
 /// The decisions of one run, with the row keys needed to apply them.
 #[derive(Default)]
 pub(super) struct Plan {
@@ -44,7 +47,14 @@ pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
     let mut kept: Vec<Kept> = Vec::new();
 
     for u in &g.uploads {
-        if now - u.updated_at >= p.upload_ttl_secs {
+        // A session that never received a byte costs an inode and a row for
+        // nothing: it goes after an hour (or the TTL, if shorter).
+        let ttl = if u.length == 0 {
+            p.upload_ttl_secs.min(EMPTY_UPLOAD_TTL_SECS)
+        } else {
+            p.upload_ttl_secs
+        };
+        if now - u.updated_at >= ttl {
             out.uploads.push((u.id.clone(), u.length));
             out.report.uploads_expired.push(Removed {
                 what: format!("upload {} in {}", u.id, rn(u.repo_id)),
