@@ -464,6 +464,31 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_session_expires_after_an_hour_one_with_bytes_after_the_ttl() {
+        let mut g = graph();
+        let session = |id: &str, length: u64, updated_at: i64| UploadInfo {
+            id: id.into(),
+            repo_id: 1,
+            length,
+            updated_at,
+        };
+        g.uploads = vec![
+            session("empty-old", 0, 0),
+            session("empty-new", 0, 2 * EMPTY_UPLOAD_TTL_SECS - 10),
+            session("full-old", 5, 0),
+        ];
+        let mut p = policy(false);
+        p.upload_ttl_secs = 24 * 3600;
+        let now = 2 * EMPTY_UPLOAD_TTL_SECS;
+        let expired: Vec<String> = plan(&g, &p, now, true)
+            .uploads
+            .into_iter()
+            .map(|u| u.0)
+            .collect();
+        assert_eq!(expired, ["empty-old"]);
+    }
+
+    #[test]
     fn plan_table() {
         let g = graph();
         // (delete_untagged, manifests deleted, blobs deleted)
