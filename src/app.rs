@@ -148,6 +148,8 @@ pub fn start(cfg: Config) -> Result<Running> {
     registry.set_upload_limits(crate::registry::UploadLimits {
         max_blob_size: cfg.max_blob_size,
         disk_reserve: cfg.disk_reserve,
+        max_sessions: cfg.max_upload_sessions,
+        max_sessions_per_client: cfg.max_upload_sessions_per_client,
     });
     let registry = Arc::new(registry);
     registry.clean_upload_folder()?;

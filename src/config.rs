@@ -52,6 +52,10 @@ pub struct Config {
     /// Free space uploads must leave on the data folder's filesystem (507
     /// before they would cross it); `--disk-reserve`.
     pub disk_reserve: crate::storage::space::DiskReserve,
+    /// Open upload sessions in all / per client address (429 beyond);
+    /// `--max-upload-sessions`, `--max-upload-sessions-per-client`.
+    pub max_upload_sessions: u64,
+    pub max_upload_sessions_per_client: u64,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -97,6 +101,8 @@ impl Config {
             gc_first_run: Duration::from_secs(600),
             gc_policy: crate::registry::GcPolicy::default(),
             max_blob_size: crate::storage::space::DEFAULT_MAX_BLOB_SIZE,
+            max_upload_sessions: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS,
+            max_upload_sessions_per_client: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
             disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
         }
     }
@@ -204,14 +210,17 @@ impl Config {
             self.auth_queue(),
         ) + &format!(
             // The reserve resolved on the data folder's filesystem (statvfs; nothing opened).
-            "max blob size:    {} ({} bytes)\ndisk reserve:     {}\n",
+            "max blob size:    {} ({} bytes)\ndisk reserve:     {}\n\
+             upload sessions:  at most {} open, {} per client address\n",
             crate::storage::space::format_size(self.max_blob_size),
             self.max_blob_size,
             self.disk_reserve.describe(
                 crate::storage::space::filesystem_space(&self.data_dir)
                     .ok()
                     .map(|s| s.total)
-            )
+            ),
+            self.max_upload_sessions,
+            self.max_upload_sessions_per_client,
         )
     }
 

@@ -15,6 +15,8 @@ mod diskfull;
 mod gc;
 #[path = "ops/limits.rs"]
 mod limits;
+#[path = "ops/session_gc.rs"]
+mod session_gc;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "ops/verify.rs"]

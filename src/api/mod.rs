@@ -97,7 +97,7 @@ impl Api {
             (Route::Base, "GET" | "HEAD") => Ok(json_response(200, &json!({}))),
             (Route::CaCert, "GET" | "HEAD") => self.ca_cert(),
             (Route::V1Ping, "GET" | "HEAD") => Ok(self.v1_ping()),
-            (Route::V1Search, "GET") => self.search(&query, caller),
+            (Route::V1Search, "GET") => self.search(&query, caller, req.id),
             (Route::Catalog, "GET") => self.catalog(&query, caller),
             (Route::Tags { name }, "GET") => self.tags(&name, &query),
             (Route::Manifest { name, reference }, "GET") => self.get_manifest(&name, &reference),

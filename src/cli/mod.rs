@@ -329,6 +329,12 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(v) = args.value("--disk-reserve") {
         cfg.disk_reserve = parse_disk_reserve(v).map_err(flag_error("--disk-reserve"))?;
     }
+    if let Some(n) = args.parsed::<u64>("--max-upload-sessions", "a number")? {
+        cfg.max_upload_sessions = n.max(1);
+    }
+    if let Some(n) = args.parsed::<u64>("--max-upload-sessions-per-client", "a number")? {
+        cfg.max_upload_sessions_per_client = n.max(1);
+    }
     Ok(cfg)
 }
 

@@ -161,6 +161,16 @@ const SERVER_FLAGS: &[Flag] = &[
         "SIZE|PCT",
         "free space uploads leave: 1GiB, 5%, 0 (default: the smaller of 1GiB, 5%)",
     ),
+    valued(
+        "--max-upload-sessions",
+        "N",
+        "open upload sessions in all; 429 beyond (default 10000)",
+    ),
+    valued(
+        "--max-upload-sessions-per-client",
+        "N",
+        "open upload sessions per client address; 429 beyond (default 100)",
+    ),
 ];
 
 /// Every sub-command, in the order the general help lists them.

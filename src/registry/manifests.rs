@@ -4,6 +4,7 @@
 //! It must never store a manifest whose references the repository lacks, nor
 //! change the bytes it was given.
 
+use super::sessions::truncate_chars;
 use super::Registry;
 use crate::db::{blobs, manifests, repos, search, tags};
 use crate::error::{Code, Error, Result};
@@ -13,6 +14,9 @@ use serde_json::{json, Value};
 
 const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
+/// The most characters of a title / description kept as search text.
+const MAX_TITLE_CHARS: usize = 256;
+const MAX_DESCRIPTION_CHARS: usize = 1024;
 
 /// What a manifest PUT did.
 #[derive(Debug)]
@@ -123,7 +127,10 @@ impl Registry {
                     .and_then(|a| a.get(k))
                     .and_then(|v| v.as_str())
             };
-            let (title, description) = (note(ANNOTATION_TITLE), note(ANNOTATION_DESCRIPTION));
+            // Capped: search text is scanned by every `docker search`.
+            let title = note(ANNOTATION_TITLE).map(|t| truncate_chars(t, MAX_TITLE_CHARS));
+            let description =
+                note(ANNOTATION_DESCRIPTION).map(|d| truncate_chars(d, MAX_DESCRIPTION_CHARS));
             if title.is_some() || description.is_some() {
                 search::set_repo_search_text(tx, repo_id, title, description)?;
             }

@@ -12,6 +12,9 @@
 //! It must never record a length before its bytes are fsynced, nor insert a
 //! blob row before its file is renamed into `blobs/`.
 
+use super::sessions::{
+    too_many, DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
+};
 use super::upload_body::{hash_prefix, stream_into, Bounds};
 use super::Registry;
 use crate::db::{blobs, repos, uploads};
@@ -20,12 +23,17 @@ use crate::oci::{Algorithm, Digest, Hasher, RepoName, UploadId};
 use crate::storage::space::{DiskReserve, DEFAULT_MAX_BLOB_SIZE};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 /// What an upload may take: `--max-blob-size` and `--disk-reserve`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UploadLimits {
     pub max_blob_size: u64,
     pub disk_reserve: DiskReserve,
+    /// `--max-upload-sessions`: open sessions in the registry (429 beyond).
+    pub max_sessions: u64,
+    /// `--max-upload-sessions-per-client`: open sessions per client address.
+    pub max_sessions_per_client: u64,
 }
 
 impl Default for UploadLimits {
@@ -33,6 +41,8 @@ impl Default for UploadLimits {
         UploadLimits {
             max_blob_size: DEFAULT_MAX_BLOB_SIZE,
             disk_reserve: DiskReserve::DEFAULT,
+            max_sessions: DEFAULT_MAX_UPLOAD_SESSIONS,
+            max_sessions_per_client: DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
         }
     }
 }
@@ -79,26 +89,57 @@ impl Registry {
         Ok(row.is_some() && self.store.blob_exists(digest))
     }
 
-    /// Begin a new upload session in `repo`.
-    pub fn start_upload(&self, repo: &RepoName, alg: Algorithm) -> Result<UploadStatus> {
+    /// Begin a new upload session in `repo` for `client` (its address).
+    /// Past `max_sessions_per_client` for that client, or `max_sessions` in
+    /// all, 429 and nothing is created.
+    pub fn start_upload(
+        &self,
+        repo: &RepoName,
+        alg: Algorithm,
+        client: &str,
+    ) -> Result<UploadStatus> {
         let id = UploadId::random()?;
+        let limits = self.limits;
+        self.owners
+            .reserve(id.as_str(), client, limits.max_sessions_per_client)?;
+        let started = self.create_session(repo, alg, &id, limits.max_sessions);
+        if started.is_err() {
+            self.owners.release(id.as_str());
+        }
+        started?;
+        Ok(UploadStatus {
+            id,
+            repo: repo.clone(),
+            length: 0,
+        })
+    }
+
+    /// The row and file of a new session, unless `max_sessions` are open.
+    fn create_session(
+        &self,
+        repo: &RepoName,
+        alg: Algorithm,
+        id: &UploadId,
+        max_sessions: u64,
+    ) -> Result<()> {
+        let open = self.db.read(uploads::count_uploads)?;
+        if open >= max_sessions {
+            return Err(too_many(&format!(
+                "{open} upload sessions are open (the most is {max_sessions}); try again later"
+            )));
+        }
         self.store
-            .create_upload(&id)
+            .create_upload(id)
             .map_err(|e| Error::io("creating upload file", e))?;
         // A session lost to a power cut costs the client one retry: no fsync.
         let created = self.db.write_unsynced(|tx| {
             let repo_id = repos::ensure_repo(tx, repo.as_str())?;
             uploads::create_upload(tx, id.as_str(), repo_id, alg.as_str())
         });
-        if let Err(e) = created {
-            let _ = self.store.remove_upload(&id);
-            return Err(e);
+        if created.is_err() {
+            let _ = self.store.remove_upload(id);
         }
-        Ok(UploadStatus {
-            id,
-            repo: repo.clone(),
-            length: 0,
-        })
+        created
     }
 
     /// Link `digest` into `repo` without moving bytes. With `from`, the blob
@@ -160,8 +201,8 @@ impl Registry {
         expected: Option<u64>,
         body: &mut dyn Read,
     ) -> Result<UploadStatus> {
-        let lock = self.session_lock(id);
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (lock, length) = self.session_lock(repo, id)?;
+        let mut guard = lock_or_busy(&lock, length)?;
         let (mut file, _) = self.load_session(repo, id, &mut guard)?;
         let session = guard
             .as_mut()
@@ -202,8 +243,8 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(Option<u64>, Option<u64>, &mut dyn Read)>,
     ) -> Result<Digest> {
-        let lock = self.session_lock(id);
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (lock, length) = self.session_lock(repo, id)?;
+        let mut guard = lock_or_busy(&lock, length)?;
         let (mut file, _) = self.load_session(repo, id, &mut guard)?;
         let session = guard
             .as_mut()
@@ -323,9 +364,8 @@ impl Registry {
 
     /// Cancel a session and delete its bytes.
     pub fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<()> {
-        self.upload_status(repo, id)?;
-        let lock = self.session_lock(id);
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (lock, length) = self.session_lock(repo, id)?;
+        let mut guard = lock_or_busy(&lock, length)?;
         self.db
             .write(|tx| uploads::delete_upload(tx, id.as_str()))?;
         self.store
@@ -345,7 +385,15 @@ impl Registry {
         id: &UploadId,
         state: &mut Option<Session>,
     ) -> Result<(File, Algorithm)> {
-        let row = self.session_row(repo, id)?;
+        let row = match self.session_row(repo, id) {
+            Ok(row) => row,
+            Err(e) => {
+                // The row went (finished, cancelled, expired) after the lock
+                // was taken: its map entry must not outlive it.
+                self.forget_session(id);
+                return Err(e);
+            }
+        };
         let alg = Algorithm::parse(&row.algorithm)?;
         let mut file = self
             .store
@@ -378,6 +426,23 @@ impl Registry {
         file.seek(SeekFrom::Start(row.length))
             .map_err(|e| Error::io("seeking upload", e))?;
         Ok((file, alg))
+    }
+}
+
+/// The session's state if no other request is writing it. A second request
+/// on a busy session is answered at once (416 with the acknowledged length:
+/// its chunk is out of order) instead of waiting behind the first.
+fn lock_or_busy(
+    lock: &Mutex<Option<Session>>,
+    acknowledged: u64,
+) -> Result<MutexGuard<'_, Option<Session>>> {
+    match lock.try_lock() {
+        Ok(guard) => Ok(guard),
+        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        Err(TryLockError::WouldBlock) => Err(Error::UploadOutOfOrder {
+            start: acknowledged,
+            acknowledged,
+        }),
     }
 }
 
@@ -465,7 +530,9 @@ mod tests {
         let (_dir, reg, repo) = setup();
         let data = b"hello world".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &data);
-        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let up = reg
+            .start_upload(&repo, Algorithm::Sha256, "test")
+            .expect("start");
         reg.append_upload(&repo, &up.id, Some(0), Some(6), &mut &data[..6])
             .expect("patch");
         let got = reg
@@ -488,7 +555,9 @@ mod tests {
         let data = b"some bytes".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &data);
         let wrong = Digest::of(Algorithm::Sha256, b"other");
-        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let up = reg
+            .start_upload(&repo, Algorithm::Sha256, "test")
+            .expect("start");
         let err = reg
             .finish_upload(&repo, &up.id, &wrong, Some((None, None, &mut &data[..])))
             .expect_err("mismatch");
@@ -505,7 +574,9 @@ mod tests {
         let (_dir, reg, repo) = setup();
         let data = b"0123456789".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &data);
-        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let up = reg
+            .start_upload(&repo, Algorithm::Sha256, "test")
+            .expect("start");
         reg.append_upload(&repo, &up.id, None, None, &mut &data[..4])
             .expect("patch");
         let err = reg

@@ -104,7 +104,9 @@ impl Registry {
         })
     }
 
-    /// Check a user's password. Lookup errors count as an unknown user.
+    /// Check a user's password. A lookup that fails (the database pool is
+    /// busy) is `Busy` (429, try again), never `Bad`: a valid login must not
+    /// be told its credentials are wrong, nor count as a failure.
     pub fn check_password(
         &self,
         auth: &Authenticator,
@@ -112,14 +114,15 @@ impl Registry {
         password: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        auth.verify(user, password, ip, |name| {
-            match self.db.read(|c| users::user_hash(c, name)) {
-                Ok(hash) => hash,
-                Err(e) => {
-                    log::error!("looking up a user failed: {e}");
-                    None
-                }
+        let stored = match self.db.read(|c| users::user_hash(c, user)) {
+            Ok(hash) => hash,
+            Err(e) => {
+                log::error!("looking up a user failed: {e}");
+                return AuthOutcome::Busy {
+                    retry_after_secs: 1,
+                };
             }
-        })
+        };
+        auth.verify(user, password, ip, |_| stored)
     }
 }

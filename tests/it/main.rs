@@ -21,4 +21,5 @@ mod pull;
 mod push;
 mod referrers;
 mod tags_catalog;
+mod upload_bounds;
 mod uploads;
