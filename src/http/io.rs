@@ -99,6 +99,11 @@ impl ConnIo {
         })
     }
 
+    /// The bytes the read buffer holds in memory (its capacity).
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The bytes read but not consumed yet.
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.pos..self.end]
