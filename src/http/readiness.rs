@@ -279,7 +279,8 @@ fn refuse_over_budget(shared: &Shared, conn: Conn) {
     let mut io = conn.io;
     match &mut io.stream {
         Stream::Plain(s) => {
-            let _ = s.write_all(&bytes);
+            // The socket may be in blocking mode (plain ones keep theirs).
+            let _ = super::sys::send_dontwait(s.as_raw_fd(), &bytes);
         }
         Stream::Tls(t) => {
             if !t.conn.is_handshaking() {
@@ -312,7 +313,13 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
         let now = Instant::now();
         let mut ready = Vec::new();
         for (conn, arrival) in shared.waiting.take() {
-            if let Err(e) = conn.io.set_nonblocking(true) {
+            let switch = conn.tls_pending || conn.io.needs_mode_switch();
+            let switched = if switch {
+                conn.io.set_nonblocking(true)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = switched {
                 log::debug!("{}: set_nonblocking: {e}", conn.remote);
                 continue;
             }
@@ -332,6 +339,14 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
             // (a TLS connection that has not spoken has nothing to look at).
             let progress = if w.conn.tls_pending {
                 Progress::Wait
+            } else if w
+                .conn
+                .io
+                .head_ready(limits.max_head_bytes, limits.max_headers)
+            {
+                // The acceptor read a whole head but the budget was over:
+                // the Ready arm below decides whether it may queue.
+                Progress::Ready
             } else {
                 advance(&mut w, limits, &mut scratch, now)
             };
@@ -464,7 +479,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
 fn hand_over(shared: &Shared, conns: Vec<Conn>) {
     let conns: Vec<Conn> = conns
         .into_iter()
-        .filter(|c| c.io.set_nonblocking(false).is_ok())
+        .filter(|c| !c.io.needs_mode_switch() || c.io.set_nonblocking(false).is_ok())
         .collect();
     if !conns.is_empty() {
         shared.push_ready(conns);

@@ -494,8 +494,9 @@ fn fit_open_file_limit(max_connections: usize, workers: usize) -> usize {
     }
 }
 
-/// Counts the connection against the caps and gives it to the readiness loop
-/// (which does the TLS handshake and waits for the head). Never blocks.
+/// Counts the connection against the caps and, unless a whole plain head is
+/// already readable, gives it to the readiness loop (which does the TLS
+/// handshake and waits for the head). Never blocks.
 fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
     let slot = match shared.admission.admit(remote.ip()) {
         Ok(slot) => slot,
@@ -533,13 +534,38 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         log::debug!("{remote}: set_write_timeout: {e}");
         return;
     }
-    let conn = Conn {
+    let mut conn = Conn {
         io: ConnIo::new(Stream::Plain(sock)),
         remote,
         tls_pending: shared.tls.is_some(),
         _slot: slot,
         charge: shared.head_charge(),
     };
+    if !conn.tls_pending {
+        // Most clients send the head with the connection: one read that
+        // never blocks, and a whole head goes straight to the workers (no
+        // loop wake-up, no epoll registration, no mode switch).
+        let mut scratch = [0u8; super::io::READ_BUF];
+        let limits = &shared.cfg;
+        match conn.io.append_dontwait(&mut scratch, limits.max_head_bytes) {
+            Ok(0) => return,
+            Ok(_)
+                if conn
+                    .io
+                    .head_ready(limits.max_head_bytes, limits.max_headers) =>
+            {
+                let held = conn.io.held_bytes();
+                // Over the head budget, the loop decides whom to refuse.
+                if conn.charge.set(held) <= limits.head_budget {
+                    shared.push_ready(vec![conn]);
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
     shared.waiting.hand(conn, Arrival::Accepted);
 }
 

@@ -21,15 +21,15 @@ pub(super) enum Step {
     Failed,
 }
 
+/// One read that never blocks (MSG_DONTWAIT: a plain socket's mode is
+/// never switched for the loop).
 pub(super) fn plain_step(s: &mut TcpStream, out: &mut [u8]) -> Step {
-    loop {
-        return match s.read(out) {
-            Ok(0) => Step::Eof,
-            Ok(n) => Step::Bytes(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Blocked { want_write: false },
-            Err(_) => Step::Failed,
-        };
+    use std::os::fd::AsRawFd;
+    match super::sys::recv_dontwait(s.as_raw_fd(), out) {
+        Ok(0) => Step::Eof,
+        Ok(n) => Step::Bytes(n),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Blocked { want_write: false },
+        Err(_) => Step::Failed,
     }
 }
 
