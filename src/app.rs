@@ -4,7 +4,6 @@
 //!
 //! It must never contain protocol or storage rules: it only connects the parts.
 
-use crate::api::transport_errors::Enveloped;
 use crate::api::{Api, AuthSettings};
 use crate::config::{Config, TlsMode};
 use crate::error::{Error, Result};
@@ -181,7 +180,7 @@ pub fn start(cfg: Config) -> Result<Running> {
             ..crate::auth::Limits::default()
         },
     };
-    let api = Arc::new(Enveloped(Api::new(registry.clone(), ca_pem, auth)?));
+    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?);
     let server =
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();

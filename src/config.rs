@@ -144,6 +144,19 @@ impl Config {
         if let Some(v) = env("SOUTE_MAX_CONNECTIONS_PER_IP") {
             cfg.http.max_connections_per_ip = parse_count("SOUTE_MAX_CONNECTIONS_PER_IP", &v)?;
         }
+        if let Some(v) = env("SOUTE_MAX_WORKERS_PER_IP") {
+            cfg.http.max_workers_per_ip = parse_count("SOUTE_MAX_WORKERS_PER_IP", &v)?;
+        }
+        if let Some(v) = env("SOUTE_MIN_BODY_RATE") {
+            cfg.http.min_body_rate = parse_count("SOUTE_MIN_BODY_RATE", &v)? as u64;
+        }
+        if let Some(v) = env("SOUTE_BODY_RATE_GRACE") {
+            let s = parse_count("SOUTE_BODY_RATE_GRACE", &v)?;
+            cfg.http.body_rate_grace = std::time::Duration::from_secs(s as u64);
+        }
+        if let Some(v) = env("SOUTE_HEAD_BUDGET") {
+            cfg.http.head_budget = parse_count("SOUTE_HEAD_BUDGET", &v)?;
+        }
         if let Some(realm) = env("REGISTRY_AUTH_HTPASSWD_REALM") {
             cfg.realm = realm;
         }

@@ -1,11 +1,14 @@
 //! Abuse tests: what clients that hold connections open (slow heads, stalled
-//! TLS handshakes, floods of idle connections from one address) can make the
+//! TLS handshakes, floods of idle connections from one address, slow bodies,
+//! large unfinished heads) can make the
 //! real binary hold. Each spawns the release `soute`, opens thousands of real
 //! loopback sockets from several source addresses (127.0.0.2..), measures a
 //! normal client and the server's own VmHWM, and kills the server. One test
 //! runs at a time (they share the machine's fds and cores); each is bounded
 //! in count and time.
 
+#[path = "abuse/bodies.rs"]
+mod bodies;
 #[path = "abuse/connections.rs"]
 mod connections;
 #[path = "abuse/memory.rs"]

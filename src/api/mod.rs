@@ -157,6 +157,14 @@ impl Handler for Api {
         };
         resp.header(API_VERSION.0, API_VERSION.1)
     }
+
+    fn rejection(&self, status: u16, reason: &str) -> Response {
+        transport_errors::rejection(status, reason)
+    }
+
+    fn internal_error(&self, request_id: u64) -> Response {
+        transport_errors::internal_error(request_id)
+    }
 }
 
 fn method_not_allowed() -> Error {

@@ -1,35 +1,29 @@
 //! The answers the HTTP layer makes itself (refused heads, connection caps,
 //! handler panics), worded as the registry's own: the OCI error envelope and
-//! the Docker-Distribution-API-Version header. [`Enveloped`] wraps the API
-//! handler and supplies them.
+//! the Docker-Distribution-API-Version header. `Api`'s own `impl Handler`
+//! (api/mod.rs) answers with these.
 //!
 //! It must never decide when such an answer is sent (that is `http`), and
 //! never put anything from the request into the answer.
 
 use super::headers::API_VERSION;
-use crate::http::{Body, Handler, Request, Response};
+use crate::http::{Body, Response};
 use serde_json::json;
 
-/// A handler whose transport-level answers use the OCI error envelope.
-pub struct Enveloped<H>(pub H);
+/// The answer to a request the transport refused before routing (400, 417,
+/// 431, 503...): `reason` is the transport's plain-English reason.
+pub(crate) fn rejection(status: u16, reason: &str) -> Response {
+    envelope(status, code_for(status), reason, json!({}))
+}
 
-impl<H: Handler> Handler for Enveloped<H> {
-    fn handle(&self, req: &mut Request<'_>) -> Response {
-        self.0.handle(req)
-    }
-
-    fn rejection(&self, status: u16, reason: &str) -> Response {
-        envelope(status, code_for(status), reason, json!({}))
-    }
-
-    fn internal_error(&self, request_id: u64) -> Response {
-        envelope(
-            500,
-            "UNKNOWN",
-            "internal error",
-            json!({ "request_id": request_id }),
-        )
-    }
+/// The answer when the handler panicked on request `request_id`.
+pub(crate) fn internal_error(request_id: u64) -> Response {
+    envelope(
+        500,
+        "UNKNOWN",
+        "internal error",
+        json!({ "request_id": request_id }),
+    )
 }
 
 /// The OCI code for a status the transport refuses with.

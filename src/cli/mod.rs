@@ -18,6 +18,7 @@ use crate::registry::GcPolicy;
 use spec::{usage, Args};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug)]
 pub enum Command {
@@ -300,13 +301,24 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(w) = args.parsed::<usize>("--workers", "a number")? {
         cfg.workers = w;
     }
-    for flag in ["--max-connections", "--max-connections-per-ip"] {
+    for flag in [
+        "--max-connections",
+        "--max-connections-per-ip",
+        "--max-workers-per-ip",
+        "--min-body-rate",
+        "--body-rate-grace",
+        "--head-budget",
+    ] {
         if let Some(v) = args.value(flag) {
             let n = crate::config::parse_count(flag, v).map_err(|e| usage(e.to_string()))?;
-            if flag == "--max-connections" {
-                cfg.http.max_connections = n;
-            } else {
-                cfg.http.max_connections_per_ip = n;
+            let h = &mut cfg.http;
+            match flag {
+                "--max-connections" => h.max_connections = n,
+                "--max-connections-per-ip" => h.max_connections_per_ip = n,
+                "--max-workers-per-ip" => h.max_workers_per_ip = n,
+                "--min-body-rate" => h.min_body_rate = n as u64,
+                "--body-rate-grace" => h.body_rate_grace = Duration::from_secs(n as u64),
+                _ => h.head_budget = n,
             }
         }
     }

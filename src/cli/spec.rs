@@ -120,7 +120,7 @@ const SERVER_FLAGS: &[Flag] = &[
     valued(
         "--workers",
         "N",
-        "most requests served at once (default 64)",
+        "most requests served at once (default 128)",
     ),
     valued(
         "--max-connections",
@@ -131,6 +131,26 @@ const SERVER_FLAGS: &[Flag] = &[
         "--max-connections-per-ip",
         "N",
         "open connections at most from one client address (default 64; env SOUTE_MAX_CONNECTIONS_PER_IP)",
+    ),
+    valued(
+        "--max-workers-per-ip",
+        "N",
+        "requests from one client address served at once (default 8; env SOUTE_MAX_WORKERS_PER_IP)",
+    ),
+    valued(
+        "--min-body-rate",
+        "BYTES",
+        "slowest average request-body rate, bytes/s (default 500; env SOUTE_MIN_BODY_RATE)",
+    ),
+    valued(
+        "--body-rate-grace",
+        "SECS",
+        "time before a body's rate is checked (default 20; env SOUTE_BODY_RATE_GRACE)",
+    ),
+    valued(
+        "--head-budget",
+        "BYTES",
+        "bytes at most in request heads waiting for a worker (default 16777216; env SOUTE_HEAD_BUDGET)",
     ),
     valued(
         "--auth-threads",

@@ -1,6 +1,7 @@
 //! Admission: the connection caps (in total and per client address), the
-//! guard that gives a connection's slot back when it goes away, and the
-//! rate-limited warnings for refusals and accept failures.
+//! guard that gives a connection's slot back when it goes away, the charge
+//! of a connection's buffered head bytes against the global head budget, and
+//! the rate-limited warnings for refusals and accept failures.
 //!
 //! It must never block (the acceptor calls it for every connection), never
 //! read request data, and never log more than one line per kind of trouble
@@ -9,6 +10,7 @@
 use super::server::lock;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,15 +100,51 @@ impl Admission {
     }
 }
 
+/// The bytes a connection's buffered request head holds, counted in the
+/// server-wide total that the head budget bounds; given back on drop.
+pub(crate) struct HeadCharge {
+    total: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl HeadCharge {
+    pub(crate) fn new(total: Arc<AtomicUsize>) -> HeadCharge {
+        HeadCharge { total, bytes: 0 }
+    }
+
+    /// Charges `bytes` instead of what was charged so far; returns the new total.
+    pub(crate) fn set(&mut self, bytes: usize) -> usize {
+        let total = if bytes >= self.bytes {
+            self.total.fetch_add(bytes - self.bytes, Ordering::AcqRel) + (bytes - self.bytes)
+        } else {
+            self.total.fetch_sub(self.bytes - bytes, Ordering::AcqRel) - (self.bytes - bytes)
+        };
+        self.bytes = bytes;
+        total
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for HeadCharge {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 /// The kinds of trouble that are logged at most once per window.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Trouble {
     OverTotalCap,
     OverAddressCap,
     AcceptFailed,
+    OverHeadBudget,
+    QueueTimeout,
 }
 
-const KINDS: usize = 3;
+const KINDS: usize = 5;
 
 impl Trouble {
     fn index(self) -> usize {
@@ -114,6 +152,8 @@ impl Trouble {
             Trouble::OverTotalCap => 0,
             Trouble::OverAddressCap => 1,
             Trouble::AcceptFailed => 2,
+            Trouble::OverHeadBudget => 3,
+            Trouble::QueueTimeout => 4,
         }
     }
 }

@@ -20,6 +20,13 @@ fn bad(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+fn too_slow() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "request body slower than the minimum rate",
+    )
+}
+
 fn eof() -> io::Error {
     io::Error::new(io::ErrorKind::UnexpectedEof, "request body ended early")
 }
@@ -203,8 +210,33 @@ pub(crate) struct BodyReader<'c> {
     declared: Option<u64>,
     pub(crate) cont: Continue,
     body_timeout: Duration,
+    rate: MinRate,
+    /// When the handler first read the body (after any `100 Continue`).
+    first_read: Option<Instant>,
+    /// Body bytes read so far.
+    got: u64,
     started: bool,
     failed: bool,
+}
+
+/// The minimum average body rate: after `grace` from the first read, the
+/// body must have come at `bytes_per_sec` on average (0: no minimum).
+#[derive(Clone, Copy)]
+pub(crate) struct MinRate {
+    pub(crate) bytes_per_sec: u64,
+    pub(crate) grace: Duration,
+}
+
+impl MinRate {
+    /// When a body that started at `start` and has given `got` bytes falls
+    /// under the rate if nothing more arrives (None: no minimum).
+    fn cutoff(&self, start: Instant, got: u64) -> Option<Instant> {
+        if self.bytes_per_sec == 0 {
+            return None;
+        }
+        let earned = Duration::from_secs_f64(got as f64 / self.bytes_per_sec as f64);
+        start.checked_add(self.grace.max(earned))
+    }
 }
 
 impl<'c> BodyReader<'c> {
@@ -213,6 +245,7 @@ impl<'c> BodyReader<'c> {
         framing: Framing,
         cont: Continue,
         body_timeout: Duration,
+        rate: MinRate,
     ) -> Self {
         let (kind, declared) = match framing {
             Framing::Length(n) => (Kind::Length(n), Some(n)),
@@ -224,6 +257,9 @@ impl<'c> BodyReader<'c> {
             declared,
             cont,
             body_timeout,
+            rate,
+            first_read: None,
+            got: 0,
             started: false,
             failed: false,
         }
@@ -324,15 +360,42 @@ impl Read for BodyReader<'_> {
                 self.cont = Continue::Sent;
             }
             self.io.set_read_timeout(self.body_timeout);
+            self.first_read = Some(Instant::now());
         }
-        match self.read_inner(out) {
-            Ok(n) => Ok(n),
+        // The next read may wait the idle timeout, but never past the moment
+        // the body's average rate falls under the minimum.
+        let now = Instant::now();
+        let cutoff = self
+            .first_read
+            .and_then(|start| self.rate.cutoff(start, self.got));
+        let near = cutoff.filter(|c| *c < now + self.body_timeout);
+        if let Some(c) = near {
+            if c <= now {
+                self.failed = true;
+                return Err(too_slow());
+            }
+            self.io.set_read_timeout(c - now);
+            self.io.set_head_deadline(Some(c));
+        }
+        let r = self.read_inner(out);
+        if near.is_some() {
+            self.io.set_head_deadline(None);
+            self.io.set_read_timeout(self.body_timeout);
+        }
+        match r {
+            Ok(n) => {
+                self.got += n as u64;
+                Ok(n)
+            }
             Err(e) => {
                 self.failed = true;
-                if matches!(
+                let timed_out = matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) {
+                );
+                if timed_out && near.is_some_and(|c| Instant::now() >= c) {
+                    Err(too_slow())
+                } else if timed_out {
                     Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "request body idle timeout",

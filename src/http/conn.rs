@@ -9,8 +9,8 @@
 //! readiness loop does that) and never let one connection hold a worker past
 //! its timeouts.
 
-use super::admission::Slot;
-use super::body::{BodyReader, Continue, Framing};
+use super::admission::{HeadCharge, Slot};
+use super::body::{BodyReader, Continue, Framing, MinRate};
 use super::io::{ConnIo, Stream};
 use super::response::{self, Outgoing};
 use super::server::Shared;
@@ -34,6 +34,8 @@ pub(crate) struct Conn {
     pub(crate) tls_pending: bool,
     /// This connection's place in the connection caps.
     pub(crate) _slot: Slot,
+    /// Its buffered head bytes in the head budget (zero while a worker has it).
+    pub(crate) charge: HeadCharge,
 }
 
 /// What a worker does with a connection after serving it.
@@ -292,6 +294,12 @@ fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -
     Next::Close
 }
 
+/// Answers `status` (in the handler's words) to a connection no request of
+/// which was read, then closes it.
+pub(crate) fn refuse(shared: &Shared, conn: Conn, status: u16, why: &str) {
+    reject(shared, conn, status, why, Instant::now());
+}
+
 /// Serves requests on `conn` while whole request heads are buffered; the
 /// readiness loop handed it over with (at least) one.
 pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
@@ -340,7 +348,11 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
         let remote = conn.remote;
         let secure = conn.io.is_tls();
 
-        let mut body = BodyReader::new(&mut conn.io, framing, cont, cfg.body_timeout);
+        let rate = MinRate {
+            bytes_per_sec: cfg.min_body_rate,
+            grace: cfg.body_rate_grace,
+        };
+        let mut body = BodyReader::new(&mut conn.io, framing, cont, cfg.body_timeout, rate);
         let mut req = Request {
             method: head.method,
             path,

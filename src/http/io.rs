@@ -99,6 +99,11 @@ impl ConnIo {
         })
     }
 
+    /// The bytes the read buffer holds in memory (its capacity).
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The bytes read but not consumed yet.
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.buf[self.pos..self.end]
@@ -146,6 +151,18 @@ impl ConnIo {
     /// Takes in what the client already sent, if its socket is readable now,
     /// without ever waiting (a worker looking for the next pipelined head).
     pub(crate) fn fill_if_readable(&mut self, limit: usize) {
+        if let Stream::Plain(s) = &self.stream {
+            // One MSG_DONTWAIT read: no poll, no mode switch.
+            let fd = s.as_raw_fd();
+            if self.make_room(limit) {
+                let end = self.end;
+                if let Ok(n) = super::sys::recv_dontwait(fd, &mut self.buf[end..]) {
+                    // EOF or an error: the readiness loop sees it too.
+                    self.end += n;
+                }
+            }
+            return;
+        }
         let mut p = [libc::pollfd {
             fd: self.fd(),
             events: libc::POLLIN,
@@ -159,6 +176,28 @@ impl ConnIo {
             let _ = self.fill_more(limit);
         }
         let _ = self.set_nonblocking(false);
+    }
+
+    /// One read that never blocks on a plain socket, appended to the buffer
+    /// (grown only by what arrived). Ok(0) at end of stream.
+    pub(crate) fn append_dontwait(
+        &mut self,
+        scratch: &mut [u8],
+        limit: usize,
+    ) -> io::Result<usize> {
+        let room = limit
+            .saturating_sub(self.buffered().len())
+            .min(scratch.len());
+        let n = super::sys::recv_dontwait(self.fd(), &mut scratch[..room])?;
+        self.append(&scratch[..n], limit);
+        Ok(n)
+    }
+
+    /// True while the readiness loop must switch the socket to non-blocking
+    /// mode (TLS: rustls reads through `Read`); plain sockets are read with
+    /// MSG_DONTWAIT and keep their mode.
+    pub(crate) fn needs_mode_switch(&self) -> bool {
+        self.is_tls()
     }
 
     /// Sets the deadline TLS reads of a request head respect (None: none).

@@ -8,8 +8,10 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Worker threads at most, by default (4 start up front, more as needed).
-pub const DEFAULT_WORKERS: usize = 64;
+/// Worker threads at most, by default (4 start up front, more as needed):
+/// enough that 8 addresses each using their whole per-address share (8)
+/// leave half the workers to everyone else.
+pub const DEFAULT_WORKERS: usize = 128;
 
 /// Limits and timeouts of the HTTP server.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,8 +25,23 @@ pub struct Limits {
     /// from the connection's accept or, on a kept-alive one, from the first
     /// byte of the next request. Trickling bytes does not extend it.
     pub head_timeout: Duration,
+    /// Requests from one client address in workers at once; further ready
+    /// connections of that address wait in the ready queue without a worker.
+    pub max_workers_per_ip: usize,
+    /// Longest a complete request head may wait in the ready queue for a
+    /// worker (all busy, or its address over its share); then 503.
+    pub queue_timeout: Duration,
     /// Longest wait for the next bytes of a request body.
     pub body_timeout: Duration,
+    /// Slowest average request-body rate accepted (bytes per second), checked
+    /// once `body_rate_grace` has passed since the body's first read; below
+    /// it the body is cut (like Apache's `RequestReadTimeout body=20,MinRate=500`).
+    pub min_body_rate: u64,
+    /// Time a body may take before its average rate is checked.
+    pub body_rate_grace: Duration,
+    /// Bytes at most buffered in request heads that no worker holds yet (in
+    /// the readiness loop and the ready queue), all connections together.
+    pub head_budget: usize,
     /// Longest a response write may make no progress.
     pub write_timeout: Duration,
     /// Longest a connection may wait idle for its next request.
@@ -41,6 +58,11 @@ impl Default for Limits {
             max_connections: 4096,
             max_connections_per_ip: 64,
             head_timeout: Duration::from_secs(10),
+            max_workers_per_ip: 8,
+            queue_timeout: Duration::from_secs(30),
+            min_body_rate: 500,
+            body_rate_grace: Duration::from_secs(20),
+            head_budget: 16 * 1024 * 1024,
             body_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(30),
@@ -58,6 +80,9 @@ impl Limits {
             max_connections_per_ip: self.max_connections_per_ip.max(1),
             max_head_bytes: self.max_head_bytes.max(256),
             max_headers: self.max_headers.max(1),
+            max_workers_per_ip: self.max_workers_per_ip.max(1),
+            // Room for at least one largest head, whatever was asked.
+            head_budget: self.head_budget.max(self.max_head_bytes.max(256)),
             ..self.clone()
         }
     }
@@ -70,6 +95,23 @@ impl fmt::Display for Limits {
             f,
             "max connections:  {} in total, {} per client address",
             self.max_connections, self.max_connections_per_ip
+        )?;
+        writeln!(
+            f,
+            "workers:          at most {} at once per client address; a ready request waits {} for one",
+            self.max_workers_per_ip,
+            secs(self.queue_timeout)
+        )?;
+        writeln!(
+            f,
+            "request bodies:   at least {} bytes/s on average after {}",
+            self.min_body_rate,
+            secs(self.body_rate_grace)
+        )?;
+        writeln!(
+            f,
+            "head buffers:     at most {} bytes in total for heads no worker holds",
+            self.head_budget
         )?;
         writeln!(
             f,

@@ -12,6 +12,7 @@ mod limits;
 mod readiness;
 mod response;
 mod server;
+mod step;
 mod sys;
 
 pub use limits::{Limits, DEFAULT_WORKERS};

@@ -4,19 +4,22 @@
 //! costs the number of ready connections, not of waiting ones), hands a connection to the
 //! workers only once a whole request head is buffered (or bytes that can never
 //! become one, which a worker rejects at once), and closes connections whose
-//! head deadline or keep-alive time has passed.
+//! head deadline or keep-alive time has passed. It keeps the bytes of heads
+//! no worker holds under the head budget, refusing the connections that
+//! hold the most first.
 //!
 //! It must never block on one client, never call the handler, never read past
 //! the request-head limit, never extend a head deadline because bytes trickle
 //! in, and never keep a read buffer for a connection that has sent nothing.
 
+use super::admission::Trouble;
 use super::conn::Conn;
 use super::io::Stream;
 use super::limits::Limits;
 use super::server::{lock, Shared};
+use super::step::{plain_step, tls_step, Step};
 use super::sys::Epoll;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
@@ -30,7 +33,7 @@ const SCRATCH: usize = 16 * 1024;
 const SWEEP_EVERY: Duration = Duration::from_millis(20);
 /// Most read steps for one connection per wake-up (fairness; poll says
 /// again when more is there).
-const MAX_STEPS: usize = 64;
+pub(super) const MAX_STEPS: usize = 64;
 
 /// How a connection comes to the loop; it decides the first deadline.
 pub(crate) enum Arrival {
@@ -112,18 +115,6 @@ enum Progress {
     Close,
 }
 
-/// What one non-blocking step on the socket gave.
-enum Step {
-    /// `n` request bytes (plaintext) at the start of the scratch buffer.
-    Bytes(usize),
-    /// The client closed its side.
-    Eof,
-    /// Nothing more for now.
-    Blocked { want_write: bool },
-    /// A socket or TLS error: close.
-    Failed,
-}
-
 /// The connections the loop holds, by epoll token (their slot index).
 struct Table {
     slots: Vec<Option<Waiting>>,
@@ -202,6 +193,106 @@ impl Table {
     }
 }
 
+/// Charges what the connection's head buffer holds to the head budget;
+/// true when the total is now over the budget.
+fn charge(conn: &mut Conn, limits: &Limits) -> bool {
+    let held = conn.io.held_bytes();
+    conn.charge.set(held) > limits.head_budget
+}
+
+/// A connection's fair share of the head budget: heads within it are never
+/// refused for the budget (a normal head is a few hundred bytes).
+fn fair_share(limits: &Limits) -> usize {
+    (limits.head_budget / limits.max_connections.max(1)).max(4096)
+}
+
+impl Table {
+    /// Brings the buffered head bytes back under the budget: refuses (503,
+    /// close) the waiting connections holding the most, largest first, as
+    /// long as they hold more than their fair share. `leaving` is a connection
+    /// with a whole head that is about to go to the ready queue (not in the
+    /// table): false when it must be refused instead (it holds more than the
+    /// others and its fair share, and the total is still over).
+    fn enforce_budget(
+        &mut self,
+        shared: &Shared,
+        epoll: &Epoll,
+        leaving: Option<&Waiting>,
+    ) -> bool {
+        let limits = &shared.cfg;
+        let fair = fair_share(limits);
+        let mut refused = 0usize;
+        let mut keep = true;
+        for _ in 0..self.slots.len() + 1 {
+            if shared.head_bytes.load(std::sync::atomic::Ordering::Acquire) <= limits.head_budget {
+                break;
+            }
+            let largest = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.as_ref().map(|w| (i, w.conn.charge.bytes())))
+                .max_by_key(|&(_, b)| b)
+                .filter(|&(_, b)| b > fair);
+            let own = leaving.map_or(0, |w| w.conn.charge.bytes());
+            match largest {
+                Some((i, b)) if b >= own => {
+                    if let Some(w) = self.slots[i].take() {
+                        self.release(i, &w, epoll);
+                        refuse_over_budget(shared, w.conn);
+                        refused += 1;
+                    }
+                }
+                _ if own > fair => {
+                    keep = false;
+                    refused += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if refused > 0 {
+            shared.warnings.warn(
+                Trouble::OverHeadBudget,
+                "connections refused over the head budget",
+                || {
+                    format!(
+                        "refused {refused} connection(s) holding the largest unfinished request heads: \
+                         the budget of {} bytes for heads waiting for a worker is reached",
+                        limits.head_budget
+                    )
+                },
+            );
+        }
+        keep
+    }
+}
+
+/// One best-effort, non-blocking 503 (in the handler's words), then close.
+fn refuse_over_budget(shared: &Shared, conn: Conn) {
+    let mut resp = shared
+        .handler
+        .rejection(503, "too many request bytes buffered, retry later");
+    resp.status = 503;
+    resp.headers.push(("Retry-After".into(), "1".into()));
+    let bytes = super::response::encode_small(resp);
+    let mut io = conn.io;
+    match &mut io.stream {
+        Stream::Plain(s) => {
+            // The socket may be in blocking mode (plain ones keep theirs).
+            let _ = super::sys::send_dontwait(s.as_raw_fd(), &bytes);
+        }
+        Stream::Tls(t) => {
+            if !t.conn.is_handshaking() {
+                let _ = t.conn.writer().write_all(&bytes);
+                t.conn.send_close_notify();
+            }
+            let _ = t.conn.write_tls(&mut t.sock);
+        }
+    }
+    let _ = io.tcp().shutdown(std::net::Shutdown::Write);
+}
+
 /// The loop thread.
 pub(crate) fn run(shared: &Shared, waker: Waker) {
     let limits = &shared.cfg;
@@ -222,7 +313,13 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
         let now = Instant::now();
         let mut ready = Vec::new();
         for (conn, arrival) in shared.waiting.take() {
-            if let Err(e) = conn.io.set_nonblocking(true) {
+            let switch = conn.tls_pending || conn.io.needs_mode_switch();
+            let switched = if switch {
+                conn.io.set_nonblocking(true)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = switched {
                 log::debug!("{}: set_nonblocking: {e}", conn.remote);
                 continue;
             }
@@ -242,14 +339,32 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
             // (a TLS connection that has not spoken has nothing to look at).
             let progress = if w.conn.tls_pending {
                 Progress::Wait
+            } else if w
+                .conn
+                .io
+                .head_ready(limits.max_head_bytes, limits.max_headers)
+            {
+                // The acceptor read a whole head but the budget was over:
+                // the Ready arm below decides whether it may queue.
+                Progress::Ready
             } else {
                 advance(&mut w, limits, &mut scratch, now)
             };
             match progress {
                 Progress::Wait => {
-                    table.insert(w, epoll);
+                    let over = charge(&mut w.conn, limits);
+                    if table.insert(w, epoll) && over {
+                        table.enforce_budget(shared, epoll, None);
+                    }
                 }
-                Progress::Ready => ready.push(w.conn),
+                Progress::Ready => {
+                    if !charge(&mut w.conn, limits) || table.enforce_budget(shared, epoll, Some(&w))
+                    {
+                        ready.push(w.conn);
+                    } else {
+                        refuse_over_budget(shared, w.conn);
+                    }
+                }
                 Progress::Close => {}
             }
         }
@@ -299,12 +414,21 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     if interest(&w) != watched {
                         let _ = epoll.modify(w.conn.io.fd(), interest(&w), token);
                     }
+                    let over = charge(&mut w.conn, limits);
                     table.note_deadline(w.deadline);
                     table.slots[i] = Some(w);
+                    if over {
+                        table.enforce_budget(shared, epoll, None);
+                    }
                 }
                 Progress::Ready => {
                     table.release(i, &w, epoll);
-                    ready.push(w.conn);
+                    if !charge(&mut w.conn, limits) || table.enforce_budget(shared, epoll, Some(&w))
+                    {
+                        ready.push(w.conn);
+                    } else {
+                        refuse_over_budget(shared, w.conn);
+                    }
                 }
                 Progress::Close => table.release(i, &w, epoll),
             }
@@ -329,6 +453,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
         remote,
         tls_pending: _,
         _slot,
+        charge,
     } = conn;
     match io.into_tls(cfg) {
         Ok(io) => Some(Waiting {
@@ -337,6 +462,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
                 remote,
                 tls_pending: false,
                 _slot,
+                charge,
             },
             deadline,
             timed,
@@ -353,7 +479,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
 fn hand_over(shared: &Shared, conns: Vec<Conn>) {
     let conns: Vec<Conn> = conns
         .into_iter()
-        .filter(|c| c.io.set_nonblocking(false).is_ok())
+        .filter(|c| !c.io.needs_mode_switch() || c.io.set_nonblocking(false).is_ok())
         .collect();
     if !conns.is_empty() {
         shared.push_ready(conns);
@@ -406,85 +532,6 @@ fn advance(w: &mut Waiting, limits: &Limits, scratch: &mut [u8], now: Instant) -
         }
     }
     Progress::Wait
-}
-
-fn plain_step(s: &mut TcpStream, out: &mut [u8]) -> Step {
-    loop {
-        return match s.read(out) {
-            Ok(0) => Step::Eof,
-            Ok(n) => Step::Bytes(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Blocked { want_write: false },
-            Err(_) => Step::Failed,
-        };
-    }
-}
-
-/// Moves a TLS session forward without blocking: sends what rustls queued
-/// (handshake messages, tickets, alerts), takes out decrypted bytes, reads the
-/// socket. Decrypted bytes beyond `out` stay inside rustls, where the worker's
-/// reads find them. `got_bytes` is set when the socket gave anything.
-fn tls_step(
-    t: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
-    out: &mut [u8],
-    got_bytes: &mut bool,
-) -> Step {
-    for _ in 0..MAX_STEPS {
-        let mut write_blocked = false;
-        while t.conn.wants_write() {
-            match t.conn.write_tls(&mut t.sock) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    write_blocked = true;
-                    break;
-                }
-                Err(_) => return Step::Failed,
-            }
-        }
-        if !t.conn.is_handshaking() {
-            match t.conn.reader().read(out) {
-                Ok(0) => return Step::Eof,
-                Ok(n) => return Step::Bytes(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                // UnexpectedEof: the peer closed without close_notify.
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Step::Eof,
-                Err(_) => return Step::Failed,
-            }
-        }
-        match t.conn.read_tls(&mut t.sock) {
-            Ok(0) => {
-                // End of stream: whatever the last records held, then EOF.
-                if t.conn.process_new_packets().is_err() {
-                    return Step::Failed;
-                }
-                if !t.conn.is_handshaking() {
-                    if let Ok(n) = t.conn.reader().read(out) {
-                        if n > 0 {
-                            return Step::Bytes(n);
-                        }
-                    }
-                }
-                return Step::Eof;
-            }
-            Ok(_) => {
-                *got_bytes = true;
-                if t.conn.process_new_packets().is_err() {
-                    // Send the alert rustls queued (best effort), then give up.
-                    let _ = t.conn.write_tls(&mut t.sock);
-                    return Step::Failed;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return Step::Blocked {
-                    want_write: write_blocked,
-                }
-            }
-            Err(_) => return Step::Failed,
-        }
-    }
-    Step::Blocked { want_write: false }
 }
 
 #[cfg(test)]

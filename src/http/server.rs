@@ -1,20 +1,21 @@
 //! The server: listening sockets, acceptor threads, the connection caps at
-//! accept, the open-file limit, the worker pool, the ready queue and shutdown.
+//! accept, the open-file limit, the worker pool, the ready queue (with each
+//! client address's share of the workers) and shutdown.
 //!
 //! It must never spawn a thread per request or connection, never let an accept
 //! error stop serving, never block an acceptor on a client, and never block
 //! shutdown on an idle client.
 
-use super::admission::{Admission, Refusal, Trouble, Warnings};
+use super::admission::{Admission, HeadCharge, Refusal, Trouble, Warnings};
 use super::conn::{self, Conn, Next};
 use super::io::{ConnIo, Stream};
 use super::limits::{Limits, DEFAULT_WORKERS};
 use super::readiness::{self, Arrival, Inbox};
 use super::{sys, Handler};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -56,6 +57,21 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Connections with a whole head buffered, waiting for a worker, and how
+/// many requests each client address has in workers now.
+#[derive(Default)]
+struct ReadyQueue {
+    queue: VecDeque<(Conn, Instant)>,
+    busy: HashMap<IpAddr, usize>,
+}
+
+/// A connection a worker took from the ready queue.
+enum Taken {
+    Serve(Conn),
+    /// It waited past the queue timeout: answer 503.
+    Expired(Conn),
+}
+
 pub(crate) struct Shared {
     pub(crate) cfg: Limits,
     pub(crate) handler: Arc<dyn Handler>,
@@ -66,7 +82,9 @@ pub(crate) struct Shared {
     admission: Arc<Admission>,
     pub(crate) warnings: Warnings,
     next_id: AtomicU64,
-    ready: Mutex<VecDeque<Conn>>,
+    /// Bytes buffered in request heads no worker holds (the head budget).
+    pub(crate) head_bytes: Arc<AtomicUsize>,
+    ready: Mutex<ReadyQueue>,
     ready_cv: Condvar,
     /// Connections the readiness loop holds (handshake, head, keep-alive).
     pub(crate) waiting: Inbox,
@@ -90,15 +108,21 @@ impl Shared {
     }
 
     pub(crate) fn others_waiting(&self) -> bool {
-        !lock(&self.ready).is_empty()
+        !lock(&self.ready).queue.is_empty()
+    }
+
+    /// A new charge against the head budget.
+    pub(crate) fn head_charge(&self) -> HeadCharge {
+        HeadCharge::new(self.head_bytes.clone())
     }
 
     pub(crate) fn push_ready(&self, conns: Vec<Conn>) {
         let n = conns.len();
         let queued = {
             let mut q = lock(&self.ready);
-            q.extend(conns);
-            q.len()
+            let now = Instant::now();
+            q.queue.extend(conns.into_iter().map(|c| (c, now)));
+            q.queue.len()
         };
         let idle = self.idle_workers.load(Ordering::Acquire);
         for _ in idle..queued {
@@ -139,18 +163,74 @@ impl Shared {
         }
     }
 
-    fn next_ready(&self) -> Option<Conn> {
+    /// The oldest ready connection whose address is under its share of the
+    /// workers (or that waited past the queue timeout); counted as busy.
+    fn next_ready(&self) -> Option<Taken> {
+        let share = self.cfg.max_workers_per_ip;
         let mut q = lock(&self.ready);
         loop {
             if self.stopping() {
                 return None;
             }
-            if let Some(c) = q.pop_front() {
-                return Some(c);
+            let now = Instant::now();
+            let ReadyQueue { queue, busy } = &mut *q;
+            let pick = queue.iter().position(|(c, since)| {
+                busy.get(&c.remote.ip().to_canonical())
+                    .copied()
+                    .unwrap_or(0)
+                    < share
+                    || now.duration_since(*since) >= self.cfg.queue_timeout
+            });
+            if let Some((mut c, since)) = pick.and_then(|i| queue.remove(i)) {
+                *busy.entry(c.remote.ip().to_canonical()).or_insert(0) += 1;
+                // The worker holds its head now: it leaves the head budget.
+                c.charge.set(0);
+                let waited = now.duration_since(since);
+                let over = busy
+                    .get(&c.remote.ip().to_canonical())
+                    .copied()
+                    .unwrap_or(0)
+                    > share;
+                return Some(if over && waited >= self.cfg.queue_timeout {
+                    Taken::Expired(c)
+                } else {
+                    Taken::Serve(c)
+                });
             }
             self.idle_workers.fetch_add(1, Ordering::AcqRel);
-            q = self.ready_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            // Skipped connections may pass the queue timeout with no event.
+            let wait = if queue.is_empty() {
+                Duration::from_secs(3600)
+            } else {
+                self.cfg.queue_timeout.max(Duration::from_millis(10))
+            };
+            q = self
+                .ready_cv
+                .wait_timeout(q, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
             self.idle_workers.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// A worker is done with a request of `ip`: its address's share frees,
+    /// and a connection of it the queue skipped may now be served.
+    fn finished(&self, ip: IpAddr) {
+        let ip = ip.to_canonical();
+        let mut q = lock(&self.ready);
+        if let Some(n) = q.busy.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                q.busy.remove(&ip);
+            }
+        }
+        let skipped = q
+            .queue
+            .iter()
+            .any(|(c, _)| c.remote.ip().to_canonical() == ip);
+        drop(q);
+        if skipped {
+            self.ready_cv.notify_one();
         }
     }
 }
@@ -200,7 +280,8 @@ impl Server {
             stop: AtomicBool::new(false),
             warnings: Warnings::new(),
             next_id: AtomicU64::new(1),
-            ready: Mutex::new(VecDeque::new()),
+            head_bytes: Arc::new(AtomicUsize::new(0)),
+            ready: Mutex::new(ReadyQueue::default()),
             ready_cv: Condvar::new(),
             waiting: inbox,
             active: (0..workers).map(|_| Mutex::new(None)).collect(),
@@ -288,7 +369,7 @@ impl Server {
         for h in workers {
             let _ = h.join();
         }
-        lock(&shared.ready).clear();
+        lock(&shared.ready).queue.clear();
         shared.waiting.clear();
         self.listeners.clear();
     }
@@ -301,15 +382,38 @@ impl Drop for Server {
 }
 
 fn worker(shared: &Shared, idx: usize) {
-    while let Some(conn) = shared.next_ready() {
+    while let Some(taken) = shared.next_ready() {
+        let conn = match taken {
+            Taken::Serve(c) => c,
+            Taken::Expired(c) => {
+                let ip = c.remote.ip();
+                shared
+                    .warnings
+                    .warn(Trouble::QueueTimeout, "requests refused after waiting for a worker", || {
+                        format!(
+                            "{}: refused a request that waited {} s for a worker ({} has its share of {} busy)",
+                            c.remote,
+                            shared.cfg.queue_timeout.as_secs(),
+                            ip,
+                            shared.cfg.max_workers_per_ip
+                        )
+                    });
+                conn::refuse(shared, c, 503, "server busy, retry later");
+                shared.finished(ip);
+                continue;
+            }
+        };
+        let ip = conn.remote.ip();
         *lock(&shared.active[idx]) = conn.io.tcp().try_clone().ok();
         if shared.stopping() {
             // Shutdown began after this connection was taken: do not start on it.
             *lock(&shared.active[idx]) = None;
+            shared.finished(ip);
             continue;
         }
         let next = conn::serve(shared, conn);
         *lock(&shared.active[idx]) = None;
+        shared.finished(ip);
         match next {
             Next::Close => {}
             Next::Idle(c) => {
@@ -317,7 +421,8 @@ fn worker(shared: &Shared, idx: usize) {
                     shared.waiting.hand(c, Arrival::KeptAlive);
                 }
             }
-            Next::Ready(c) => {
+            Next::Ready(mut c) => {
+                c.charge.set(c.io.held_bytes());
                 if !shared.stopping() {
                     shared.push_ready(vec![c]);
                 }
@@ -389,8 +494,9 @@ fn fit_open_file_limit(max_connections: usize, workers: usize) -> usize {
     }
 }
 
-/// Counts the connection against the caps and gives it to the readiness loop
-/// (which does the TLS handshake and waits for the head). Never blocks.
+/// Counts the connection against the caps and, unless a whole plain head is
+/// already readable, gives it to the readiness loop (which does the TLS
+/// handshake and waits for the head). Never blocks.
 fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
     let slot = match shared.admission.admit(remote.ip()) {
         Ok(slot) => slot,
@@ -428,12 +534,38 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         log::debug!("{remote}: set_write_timeout: {e}");
         return;
     }
-    let conn = Conn {
+    let mut conn = Conn {
         io: ConnIo::new(Stream::Plain(sock)),
         remote,
         tls_pending: shared.tls.is_some(),
         _slot: slot,
+        charge: shared.head_charge(),
     };
+    if !conn.tls_pending {
+        // Most clients send the head with the connection: one read that
+        // never blocks, and a whole head goes straight to the workers (no
+        // loop wake-up, no epoll registration, no mode switch).
+        let mut scratch = [0u8; super::io::READ_BUF];
+        let limits = &shared.cfg;
+        match conn.io.append_dontwait(&mut scratch, limits.max_head_bytes) {
+            Ok(0) => return,
+            Ok(_)
+                if conn
+                    .io
+                    .head_ready(limits.max_head_bytes, limits.max_headers) =>
+            {
+                let held = conn.io.held_bytes();
+                // Over the head budget, the loop decides whom to refuse.
+                if conn.charge.set(held) <= limits.head_budget {
+                    shared.push_ready(vec![conn]);
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
     shared.waiting.hand(conn, Arrival::Accepted);
 }
 

@@ -1,6 +1,7 @@
 //! The system calls the HTTP layer needs that std does not expose: `epoll`
-//! (the readiness loop's wait set), `poll(2)` (is one socket readable now?)
-//! and `getrlimit`/`setrlimit` for the open-file limit.
+//! (the readiness loop's wait set), `poll(2)` (is one socket readable now?),
+//! `recv(MSG_DONTWAIT)` (one read that never blocks, whatever the socket's
+//! mode) and `getrlimit`/`setrlimit` for the open-file limit.
 //!
 //! This is the only place with `unsafe` in the HTTP layer: small functions
 //! over borrowed descriptors and plain structs. It must never own or close a
@@ -22,6 +23,38 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usiz
             return Ok(0);
         }
         return Err(e);
+    }
+    Ok(r as usize)
+}
+
+/// One `recv(2)` with MSG_DONTWAIT on the socket `fd`: never blocks, and
+/// leaves the socket's blocking mode alone (no `ioctl` before and after).
+#[allow(unsafe_code)]
+pub(crate) fn recv_dontwait(fd: std::os::fd::RawFd, out: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: `out` is a valid, exclusively borrowed buffer of `out.len()`
+        // bytes; recv writes at most that many; `fd` is borrowed, not closed.
+        let r = unsafe { libc::recv(fd, out.as_mut_ptr().cast(), out.len(), libc::MSG_DONTWAIT) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// One `send(2)` with MSG_DONTWAIT | MSG_NOSIGNAL: never blocks, whatever
+/// the socket's mode; returns the bytes taken.
+#[allow(unsafe_code)]
+pub(crate) fn send_dontwait(fd: std::os::fd::RawFd, data: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: `data` is a valid borrowed buffer of `data.len()` bytes that
+    // send only reads; `fd` is borrowed, not closed.
+    let r = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), flags) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(r as usize)
 }

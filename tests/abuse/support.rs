@@ -82,7 +82,8 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// Spawns `soute serve` on 127.0.0.1:0 with 8 workers, plain or with its own
+/// Spawns `soute serve` on 127.0.0.1:0 with 8 workers (unless `extra` says
+/// `--workers`), plain or with its own
 /// CA, plus `extra` flags. Its log goes to a file in the data folder's parent.
 pub fn spawn(tls: bool, extra: &[&str]) -> Server {
     spawn_with(tls, extra, None)
@@ -108,9 +109,10 @@ pub fn spawn_with(tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
         "localhost".into(),
         "--gc-interval".into(),
         "0".into(),
-        "--workers".into(),
-        "8".into(),
     ];
+    if !extra.contains(&"--workers") {
+        args.extend(["--workers".into(), "8".into()]);
+    }
     args.extend(extra.iter().map(|s| s.to_string()));
     let mut cmd = match nofile {
         None => {
