@@ -181,6 +181,11 @@ pub fn start(cfg: Config) -> Result<Running> {
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
         anonymous_pull: cfg.anonymous_pull,
+        limits: crate::auth::Limits {
+            threads: cfg.auth_threads.max(1),
+            queue: cfg.auth_queue(),
+            ..crate::auth::Limits::default()
+        },
     };
     let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?);
     let server =

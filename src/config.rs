@@ -38,6 +38,8 @@ pub struct Config {
     pub anonymous_pull: bool,
     pub workers: usize,
     pub max_connections: usize,
+    /// Password verifier threads (each holds 19 MiB of argon2 memory).
+    pub auth_threads: usize,
     pub head_timeout: Duration,
     pub body_timeout: Duration,
     pub write_timeout: Duration,
@@ -87,6 +89,7 @@ impl Config {
             anonymous_pull: false,
             workers: 64,
             max_connections: 512,
+            auth_threads: crate::auth::default_threads(),
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
@@ -133,6 +136,9 @@ impl Config {
         }
         if let Some(path) = env("REGISTRY_AUTH_HTPASSWD_PATH") {
             cfg.htpasswd = Some(path.into());
+        }
+        if let Some(v) = env("SOUTE_AUTH_THREADS") {
+            cfg.auth_threads = parse_auth_threads("SOUTE_AUTH_THREADS", &v)?;
         }
         Ok(cfg)
     }
@@ -182,7 +188,29 @@ impl Config {
             self.body_timeout.as_secs(),
             self.write_timeout.as_secs(),
             self.keepalive_timeout.as_secs(),
+        ) + &format!(
+            "auth threads:     {} (argon2 memory {} MiB, at most {} checks waiting)\n",
+            self.auth_threads,
+            self.auth_threads * crate::auth::password::BLOCK_BYTES / (1024 * 1024),
+            self.auth_queue(),
         )
+    }
+
+    /// Password checks that may wait for a verifier thread: half the
+    /// workers (at most 64), so the other half stays free for requests the
+    /// login cache answers.
+    pub fn auth_queue(&self) -> usize {
+        (self.workers / 2).clamp(1, 64)
+    }
+}
+
+/// A number of verifier threads: 1 to 64.
+pub fn parse_auth_threads(name: &str, v: &str) -> Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(config_error(format!(
+            "{name}: expected a number of threads from 1 to 64, got {v:?}"
+        ))),
     }
 }
 

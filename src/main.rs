@@ -140,10 +140,17 @@ fn startup_notes(
         eprintln!("{text}");
     }
     let registry = running.registry();
-    if !registry.has_users()? {
+    if !registry.is_closed()? {
         log::warn!("NO USERS: this registry is OPEN to anyone who can reach it (read and write).");
         log::warn!(
             "create one with: soute user add NAME --data {}",
+            data_dir.display()
+        );
+    } else if !registry.has_users()? {
+        log::warn!(
+            "NO USERS, but the registry stays CLOSED (it had users): nobody can sign in. \
+             Add one with `soute user add NAME --data {0}`, or open it to anyone with \
+             `soute user open --data {0}`",
             data_dir.display()
         );
     }
@@ -198,6 +205,17 @@ fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::
             for name in registry.user_names()? {
                 println!("{name}");
             }
+        }
+        UserAction::Open => {
+            if !registry.open_to_anyone()? {
+                return Err("users exist: the registry stays closed; delete them all \
+                     (`soute user del NAME`) before opening it"
+                    .into());
+            }
+            println!(
+                "the registry in {} is OPEN: anyone who can reach it may read, push and delete",
+                data_dir.display()
+            );
         }
     }
     Ok(())

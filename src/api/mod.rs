@@ -10,6 +10,7 @@
 
 mod admin;
 mod auth;
+pub mod basic;
 mod blobs;
 pub mod envelope;
 mod headers;
@@ -27,15 +28,14 @@ pub use envelope::error_response;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Handler, Request, Response};
 use crate::oci::UploadId;
-use crate::registry::credentials::Authenticator;
+use crate::auth::Authenticator;
 use crate::registry::Registry;
 use auth::Access;
 use headers::{json_response, API_VERSION};
 use query::Query;
 use routes::Route;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 /// The request handler the HTTP server calls.
 pub struct Api {
@@ -44,9 +44,6 @@ pub struct Api {
     ca_pem: Option<Vec<u8>>,
     auth: AuthSettings,
     authenticator: Authenticator,
-    /// Whether any user exists, re-read at most once a second (users are
-    /// managed by `soute user` in another process).
-    has_users: Mutex<(Option<Instant>, bool)>,
 }
 
 impl Api {
@@ -55,14 +52,13 @@ impl Api {
         ca_pem: Option<Vec<u8>>,
         auth: AuthSettings,
     ) -> Result<Api> {
-        let authenticator = Authenticator::new()
+        let authenticator = Authenticator::new(auth.limits.clone())
             .map_err(|e| Error::internal_from("starting the authenticator", e))?;
         Ok(Api {
             registry,
             ca_pem,
             auth,
             authenticator,
-            has_users: Mutex::new((None, false)),
         })
     }
 

@@ -65,6 +65,8 @@ pub enum UserAction {
     Passwd(String),
     Del(String),
     List,
+    /// Open a registry whose users were all deleted to anyone.
+    Open,
 }
 
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -117,9 +119,10 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
                 Some("passwd") => UserAction::Passwd(name()?),
                 Some("del") | Some("rm") => UserAction::Del(name()?),
                 Some("list") | Some("ls") => UserAction::List,
+                Some("open") => UserAction::Open,
                 Some(other) => {
                     return Err(usage(format!(
-                        "unknown user action `{other}`: soute user add|passwd|del|list [NAME]"
+                        "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | open"
                     )))
                 }
                 None => return Err(usage("usage: soute user add|passwd|del|list [NAME]")),
@@ -245,6 +248,10 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(w) = args.parsed::<usize>("--workers", "a number")? {
         cfg.workers = w;
     }
+    if let Some(v) = args.value("--auth-threads") {
+        cfg.auth_threads =
+            crate::config::parse_auth_threads("--auth-threads", v).map_err(|e| usage(e.to_string()))?;
+    }
     if let Some(i) = secs(args, "--gc-interval")? {
         cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));
     }
@@ -340,5 +347,38 @@ mod tests {
         }
         assert!(p(&["du", "--tag", "v1"]).is_err());
         assert!(p(&["du", "a", "b"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod auth_flags {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, UsageError> {
+        parse(args.iter().map(OsString::from).collect(), &|_| None)
+    }
+
+    #[test]
+    fn user_open_and_auth_threads() {
+        assert!(matches!(
+            p(&["user", "open", "--data", "/d"]),
+            Ok(Command::User {
+                action: UserAction::Open,
+                ..
+            })
+        ));
+        match p(&["serve", "--auth-threads", "3"]) {
+            Ok(Command::Serve(cfg)) => assert_eq!(cfg.auth_threads, 3),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["0", "65", "many"] {
+            let e = p(&["serve", "--auth-threads", bad]).expect_err(bad);
+            assert!(e.to_string().contains("--auth-threads"), "{e}");
+        }
+        let env = |k: &str| (k == "SOUTE_AUTH_THREADS").then(|| "2".to_string());
+        match parse(vec!["serve".into()], &env) {
+            Ok(Command::Serve(cfg)) => assert_eq!(cfg.auth_threads, 2),
+            other => panic!("{other:?}"),
+        }
     }
 }

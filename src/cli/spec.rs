@@ -123,6 +123,11 @@ const SERVER_FLAGS: &[Flag] = &[
         "most requests served at once (default 64)",
     ),
     valued(
+        "--auth-threads",
+        "N",
+        "password verifier threads, 19 MiB each (default: one per CPU; env SOUTE_AUTH_THREADS)",
+    ),
+    valued(
         "--gc-interval",
         "SECS",
         "run gc this often (default 3600, 0: never; first run 600 s after start)",
@@ -151,12 +156,14 @@ that it can listen before it creates anything.",
     },
     Spec {
         name: "user",
-        operands: "add|passwd|del|list [NAME]",
-        summary: "add, change, delete or list users (password from a prompt or stdin)",
+        operands: "add|passwd|del|list [NAME] | open",
+        summary: "add, change, delete or list users (password from a prompt or stdin); open a registry",
         flags: &[DATA],
         about: "Works on an existing data folder, also while `soute serve` runs on it
 (`add` also on an empty folder you made, before the first `serve`).
-The password is read from the terminal (twice, without echo) or one line of stdin.",
+The password is read from the terminal (twice, without echo) or one line of stdin.
+A registry that has had users stays closed after its last user is deleted, until
+`soute user open` lets anyone in again (refused while users exist).",
     },
     Spec {
         name: "gc",

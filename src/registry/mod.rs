@@ -6,7 +6,6 @@
 //! beyond the `Error` it returns.
 
 mod backup;
-pub mod credentials;
 mod gc;
 mod gc_plan;
 mod manifests;

@@ -1,23 +1,26 @@
-//! Users: add, change, delete and list accounts (argon2id hashes in SQLite),
-//! import a bcrypt htpasswd file, and check Basic credentials through the
-//! shared [`Authenticator`](super::credentials::Authenticator).
+//! Users: the registry's glue to [`crate::auth`]. Add, change, delete and
+//! list accounts (argon2id hashes in SQLite), import a bcrypt htpasswd file,
+//! keep a registry that has had users closed until the operator opens it,
+//! and check Basic credentials through the shared [`Authenticator`].
 //!
 //! Changes made by `soute user ...` in another process reach a running server
-//! at once: every check looks the hash up (cheap) and the cache is keyed by it.
+//! at the next request: every request reads whether the registry is closed
+//! (one indexed read), every check looks the hash up and the cache is keyed by it.
 //!
-//! It must never store or log a password, only argon2id or bcrypt hashes.
+//! It must never hash or verify a password itself (auth does), nor decide
+//! what an identity may do (auth::access does), nor store or log a password.
 
-use super::credentials::{self, AuthOutcome, Authenticator};
 use super::Registry;
+use crate::auth::{self, AuthOutcome, Authenticator};
 use crate::db::{settings, users};
 use crate::error::{Error, Result};
 use std::net::IpAddr;
 use std::path::Path;
 
 /// A bad user name is the caller's mistake; a failed hash or RNG is ours.
-fn cred_error(e: credentials::CredError) -> Error {
+fn cred_error(e: auth::CredError) -> Error {
     match e {
-        credentials::CredError::InvalidUsername(_) => Error::InvalidParameter(e.to_string()),
+        auth::CredError::InvalidUsername(_) => Error::InvalidParameter(e.to_string()),
         _ => Error::internal_from("credentials", e),
     }
 }
@@ -25,13 +28,13 @@ fn cred_error(e: credentials::CredError) -> Error {
 impl Registry {
     /// Create or replace a user. Returns true when the user is new.
     pub fn set_user(&self, name: &str, password: &str) -> Result<bool> {
-        credentials::validate_username(name).map_err(cred_error)?;
+        auth::validate_username(name).map_err(cred_error)?;
         if password.is_empty() {
             return Err(Error::InvalidParameter(
                 "the password must not be empty".into(),
             ));
         }
-        let hash = credentials::hash_password(password).map_err(cred_error)?;
+        let hash = auth::hash_password(password).map_err(cred_error)?;
         self.db.write(|tx| users::set_user(tx, name, &hash))
     }
 
@@ -51,13 +54,35 @@ impl Registry {
         self.db.read(users::has_users)
     }
 
+    /// True when requests need credentials: users exist, or existed and the
+    /// registry was not opened since with [`Registry::open_to_anyone`].
+    pub fn is_closed(&self) -> Result<bool> {
+        self.db.read(users::is_closed)
+    }
+
+    /// [`Registry::is_closed`], read for a request: `auth` logs when the
+    /// answer changes. A failed read counts as closed.
+    pub fn needs_credentials(&self, auth: &Authenticator) -> bool {
+        let closed = self.is_closed().unwrap_or_else(|e| {
+            log::error!("reading whether the registry is closed failed: {e}");
+            true
+        });
+        auth.observe_closed(closed)
+    }
+
+    /// Opens a registry without users to anyone (`soute user open`).
+    /// False (and nothing changes) while users exist.
+    pub fn open_to_anyone(&self) -> Result<bool> {
+        self.db.write(|tx| users::open(tx))
+    }
+
     /// Import the users of a bcrypt htpasswd file. A line is imported once:
     /// a user deleted or given a new password with `soute user` stays so until
     /// the file's line for that user changes.
     pub fn import_htpasswd(&self, path: &Path) -> Result<usize> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let entries = credentials::parse_htpasswd(&text)
+        let entries = auth::parse_htpasswd(&text)
             .map_err(|e| Error::internal_from(format!("importing {}", path.display()), e))?;
         self.db.write(|tx| {
             let mut changed = 0;

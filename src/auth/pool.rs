@@ -1,0 +1,209 @@
+//! pool: the fixed set of threads that verify passwords, each with its own
+//! argon2 [`Memory`] allocated once, fed through a bounded queue.
+//!
+//! Memory for password checking is a constant: at most `threads` x
+//! [`BLOCK_BYTES`](super::password::BLOCK_BYTES) (19 MiB each), whatever
+//! the number of clients. A check that finds the queue full is refused at
+//! once ([`Submitted::Full`]); the caller answers 429 and its worker is free
+//! again, so a flood of bad logins holds at most `queue + threads` workers.
+//!
+//! It must never start a thread per check, allocate argon2 blocks outside
+//! its threads' [`Memory`], let a check wait in an unbounded queue, or let a
+//! panic in one check take a thread down.
+
+use super::lock;
+use super::password::{self, Memory, Verdict};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Longest a caller waits for a queued check before giving up (a bound for
+/// the worst case; a full queue drains in well under a second per thread).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What to check.
+pub enum Check {
+    /// `password` against a stored hash (argon2 PHC or bcrypt).
+    Stored { hash: String, password: String },
+    /// The cost of a check for a user who does not exist; never matches.
+    Unknown { password: String },
+}
+
+struct Job {
+    check: Check,
+    reply: SyncSender<Verdict>,
+}
+
+/// How a submission went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    Done(Verdict),
+    /// The queue was full (or the pool stopped): try again later.
+    Full,
+}
+
+/// The verifier threads and their queue. Dropping it stops the threads once
+/// the checks already queued are done.
+pub struct VerifyPool {
+    queue: Option<SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    queue_len: usize,
+}
+
+impl VerifyPool {
+    /// Starts `threads` verifier threads (at least 1) behind a queue of
+    /// `queue_len` waiting checks (at least 1). `unknown_salt` is the salt
+    /// of the checks for unknown users.
+    pub fn start(
+        threads: usize,
+        queue_len: usize,
+        unknown_salt: [u8; 16],
+    ) -> std::io::Result<VerifyPool> {
+        let queue_len = queue_len.max(1);
+        let (tx, rx) = mpsc::sync_channel::<Job>(queue_len);
+        let rx = Arc::new(Mutex::new(rx));
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("soute-auth-{i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || run(&rx, &unknown_salt))?;
+            handles.push(handle);
+        }
+        Ok(VerifyPool {
+            queue: Some(tx),
+            threads: handles,
+            queue_len,
+        })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.queue_len
+    }
+
+    /// Runs `check` on a pool thread and waits for its verdict, or answers
+    /// [`Submitted::Full`] at once when `queue_len` checks are already waiting.
+    pub fn check(&self, check: Check) -> Submitted {
+        let Some(queue) = &self.queue else {
+            return Submitted::Full;
+        };
+        let (reply, verdict) = mpsc::sync_channel(1);
+        match queue.try_send(Job { check, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Submitted::Full,
+            Err(TrySendError::Disconnected(_)) => {
+                log::error!("the password verifier threads are gone");
+                return Submitted::Full;
+            }
+        }
+        match verdict.recv_timeout(REPLY_TIMEOUT) {
+            Ok(v) => Submitted::Done(v),
+            Err(_) => Submitted::Full,
+        }
+    }
+}
+
+impl Drop for VerifyPool {
+    fn drop(&mut self) {
+        self.queue = None;
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run(rx: &Mutex<Receiver<Job>>, unknown_salt: &[u8; 16]) {
+    let mut memory = Memory::new();
+    loop {
+        let job = match lock(rx).recv() {
+            Ok(job) => job,
+            Err(_) => return, // the pool was dropped
+        };
+        let verdict = catch_unwind(AssertUnwindSafe(|| match &job.check {
+            Check::Stored { hash, password } => password::verify(hash, password, &mut memory),
+            Check::Unknown { password } => {
+                password::burn_like_a_check(password, unknown_salt, &mut memory);
+                Verdict::Mismatch
+            }
+        }))
+        .unwrap_or_else(|_| {
+            log::error!("a password check panicked; counted as a mismatch");
+            Verdict::Mismatch
+        });
+        let _ = job.reply.send(verdict);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::password::cheap_hash;
+    use super::*;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+
+    /// An argon2id hash that takes a few hundred ms to check (1 MiB, 800 passes).
+    fn slow_hash(pw: &str) -> String {
+        let params = Params::new(1024, 800, 1, None).expect("params");
+        let salt = SaltString::encode_b64(&[9u8; 16]).expect("salt");
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(pw.as_bytes(), &salt)
+            .expect("hash")
+            .to_string()
+    }
+
+    #[test]
+    fn checks_run_on_the_pool_and_a_full_queue_is_refused_at_once() {
+        let pool = VerifyPool::start(1, 1, [3; 16]).expect("pool");
+        assert_eq!((pool.threads(), pool.queue_len()), (1, 1));
+        let hash = cheap_hash("pw");
+        let stored = |pw: &str| Check::Stored {
+            hash: hash.clone(),
+            password: pw.into(),
+        };
+        assert_eq!(pool.check(stored("pw")), Submitted::Done(Verdict::Match));
+        assert_eq!(pool.check(stored("no")), Submitted::Done(Verdict::Mismatch));
+        assert_eq!(
+            pool.check(Check::Unknown {
+                password: "pw".into()
+            }),
+            Submitted::Done(Verdict::Mismatch)
+        );
+
+        // One slow check running, one waiting: the next is refused at once.
+        let slow = slow_hash("slow");
+        std::thread::scope(|s| {
+            let running = s.spawn(|| {
+                pool.check(Check::Stored {
+                    hash: slow.clone(),
+                    password: "slow".into(),
+                })
+            });
+            std::thread::sleep(Duration::from_millis(300));
+            let waiting = s.spawn(|| {
+                pool.check(Check::Stored {
+                    hash: slow.clone(),
+                    password: "wrong".into(),
+                })
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(pool.check(stored("pw")), Submitted::Full);
+            assert_eq!(
+                running.join().expect("running"),
+                Submitted::Done(Verdict::Match)
+            );
+            assert_eq!(
+                waiting.join().expect("waiting"),
+                Submitted::Done(Verdict::Mismatch)
+            );
+        });
+        assert_eq!(pool.check(stored("pw")), Submitted::Done(Verdict::Match));
+        drop(pool); // joins the thread
+    }
+}
