@@ -92,4 +92,25 @@ for r in RANGES:
     for mode in (2, 3, 0, 2 | 8):
         put("range", bytes([mode]) + r.encode())
     put("range", bytes([5 | 24]) + struct.pack("<QQ", 1 << 40, 10) + r.encode())
+
+# htpasswd files; hashes made with `htpasswd -nbB -C 4 USER hunter2` (and -m, -s).
+ALICE = "alice:$2y$04$2TC5XQJ6j7TxyibdlzcGDen9alYSlumnvOik0oZ6eDy8UW34Wlaai"
+BOB = "bob.smith@example.org:$2y$04$LgLoEvw0l7X7GXXO0T4szu/uKM3vntP10sPwGt9u68g7iTeLtiZim"
+HTPASSWD = [ALICE + "\n", ALICE + "\n" + BOB + "\n", "# made by htpasswd -B\n\n" + ALICE + "\r\n  \n" + BOB,
+            ALICE.replace("$2y$", "$2b$"), ALICE.replace("$2y$", "$2a$"), "carol:$apr1$P2uzimpD$xuZEn7bAH9lFub1e7.p7X1",
+            "dave:{SHA}EfatjsUqKYSrqv18O1FlA3hcIHI=", "erin:plaintextpassword", "no colon here", "-frank" + ALICE[5:],
+            "gr ace" + ALICE[5:], ALICE + "\n" + ALICE, "# only comments\n\n", "", ALICE[:-1], ALICE + "x",
+            "  " + ALICE + "  ", "x" * 65 + ALICE[5:]]
+for h in HTPASSWD:
+    put("htpasswd", h)
+
+# Authorization values.
+import base64
+b64 = lambda s: base64.b64encode(s.encode()).decode()
+BASIC = ["Basic " + b64("alice:s3cret"), "basic " + b64("alice:s3cret"), "BASIC\t" + b64("a:"),
+         "Basic " + b64("alice:s3cret").rstrip("="), "Basic " + b64(":nouser"), "Basic " + b64("nocolon"),
+         "Bearer abc.def", "Basic", "Basic !!!!", "Basic " + base64.b64encode(b"\xff\xfe:x").decode(),
+         "  Basic   " + b64("bob:p:w") + "  ", "Basic " + b64("caf\u00e9:\u00fc")]
+for b in BASIC:
+    put("basic_auth", b)
 print("seeds written under", ROOT)
