@@ -113,4 +113,40 @@ BASIC = ["Basic " + b64("alice:s3cret"), "basic " + b64("alice:s3cret"), "BASIC\
          "  Basic   " + b64("bob:p:w") + "  ", "Basic " + b64("caf\u00e9:\u00fc")]
 for b in BASIC:
     put("basic_auth", b)
+
+# Chunked bodies: byte 0 = k piece sizes, k sizes, one output-buffer size, then
+# the stream (fuzz_targets/chunked.rs).
+CHUNKED = [b"5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n",
+           b"A;name=value;x=\"q\"\r\n0123456789\r\n1 ; ext\r\nZ\r\n000\r\nX-Trailer: a\r\nY: b\r\n\r\n",
+           b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\n", b"zz\r\nabc\r\n0\r\n\r\n", b"3\nabc\r\n0\r\n\r\n",
+           b"3\r\nabcd\r\n0\r\n\r\n", b"10000000000000000\r\n", b"ffffffffffffffff\r\nabc", b"5\r\nhel",
+           b"0\r\nX: y\r\n", b"3;a\x01b\r\nabc\r\n0\r\n\r\n", b"0" * 40 + b"1\r\na\r\n0\r\n\r\n",
+           b"1\r\n\x00\r\n2\r\n\r\n\r\n0\r\n\r\n", b"400\r\n" + b"x" * 0x400 + b"\r\n0\r\n\r\n"]
+for i, c in enumerate(CHUNKED):
+    put("chunked", bytes([0, 0]) + c)
+    put("chunked", bytes([3, 1, 7, 255, 3 + i]) + c)
+
+# Request heads, some with bodies (fuzz_targets/http_head.rs).
+HEADS = [b"GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nUser-Agent: docker/27.0\r\n\r\n",
+         b"HEAD /v2/library/alpine/manifests/latest HTTP/1.1\r\nHost: r\r\nAccept: application/vnd.oci.image.index.v1+json, */*\r\n\r\n",
+         b"PUT /v2/a/manifests/v1 HTTP/1.1\r\nHost: r\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 2\r\n\r\n{}",
+         b"PATCH /v2/a/blobs/uploads/0123456789abcdef0123456789abcdef HTTP/1.1\r\nHost: r\r\nTransfer-Encoding: chunked\r\nContent-Range: 0-4\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+         b"POST /v2/a/blobs/uploads/?digest=sha256%3A" + H64.encode() + b" HTTP/1.1\r\nHost: r\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n",
+         b"GET /v2/_catalog?n=10&last=a%2Fb HTTP/1.0\r\n\r\n",
+         b"GET /v2/ HTTP/1.1\r\nHost: r\r\nConnection: close\r\nAuthorization: Basic YWxpY2U6czNjcmV0\r\n\r\n",
+         b"POST /x HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         b"POST /x HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+         b"POST /x HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+         b"POST /x HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+         b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         b"POST /x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+         b"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", b"GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+         b"GET / HTTP/1.1\nHost: r\n\n", b"GET http://example.invalid/v2/ HTTP/1.1\r\n\r\n",
+         b"OPTIONS * HTTP/1.1\r\n\r\n", b"GET /v2/ HTTP/2.0\r\n\r\n", b"GET /v2/\r\n\r\n",
+         b"GET /v2/ HTTP/1.1\r\nHost: r\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: r\r\n\r\n",
+         b"GET /%2e%2e/etc/passwd HTTP/1.1\r\n\r\n", b"G\x00T / HTTP/1.1\r\n\r\n",
+         b"GET / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
+         b"GET / HTTP/1.1\r\n" + b"X-Pad: " + b"a" * 200 + b"\r\n\r\n"]
+for h in HEADS:
+    put("http_head", h)
 print("seeds written under", ROOT)

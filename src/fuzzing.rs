@@ -24,3 +24,26 @@ pub fn content_range(
 ) -> Result<(Option<u64>, Option<u64>)> {
     ranges::chunk_range(header, declared)
 }
+
+/// `http::body::Chunked`: the `chunked` transfer-coding decoder, over any `BufRead`.
+pub struct ChunkedDecoder(crate::http::body::Chunked);
+
+impl ChunkedDecoder {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> ChunkedDecoder {
+        ChunkedDecoder(crate::http::body::Chunked::new())
+    }
+
+    /// De-chunked bytes into `out`; `Ok(0)` only at the real end of the body.
+    pub fn read<R: std::io::BufRead>(
+        &mut self,
+        src: &mut R,
+        out: &mut [u8],
+    ) -> std::io::Result<usize> {
+        self.0.read(src, out)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.0.is_done()
+    }
+}

@@ -4,7 +4,7 @@
 //! It must never parse OCI paths, know OCI error codes or touch the data folder:
 //! everything above the wire format belongs to `api`.
 
-mod body;
+pub(crate) mod body;
 mod conn;
 mod idle;
 mod response;
