@@ -4,6 +4,7 @@
 //!
 //! It must never contain protocol or storage rules: it only connects the parts.
 
+use crate::api::transport_errors::Enveloped;
 use crate::api::{Api, AuthSettings};
 use crate::config::{Config, TlsMode};
 use crate::error::{Error, Result};
@@ -165,18 +166,8 @@ pub fn start(cfg: Config) -> Result<Running> {
     let server_cfg = ServerConfig {
         listeners,
         workers: cfg.workers.max(2),
-        max_connections: cfg.max_connections.max(1),
-        head_timeout: cfg.head_timeout,
-        body_timeout: cfg.body_timeout,
-        write_timeout: cfg.write_timeout,
-        keepalive_timeout: cfg.keepalive_timeout,
-        max_head_bytes: 64 * 1024,
-        max_headers: 100,
+        limits: cfg.http.clone(),
         tls,
-        extra_headers: vec![(
-            "Docker-Distribution-API-Version".into(),
-            "registry/2.0".into(),
-        )],
     };
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
@@ -187,7 +178,7 @@ pub fn start(cfg: Config) -> Result<Running> {
             ..crate::auth::Limits::default()
         },
     };
-    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?);
+    let api = Arc::new(Enveloped(Api::new(registry.clone(), ca_pem, auth)?));
     let server =
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();

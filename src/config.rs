@@ -36,14 +36,12 @@ pub struct Config {
     pub htpasswd: Option<PathBuf>,
     /// Allow reads without credentials even when users exist.
     pub anonymous_pull: bool,
+    /// HTTP worker threads at most (also sizes the database pool).
     pub workers: usize,
-    pub max_connections: usize,
+    /// Every HTTP limit and timeout (the one definition: `http::Limits`).
+    pub http: crate::http::Limits,
     /// Password verifier threads (each holds 19 MiB of argon2 memory).
     pub auth_threads: usize,
-    pub head_timeout: Duration,
-    pub body_timeout: Duration,
-    pub write_timeout: Duration,
-    pub keepalive_timeout: Duration,
     /// Online GC: how often it runs (`None`: never), and what it may remove.
     pub gc_interval: Option<Duration>,
     /// Delay before the first scheduled run (lets start-up traffic settle).
@@ -87,13 +85,9 @@ impl Config {
             realm: "soute".into(),
             htpasswd: None,
             anonymous_pull: false,
-            workers: 64,
-            max_connections: 512,
+            workers: crate::http::DEFAULT_WORKERS,
+            http: crate::http::Limits::default(),
             auth_threads: crate::auth::default_threads(),
-            head_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(60),
-            write_timeout: Duration::from_secs(60),
-            keepalive_timeout: Duration::from_secs(30),
             gc_interval: Some(Duration::from_secs(3600)),
             gc_first_run: Duration::from_secs(600),
             gc_policy: crate::registry::GcPolicy::default(),
@@ -131,6 +125,12 @@ impl Config {
                 ))
             }
         }
+        if let Some(v) = env("SOUTE_MAX_CONNECTIONS") {
+            cfg.http.max_connections = parse_count("SOUTE_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = env("SOUTE_MAX_CONNECTIONS_PER_IP") {
+            cfg.http.max_connections_per_ip = parse_count("SOUTE_MAX_CONNECTIONS_PER_IP", &v)?;
+        }
         if let Some(realm) = env("REGISTRY_AUTH_HTPASSWD_REALM") {
             cfg.realm = realm;
         }
@@ -162,7 +162,7 @@ impl Config {
         };
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
         format!(
-            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\nmax connections:  {}\ntimeouts (s):     head {}, body {}, write {}, keep-alive {}\n",
+            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\n{}",
             self.data_dir.display(),
             match self.gc_interval {
                 Some(i) => format!(
@@ -183,11 +183,7 @@ impl Config {
             self.htpasswd.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
             self.anonymous_pull,
             self.workers,
-            self.max_connections,
-            self.head_timeout.as_secs(),
-            self.body_timeout.as_secs(),
-            self.write_timeout.as_secs(),
-            self.keepalive_timeout.as_secs(),
+            self.http,
         ) + &format!(
             "auth threads:     {} (argon2 memory {} MiB, at most {} checks waiting)\n",
             self.auth_threads,
@@ -257,6 +253,16 @@ pub fn parse_listen(s: &str) -> Result<Vec<SocketAddr>> {
         return Err(config_error(format!("{s:?} resolves to no address")));
     }
     Ok(addrs)
+}
+
+/// A positive count (`name` says which setting, for the error).
+pub fn parse_count(name: &str, v: &str) -> Result<usize> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(config_error(format!(
+            "{name}: expected a positive whole number, got {v:?}"
+        ))),
+    }
 }
 
 pub fn parse_bool(name: &str, v: &str) -> Result<bool> {
@@ -329,6 +335,23 @@ mod tests {
         assert_eq!(defaults.listen.len(), 2);
         assert_eq!(defaults.listen[0].port(), 5000);
         assert_eq!(defaults.tls, TlsMode::Auto);
+        assert_eq!(defaults.http, crate::http::Limits::default());
+        let caps: HashMap<&str, &str> = [
+            ("SOUTE_MAX_CONNECTIONS", "100"),
+            ("SOUTE_MAX_CONNECTIONS_PER_IP", "7"),
+        ]
+        .into_iter()
+        .collect();
+        let cfg = Config::from_env(&|k| caps.get(k).map(|v| v.to_string())).expect("caps");
+        assert_eq!(cfg.http.max_connections, 100);
+        assert_eq!(cfg.http.max_connections_per_ip, 7);
+        assert!(Config::from_env(&|k| (k == "SOUTE_MAX_CONNECTIONS").then(|| "0".into())).is_err());
+        let printed = cfg.sanitized();
+        assert!(
+            printed.contains("100 in total, 7 per client address"),
+            "{printed}"
+        );
+        assert!(printed.contains("keep-alive 30s"), "{printed}");
     }
 
     #[test]

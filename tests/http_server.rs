@@ -118,6 +118,13 @@ impl Handler for TestHandler {
                 .body(Body::Bytes(format!("hello {}", req.method).into_bytes())),
         }
     }
+
+    // The server's own refusals are worded by the handler.
+    fn rejection(&self, status: u16, reason: &str) -> Response {
+        Response::new(status)
+            .header("X-Rejected-By", "test-handler")
+            .body(Body::Bytes(format!("refused: {reason}").into_bytes()))
+    }
 }
 
 fn file_bytes() -> &'static [u8] {
@@ -313,6 +320,7 @@ fn expect_rejected(addr: SocketAddr, req: &[u8], statuses: &[u16]) {
         r.status,
         String::from_utf8_lossy(req)
     );
+    assert_eq!(r.header("x-rejected-by"), Some("test-handler"));
     assert!(r.closes());
     assert!(c.closed());
 }
@@ -369,8 +377,8 @@ fn ambiguous_framing_is_rejected() {
 #[test]
 fn head_limits_give_431() {
     let (server, addr) = start_with("127.0.0.1:0", |c| {
-        c.max_head_bytes = 8 * 1024;
-        c.max_headers = 20;
+        c.limits.max_head_bytes = 8 * 1024;
+        c.limits.max_headers = 20;
     });
     let big = format!(
         "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
@@ -465,7 +473,7 @@ fn stalled_head_times_out_while_others_are_served() {
     const HEAD: Duration = Duration::from_millis(3000);
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.workers = 2;
-        c.head_timeout = HEAD;
+        c.limits.head_timeout = HEAD;
     });
     let mut slow = connect(addr);
     let t = Instant::now();
@@ -502,7 +510,7 @@ fn stalled_head_times_out_while_others_are_served() {
 fn client_that_stops_reading_frees_its_worker() {
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.workers = 1;
-        c.write_timeout = Duration::from_millis(300);
+        c.limits.write_timeout = Duration::from_millis(300);
     });
     // Ask for ~45 MB of pipelined file responses and never read them.
     let mut stuck = connect(addr);
@@ -525,14 +533,10 @@ fn handler_panic_becomes_500() {
     let mut c = connect(addr);
     let r = c.get("/panic");
     assert_eq!(r.status, 500);
-    assert_eq!(r.header("content-type"), Some("application/json"));
+    // The default wording (the handler does not override it): plain text, no OCI envelope.
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
     let text = r.text();
-    assert!(
-        text.starts_with(
-            r#"{"errors":[{"code":"UNKNOWN","message":"internal error","detail":{"request_id":"#
-        ),
-        "{text}"
-    );
+    assert!(text.starts_with("internal error (request id "), "{text}");
     assert!(r.closes());
     assert!(c.closed());
     let mut c = connect(addr);
@@ -577,7 +581,7 @@ fn file_body_is_byte_exact() {
 
 #[test]
 fn too_many_connections_get_503() {
-    let (server, addr) = start_with("127.0.0.1:0", |c| c.max_connections = 2);
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections = 2);
     let mut a = connect(addr);
     let mut b = connect(addr);
     assert_eq!(a.get("/a").status, 200);
@@ -585,6 +589,8 @@ fn too_many_connections_get_503() {
     let mut c = connect(addr);
     let r = c.resp();
     assert_eq!(r.status, 503);
+    assert_eq!(r.header("x-rejected-by"), Some("test-handler"));
+    assert_eq!(r.header("retry-after"), Some("1"));
     assert!(r.closes());
     assert!(c.closed());
     // Freeing a slot lets the next one in.
@@ -704,7 +710,7 @@ fn tls_file_body_and_keep_alive() {
     let (scfg, ccfg) = tls_configs();
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.tls = Some(scfg);
-        c.head_timeout = Duration::from_millis(800);
+        c.limits.head_timeout = Duration::from_millis(800);
     });
     let sock = TcpStream::connect(addr).expect("connect");
     sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");
@@ -756,7 +762,7 @@ fn tls_trickled_head_respects_head_timeout() {
     let (scfg, ccfg) = tls_configs();
     let (server, addr) = start_with("127.0.0.1:0", |c| {
         c.tls = Some(scfg);
-        c.head_timeout = Duration::from_millis(800);
+        c.limits.head_timeout = Duration::from_millis(800);
     });
     let mut sock = TcpStream::connect(addr).expect("connect");
     sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");
@@ -794,5 +800,47 @@ fn tls_trickled_head_respects_head_timeout() {
         "{:?}",
         t.elapsed()
     );
+    server.shutdown();
+}
+
+/// The client's Finished and two pipelined requests in one write (one TLS
+/// record for both requests): the readiness loop finishes the handshake, the
+/// worker gets the first head, and the second, still inside the TLS session,
+/// is not lost.
+#[test]
+fn tls_request_in_the_handshake_flight_and_pipelined_in_one_record() {
+    let (scfg, ccfg) = tls_configs();
+    let (server, addr) = start_with("127.0.0.1:0", |c| {
+        c.tls = Some(scfg);
+        c.limits.head_timeout = Duration::from_secs(3);
+    });
+    let mut sock = TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(ccfg, name).expect("client");
+    while conn.wants_write() {
+        conn.write_tls(&mut sock).expect("client hello");
+    }
+    let t = Instant::now();
+    while conn.is_handshaking() {
+        assert!(t.elapsed() < CLIENT_TIMEOUT, "handshake never finished");
+        assert!(conn.read_tls(&mut sock).expect("server flight") > 0);
+        conn.process_new_packets().expect("server flight");
+    }
+    conn.writer()
+        .write_all(b"GET /first HTTP/1.1\r\nHost: t\r\n\r\nGET /second HTTP/1.1\r\nHost: t\r\n\r\n")
+        .expect("plaintext");
+    let mut flight = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut flight).expect("flight");
+    }
+    sock.write_all(&flight)
+        .expect("send Finished and requests at once");
+    let mut tls = BufReader::new(rustls::StreamOwned::new(conn, sock));
+    for path in ["/first", "/second"] {
+        let r = read_response(&mut tls, false).expect("response");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-path"), Some(path));
+    }
     server.shutdown();
 }

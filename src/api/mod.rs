@@ -20,15 +20,16 @@ pub mod query;
 pub(crate) mod ranges;
 pub mod routes;
 mod search;
+pub mod transport_errors;
 mod uploads;
 
 pub use auth::AuthSettings;
 pub use envelope::error_response;
 
+use crate::auth::Authenticator;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Handler, Request, Response};
 use crate::oci::UploadId;
-use crate::auth::Authenticator;
 use crate::registry::Registry;
 use auth::Access;
 use headers::{json_response, API_VERSION};

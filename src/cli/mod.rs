@@ -122,8 +122,8 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
                 Some("open") => UserAction::Open,
                 Some(other) => {
                     return Err(usage(format!(
-                        "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | open"
-                    )))
+                    "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | open"
+                )))
                 }
                 None => return Err(usage("usage: soute user add|passwd|del|list [NAME]")),
             };
@@ -248,9 +248,19 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(w) = args.parsed::<usize>("--workers", "a number")? {
         cfg.workers = w;
     }
+    for flag in ["--max-connections", "--max-connections-per-ip"] {
+        if let Some(v) = args.value(flag) {
+            let n = crate::config::parse_count(flag, v).map_err(|e| usage(e.to_string()))?;
+            if flag == "--max-connections" {
+                cfg.http.max_connections = n;
+            } else {
+                cfg.http.max_connections_per_ip = n;
+            }
+        }
+    }
     if let Some(v) = args.value("--auth-threads") {
-        cfg.auth_threads =
-            crate::config::parse_auth_threads("--auth-threads", v).map_err(|e| usage(e.to_string()))?;
+        cfg.auth_threads = crate::config::parse_auth_threads("--auth-threads", v)
+            .map_err(|e| usage(e.to_string()))?;
     }
     if let Some(i) = secs(args, "--gc-interval")? {
         cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));

@@ -123,6 +123,16 @@ const SERVER_FLAGS: &[Flag] = &[
         "most requests served at once (default 64)",
     ),
     valued(
+        "--max-connections",
+        "N",
+        "open connections at most (default 4096; env SOUTE_MAX_CONNECTIONS)",
+    ),
+    valued(
+        "--max-connections-per-ip",
+        "N",
+        "open connections at most from one client address (default 64; env SOUTE_MAX_CONNECTIONS_PER_IP)",
+    ),
+    valued(
         "--auth-threads",
         "N",
         "password verifier threads, 19 MiB each (default: one per CPU; env SOUTE_AUTH_THREADS)",
@@ -157,7 +167,8 @@ that it can listen before it creates anything.",
     Spec {
         name: "user",
         operands: "add|passwd|del|list [NAME] | open",
-        summary: "add, change, delete or list users (password from a prompt or stdin); open a registry",
+        summary:
+            "add, change, delete or list users (password from a prompt or stdin); open a registry",
         flags: &[DATA],
         about: "Works on an existing data folder, also while `soute serve` runs on it
 (`add` also on an empty folder you made, before the first `serve`).

@@ -4,7 +4,7 @@
 //! It must never buffer a body, allocate in proportion to a client-sent number,
 //! or accept ambiguous framing; it knows nothing about what the body means.
 
-use super::conn::ConnIo;
+use super::io::ConnIo;
 use super::BodyRead;
 use std::io::{self, BufRead, Read, Write};
 use std::time::{Duration, Instant};

@@ -1,273 +1,47 @@
-//! One client connection: the socket (plain or TLS), its read buffer, the TLS
-//! handshake, request-head parsing with its limits and deadline, and the
-//! request/response loop that calls the [`Handler`](super::Handler).
+//! One client connection while a worker serves it: request-head parsing
+//! with its limits, the request/response loop that calls the
+//! [`Handler`](super::Handler), and how the connection ends (close, linger,
+//! or back to the readiness loop).
 //!
-//! It must never parse OCI paths or know OCI error codes, never buffer a request
-//! body, never drain more than a small bounded amount of an unwanted body, and
-//! never let one connection hold a worker past its timeouts.
+//! It must never parse OCI paths or know OCI error codes (the handler words
+//! every answer), never buffer a request body, never drain more than a small
+//! bounded amount of an unwanted body, never wait for a request head (the
+//! readiness loop does that) and never let one connection hold a worker past
+//! its timeouts.
 
+use super::admission::Slot;
 use super::body::{BodyReader, Continue, Framing};
+use super::io::{ConnIo, Stream};
 use super::response::{self, Outgoing};
 use super::server::Shared;
-use super::{Body, Request, Response};
+use super::{Request, Response};
 use std::io::{self, BufRead, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{Shutdown, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Read buffer size for a connection in use (grown up to the head limit).
-const READ_BUF: usize = 16 * 1024;
 /// At most this much of an unread request body is drained to keep a connection.
 const DRAIN_MAX: u64 = 4 * 1024 * 1024;
 /// Longest time spent draining an unread body, or lingering before a close.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
 const LINGER_TIME: Duration = Duration::from_millis(200);
 
-pub(crate) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
-}
-
-/// The socket with its read buffer. The buffer exists only while the
-/// connection is in use; idle connections give it back.
-pub(crate) struct ConnIo {
-    pub(crate) stream: Stream,
-    buf: Vec<u8>,
-    pos: usize,
-    end: usize,
-    /// The SO_RCVTIMEO last set (None: unknown).
-    rto: Option<Duration>,
-    /// While reading a request head: when it must be complete (enforced
-    /// between the socket reads one TLS record may need).
-    deadline: Option<Instant>,
-}
-
-impl ConnIo {
-    pub(crate) fn new(stream: Stream) -> ConnIo {
-        ConnIo {
-            stream,
-            buf: Vec::new(),
-            pos: 0,
-            end: 0,
-            rto: None,
-            deadline: None,
-        }
-    }
-
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        match &self.stream {
-            Stream::Plain(s) => s,
-            Stream::Tls(t) => &t.sock,
-        }
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.tcp().as_raw_fd()
-    }
-
-    pub(crate) fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
-    }
-
-    /// Sets the socket read timeout (a zero duration becomes 1 ms: zero means "none").
-    pub(crate) fn set_read_timeout(&mut self, d: Duration) {
-        let d = d.max(Duration::from_millis(1));
-        if self.rto != Some(d) {
-            self.rto = self.tcp().set_read_timeout(Some(d)).ok().map(|()| d);
-        }
-    }
-
-    /// True when request bytes are already here (in our buffer or decrypted by TLS).
-    pub(crate) fn has_pending(&self) -> bool {
-        if self.pos < self.end {
-            return true;
-        }
-        match &self.stream {
-            Stream::Plain(_) => false,
-            Stream::Tls(t) => !t.conn.is_handshaking() && !t.conn.wants_read(),
-        }
-    }
-
-    /// Frees the read buffer when it holds nothing (for idle connections).
-    pub(crate) fn release_buffer(&mut self) {
-        if self.pos == self.end {
-            self.buf = Vec::new();
-            self.pos = 0;
-            self.end = 0;
-        }
-    }
-
-    fn read_stream(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let r = match &mut self.stream {
-                Stream::Plain(s) => s.read(out),
-                Stream::Tls(t) => {
-                    let r = tls_read(t, out, self.deadline);
-                    if self.deadline.is_some() {
-                        self.rto = None;
-                    }
-                    r
-                }
-            };
-            match r {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r,
-            }
-        }
-    }
-
-    /// Makes room at the end of the buffer, growing it up to `limit` bytes.
-    /// False when the buffer is full and may not grow.
-    fn make_room(&mut self, limit: usize) -> bool {
-        if self.end < self.buf.len() {
-            return true;
-        }
-        if self.pos > 0 {
-            self.buf.copy_within(self.pos..self.end, 0);
-            self.end -= self.pos;
-            self.pos = 0;
-            if self.end < self.buf.len() {
-                return true;
-            }
-        }
-        let cap = self.buf.len();
-        let limit = limit.max(READ_BUF);
-        if cap >= limit {
-            return false;
-        }
-        let new = if cap == 0 {
-            READ_BUF.min(limit)
-        } else {
-            (cap * 2).min(limit)
-        };
-        self.buf.resize(new, 0);
-        true
-    }
-
-    /// Reads more bytes into the buffer. Ok(0) at end of stream.
-    fn fill_more(&mut self, limit: usize) -> io::Result<usize> {
-        if !self.make_room(limit) {
-            return Err(io::Error::other("read buffer full"));
-        }
-        let mut buf = std::mem::take(&mut self.buf);
-        let r = self.read_stream(&mut buf[self.end..]);
-        self.buf = buf;
-        let n = r?;
-        self.end += n;
-        Ok(n)
-    }
-}
-
-/// Reads decrypted bytes, one socket read at a time, so that a peer trickling
-/// a TLS record byte by byte cannot outlive `deadline` (rustls' own
-/// `Stream::read` loops over socket reads until a whole record arrived).
-fn tls_read(
-    t: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
-    out: &mut [u8],
-    deadline: Option<Instant>,
-) -> io::Result<usize> {
-    loop {
-        match t.conn.reader().read(out) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            r => return r,
-        }
-        while t.conn.wants_write() {
-            t.conn.write_tls(&mut t.sock)?;
-        }
-        if let Some(d) = deadline {
-            let now = Instant::now();
-            if now >= d {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "request head timeout",
-                ));
-            }
-            t.sock
-                .set_read_timeout(Some((d - now).max(Duration::from_millis(1))))?;
-        }
-        if t.conn.read_tls(&mut t.sock)? == 0 {
-            // End of stream: rustls now reports Ok(0) (close_notify) or UnexpectedEof.
-            t.conn
-                .process_new_packets()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            return t.conn.reader().read(out);
-        }
-        if let Err(e) = t.conn.process_new_packets() {
-            let _ = t.conn.write_tls(&mut t.sock);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
-    }
-}
-
-impl Read for ConnIo {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.end && out.len() >= READ_BUF {
-            return self.read_stream(out);
-        }
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
-    }
-}
-
-impl BufRead for ConnIo {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos == self.end {
-            self.pos = 0;
-            self.end = 0;
-            self.fill_more(READ_BUF)?;
-        }
-        Ok(&self.buf[self.pos..self.end])
-    }
-
-    fn consume(&mut self, amt: usize) {
-        self.pos = (self.pos + amt).min(self.end);
-    }
-}
-
-impl Write for ConnIo {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match &mut self.stream {
-            Stream::Plain(s) => s.write(data),
-            Stream::Tls(t) => t.write(data),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.stream {
-            Stream::Plain(s) => s.flush(),
-            Stream::Tls(t) => t.flush(),
-        }
-    }
-}
-
-/// Decrements the open-connection count when the connection goes away.
-pub(crate) struct OpenGuard(pub(crate) Arc<AtomicUsize>);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 pub(crate) struct Conn {
     pub(crate) io: ConnIo,
     pub(crate) remote: SocketAddr,
-    pub(crate) handshaken: bool,
-    pub(crate) _open: OpenGuard,
+    /// A TLS connection whose session is not started yet (it has sent
+    /// nothing): a silent connection costs no TLS state.
+    pub(crate) tls_pending: bool,
+    /// This connection's place in the connection caps.
+    pub(crate) _slot: Slot,
 }
 
 /// What a worker does with a connection after serving it.
 pub(crate) enum Next {
     Close,
-    /// Waiting for the client's next request: hand to the idle poller.
+    /// No whole request head buffered: back to the readiness loop.
     Idle(Conn),
-    /// The next request is already here, but other connections are waiting.
+    /// The next request head is already buffered, but other connections are waiting.
     Ready(Conn),
 }
 
@@ -301,9 +75,9 @@ pub(crate) fn read_head(
     max_bytes: usize,
     max_headers: usize,
 ) -> Result<Head, HeadError> {
-    io.deadline = Some(deadline);
+    io.set_head_deadline(Some(deadline));
     let r = read_head_inner(io, deadline, max_bytes, max_headers);
-    io.deadline = None;
+    io.set_head_deadline(None);
     r
 }
 
@@ -313,12 +87,13 @@ fn read_head_inner(
     max_bytes: usize,
     max_headers: usize,
 ) -> Result<Head, HeadError> {
-    let mut got_bytes = io.pos < io.end;
+    let mut got_bytes = !io.buffered().is_empty();
     loop {
-        if io.pos < io.end {
+        let buffered = io.buffered();
+        if !buffered.is_empty() {
             let mut slots = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
             let mut req = httparse::Request::new(&mut slots);
-            match req.parse(&io.buf[io.pos..io.end]) {
+            match req.parse(buffered) {
                 Ok(httparse::Status::Complete(n)) => {
                     if n > max_bytes {
                         return Err(HeadError::TooLarge);
@@ -336,11 +111,11 @@ fn read_head_inner(
                             })
                             .collect(),
                     };
-                    io.pos += n;
+                    io.consume(n);
                     return Ok(head);
                 }
                 Ok(httparse::Status::Partial) => {
-                    if io.end - io.pos >= max_bytes {
+                    if buffered.len() >= max_bytes {
                         return Err(HeadError::TooLarge);
                     }
                 }
@@ -358,7 +133,7 @@ fn read_head_inner(
             Ok(0) if got_bytes => return Err(HeadError::Malformed),
             Ok(0) => return Err(HeadError::Quiet),
             Ok(_) => got_bytes = true,
-            Err(e) if e.kind() == io::ErrorKind::Other && io.end - io.pos >= max_bytes => {
+            Err(e) if e.kind() == io::ErrorKind::Other && io.buffered().len() >= max_bytes => {
                 return Err(HeadError::TooLarge)
             }
             Err(e) => {
@@ -369,43 +144,6 @@ fn read_head_inner(
                 }
                 return Err(HeadError::Quiet);
             }
-        }
-    }
-}
-
-/// Completes the TLS handshake before `deadline`.
-fn handshake(io: &mut ConnIo, deadline: Instant) -> io::Result<()> {
-    let Stream::Tls(t) = &mut io.stream else {
-        return Ok(());
-    };
-    let t = &mut **t;
-    loop {
-        while t.conn.wants_write() {
-            t.conn.write_tls(&mut t.sock)?;
-        }
-        if !t.conn.is_handshaking() {
-            io.rto = None;
-            return Ok(());
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "TLS handshake timeout",
-            ));
-        }
-        t.sock
-            .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
-        if t.conn.read_tls(&mut t.sock)? == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "closed during TLS handshake",
-            ));
-        }
-        if let Err(e) = t.conn.process_new_packets() {
-            // Send the alert rustls queued, then give up.
-            let _ = t.conn.write_tls(&mut t.sock);
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
     }
 }
@@ -534,17 +272,12 @@ fn access_log(
     );
 }
 
-/// Answers a request that never reached the handler, then closes.
+/// Answers a request that never reached the handler (in the handler's words), then closes.
 fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -> Next {
     let id = shared.next_id();
     log::debug!("{} rejected with {status}: {why}", conn.remote);
     let mut io = conn.io;
-    let body = format!("{why}\n").into_bytes();
-    let mut resp = Response::new(status)
-        .header("Content-Type", "text/plain; charset=utf-8")
-        .body(Body::Bytes(body));
-    resp.headers
-        .extend(shared.cfg.extra_headers.iter().cloned());
+    let resp = shared.handler.rejection(status, why);
     let out = Outgoing {
         head_only: false,
         close: true,
@@ -559,28 +292,12 @@ fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -
     Next::Close
 }
 
-/// The body of a 500 answer.
-pub(crate) fn internal_error(id: u64) -> Response {
-    let body = format!(
-        "{{\"errors\":[{{\"code\":\"UNKNOWN\",\"message\":\"internal error\",\"detail\":{{\"request_id\":{id}}}}}]}}"
-    );
-    Response::new(500)
-        .header("Content-Type", "application/json")
-        .body(Body::Bytes(body.into_bytes()))
-}
-
-/// Serves requests on `conn` until it closes, goes idle or should yield.
+/// Serves requests on `conn` while whole request heads are buffered; the
+/// readiness loop handed it over with (at least) one.
 pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
     let cfg = &shared.cfg;
     loop {
         let deadline = Instant::now() + cfg.head_timeout;
-        if !conn.handshaken {
-            if let Err(e) = handshake(&mut conn.io, deadline) {
-                log::debug!("{} TLS handshake failed: {e}", conn.remote);
-                return Next::Close;
-            }
-            conn.handshaken = true;
-        }
         let head = match read_head(&mut conn.io, deadline, cfg.max_head_bytes, cfg.max_headers) {
             Ok(h) => h,
             Err(HeadError::Quiet) => return Next::Close,
@@ -642,9 +359,8 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             Err(_) => {
                 log::error!("handler panicked on {method} {path} (request id {id})");
                 close = true;
-                let mut r = internal_error(id);
-                r.headers.extend(shared.cfg.extra_headers.iter().cloned());
-                r
+                catch_unwind(AssertUnwindSafe(|| handler.internal_error(id)))
+                    .unwrap_or_else(|_| Response::new(500))
             }
         };
         close |= resp.close || shared.stopping() || has_token(&resp.headers, "connection", "close");
@@ -680,9 +396,13 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             }
             return Next::Close;
         }
-        // Pipelined request already here?
-        let pending = conn.io.has_pending() || super::idle::readable(conn.io.fd(), 0);
-        if pending {
+        // The next request already here whole (pipelined, or a quick client)?
+        // Otherwise the readiness loop waits for it (it also picks up what TLS
+        // decrypted already).
+        if !conn.io.head_ready(cfg.max_head_bytes, cfg.max_headers) {
+            conn.io.fill_if_readable(cfg.max_head_bytes);
+        }
+        if conn.io.head_ready(cfg.max_head_bytes, cfg.max_headers) {
             if shared.others_waiting() {
                 return Next::Ready(conn);
             }

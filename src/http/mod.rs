@@ -4,13 +4,17 @@
 //! It must never parse OCI paths, know OCI error codes or touch the data folder:
 //! everything above the wire format belongs to `api`.
 
+mod admission;
 pub(crate) mod body;
 mod conn;
-mod idle;
+mod io;
+mod limits;
+mod readiness;
 mod response;
 mod server;
 mod sys;
 
+pub use limits::{Limits, DEFAULT_WORKERS};
 pub use server::{bind, Server, ServerConfig};
 
 use std::fs::File;
@@ -122,8 +126,28 @@ impl Response {
     }
 }
 
-/// What the server calls for every request. A panic inside `handle` becomes a
-/// 500 for that request only.
+/// What the server calls for every request, and for the answers it makes
+/// itself: the transport decides when to answer, the handler how it reads.
 pub trait Handler: Send + Sync + 'static {
+    /// Answers one request. A panic here becomes a 500 for that request only.
     fn handle(&self, req: &mut Request<'_>) -> Response;
+
+    /// The answer to a request the server refuses before it reaches
+    /// [`Handler::handle`]: 400 (malformed head or framing), 417, 431 (head
+    /// too large) or 503 (over a connection cap). `reason` is plain English.
+    /// The server adds `Connection: close` (and `Retry-After` to a 503).
+    fn rejection(&self, status: u16, reason: &str) -> Response {
+        plain_text(status, format!("{reason}\n"))
+    }
+
+    /// The answer when [`Handler::handle`] panicked on request `request_id`.
+    fn internal_error(&self, request_id: u64) -> Response {
+        plain_text(500, format!("internal error (request id {request_id})\n"))
+    }
+}
+
+fn plain_text(status: u16, text: String) -> Response {
+    Response::new(status)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body(Body::Bytes(text.into_bytes()))
 }

@@ -5,7 +5,7 @@
 //! It must never emit a header value containing CR/LF, never send chunked
 //! responses, and never wrap the socket in a buffer on the file fast path.
 
-use super::conn::{ConnIo, Stream};
+use super::io::{ConnIo, Stream};
 use super::{Body, Response};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -115,13 +115,13 @@ fn bodiless(status: u16) -> bool {
 }
 
 /// Writes `resp`. Returns the result and the number of body bytes written.
-pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Result<()>, u64) {
-    let Response {
-        status,
-        headers,
-        body,
-        close: _,
-    } = resp;
+/// The status line and headers of `status`, with the ones the server owns.
+fn encode_head(
+    status: u16,
+    headers: &[(String, String)],
+    body_len: u64,
+    out: &Outgoing,
+) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(
         format!(
@@ -131,7 +131,7 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
         )
         .as_bytes(),
     );
-    for (name, value) in &headers {
+    for (name, value) in headers {
         if !is_token(name) || !valid_value(value) {
             log::warn!("dropping invalid response header {name:?}");
             continue;
@@ -148,9 +148,8 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
-    let no_body = bodiless(status);
-    if !no_body {
-        head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    if !bodiless(status) {
+        head.extend_from_slice(format!("Content-Length: {body_len}\r\n").as_bytes());
     }
     if out.close {
         head.extend_from_slice(b"Connection: close\r\n");
@@ -158,7 +157,35 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
         head.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     head.extend_from_slice(b"\r\n");
+    head
+}
 
+/// A whole closing answer in memory (for refusals written without blocking):
+/// only in-memory bodies are sent; any other body is dropped.
+pub(crate) fn encode_small(resp: Response) -> Vec<u8> {
+    let body = match resp.body {
+        Body::Bytes(b) if !bodiless(resp.status) => b,
+        _ => Vec::new(),
+    };
+    let out = Outgoing {
+        head_only: false,
+        close: true,
+        keep_alive_10: false,
+    };
+    let mut bytes = encode_head(resp.status, &resp.headers, body.len() as u64, &out);
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Result<()>, u64) {
+    let Response {
+        status,
+        headers,
+        body,
+        close: _,
+    } = resp;
+    let mut head = encode_head(status, &headers, body.len(), &out);
+    let no_body = bodiless(status);
     if no_body || out.head_only {
         return (io.write_all(&head).and_then(|()| io.flush()), 0);
     }

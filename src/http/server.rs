@@ -1,12 +1,16 @@
-//! The server: listening sockets, acceptor threads, the connection limit, the
-//! fixed worker pool, the ready queue and shutdown.
+//! The server: listening sockets, acceptor threads, the connection caps at
+//! accept, the open-file limit, the worker pool, the ready queue and shutdown.
 //!
 //! It must never spawn a thread per request or connection, never let an accept
-//! error stop serving, and never block shutdown on an idle client.
+//! error stop serving, never block an acceptor on a client, and never block
+//! shutdown on an idle client.
 
-use super::conn::{self, Conn, ConnIo, Next, OpenGuard, Stream};
-use super::idle::{self, IdleInbox};
-use super::Handler;
+use super::admission::{Admission, Refusal, Trouble, Warnings};
+use super::conn::{self, Conn, Next};
+use super::io::{ConnIo, Stream};
+use super::limits::{Limits, DEFAULT_WORKERS};
+use super::readiness::{self, Arrival, Inbox};
+use super::{sys, Handler};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -23,58 +27,29 @@ const INITIAL_WORKERS: usize = 4;
 /// shuts their sockets down under them.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 
+/// Descriptors kept free of connections: listeners, the wake-up pair, SQLite,
+/// blob files being read or written (a few per worker), logs.
+const RESERVED_FDS: usize = 64;
+const FDS_PER_WORKER: usize = 4;
+
 pub struct ServerConfig {
     pub listeners: Vec<TcpListener>,
+    /// Worker threads at most (started on demand).
     pub workers: usize,
-    pub max_connections: usize,
-    /// Time allowed for the TLS handshake plus a whole request head.
-    pub head_timeout: Duration,
-    /// Longest wait for the next bytes of a request body.
-    pub body_timeout: Duration,
-    /// Longest a response write may make no progress.
-    pub write_timeout: Duration,
-    /// Longest a connection may wait idle for its next request.
-    pub keepalive_timeout: Duration,
-    pub max_head_bytes: usize,
-    pub max_headers: usize,
+    pub limits: Limits,
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Headers added to the answers the server makes itself (rejections,
-    /// panics), so they look like the handler's (e.g. an API version header).
-    pub extra_headers: Vec<(String, String)>,
 }
 
 impl ServerConfig {
-    /// A configuration with the default limits: up to 64 workers (4 started
-    /// up front, more as needed), 512 connections,
-    /// head 10 s, body idle 30 s, write idle 30 s, keep-alive 15 s, 64 KiB
-    /// heads of at most 100 header fields, no TLS.
+    /// The default limits ([`Limits::default`]), [`DEFAULT_WORKERS`], no TLS.
     pub fn new(listeners: Vec<TcpListener>) -> ServerConfig {
         ServerConfig {
             listeners,
-            workers: 64,
-            max_connections: 512,
-            head_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            write_timeout: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(15),
-            max_head_bytes: 64 * 1024,
-            max_headers: 100,
+            workers: DEFAULT_WORKERS,
+            limits: Limits::default(),
             tls: None,
-            extra_headers: Vec::new(),
         }
     }
-}
-
-/// The limits the connection code reads (the config without sockets and TLS).
-pub(crate) struct Limits {
-    pub(crate) max_connections: usize,
-    pub(crate) head_timeout: Duration,
-    pub(crate) body_timeout: Duration,
-    pub(crate) write_timeout: Duration,
-    pub(crate) keepalive_timeout: Duration,
-    pub(crate) max_head_bytes: usize,
-    pub(crate) max_headers: usize,
-    pub(crate) extra_headers: Vec<(String, String)>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,20 +59,24 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Shared {
     pub(crate) cfg: Limits,
     pub(crate) handler: Arc<dyn Handler>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    /// The TLS configuration; the readiness loop starts each session when
+    /// the connection's first bytes arrive.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     stop: AtomicBool,
-    open: Arc<AtomicUsize>,
+    admission: Arc<Admission>,
+    pub(crate) warnings: Warnings,
     next_id: AtomicU64,
     ready: Mutex<VecDeque<Conn>>,
     ready_cv: Condvar,
-    pub(crate) idle: IdleInbox,
+    /// Connections the readiness loop holds (handshake, head, keep-alive).
+    pub(crate) waiting: Inbox,
     /// A clone of the socket each worker is serving, so shutdown can cut it.
     active: Vec<Mutex<Option<TcpStream>>>,
     /// The worker threads started so far; the pool grows on demand up to
     /// `active.len()` and never shrinks (idle threads cost a few KiB each).
     workers: Mutex<Vec<JoinHandle<()>>>,
     /// Workers waiting for a connection.
-    waiting: AtomicUsize,
+    idle_workers: AtomicUsize,
     me: std::sync::Weak<Shared>,
 }
 
@@ -121,8 +100,8 @@ impl Shared {
             q.extend(conns);
             q.len()
         };
-        let waiting = self.waiting.load(Ordering::Acquire);
-        for _ in waiting..queued {
+        let idle = self.idle_workers.load(Ordering::Acquire);
+        for _ in idle..queued {
             if !self.grow() {
                 break;
             }
@@ -169,9 +148,9 @@ impl Shared {
             if let Some(c) = q.pop_front() {
                 return Some(c);
             }
-            self.waiting.fetch_add(1, Ordering::AcqRel);
+            self.idle_workers.fetch_add(1, Ordering::AcqRel);
             q = self.ready_cv.wait(q).unwrap_or_else(|e| e.into_inner());
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            self.idle_workers.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -210,29 +189,23 @@ impl Server {
             .map(|l| l.local_addr())
             .collect::<Result<Vec<_>, _>>()?;
         let workers = cfg.workers.max(1);
-        let (inbox, waker) = idle::channel()?;
+        let mut limits = cfg.limits.sane();
+        limits.max_connections = fit_open_file_limit(limits.max_connections, workers);
+        let (inbox, waker) = readiness::channel()?;
         let shared = Arc::new_cyclic(|me| Shared {
-            cfg: Limits {
-                max_connections: cfg.max_connections.max(1),
-                head_timeout: cfg.head_timeout,
-                body_timeout: cfg.body_timeout,
-                write_timeout: cfg.write_timeout,
-                keepalive_timeout: cfg.keepalive_timeout,
-                max_head_bytes: cfg.max_head_bytes.max(256),
-                max_headers: cfg.max_headers.max(1),
-                extra_headers: cfg.extra_headers,
-            },
+            admission: Admission::new(limits.max_connections, limits.max_connections_per_ip),
+            cfg: limits,
             handler,
             tls: cfg.tls,
             stop: AtomicBool::new(false),
-            open: Arc::new(AtomicUsize::new(0)),
+            warnings: Warnings::new(),
             next_id: AtomicU64::new(1),
             ready: Mutex::new(VecDeque::new()),
             ready_cv: Condvar::new(),
-            idle: inbox,
+            waiting: inbox,
             active: (0..workers).map(|_| Mutex::new(None)).collect(),
             workers: Mutex::new(Vec::new()),
-            waiting: AtomicUsize::new(0),
+            idle_workers: AtomicUsize::new(0),
             me: me.clone(),
         });
         let listeners: Vec<Arc<TcpListener>> = cfg.listeners.into_iter().map(Arc::new).collect();
@@ -245,7 +218,9 @@ impl Server {
         };
         // On a spawn error `server` is dropped, which stops what was started.
         let s = shared.clone();
-        server.poller = Some(spawn("http-idle".into(), move || idle::run(&s, waker))?);
+        server.poller = Some(spawn("http-ready".into(), move || {
+            readiness::run(&s, waker)
+        })?);
         for _ in 0..workers.min(INITIAL_WORKERS) {
             shared.grow();
         }
@@ -288,7 +263,7 @@ impl Server {
             }
             let _ = TcpStream::connect_timeout(&a, Duration::from_millis(100));
         }
-        shared.idle.wake();
+        shared.waiting.wake();
         {
             let _q = lock(&shared.ready);
             shared.ready_cv.notify_all();
@@ -314,7 +289,7 @@ impl Server {
             let _ = h.join();
         }
         lock(&shared.ready).clear();
-        shared.idle.clear();
+        shared.waiting.clear();
         self.listeners.clear();
     }
 }
@@ -339,9 +314,7 @@ fn worker(shared: &Shared, idx: usize) {
             Next::Close => {}
             Next::Idle(c) => {
                 if !shared.stopping() {
-                    shared
-                        .idle
-                        .park(c, Instant::now() + shared.cfg.keepalive_timeout);
+                    shared.waiting.hand(c, Arrival::KeptAlive);
                 }
             }
             Next::Ready(c) => {
@@ -375,7 +348,11 @@ fn accept_loop(shared: &Shared, listener: &TcpListener) {
                     | io::ErrorKind::ConnectionReset => {}
                     _ => {
                         // EMFILE, ENFILE, ENOBUFS, ENOMEM...: wait and keep serving.
-                        log::warn!("accept failed: {e}");
+                        shared
+                            .warnings
+                            .warn(Trouble::AcceptFailed, "accept failures", || {
+                                format!("accept failed: {e}")
+                            });
                         std::thread::sleep(Duration::from_millis(50));
                     }
                 }
@@ -384,15 +361,66 @@ fn accept_loop(shared: &Shared, listener: &TcpListener) {
     }
 }
 
-fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
-    let prev = shared.open.fetch_add(1, Ordering::AcqRel);
-    let guard = OpenGuard(shared.open.clone());
-    if prev >= shared.cfg.max_connections {
-        drop(guard);
-        log::warn!("{remote}: too many open connections ({prev}), answering 503");
-        refuse_busy(sock);
-        return;
+/// Lowers `max_connections` when the open-file limit (raised toward its hard
+/// limit first) cannot hold them next to what the rest of soute needs.
+fn fit_open_file_limit(max_connections: usize, workers: usize) -> usize {
+    let reserve = RESERVED_FDS + FDS_PER_WORKER * workers;
+    let want = (max_connections + reserve) as u64;
+    match sys::raise_open_file_limit(want) {
+        Ok(soft) if soft >= want => {
+            log::debug!("open-file limit {soft}: room for {max_connections} connections");
+            max_connections
+        }
+        Ok(soft) => {
+            let cap = (soft as usize).saturating_sub(reserve).max(16);
+            let cap = cap.min(max_connections);
+            log::warn!(
+                "the open-file limit is {soft} (hard limit reached): serving at most {cap} \
+                 connections instead of {max_connections}; raise `ulimit -n` (or LimitNOFILE=) for more"
+            );
+            cap
+        }
+        Err(e) => {
+            log::warn!(
+                "cannot read the open-file limit ({e}); keeping {max_connections} connections"
+            );
+            max_connections
+        }
     }
+}
+
+/// Counts the connection against the caps and gives it to the readiness loop
+/// (which does the TLS handshake and waits for the head). Never blocks.
+fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
+    let slot = match shared.admission.admit(remote.ip()) {
+        Ok(slot) => slot,
+        Err(why) => {
+            let (kind, summary, line) = match why {
+                Refusal::Total => {
+                    let cap = shared.admission.max_total();
+                    (
+                        Trouble::OverTotalCap,
+                        format!("connections refused over the cap of {cap} open connections"),
+                        format!("{remote}: refused a connection: the cap of {cap} open connections is reached"),
+                    )
+                }
+                Refusal::PerAddress => {
+                    let cap = shared.admission.max_per_ip();
+                    (
+                        Trouble::OverAddressCap,
+                        format!("connections refused over the per-address cap of {cap}"),
+                        format!(
+                            "{remote}: refused a connection: {} has the per-address cap of {cap} open",
+                            remote.ip()
+                        ),
+                    )
+                }
+            };
+            shared.warnings.warn(kind, &summary, || line);
+            refuse_busy(shared, sock);
+            return;
+        }
+    };
     let _ = sock.set_nodelay(true);
     if let Err(e) =
         sock.set_write_timeout(Some(shared.cfg.write_timeout.max(Duration::from_millis(1))))
@@ -400,30 +428,19 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         log::debug!("{remote}: set_write_timeout: {e}");
         return;
     }
-    let stream = match &shared.tls {
-        None => Stream::Plain(sock),
-        Some(cfg) => match rustls::ServerConnection::new(cfg.clone()) {
-            Ok(tls) => Stream::Tls(Box::new(rustls::StreamOwned::new(tls, sock))),
-            Err(e) => {
-                log::warn!("{remote}: TLS session setup failed: {e}");
-                return;
-            }
-        },
-    };
     let conn = Conn {
-        io: ConnIo::new(stream),
+        io: ConnIo::new(Stream::Plain(sock)),
         remote,
-        handshaken: false,
-        _open: guard,
+        tls_pending: shared.tls.is_some(),
+        _slot: slot,
     };
-    shared
-        .idle
-        .park(conn, Instant::now() + shared.cfg.head_timeout);
+    shared.waiting.hand(conn, Arrival::Accepted);
 }
 
-/// Answers 503 without ever blocking the acceptor (plain text, also on a TLS
-/// port: a TLS client just sees the connection fail).
-fn refuse_busy(sock: TcpStream) {
+/// Answers 503 (the handler's words) without ever blocking the acceptor:
+/// one non-blocking write, then close. Plain text also on a TLS port (a TLS
+/// client just sees the connection fail).
+fn refuse_busy(shared: &Shared, sock: TcpStream) {
     if sock.set_nonblocking(true).is_err() {
         return;
     }
@@ -434,12 +451,17 @@ fn refuse_busy(sock: TcpStream) {
             _ => break,
         }
     }
-    let body = "server busy, retry later\n";
-    let resp = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nDate: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
-        super::response::http_date(std::time::SystemTime::now()),
-        body.len()
-    );
-    let _ = (&sock).write_all(resp.as_bytes());
+    let mut resp = shared
+        .handler
+        .rejection(503, "too many connections, retry later");
+    resp.status = 503;
+    if !resp
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+    {
+        resp.headers.push(("Retry-After".into(), "1".into()));
+    }
+    let _ = (&sock).write_all(&super::response::encode_small(resp));
     let _ = sock.shutdown(Shutdown::Write);
 }

@@ -1,9 +1,11 @@
-//! The system call the HTTP layer needs that std does not expose:
-//! `poll(2)` (idle connections).
+//! The system calls the HTTP layer needs that std does not expose: `epoll`
+//! (the readiness loop's wait set), `poll(2)` (is one socket readable now?)
+//! and `getrlimit`/`setrlimit` for the open-file limit.
 //!
-//! This is the only place with `unsafe` in the HTTP layer: one small
-//! function over borrowed descriptors. It must never own or close a
-//! descriptor, and never grow beyond thin wrappers.
+//! This is the only place with `unsafe` in the HTTP layer: small functions
+//! over borrowed descriptors and plain structs. It must never own or close a
+//! descriptor other than the epoll instance it creates, and never grow beyond
+//! thin wrappers.
 
 use std::io;
 
@@ -22,4 +24,97 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usiz
         return Err(e);
     }
     Ok(r as usize)
+}
+
+/// Raises the soft RLIMIT_NOFILE toward the hard limit (at most to `want`)
+/// and returns the soft limit now in force.
+#[allow(unsafe_code)]
+pub(crate) fn raise_open_file_limit(want: u64) -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, exclusively borrowed rlimit the call fills in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // rlim_t is u64 on Linux.
+    let target: u64 = want.min(lim.rlim_max);
+    if lim.rlim_cur >= target {
+        return Ok(lim.rlim_cur);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: `raised` is a valid rlimit read by the call; nothing is retained.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Ok(lim.rlim_cur);
+    }
+    Ok(target)
+}
+
+/// An epoll instance (level-triggered), the readiness loop's wait set: the
+/// cost of a wake-up is the number of ready connections, not of waiting ones.
+/// It owns only its own epoll descriptor.
+pub(crate) struct Epoll {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Epoll {
+    #[allow(unsafe_code)]
+    pub(crate) fn new() -> io::Result<Epoll> {
+        // SAFETY: plain call; a non-negative result is a new descriptor we own.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by epoll_create1 and is owned by nobody else.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(Epoll { fd })
+    }
+
+    #[allow(unsafe_code)]
+    fn ctl(&self, op: i32, fd: std::os::fd::RawFd, events: u32, token: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut ev = libc::epoll_event { events, u64: token };
+        // SAFETY: `ev` is a valid epoll_event for the call's duration; `fd`
+        // is borrowed (epoll does not take ownership).
+        let r = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Watches `fd` for `events` (EPOLLIN, EPOLLOUT), reported with `token`.
+    pub(crate) fn add(&self, fd: std::os::fd::RawFd, events: u32, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token)
+    }
+
+    pub(crate) fn modify(&self, fd: std::os::fd::RawFd, events: u32, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, events, token)
+    }
+
+    pub(crate) fn delete(&self, fd: std::os::fd::RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Waits up to `timeout_ms` for events; Ok(0) on timeout or EINTR.
+    #[allow(unsafe_code)]
+    pub(crate) fn wait(&self, out: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let max = i32::try_from(out.len()).unwrap_or(i32::MAX);
+        // SAFETY: `out` is a valid, exclusively borrowed buffer of `max` events;
+        // the kernel writes at most `max` entries into it.
+        let r = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), out.as_mut_ptr(), max, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(0);
+            }
+            return Err(e);
+        }
+        Ok(r as usize)
+    }
 }

@@ -115,7 +115,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 fn stalled_half_heads_do_not_block_other_clients() {
     let Some(reg) =
         TestRegistry::local_with("stalled_half_heads_do_not_block_other_clients", |c| {
-            c.head_timeout = HEAD_TIMEOUT
+            c.http.head_timeout = HEAD_TIMEOUT
         })
     else {
         return;

@@ -1,0 +1,16 @@
+//! Abuse tests: what clients that hold connections open (slow heads, stalled
+//! TLS handshakes, floods of idle connections from one address) can make the
+//! real binary hold. Each spawns the release `soute`, opens thousands of real
+//! loopback sockets from several source addresses (127.0.0.2..), measures a
+//! normal client and the server's own VmHWM, and kills the server. One test
+//! runs at a time (they share the machine's fds and cores); each is bounded
+//! in count and time.
+
+#[path = "abuse/connections.rs"]
+mod connections;
+#[path = "abuse/memory.rs"]
+mod memory;
+#[path = "abuse/slow_heads.rs"]
+mod slow_heads;
+#[path = "abuse/support.rs"]
+mod support;
