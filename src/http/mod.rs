@@ -6,7 +6,7 @@
 
 mod admission;
 pub(crate) mod body;
-mod conn;
+pub(crate) mod conn;
 mod io;
 mod limits;
 mod readiness;
