@@ -144,11 +144,14 @@ pub fn start(cfg: Config) -> Result<Running> {
         log::warn!("{report}");
     }
     let db_connections = (cfg.workers as u32).clamp(4, 16);
-    let registry = Arc::new(Registry::open(
-        &cfg.data_dir,
-        cfg.delete_enabled,
-        db_connections,
-    )?);
+    let mut registry = Registry::open(&cfg.data_dir, cfg.delete_enabled, db_connections)?;
+    registry.set_upload_limits(crate::registry::UploadLimits {
+        max_blob_size: cfg.max_blob_size,
+        disk_reserve: cfg.disk_reserve,
+        max_sessions: cfg.max_upload_sessions,
+        max_sessions_per_client: cfg.max_upload_sessions_per_client,
+    });
+    let registry = Arc::new(registry);
     registry.clean_upload_folder()?;
     let unlinked = registry.empty_trash()?;
     if unlinked > 0 {

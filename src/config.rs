@@ -47,6 +47,15 @@ pub struct Config {
     /// Delay before the first scheduled run (lets start-up traffic settle).
     pub gc_first_run: Duration,
     pub gc_policy: crate::registry::GcPolicy,
+    /// Largest blob an upload may build (413 beyond); `--max-blob-size`.
+    pub max_blob_size: u64,
+    /// Free space uploads must leave on the data folder's filesystem (507
+    /// before they would cross it); `--disk-reserve`.
+    pub disk_reserve: crate::storage::space::DiskReserve,
+    /// Open upload sessions in all / per client address (429 beyond);
+    /// `--max-upload-sessions`, `--max-upload-sessions-per-client`.
+    pub max_upload_sessions: u64,
+    pub max_upload_sessions_per_client: u64,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -91,6 +100,10 @@ impl Config {
             gc_interval: Some(Duration::from_secs(3600)),
             gc_first_run: Duration::from_secs(600),
             gc_policy: crate::registry::GcPolicy::default(),
+            max_blob_size: crate::storage::space::DEFAULT_MAX_BLOB_SIZE,
+            max_upload_sessions: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS,
+            max_upload_sessions_per_client: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
+            disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
         }
     }
 
@@ -136,6 +149,12 @@ impl Config {
         }
         if let Some(path) = env("REGISTRY_AUTH_HTPASSWD_PATH") {
             cfg.htpasswd = Some(path.into());
+        }
+        if let Some(v) = env("SOUTE_MAX_BLOB_SIZE") {
+            cfg.max_blob_size = parse_max_blob_size(&v).map_err(in_env("SOUTE_MAX_BLOB_SIZE"))?;
+        }
+        if let Some(v) = env("SOUTE_DISK_RESERVE") {
+            cfg.disk_reserve = parse_disk_reserve(&v).map_err(in_env("SOUTE_DISK_RESERVE"))?;
         }
         if let Some(v) = env("SOUTE_AUTH_THREADS") {
             cfg.auth_threads = parse_auth_threads("SOUTE_AUTH_THREADS", &v)?;
@@ -189,6 +208,19 @@ impl Config {
             self.auth_threads,
             self.auth_threads * crate::auth::password::BLOCK_BYTES / (1024 * 1024),
             self.auth_queue(),
+        ) + &format!(
+            // The reserve resolved on the data folder's filesystem (statvfs; nothing opened).
+            "max blob size:    {} ({} bytes)\ndisk reserve:     {}\n\
+             upload sessions:  at most {} open, {} per client address\n",
+            crate::storage::space::format_size(self.max_blob_size),
+            self.max_blob_size,
+            self.disk_reserve.describe(
+                crate::storage::space::filesystem_space(&self.data_dir)
+                    .ok()
+                    .map(|s| s.total)
+            ),
+            self.max_upload_sessions,
+            self.max_upload_sessions_per_client,
         )
     }
 
@@ -208,6 +240,19 @@ pub fn parse_auth_threads(name: &str, v: &str) -> Result<usize> {
             "{name}: expected a number of threads from 1 to 64, got {v:?}"
         ))),
     }
+}
+
+/// `--max-blob-size`: a size (`64GiB`, `500MB`), at least 1 byte.
+pub fn parse_max_blob_size(v: &str) -> Result<u64> {
+    match crate::storage::space::parse_size(v).map_err(ConfigError)? {
+        0 => Err(config_error("the largest blob cannot be 0 bytes")),
+        n => Ok(n),
+    }
+}
+
+/// `--disk-reserve`: a size (`1GiB`, `0` for none), a percentage (`5%`) or both (`1GiB,5%`).
+pub fn parse_disk_reserve(v: &str) -> Result<crate::storage::space::DiskReserve> {
+    crate::storage::space::parse_reserve(v).map_err(ConfigError)
 }
 
 fn config_error(msg: impl Into<String>) -> ConfigError {
@@ -319,6 +364,8 @@ mod tests {
             ("REGISTRY_LOG_LEVEL", "debug"),
             ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/srv/reg"),
             ("REGISTRY_AUTH_HTPASSWD_REALM", "home"),
+            ("SOUTE_MAX_BLOB_SIZE", "2GiB"),
+            ("SOUTE_DISK_RESERVE", "3%"),
         ]
         .into_iter()
         .collect();
@@ -331,6 +378,11 @@ mod tests {
         assert_eq!(cfg.log_level, "debug");
         assert_eq!(cfg.data_dir, PathBuf::from("/srv/reg"));
         assert_eq!(cfg.realm, "home");
+        assert_eq!(cfg.max_blob_size, 2 << 30);
+        assert_eq!(cfg.disk_reserve.basis_points, Some(300));
+        let bad = Config::from_env(&|k| (k == "SOUTE_MAX_BLOB_SIZE").then(|| "lots".into()));
+        assert!(bad.is_err_and(|e| e.0.starts_with("SOUTE_MAX_BLOB_SIZE:")));
+        assert!(parse_max_blob_size("0").is_err());
         let defaults = Config::from_env(&|_| None).expect("defaults");
         assert_eq!(defaults.listen.len(), 2);
         assert_eq!(defaults.listen[0].port(), 5000);

@@ -7,6 +7,7 @@
 //! It must never format HTTP bodies, log, or know about requests: it only
 //! describes what went wrong.
 
+use crate::storage::space::format_size;
 use std::fmt;
 
 /// The spec's error codes (plus distribution's legacy ones real clients know).
@@ -140,6 +141,13 @@ pub enum Error {
     InvalidParameter(String),
     /// 507: the disk (or the database) is full; nothing half-written is visible.
     NoSpace(String),
+    /// 413 BLOB_UPLOAD_INVALID: the upload would make a blob over `limit`
+    /// bytes (`--max-blob-size`); the session is as it was.
+    BlobTooLarge { limit: u64 },
+    /// 507 UNKNOWN: storing the upload would leave less than the disk reserve
+    /// (`--disk-reserve`, `reserve` bytes) free; `available` were free. Same
+    /// code as `NoSpace`: to a client both mean "the registry's disk is full".
+    BelowDiskReserve { reserve: u64, available: u64 },
     /// 500 UNKNOWN: a server-side failure; the client sees a request id.
     Internal {
         context: String,
@@ -192,7 +200,10 @@ impl Error {
             Error::ManifestTooLarge { .. } => Code::ManifestInvalid,
             Error::TooManyTagParams { .. } => Code::TagInvalid,
             Error::NoEndpoint(_) | Error::InvalidParameter(_) => Code::Unsupported,
-            Error::NoSpace(_) | Error::Internal { .. } => Code::Unknown,
+            Error::BlobTooLarge { .. } => Code::BlobUploadInvalid,
+            Error::NoSpace(_) | Error::BelowDiskReserve { .. } | Error::Internal { .. } => {
+                Code::Unknown
+            }
         }
     }
 
@@ -205,7 +216,8 @@ impl Error {
             Error::TooManyTagParams { .. } => 414,
             Error::NoEndpoint(_) => 404,
             Error::InvalidParameter(_) => 400,
-            Error::NoSpace(_) => 507,
+            Error::BlobTooLarge { .. } => 413,
+            Error::NoSpace(_) | Error::BelowDiskReserve { .. } => 507,
             Error::Internal { .. } => 500,
         }
     }
@@ -218,10 +230,16 @@ impl Error {
             | Error::InvalidParameter(message) => message.clone(),
             Error::UploadOutOfOrder { .. }
             | Error::ManifestTooLarge { .. }
-            | Error::TooManyTagParams { .. } => self.to_string(),
+            | Error::TooManyTagParams { .. }
+            | Error::BlobTooLarge { .. } => self.to_string(),
             Error::NoSpace(_) => {
                 "insufficient storage: the registry's disk is full; nothing was stored".into()
             }
+            Error::BelowDiskReserve { reserve, .. } => format!(
+                "insufficient storage: the upload would leave less than the registry's disk \
+                 reserve of {} free; nothing was stored",
+                format_size(*reserve)
+            ),
             Error::Internal { .. } => "internal server error".into(),
         }
     }
@@ -236,6 +254,10 @@ impl Error {
             } => Some(serde_json::json!({ "start": start, "acknowledged": acknowledged })),
             Error::ManifestTooLarge { limit } | Error::TooManyTagParams { limit } => {
                 Some(serde_json::json!({ "limit": limit }))
+            }
+            Error::BlobTooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            Error::BelowDiskReserve { reserve, available } => {
+                Some(serde_json::json!({ "reserve": reserve, "available": available }))
             }
             _ => None,
         }
@@ -276,6 +298,17 @@ impl fmt::Display for Error {
             }
             Error::NoEndpoint(m) | Error::InvalidParameter(m) => write!(f, "{m}"),
             Error::NoSpace(m) => write!(f, "no space left on the data folder's disk: {m}"),
+            Error::BlobTooLarge { limit } => write!(
+                f,
+                "the blob would be larger than this registry's limit of {} ({limit} bytes)",
+                format_size(*limit)
+            ),
+            Error::BelowDiskReserve { reserve, available } => write!(
+                f,
+                "upload refused: {} free on the data folder's disk, the reserve is {}",
+                format_size(*available),
+                format_size(*reserve)
+            ),
             Error::Internal {
                 context,
                 source: Some(s),

@@ -1,5 +1,6 @@
 //! The `soute` binary: parse the command line, set up logging, dispatch.
 
+mod access_cli;
 mod ops_cli;
 
 use soute::cli::{self, Command, UserAction};
@@ -73,7 +74,22 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             running.shutdown();
             log::info!("stopped");
         }
-        Command::User { action, data_dir } => user_command(action, &data_dir)?,
+        Command::User {
+            action,
+            data_dir,
+            admin,
+        } => user_command(action, &data_dir, admin)?,
+        Command::Group { action, data_dir } => access_cli::group(action, &data_dir)?,
+        Command::Access {
+            action,
+            data_dir,
+            json,
+        } => access_cli::access(action, &data_dir, json)?,
+        Command::Token {
+            action,
+            data_dir,
+            json,
+        } => access_cli::token(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,
@@ -174,7 +190,11 @@ fn read_password() -> Result<String, Box<dyn std::error::Error>> {
     }
 }
 
-fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn user_command(
+    action: UserAction,
+    data_dir: &Path,
+    admin: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let init = matches!(action, UserAction::Add(_));
     let registry = ops_cli::open_existing(data_dir, 2, init)?;
     let folder = ops_cli::absolute(data_dir).display().to_string();
@@ -184,8 +204,13 @@ fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::
                 return Err(format!("user {name} exists; use `soute user passwd {name}`").into());
             }
             let pw = read_password()?;
-            registry.set_user(&name, &pw)?;
-            println!("user {name} added to the registry in {folder}");
+            let is_admin = registry.add_user(&name, &pw, admin)?;
+            let role = if is_admin {
+                "an administrator"
+            } else {
+                "no administrator: `soute access grant` gives rights"
+            };
+            println!("user {name} ({role}) added to the registry in {folder}");
         }
         UserAction::Passwd(name) => {
             if !registry.user_exists(&name)? {
@@ -201,10 +226,15 @@ fn user_command(action: UserAction, data_dir: &Path) -> Result<(), Box<dyn std::
             }
             println!("user {name} deleted from {folder}");
         }
-        UserAction::List => {
-            for name in registry.user_names()? {
-                println!("{name}");
-            }
+        UserAction::List => access_cli::user_list(&registry)?,
+        UserAction::Admin(name, on) => {
+            registry.set_admin(&name, on)?;
+            let now = if on {
+                "an administrator"
+            } else {
+                "no longer an administrator"
+            };
+            println!("user {name} is {now}");
         }
         UserAction::Open => {
             if !registry.open_to_anyone()? {

@@ -220,6 +220,9 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String
 fn operands(cmd: &str) -> &'static [&'static str] {
     match cmd {
         "user" => &["list"],
+        "group" => &["list"],
+        "access" => &["list"],
+        "token" => &["list"],
         "backup" => &["dest"],
         "du" => &["lab/app"],
         _ => &[],
@@ -463,7 +466,13 @@ fn user_add_says_where_and_backup_takes_a_relative_dest() {
     assert!(text(&out.stdout).contains(&cwd.join("copy").display().to_string()));
     assert!(cwd.join("copy/soute.db").is_file());
     let out = run(&cwd, &["user", "list", "--data", "copy"]);
-    assert_eq!(text(&out.stdout).trim(), "alice");
+    let listed = text(&out.stdout);
+    let names: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["alice"], "{listed}");
     // `user add` may start the registry in an empty folder the operator made;
     // `user list` there finds none and leaves the folder empty.
     std::fs::create_dir(cwd.join("made")).expect("mkdir");
@@ -591,4 +600,197 @@ fn files_are_private_whatever_the_umask() {
     assert_eq!(mode(&data.join("soute.db")), 0o600);
     assert_eq!(mode(&data.join("tls/server.key")), 0o600);
     assert_eq!(mode(&data), 0o755, "the folder is reported, not changed");
+}
+
+/// `soute user`, `group`, `access` and `token` on one folder: `access check`
+/// prints allow or deny and the rule that decided; bad WHO, PATTERN and
+/// ACTION are usage errors (exit 2) that change nothing.
+#[test]
+fn access_commands_grant_check_and_tokens() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cwd = tmp.path().canonicalize().expect("canonical");
+    std::fs::create_dir(cwd.join("reg")).expect("mkdir");
+    let ok = |args: &[&str], stdin: &[u8]| -> String {
+        let mut argv = args.to_vec();
+        argv.extend(["--data", "reg"]);
+        let out = run_with(soute(&cwd, &argv), stdin);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let fails = |args: &[&str], code: i32, says: &str| {
+        let mut argv = args.to_vec();
+        argv.extend(["--data", "reg"]);
+        let out = run(&cwd, &argv);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_no_oci_code(&err);
+    };
+    assert!(ok(&["user", "add", "root"], b"root-pw\n").contains("(an administrator)"));
+    assert!(ok(&["user", "add", "bob"], b"bob-pw\n").contains("no administrator"));
+    assert!(ok(&["user", "add", "eve", "--admin"], b"eve-pw\n").contains("(an administrator)"));
+    ok(&["group", "add", "devs"], b"");
+    ok(&["group", "member", "add", "devs", "bob"], b"");
+    assert_eq!(
+        ok(
+            &["access", "grant", "group:devs", "team/**", "push,pull"],
+            b""
+        ),
+        "granted: group:devs team/** pull,push\n"
+    );
+    ok(&["access", "grant", "bob", "team/secret/**", "none"], b"");
+    ok(&["access", "grant", "anonymous", "public/**", "pull"], b"");
+    let checks: &[(&[&str], &str)] = &[
+        (
+            &["bob", "team/app", "push"],
+            "allow: rule group:devs team/** pull,push",
+        ),
+        (
+            &["bob", "team/secret/db", "pull"],
+            "deny: rule bob team/secret/** none",
+        ),
+        (
+            &["bob", "team/app", "delete"],
+            "deny: rule group:devs team/** pull,push",
+        ),
+        (&["bob", "other/x", "pull"], "deny: no rule applies"),
+        (
+            &["bob", "public/x", "pull"],
+            "allow: rule anonymous public/** pull",
+        ),
+        (
+            &["root", "any/thing", "delete"],
+            "allow: the user is an administrator",
+        ),
+        (&["anonymous", "team/app", "pull"], "deny: no rule applies"),
+    ];
+    for (args, want) in checks {
+        let mut argv = vec!["access", "check"];
+        argv.extend_from_slice(args);
+        assert_eq!(ok(&argv, b"").trim_end(), *want, "{args:?}");
+    }
+    assert_eq!(
+        ok(
+            &[
+                "access",
+                "check",
+                "anonymous",
+                "x/y",
+                "pull",
+                "--anonymous-pull"
+            ],
+            b""
+        )
+        .trim_end(),
+        "allow: rule anonymous ** pull (--anonymous-pull)"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["access", "list", "--json"], b"")).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    let users = ok(&["user", "list"], b"");
+    let rows: Vec<Vec<&str>> = users
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["NAME", "ADMIN", "GROUPS"], "{users}");
+    assert!(rows.contains(&vec!["bob", "no", "devs"]), "{users}");
+    assert!(rows.contains(&vec!["eve", "yes", "-"]), "{users}");
+
+    // Bad input: a usage error, nothing changed.
+    fails(
+        &["access", "grant", "bob", "Team/**", "pull"],
+        2,
+        "invalid pattern",
+    );
+    fails(
+        &["access", "grant", "bob", "**", "write"],
+        2,
+        "unknown action",
+    );
+    fails(&["access", "grant", "team:devs", "**", "pull"], 2, "WHO");
+    fails(
+        &["access", "grant", "nobody", "**", "pull"],
+        1,
+        "no user nobody",
+    );
+    fails(
+        &["access", "grant", "group:ops", "**", "pull"],
+        1,
+        "no group ops",
+    );
+    fails(
+        &["access", "check", "bob", "Bad Repo", "pull"],
+        2,
+        "not a repository name",
+    );
+    fails(&["token", "create", "ci"], 2, "--user is required");
+    fails(
+        &["token", "create", "ci", "--user", "bob", "--expires", "3w"],
+        2,
+        "--expires",
+    );
+    fails(
+        &[
+            "token", "create", "ci", "--user", "bob", "--scope", "team/**",
+        ],
+        2,
+        "--scope",
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&["access", "list", "--json"], b"")).expect("json");
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+
+    // Tokens: the secret once, listed without it, revoked once.
+    let secret = ok(
+        &[
+            "token",
+            "create",
+            "ci",
+            "--user",
+            "bob",
+            "--scope",
+            "team/**:pull",
+            "--expires",
+            "90d",
+        ],
+        b"",
+    );
+    let secret = secret.trim();
+    assert!(
+        secret.starts_with("soute_") && secret.len() == 70,
+        "{secret}"
+    );
+    let tokens = ok(&["token", "list"], b"");
+    let row = tokens
+        .lines()
+        .find(|l| l.starts_with("ci\t"))
+        .expect(&tokens);
+    let cols: Vec<&str> = row.split('\t').collect();
+    assert_eq!(&cols[..3], ["ci", "bob", "team/**:pull"], "{tokens}");
+    assert_ne!(cols[4], "never", "expires: {tokens}");
+    assert_eq!(cols[5], "never", "last used: {tokens}");
+    assert!(!tokens.contains(secret));
+    fails(&["token", "create", "ci", "--user", "bob"], 1, "exists");
+    ok(&["token", "revoke", "ci"], b"");
+    fails(&["token", "revoke", "ci"], 1, "no token ci");
+
+    // Deleting a user deletes its rules; deleting a group, its rules.
+    ok(&["user", "del", "bob"], b"");
+    let rules = ok(&["access", "list"], b"");
+    assert!(!rules.contains("team/secret"), "{rules}");
+    ok(&["user", "add", "bob"], b"bob-pw\n");
+    ok(&["group", "member", "add", "devs", "bob"], b"");
+    assert!(ok(&["access", "check", "bob", "team/app", "push"], b"").starts_with("allow"));
+    ok(&["group", "del", "devs"], b"");
+    let rules = ok(&["access", "list"], b"");
+    assert!(!rules.contains("group:devs"), "{rules}");
+    assert_eq!(
+        ok(&["access", "check", "bob", "team/app", "push"], b"").trim_end(),
+        "deny: no rule applies"
+    );
 }

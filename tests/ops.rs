@@ -13,6 +13,10 @@ mod crash;
 mod diskfull;
 #[path = "ops/gc.rs"]
 mod gc;
+#[path = "ops/limits.rs"]
+mod limits;
+#[path = "ops/session_gc.rs"]
+mod session_gc;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "ops/verify.rs"]

@@ -183,18 +183,48 @@ pub fn start(l: &Launch<'_>) -> Result<Soute, String> {
         .prefix("soute-abuse-")
         .tempdir()
         .map_err(|e| e.to_string())?;
-    // A folder soute creates itself, so its mode is soute's choice.
+    // A folder soute creates itself, so its mode is soute's choice: only `serve`
+    // creates one (since issue F), so a first short `serve` makes it before the
+    // users are added (binaries from before F accept either order).
     let data = dir.path().join("data");
+    let log = dir.path().join("soute.log");
+    if !l.users.is_empty() || l.before_serve.is_some() {
+        let (mut first, _) = spawn_serve(l, &data, &log)?;
+        let _ = first.kill();
+        let _ = first.wait();
+    }
     for (user, pass) in l.users {
         user_add(l.bin, &data, user, pass, l.umask_000)?;
     }
     if let Some(prepare) = l.before_serve {
         prepare(&data);
     }
-    let log = dir.path().join("soute.log");
-    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let (child, addr) = spawn_serve(l, &data, &log)?;
+    let mut guard = Soute {
+        child,
+        target: Target { addr, tls: None },
+        data: data.clone(),
+        log: log.clone(),
+        bin: l.bin.to_path_buf(),
+        _dir: dir,
+    };
+    if l.tls {
+        let ca =
+            std::fs::read(data.join("tls").join("ca.crt")).map_err(|e| format!("ca.crt: {e}"))?;
+        guard.target.tls = Some(tls_config(&ca)?);
+    }
+    Ok(guard)
+}
+
+/// Starts `serve` on 127.0.0.1:0 and waits for its address line.
+fn spawn_serve(l: &Launch<'_>, data: &Path, log: &Path) -> Result<(Child, SocketAddr), String> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| e.to_string())?;
     let mut cmd = command(l.bin, l.umask_000);
-    cmd.args(["serve", "--data"]).arg(&data).args([
+    cmd.args(["serve", "--data"]).arg(data).args([
         "--listen",
         "127.0.0.1:0",
         "--log-level",
@@ -231,38 +261,28 @@ pub fn start(l: &Launch<'_>) -> Result<Soute, String> {
         }
         let _ = std::io::copy(&mut out, &mut std::io::sink());
     });
-    let mut guard = Soute {
-        child,
-        target: Target {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls: None,
-        },
-        data: data.clone(),
-        log: log.clone(),
-        bin: l.bin.to_path_buf(),
-        _dir: dir,
+    let fail = |child: &mut Child, msg: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(format!("{msg}: {}", log_tail(log)))
     };
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .map_err(|_| format!("soute did not start: {}", guard.log_tail()))?;
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+        return fail(&mut child, "soute did not start".into());
+    };
     let url = line
         .trim()
         .strip_prefix("soute listening on ")
-        .ok_or_else(|| format!("unexpected soute output {line:?}: {}", guard.log_tail()))?;
-    let addr: SocketAddr = url
+        .unwrap_or("");
+    match url
         .split_once("://")
         .map(|(_, a)| a)
         .unwrap_or(url)
         .trim_end_matches('/')
-        .parse()
-        .map_err(|e| format!("soute address {url:?}: {e}"))?;
-    guard.target.addr = addr;
-    if l.tls {
-        let ca =
-            std::fs::read(data.join("tls").join("ca.crt")).map_err(|e| format!("ca.crt: {e}"))?;
-        guard.target.tls = Some(tls_config(&ca)?);
+        .parse::<SocketAddr>()
+    {
+        Ok(addr) => Ok((child, addr)),
+        Err(e) => fail(&mut child, format!("soute address {url:?}: {e}")),
     }
-    Ok(guard)
 }
 
 fn tls_config(ca_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {

@@ -1,9 +1,10 @@
-//! Operator endpoints under `/v2/_soute/`: `POST gc` and `GET du`. Every
-//! authenticated user is an administrator for now (soute has no roles yet);
-//! with no users the registry is open and so are these, like deletes.
+//! Operator endpoints under `/v2/_soute/`: `POST gc` and `GET du`. They
+//! need the `admin` action (administrators, or a rule `WHO ** admin`;
+//! `api::access` enforces it); with no users the registry is open and so are
+//! these, like deletes.
 //!
-//! They must never be reachable anonymously when users exist (`auth` checks
-//! `Route::is_admin`) nor accept a parameter they do not understand silently.
+//! They must never decide who may call them (`api::access` does) nor accept
+//! a parameter they do not understand silently.
 
 use super::headers::json_response;
 use super::query::Query;

@@ -1,22 +1,34 @@
-//! Authentication glue: decides whether a request may proceed (DESIGN.md §6),
-//! answers 401 with the Basic challenge and 429 when logins are throttled or
-//! the password verifiers are busy.
+//! Authentication glue: who a request comes from (DESIGN.md §6): anonymous,
+//! a user (Basic password, checked by `crate::auth`), or an API token (Basic
+//! with a `soute_...` secret as the password, checked without argon2); the
+//! policy to judge it by (cached until the access generation changes);
+//! 401 with the Basic challenge and 429 when logins are throttled or the
+//! password verifiers are busy.
 //!
 //! It must never verify a password itself (`crate::auth` does), nor decide what
-//! an identity may do (`auth::access::Policy` does), nor log a password.
+//! an identity may do (`api::access` asks `auth::access::Policy`), nor log a
+//! password or token secret.
 
+use super::access::Caller;
 use super::basic::parse_basic;
 use super::envelope::error_response;
 use super::routes::Route;
 use super::Api;
-use crate::auth::{self, Action, AuthOutcome, Identity, Policy};
+use crate::auth::tokens::{looks_like_token, TokenOutcome};
+use crate::auth::{self, AuthOutcome, Identity, Policy};
 use crate::error::{Code, Error, Result};
 use crate::http::{Request, Response};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How requests are authenticated.
 pub struct AuthSettings {
     pub realm: String,
-    /// Reads (GET/HEAD) need no credentials even when users exist.
+    /// The implicit rule `anonymous ** pull` (`--anonymous-pull`).
     pub anonymous_pull: bool,
     /// Verifier threads, queue, cache and throttle bounds.
     pub limits: auth::Limits,
@@ -24,24 +36,28 @@ pub struct AuthSettings {
 
 /// What an authentication check decided.
 pub(super) enum Access {
-    Granted,
+    /// Who is asking (and the policy to ask about it); not yet allowed:
+    /// `Api::enforce` decides.
+    Known(Caller),
     Denied(Response),
 }
 
 impl Api {
-    /// Decide whether the request may proceed.
+    /// Who is asking: no credentials, a user whose password is right, or a
+    /// valid token; wrong credentials get 401, throttled ones 429.
     pub(super) fn authenticate(&self, req: &Request<'_>, route: &Route) -> Result<Access> {
-        // Read for every request: a user added or a registry opened applies at once.
-        if matches!(route, Route::CaCert | Route::V1Ping)
-            || !self.registry.needs_credentials(&self.authenticator)
-        {
-            return Ok(Access::Granted);
+        if matches!(route, Route::CaCert | Route::V1Ping) {
+            return Ok(Access::Known(Caller::open()));
         }
-        let action = match (req.method.as_str(), route.is_admin()) {
-            (_, true) => Action::Admin,
-            ("GET" | "HEAD", false) => Action::Pull,
-            _ => Action::Push,
-        };
+        // Read for every request: a user added, a rule granted or a registry
+        // opened (by another process too) applies at once.
+        let (closed, generation) = self.registry.access_state().unwrap_or_else(|e| {
+            log::error!("reading whether the registry is closed failed: {e}");
+            (true, -1)
+        });
+        if !self.authenticator.observe_closed(closed) {
+            return Ok(Access::Known(Caller::open()));
+        }
         let throttled = |message: &str, retry_after_secs: u64| {
             let err = Error::client(Code::TooManyRequests, message);
             let wait = retry_after_secs.max(1).to_string();
@@ -51,6 +67,30 @@ impl Api {
         };
         let who = match req.header("authorization").and_then(parse_basic) {
             None => Identity::Anonymous,
+            Some((user, secret)) if looks_like_token(&secret) => {
+                match self.registry.check_token(&user, &secret) {
+                    TokenOutcome::Ok(identity) => {
+                        if let Identity::Token { token, .. } = &identity {
+                            if self.token_uses.due(token, Instant::now()) {
+                                if let Err(e) = self.registry.touch_token(token) {
+                                    log::warn!("recording the use of token {token} failed: {e}");
+                                }
+                            }
+                        }
+                        identity
+                    }
+                    TokenOutcome::Bad(why) => {
+                        let shown: String = user.chars().take(64).collect();
+                        log::warn!(
+                            "failed token login for user {shown:?} from {}: {why}",
+                            req.remote.ip()
+                        );
+                        return Ok(Access::Denied(
+                            self.challenge(req.id, "invalid username or token"),
+                        ));
+                    }
+                }
+            }
             Some((user, password)) => match self.registry.check_password(
                 &self.authenticator,
                 &user,
@@ -73,20 +113,31 @@ impl Api {
                 }
             },
         };
-        let policy = Policy {
-            anonymous_pull: self.auth.anonymous_pull,
-        };
-        if policy.allows(&who, action) {
-            Ok(Access::Granted)
-        } else {
-            Ok(Access::Denied(
-                self.challenge(req.id, "authentication required"),
-            ))
+        Ok(Access::Known(Caller {
+            who,
+            policy: Some(self.policy(generation)?),
+        }))
+    }
+
+    /// The resolved policy, reloaded from SQLite only when the access
+    /// generation changed since it was loaded (one read of every rule,
+    /// admin and membership; a failed state read, generation -1, reloads).
+    fn policy(&self, generation: i64) -> Result<Arc<Policy>> {
+        {
+            let cached = lock(&self.policy_cache);
+            if let Some((g, policy)) = cached.as_ref() {
+                if *g == generation && generation >= 0 {
+                    return Ok(policy.clone());
+                }
+            }
         }
+        let policy = Arc::new(self.registry.access_policy(self.auth.anonymous_pull)?);
+        *lock(&self.policy_cache) = Some((generation, policy.clone()));
+        Ok(policy)
     }
 
     /// 401 UNAUTHORIZED with `WWW-Authenticate: Basic realm="..."`.
-    fn challenge(&self, request_id: u64, message: &str) -> Response {
+    pub(super) fn challenge(&self, request_id: u64, message: &str) -> Response {
         let realm = self.auth.realm.replace('"', "");
         error_response(&Error::client(Code::Unauthorized, message), request_id)
             .header("WWW-Authenticate", format!("Basic realm=\"{realm}\""))

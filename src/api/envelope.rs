@@ -18,6 +18,10 @@ pub fn error_response(err: &Error, request_id: u64) -> Response {
             log::error!("request {request_id}: {err}");
             None
         }
+        Error::BelowDiskReserve { .. } => {
+            log::warn!("request {request_id}: {err}");
+            err.client_detail()
+        }
         Error::Internal { .. } => {
             let mut chain = err.to_string();
             let mut src = std::error::Error::source(err);
@@ -136,6 +140,25 @@ mod tests {
                 "UNKNOWN",
                 "insufficient storage: the registry's disk is full; nothing was stored".into(),
                 json!({}),
+            ),
+            (
+                Error::BlobTooLarge { limit: 1024 },
+                413,
+                "BLOB_UPLOAD_INVALID",
+                "the blob would be larger than this registry's limit of 1 KiB (1024 bytes)".into(),
+                json!({ "limit": 1024 }),
+            ),
+            (
+                Error::BelowDiskReserve {
+                    reserve: 1 << 30,
+                    available: 1 << 20,
+                },
+                507,
+                "UNKNOWN",
+                "insufficient storage: the upload would leave less than the registry's disk \
+                 reserve of 1 GiB free; nothing was stored"
+                    .into(),
+                json!({ "reserve": 1u64 << 30, "available": 1u64 << 20 }),
             ),
             (
                 Error::internal_from("database", std::io::Error::other("secret path")),

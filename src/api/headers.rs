@@ -31,17 +31,6 @@ pub fn json_body_response<T: serde::Serialize>(value: &T) -> Result<Response> {
         .body(Body::Bytes(out)))
 }
 
-pub trait HeaderReplace {
-    fn header_replace(self, name: &str, value: &str) -> Self;
-}
-
-impl HeaderReplace for Response {
-    fn header_replace(mut self, name: &str, value: &str) -> Response {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.header(name, value)
-    }
-}
-
 pub fn manifest_headers(resp: Response, digest: &Digest, media_type: &str) -> Response {
     resp.header("Content-Type", media_type)
         .header("Docker-Content-Digest", digest.to_string())

@@ -2,24 +2,30 @@
 //! `/v2/<name>/tags/list` with `n`/`last` and `Link`, and the referrers index
 //! with `artifactType` filtering.
 //!
-//! They must never return more than `MAX_PAGE` entries nor build a JSON tree
-//! per entry of a long list (bodies are serialized straight into one buffer).
+//! They must never return more than `MAX_PAGE` entries, nor list a
+//! repository the caller may not pull, nor build a JSON tree per entry of a
+//! long list (bodies are serialized straight into one buffer).
 
-use super::headers::{json_body_response, json_response, next_page_link, HeaderReplace, JSON};
+use super::access::Caller;
+use super::headers::{json_body_response, next_page_link, JSON};
 use super::query::Query;
 use super::Api;
+use crate::auth::Action;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Response};
 use crate::oci::{Digest, RepoName};
 use crate::registry::MAX_PAGE;
 
 impl Api {
-    pub(super) fn catalog(&self, query: &Query) -> Result<Response> {
+    /// The catalog, listing only the repositories `caller` may pull.
+    pub(super) fn catalog(&self, query: &Query, caller: &Caller) -> Result<Response> {
         let (n, last) = page_params(query)?;
         let (repos, more) = if n == 0 {
             (Vec::new(), false)
-        } else {
+        } else if caller.sees_everything() {
             self.registry.catalog(last, n)?
+        } else {
+            self.visible_catalog(last, n, caller)?
         };
         #[derive(serde::Serialize)]
         struct Catalog<'a> {
@@ -32,6 +38,36 @@ impl Api {
             (true, Some(l)) => next_page_link(resp, "/v2/_catalog", n, l),
             _ => resp,
         })
+    }
+
+    /// A catalog page of repositories `caller` may pull: reads pages until
+    /// `n` visible ones (and one more, to know whether more remain) are
+    /// found or the catalog ends.
+    fn visible_catalog(
+        &self,
+        last: &str,
+        n: usize,
+        caller: &Caller,
+    ) -> Result<(Vec<String>, bool)> {
+        let mut visible = Vec::new();
+        let mut cursor = last.to_string();
+        loop {
+            let (page, page_more) = self.registry.catalog(&cursor, n.clamp(100, 10_000))?;
+            for name in page {
+                cursor.clone_from(&name);
+                let may = RepoName::parse(&name).is_ok_and(|r| caller.may(&r, Action::Pull));
+                if !may {
+                    continue;
+                }
+                if visible.len() == n {
+                    return Ok((visible, true));
+                }
+                visible.push(name);
+            }
+            if !page_more {
+                return Ok((visible, false));
+            }
+        }
     }
 
     pub(super) fn tags(&self, name: &RepoName, query: &Query) -> Result<Response> {
@@ -60,9 +96,30 @@ impl Api {
     ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
         let artifact_type = query.get("artifactType").filter(|t| !t.is_empty());
-        let index = self.registry.referrers(name, &digest, artifact_type)?;
-        let resp =
-            json_response(200, &index).header_replace("Content-Type", crate::oci::media::OCI_INDEX);
+        let after = match query.get("after") {
+            None | Some("") => 0,
+            Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::client(
+                    Code::PaginationNumberInvalid,
+                    format!("invalid after {:?}", s.chars().take(40).collect::<String>()),
+                )
+            })?,
+        };
+        let page = self
+            .registry
+            .referrers(name, &digest, artifact_type, after)?;
+        let mut resp = Response::new(200)
+            .header("Content-Type", crate::oci::media::OCI_INDEX)
+            .body(Body::Bytes(page.body));
+        if let Some(next) = page.next {
+            let filter = artifact_type
+                .map(|t| format!("&artifactType={}", super::query::percent_encode(t)))
+                .unwrap_or_default();
+            resp = resp.header(
+                "Link",
+                format!("</v2/{name}/referrers/{digest}?after={next}{filter}>; rel=\"next\""),
+            );
+        }
         Ok(match artifact_type {
             Some(_) => resp.header("OCI-Filters-Applied", "artifactType"),
             None => resp,

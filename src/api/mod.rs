@@ -2,12 +2,14 @@
 //! one method per route), reads and writes the spec's headers and status
 //! codes. One file per resource: `blobs`, `uploads`, `manifests`, `lists`
 //! (catalog, tags, referrers), `search` (v1), `admin` (`/v2/_soute/`), `auth`
-//! (the challenge); `envelope` is the only place an `Error` becomes a
+//! (who is asking, the challenge), `access` (the one place a request is
+//! allowed or refused, by `auth::access::Policy`); `envelope` is the only place an `Error` becomes a
 //! response, `headers` builds the rest, `query` and `ranges` parse the client's
 //! parameters.
 //!
 //! It must never write SQL, build paths under the data folder or touch sockets.
 
+mod access;
 mod admin;
 mod auth;
 pub mod basic;
@@ -26,17 +28,20 @@ mod uploads;
 pub use auth::AuthSettings;
 pub use envelope::error_response;
 
+use crate::auth::tokens::LastUsed;
 use crate::auth::Authenticator;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Handler, Request, Response};
-use crate::oci::UploadId;
+use crate::oci::{RepoName, UploadId};
 use crate::registry::Registry;
+use access::Caller;
 use auth::Access;
 use headers::{json_response, API_VERSION};
 use query::Query;
 use routes::Route;
 use serde_json::json;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The request handler the HTTP server calls.
 pub struct Api {
@@ -45,6 +50,10 @@ pub struct Api {
     ca_pem: Option<Vec<u8>>,
     auth: AuthSettings,
     authenticator: Authenticator,
+    /// The resolved access policy and the generation it was loaded at.
+    policy_cache: Mutex<Option<(i64, Arc<crate::auth::Policy>)>>,
+    /// When each token's `last used` was last written.
+    token_uses: LastUsed,
 }
 
 impl Api {
@@ -60,6 +69,8 @@ impl Api {
             ca_pem,
             auth,
             authenticator,
+            policy_cache: Mutex::new(None),
+            token_uses: LastUsed::new(Duration::from_secs(60), 10_000),
         })
     }
 
@@ -67,22 +78,27 @@ impl Api {
         let Some(route) = routes::parse(&req.path)? else {
             return Err(Error::NoEndpoint(format!("no endpoint at {}", req.path)));
         };
-        if let Access::Denied(resp) = self.authenticate(req, &route)? {
-            return Ok(resp);
+        let caller = match self.authenticate(req, &route)? {
+            Access::Known(caller) => caller,
+            Access::Denied(resp) => return Ok(resp),
+        };
+        if let Some(refused) = self.enforce(req, &route, &caller) {
+            return Ok(refused);
         }
-        self.dispatch(req, route)
+        self.dispatch(req, route, &caller)
     }
 
-    /// One handler per (route, method); anything else is 405.
-    fn dispatch(&self, req: &mut Request<'_>, route: Route) -> Result<Response> {
+    /// One handler per (route, method); anything else is 405. `enforce` has
+    /// let the request through; `caller` only narrows lists and mounts.
+    fn dispatch(&self, req: &mut Request<'_>, route: Route, caller: &Caller) -> Result<Response> {
         let query = Query::parse(&req.query);
         let method = req.method.clone();
         match (route, method.as_str()) {
             (Route::Base, "GET" | "HEAD") => Ok(json_response(200, &json!({}))),
             (Route::CaCert, "GET" | "HEAD") => self.ca_cert(),
             (Route::V1Ping, "GET" | "HEAD") => Ok(self.v1_ping()),
-            (Route::V1Search, "GET") => self.search(&query),
-            (Route::Catalog, "GET") => self.catalog(&query),
+            (Route::V1Search, "GET") => self.search(&query, caller, req.id),
+            (Route::Catalog, "GET") => self.catalog(&query, caller),
             (Route::Tags { name }, "GET") => self.tags(&name, &query),
             (Route::Manifest { name, reference }, "GET") => self.get_manifest(&name, &reference),
             (Route::Manifest { name, reference }, "HEAD") => self.head_manifest(&name, &reference),
@@ -95,7 +111,12 @@ impl Api {
             (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest),
             (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest),
             (Route::Blob { name, digest }, "DELETE") => self.delete_blob(&name, &digest),
-            (Route::UploadStart { name }, "POST") => self.post_upload(req, &name, &query),
+            (Route::UploadStart { name }, "POST") => {
+                let from = query.get("from").filter(|f| !f.is_empty());
+                let may_mount = query.get("mount").is_none()
+                    || caller.may_mount_from(from.map(RepoName::parse).transpose()?.as_ref());
+                self.post_upload(req, &name, &query, may_mount)
+            }
             (Route::Upload { name, id }, method) => {
                 let id = UploadId::parse(&id)?;
                 match method {

@@ -3,6 +3,14 @@
 //! cancel. A chunk out of order gets 416 with the session's headers, built
 //! from the length the error carries.
 //!
+//! A body announced past `--max-blob-size` (413) or the disk reserve (507)
+//! is refused before it is read, and before a single-POST upload makes a
+//! session.
+//!
+//! Open sessions are capped per client address and in total (429 with
+//! `Retry-After`); a request on a session another request is writing gets
+//! 416 at once instead of waiting.
+//!
 //! They must never buffer a body (the registry streams it) nor leave a
 //! session open after a failed single-POST upload.
 
@@ -18,15 +26,34 @@ use crate::registry::UploadStatus;
 use std::io::Read;
 
 impl Api {
-    /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload or a new session.
+    /// `POST /v2/<name>/blobs/uploads/`: mount, monolithic upload or a new
+    /// session. Without `may_mount` (`api::access`) a mount request opens a
+    /// normal session instead, never linking the blob; 429 with `Retry-After`
+    /// when the session caps are reached.
     pub(super) fn post_upload(
         &self,
         req: &mut Request<'_>,
         name: &RepoName,
         query: &Query,
+        may_mount: bool,
+    ) -> Result<Response> {
+        match self.post_upload_inner(req, name, query, may_mount) {
+            Err(e) if e.code() == Code::TooManyRequests => {
+                Ok(error_response(&e, req.id).header("Retry-After", "60"))
+            }
+            other => other,
+        }
+    }
+
+    fn post_upload_inner(
+        &self,
+        req: &mut Request<'_>,
+        name: &RepoName,
+        query: &Query,
+        may_mount: bool,
     ) -> Result<Response> {
         let (mount, digest) = (query.get("mount"), query.get("digest"));
-        if let Some(mount) = mount {
+        if let Some(mount) = mount.filter(|_| may_mount) {
             let digest = Digest::parse(mount)?;
             let from = match query.get("from").filter(|f| !f.is_empty()) {
                 Some(f) => Some(RepoName::parse(f)?),
@@ -46,8 +73,10 @@ impl Api {
         if let (Some(d), None) = (digest, mount) {
             // end-4b: single-POST monolithic upload.
             let digest = Digest::parse(d)?;
-            let status = self.registry.start_upload(name, alg)?;
-            let expected = req.body.declared_len();
+            let expected = declared_len(req);
+            // Too large or no room: refused before a session exists.
+            self.registry.admit_upload(expected, Some(&digest))?;
+            let status = self.start_session(req, name, alg)?;
             let result = self.registry.finish_upload(
                 name,
                 &status.id,
@@ -62,8 +91,20 @@ impl Api {
                 }
             };
         }
-        let status = self.registry.start_upload(name, alg)?;
+        self.registry.admit_upload(None, None)?;
+        let status = self.start_session(req, name, alg)?;
         Ok(upload_headers(Response::new(202), &status))
+    }
+
+    /// A new session keyed to the client's address for the per-client cap.
+    fn start_session(
+        &self,
+        req: &Request<'_>,
+        name: &RepoName,
+        alg: Algorithm,
+    ) -> Result<UploadStatus> {
+        let client = req.remote.ip().to_string();
+        self.registry.start_upload(name, alg, &client)
     }
 
     /// `GET`/`HEAD` of a session: 204 with its `Range`.

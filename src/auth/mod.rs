@@ -5,8 +5,10 @@
 //! verification ([`password`], [`htpasswd`]), the [`Authenticator`] (the
 //! 5-minute [`cache`] of verified logins, the back-off of [`throttle`], and
 //! the fixed [`pool`] of verifier threads with preallocated argon2 memory),
-//! the one place permissions are decided ([`access`]) and the log line when
-//! the registry changes between open and closed.
+//! API [`tokens`] (checked with one sha256, never argon2), repository globs
+//! ([`pattern`]), the words of rules and scopes ([`rule`]), the one place
+//! permissions are decided ([`access`]) and the log line when the registry
+//! changes between open and closed.
 //!
 //! Memory for password checking is constant: `threads` x 19 MiB of argon2
 //! blocks, a queue of `queue` waiting checks, a cache of 4,096 logins and
@@ -15,14 +17,17 @@
 //! It must never store or look users up itself (callers pass a lookup), see
 //! HTTP types or choose status codes, sleep to slow a client down, run
 //! argon2 or bcrypt outside its pool in the server, or log, print or put
-//! into an error any password or hash.
+//! into an error any password, hash or token secret.
 
 pub mod access;
 pub mod cache;
 pub mod htpasswd;
 pub mod password;
+pub mod pattern;
 pub mod pool;
+pub mod rule;
 pub mod throttle;
+pub mod tokens;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -35,9 +40,10 @@ use password::Verdict;
 use pool::{Check, Submitted, VerifyPool};
 use throttle::{InFlight, Throttle};
 
-pub use access::{Action, Policy};
+pub use access::{Action, Actions, Decision, Policy, Reason, Rule, Scope, Who};
 pub use htpasswd::parse_htpasswd;
 pub use password::hash_password;
+pub use pattern::Pattern;
 
 /// Who a request comes from, once its credentials were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +52,23 @@ pub enum Identity {
     Anonymous,
     /// A user whose password was verified (now or in the last minutes).
     User(String),
+    /// A user signed in with one of its API tokens (`token` is its name):
+    /// limited to the token's scopes.
+    Token {
+        user: String,
+        token: String,
+        scopes: Vec<Scope>,
+    },
+}
+
+impl Identity {
+    /// The user behind the identity (`None` for anonymous).
+    pub fn user(&self) -> Option<&str> {
+        match self {
+            Identity::Anonymous => None,
+            Identity::User(u) | Identity::Token { user: u, .. } => Some(u),
+        }
+    }
 }
 
 /// What can go wrong with credentials. Messages never contain a password or hash.

@@ -5,11 +5,15 @@
 //! It must never do I/O beyond reading its arguments (and the environment
 //! through the function it is given), and never return an HTTP error.
 
+mod access;
 mod spec;
 
+pub use access::{AccessAction, GroupAction, TokenAction};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 
-use crate::config::{parse_level, parse_listen, parse_tls, Config};
+use crate::config::{
+    parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
+};
 use crate::registry::GcPolicy;
 use spec::{usage, Args};
 use std::ffi::OsString;
@@ -22,6 +26,22 @@ pub enum Command {
     User {
         action: UserAction,
         data_dir: PathBuf,
+        /// `user add --admin`.
+        admin: bool,
+    },
+    Group {
+        action: GroupAction,
+        data_dir: PathBuf,
+    },
+    Access {
+        action: AccessAction,
+        data_dir: PathBuf,
+        json: bool,
+    },
+    Token {
+        action: TokenAction,
+        data_dir: PathBuf,
+        json: bool,
     },
     Gc {
         data_dir: PathBuf,
@@ -65,6 +85,8 @@ pub enum UserAction {
     Passwd(String),
     Del(String),
     List,
+    /// Set (true) or clear a user's admin flag.
+    Admin(String, bool),
     /// Open a registry whose users were all deleted to anyone.
     Open,
 }
@@ -119,16 +141,46 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
                 Some("passwd") => UserAction::Passwd(name()?),
                 Some("del") | Some("rm") => UserAction::Del(name()?),
                 Some("list") | Some("ls") => UserAction::List,
+                Some("admin") => {
+                    let user = name()?;
+                    match operands.next().as_deref() {
+                        Some("yes") | Some("on") => UserAction::Admin(user, true),
+                        Some("no") | Some("off") => UserAction::Admin(user, false),
+                        _ => return Err(usage("usage: soute user admin NAME yes|no")),
+                    }
+                }
                 Some("open") => UserAction::Open,
                 Some(other) => {
                     return Err(usage(format!(
-                    "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | open"
-                )))
+                        "unknown user action `{other}`: soute user add|passwd|del|list [NAME] | admin NAME yes|no | open"
+                    )))
                 }
                 None => return Err(usage("usage: soute user add|passwd|del|list [NAME]")),
             };
-            Command::User { action, data_dir }
+            let admin = args.has("--admin");
+            if admin && !matches!(action, UserAction::Add(_)) {
+                return Err(usage("--admin goes with `soute user add NAME --admin`"));
+            }
+            Command::User {
+                action,
+                data_dir,
+                admin,
+            }
         }
+        "group" => Command::Group {
+            action: access::group_action(&mut operands)?,
+            data_dir: data_dir(&args, env),
+        },
+        "access" => Command::Access {
+            action: access::access_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
+        "token" => Command::Token {
+            action: access::token_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
         "gc" => {
             let mut policy = gc_policy(&args)?;
             if let Some(ttl) = secs(&args, "--upload-ttl")? {
@@ -270,6 +322,18 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     }
     if args.has("--gc-delete-untagged") {
         cfg.gc_policy.delete_untagged = true;
+    }
+    if let Some(v) = args.value("--max-blob-size") {
+        cfg.max_blob_size = parse_max_blob_size(v).map_err(flag_error("--max-blob-size"))?;
+    }
+    if let Some(v) = args.value("--disk-reserve") {
+        cfg.disk_reserve = parse_disk_reserve(v).map_err(flag_error("--disk-reserve"))?;
+    }
+    if let Some(n) = args.parsed::<u64>("--max-upload-sessions", "a number")? {
+        cfg.max_upload_sessions = n.max(1);
+    }
+    if let Some(n) = args.parsed::<u64>("--max-upload-sessions-per-client", "a number")? {
+        cfg.max_upload_sessions_per_client = n.max(1);
     }
     Ok(cfg)
 }

@@ -110,7 +110,7 @@ const SERVER_FLAGS: &[Flag] = &[
     switch("--no-delete", "refuse DELETE of manifests, tags and blobs"),
     switch(
         "--anonymous-pull",
-        "let reads through without credentials when users exist",
+        "the rule `anonymous ** pull`: anyone may pull (more specific rules still apply)",
     ),
     valued(
         "--log-level",
@@ -151,6 +151,26 @@ const SERVER_FLAGS: &[Flag] = &[
         "--gc-delete-untagged",
         "the scheduled gc also removes manifests no tag reaches",
     ),
+    valued(
+        "--max-blob-size",
+        "SIZE",
+        "largest blob an upload may make: 64GiB (default), 500MB, ...",
+    ),
+    valued(
+        "--disk-reserve",
+        "SIZE|PCT",
+        "free space uploads leave: 1GiB, 5%, 0 (default: the smaller of 1GiB, 5%)",
+    ),
+    valued(
+        "--max-upload-sessions",
+        "N",
+        "open upload sessions in all; 429 beyond (default 10000)",
+    ),
+    valued(
+        "--max-upload-sessions-per-client",
+        "N",
+        "open upload sessions per client address; 429 beyond (default 100)",
+    ),
 ];
 
 /// Every sub-command, in the order the general help lists them.
@@ -166,15 +186,74 @@ that it can listen before it creates anything.",
     },
     Spec {
         name: "user",
-        operands: "add|passwd|del|list [NAME] | open",
+        operands: "add|passwd|del|list [NAME] | admin NAME yes|no | open",
         summary:
             "add, change, delete or list users (password from a prompt or stdin); open a registry",
-        flags: &[DATA],
+        flags: &[
+            DATA,
+            switch("--admin", "with add: the new user is an administrator"),
+        ],
         about: "Works on an existing data folder, also while `soute serve` runs on it
 (`add` also on an empty folder you made, before the first `serve`).
 The password is read from the terminal (twice, without echo) or one line of stdin.
+Administrators may do everything; other users what `soute access` grants them.
+The first user of a registry without an administrator becomes one. `list` shows
+the admin flag and groups of every user.
 A registry that has had users stays closed after its last user is deleted, until
 `soute user open` lets anyone in again (refused while users exist).",
+    },
+    Spec {
+        name: "group",
+        operands: "add|del|list [GROUP] | member add|del GROUP USER",
+        summary: "groups of users, to grant access to several at once",
+        flags: &[DATA],
+        about: "Deleting a group deletes its memberships and its rules. Changes apply to the
+next request of a running server.",
+    },
+    Spec {
+        name: "access",
+        operands: "grant WHO PATTERN ACTIONS | revoke WHO PATTERN | list | check USER REPO ACTION",
+        summary: "who may pull, push, delete or administer which repositories",
+        flags: &[
+            DATA,
+            JSON,
+            switch(
+                "--anonymous-pull",
+                "with check: as a server started with --anonymous-pull",
+            ),
+        ],
+        about: "WHO is a user NAME (user:NAME if the name is anonymous or authenticated),
+group:GROUP, anonymous (every caller) or authenticated (every signed-in caller).
+PATTERN is a glob over repository names: * within one path segment, ** across
+segments (alice/*, team/**, public/**, **). ACTIONS: pull, push, delete, admin,
+comma-separated, or all, or none (takes rights away from less specific rules).
+The most specific rule wins (more literal characters, then fewer **, then fewer *,
+then user > group > authenticated > anonymous); no rule means no access;
+administrators may do everything. `check` prints allow or deny and the rule that
+decided (USER may be anonymous). Changes apply to the next request.",
+    },
+    Spec {
+        name: "token",
+        operands: "create NAME --user USER | list | revoke NAME",
+        summary: "API tokens: passwords for scripts and CI, limited by scopes",
+        flags: &[
+            DATA,
+            valued("--user", "USER", "with create: the user the token acts for"),
+            repeated(
+                "--scope",
+                "PATTERN:ACTIONS",
+                "with create: what the token may do (default **:all, its user's rights)",
+            ),
+            valued(
+                "--expires",
+                "90d",
+                "with create: lifetime in d, h, m or s (default: never)",
+            ),
+            JSON,
+        ],
+        about: "`create` prints the secret once (soute keeps only its sha256). Use it as the
+password: docker login -u USER --password-stdin. A token may do what its user may
+do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     Spec {
         name: "gc",
@@ -279,8 +358,8 @@ user, gc, backup, verify and du work while `soute serve` runs on the same folder
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
-REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH.
-Flags override the environment.
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH;
+soute's own: SOUTE_MAX_BLOB_SIZE, SOUTE_DISK_RESERVE. Flags override the environment.
 ",
     );
     out

@@ -87,26 +87,58 @@ pub fn delete_manifest(conn: &Connection, repo_id: i64, digest: &str) -> Result<
 }
 
 pub struct Referrer {
+    /// The manifest row's rowid: the referrers index's page cursor.
+    pub cursor: i64,
     pub digest: String,
     pub media_type: String,
     pub size: u64,
     pub artifact_type: Option<String>,
-    pub annotations: Option<String>,
+    /// The length of the stored annotations (fetched apart with
+    /// [`referrer_annotations`], one at a time), 0 when there are none.
+    pub annotations_len: usize,
 }
 
-pub fn referrers(conn: &Connection, repo_id: i64, subject: &str) -> Result<Vec<Referrer>> {
+/// Up to `limit` manifests of `repo_id` whose subject is `subject` (of
+/// `artifact_type` when given), in push order, after the row `after`; without
+/// their annotations, so a page of rows costs a few hundred bytes each.
+pub fn referrers(
+    conn: &Connection,
+    repo_id: i64,
+    subject: &str,
+    artifact_type: Option<&str>,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Referrer>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT digest, media_type, size, artifact_type, annotations FROM manifest
-         WHERE repo_id = ?1 AND subject = ?2 ORDER BY created_at, digest",
+        "SELECT rowid, digest, media_type, size, artifact_type, coalesce(length(annotations), 0)
+         FROM manifest
+         WHERE repo_id = ?1 AND subject = ?2 AND rowid > ?3
+           AND (?4 IS NULL OR artifact_type = ?4)
+         ORDER BY rowid LIMIT ?5",
     )?;
-    let rows = stmt.query_map(params![repo_id, subject], |r| {
-        Ok(Referrer {
-            digest: r.get(0)?,
-            media_type: r.get(1)?,
-            size: r.get::<_, i64>(2)? as u64,
-            artifact_type: r.get(3)?,
-            annotations: r.get(4)?,
-        })
-    })?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(
+        params![repo_id, subject, after, artifact_type, limit],
+        |r| {
+            Ok(Referrer {
+                cursor: r.get(0)?,
+                digest: r.get(1)?,
+                media_type: r.get(2)?,
+                size: r.get::<_, i64>(3)? as u64,
+                artifact_type: r.get(4)?,
+                annotations_len: r.get::<_, i64>(5)?.max(0) as usize,
+            })
+        },
+    )?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+/// The stored annotations (soute's serialization of a JSON object) of the
+/// manifest row `cursor`, if any.
+pub fn referrer_annotations(conn: &Connection, cursor: i64) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT annotations FROM manifest WHERE rowid = ?1")?
+        .query_row([cursor], |r| r.get(0))
+        .optional()?
+        .flatten())
 }

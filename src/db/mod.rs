@@ -8,12 +8,15 @@
 pub mod backups;
 pub mod blobs;
 pub mod graph;
+pub mod groups;
 pub mod integrity;
 pub mod manifests;
 pub mod repos;
+pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod tags;
+pub mod tokens;
 pub mod trash;
 pub mod uploads;
 pub mod users;
@@ -31,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_create_registry.sql"),
     include_str!("../../migrations/0002_add_repo_search.sql"),
     include_str!("../../migrations/0003_add_gc_backup.sql"),
+    include_str!("../../migrations/0004_add_access.sql"),
 ];
 
 pub struct Db {

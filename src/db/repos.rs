@@ -1,7 +1,8 @@
 //! Queries over repositories: the id of a name, creating one, the catalog page.
 //! Free functions taking a connection or transaction and typed arguments.
 //!
-//! They must never delete a repository row (GC owns that) or touch blob files.
+//! They must never delete a repository row that holds anything (only GC
+//! calls `delete_empty_repos`, under the write lock) or touch blob files.
 
 use super::now;
 use crate::error::Result;
@@ -31,4 +32,16 @@ pub fn catalog(conn: &Connection, last: &str, limit: usize) -> Result<Vec<String
     )?;
     let rows = stmt.query_map(params![last, limit as i64], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
+/// Delete repository rows with no manifest, no blob link and no upload
+/// session (names a client made up and never used). Returns how many.
+pub fn delete_empty_repos(conn: &Connection) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM repo WHERE NOT EXISTS (SELECT 1 FROM manifest m WHERE m.repo_id = repo.id)
+               AND NOT EXISTS (SELECT 1 FROM repo_blob l WHERE l.repo_id = repo.id)
+               AND NOT EXISTS (SELECT 1 FROM upload u WHERE u.repo_id = repo.id)",
+        )?
+        .execute([])?)
 }

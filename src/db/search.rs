@@ -27,6 +27,8 @@ pub struct SearchHit {
 }
 
 /// Repositories with content whose name, title or description contains `term`.
+/// Only the first 256 characters of a title and 1,024 of a description are
+/// searched (rows written before the cap may hold longer text).
 pub fn search(conn: &Connection, term: &str, limit: usize) -> Result<Vec<SearchHit>> {
     let pattern = format!(
         "%{}%",
@@ -35,8 +37,10 @@ pub fn search(conn: &Connection, term: &str, limit: usize) -> Result<Vec<SearchH
             .replace('_', "\\_")
     );
     let mut stmt = conn.prepare_cached(
-        "SELECT name, coalesce(description, title, '') FROM repo r
-         WHERE (name LIKE ?1 ESCAPE '\\' OR title LIKE ?1 ESCAPE '\\' OR description LIKE ?1 ESCAPE '\\')
+        "SELECT name, substr(coalesce(description, title, ''), 1, 1024) FROM repo r
+         WHERE (name LIKE ?1 ESCAPE '\\'
+                OR substr(title, 1, 256) LIKE ?1 ESCAPE '\\'
+                OR substr(description, 1, 1024) LIKE ?1 ESCAPE '\\')
            AND EXISTS (SELECT 1 FROM manifest m WHERE m.repo_id = r.id)
          ORDER BY name LIMIT ?2",
     )?;

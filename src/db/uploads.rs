@@ -54,3 +54,11 @@ pub fn upload_ids(conn: &Connection) -> Result<Vec<String>> {
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
 }
+
+/// How many upload sessions are open (the `--max-upload-sessions` cap).
+pub fn count_uploads(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM upload")?
+        .query_row([], |r| r.get(0))?;
+    Ok(n as u64)
+}

@@ -1,5 +1,5 @@
-//! Queries over users: name and password hash, and whether the registry is
-//! closed (a `setting` row kept once it has had users).
+//! Queries over users: name, password hash and admin flag, and whether the
+//! registry is closed (a `setting` row kept once it has had users).
 //! Free functions taking a connection or transaction and typed arguments.
 //!
 //! They must never see a password (only hashes) nor log a hash.
@@ -15,20 +15,45 @@ pub fn user_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
-/// Insert or replace a user's hash. Returns true when the user is new.
-pub fn set_user(conn: &Connection, name: &str, hash: &str) -> Result<bool> {
+/// Insert or replace a user's hash; a new user gets `admin_if_new`, an
+/// existing one keeps its flag. Returns true when the user is new.
+pub fn set_user(conn: &Connection, name: &str, hash: &str, admin_if_new: bool) -> Result<bool> {
     let existed = user_hash(conn, name)?.is_some();
     conn.prepare_cached(
-        "INSERT INTO user (name, hash, created_at) VALUES (?1, ?2, ?3)
+        "INSERT INTO user (name, hash, created_at, admin) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO UPDATE SET hash = excluded.hash",
     )?
-    .execute(params![name, hash, now()])?;
+    .execute(params![name, hash, now(), admin_if_new])?;
     mark_closed(conn)?;
     Ok(!existed)
 }
 
-/// Deletes a user; the registry stays closed (see [`is_closed`]).
+/// Sets a user's admin flag. False when there is no such user.
+pub fn set_admin(conn: &Connection, name: &str, admin: bool) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("UPDATE user SET admin = ?2 WHERE name = ?1")?
+        .execute(params![name, admin])?
+        > 0)
+}
+
+pub fn has_admin(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM user WHERE admin = 1)")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Every user with its admin flag, sorted by name.
+pub fn users_with_admin(conn: &Connection) -> Result<Vec<(String, bool)>> {
+    super::collect(conn, "SELECT name, admin FROM user ORDER BY name", |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+}
+
+/// Deletes a user, its rules, memberships and tokens; the registry stays
+/// closed (see [`is_closed`]).
 pub fn delete_user(conn: &Connection, name: &str) -> Result<bool> {
+    conn.prepare_cached("DELETE FROM access_rule WHERE who_kind = 'user' AND who_name = ?1")?
+        .execute([name])?;
     let deleted = conn
         .prepare_cached("DELETE FROM user WHERE name = ?1")?
         .execute([name])?
@@ -52,7 +77,7 @@ pub fn has_users(conn: &Connection) -> Result<bool> {
 }
 
 /// The `setting` row that keeps a registry closed once it has had users.
-const CLOSED_KEY: &str = "auth.closed";
+pub(crate) const CLOSED_KEY: &str = "auth.closed";
 
 /// True when requests need credentials: a user exists, or one existed and
 /// the registry was not opened since ([`open`]). One indexed read of each table.

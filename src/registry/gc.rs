@@ -18,7 +18,7 @@
 use super::gc_plan::{delete_frees, plan, usage, Usage};
 use super::Registry;
 use crate::db::graph;
-use crate::db::{backups, blobs, manifests, now, trash, uploads};
+use crate::db::{backups, blobs, manifests, now, repos, trash, uploads};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepoName, Tag, UploadId};
 use serde::Serialize;
@@ -110,6 +110,8 @@ impl Registry {
             for (id, _) in &plan.uploads {
                 uploads::delete_upload(tx, id)?;
             }
+            // Names used only by sessions that expired (or never had content).
+            repos::delete_empty_repos(tx)?;
             Ok(plan)
         })?;
         self.empty_trash()?;

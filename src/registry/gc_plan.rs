@@ -12,6 +12,9 @@ use serde::Serialize;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
+/// Idle time after which an upload session with no bytes expires.
+pub const EMPTY_UPLOAD_TTL_SECS: i64 = 3600;
+
 /// The decisions of one run, with the row keys needed to apply them.
 #[derive(Default)]
 pub(super) struct Plan {
@@ -44,7 +47,14 @@ pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
     let mut kept: Vec<Kept> = Vec::new();
 
     for u in &g.uploads {
-        if now - u.updated_at >= p.upload_ttl_secs {
+        // A session that never received a byte costs an inode and a row for
+        // nothing: it goes after an hour (or the TTL, if shorter).
+        let ttl = if u.length == 0 {
+            p.upload_ttl_secs.min(EMPTY_UPLOAD_TTL_SECS)
+        } else {
+            p.upload_ttl_secs
+        };
+        if now - u.updated_at >= ttl {
             out.uploads.push((u.id.clone(), u.length));
             out.report.uploads_expired.push(Removed {
                 what: format!("upload {} in {}", u.id, rn(u.repo_id)),
@@ -451,6 +461,31 @@ mod tests {
             delete_untagged,
             dry_run: true,
         }
+    }
+
+    #[test]
+    fn an_empty_session_expires_after_an_hour_one_with_bytes_after_the_ttl() {
+        let mut g = graph();
+        let session = |id: &str, length: u64, updated_at: i64| UploadInfo {
+            id: id.into(),
+            repo_id: 1,
+            length,
+            updated_at,
+        };
+        g.uploads = vec![
+            session("empty-old", 0, 0),
+            session("empty-new", 0, 2 * EMPTY_UPLOAD_TTL_SECS - 10),
+            session("full-old", 5, 0),
+        ];
+        let mut p = policy(false);
+        p.upload_ttl_secs = 24 * 3600;
+        let now = 2 * EMPTY_UPLOAD_TTL_SECS;
+        let expired: Vec<String> = plan(&g, &p, now, true)
+            .uploads
+            .into_iter()
+            .map(|u| u.0)
+            .collect();
+        assert_eq!(expired, ["empty-old"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! It must never store a manifest whose references the repository lacks, nor
 //! change the bytes it was given.
 
+use super::sessions::truncate_chars;
 use super::Registry;
 use crate::db::{blobs, manifests, repos, search, tags};
 use crate::error::{Code, Error, Result};
@@ -13,6 +14,9 @@ use serde_json::{json, Value};
 
 const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 const ANNOTATION_DESCRIPTION: &str = "org.opencontainers.image.description";
+/// The most characters of a title / description kept as search text.
+const MAX_TITLE_CHARS: usize = 256;
+const MAX_DESCRIPTION_CHARS: usize = 1024;
 
 /// What a manifest PUT did.
 #[derive(Debug)]
@@ -123,7 +127,10 @@ impl Registry {
                     .and_then(|a| a.get(k))
                     .and_then(|v| v.as_str())
             };
-            let (title, description) = (note(ANNOTATION_TITLE), note(ANNOTATION_DESCRIPTION));
+            // Capped: search text is scanned by every `docker search`.
+            let title = note(ANNOTATION_TITLE).map(|t| truncate_chars(t, MAX_TITLE_CHARS));
+            let description =
+                note(ANNOTATION_DESCRIPTION).map(|d| truncate_chars(d, MAX_DESCRIPTION_CHARS));
             if title.is_some() || description.is_some() {
                 search::set_repo_search_text(tx, repo_id, title, description)?;
             }
@@ -202,36 +209,99 @@ impl Registry {
         }
     }
 
-    /// The referrers index of `subject` in `repo`, optionally filtered by
-    /// artifact type. Never fails for an unknown subject: the index is empty.
+    /// One page of the referrers index of `subject` in `repo` (optionally
+    /// filtered by artifact type), starting after the cursor `after` (0: from
+    /// the start). Never fails for an unknown subject: the index is empty.
+    ///
+    /// The page is built as bytes within [`REFERRERS_PAGE_BYTES`] (at least one
+    /// descriptor, so at most that plus one manifest's annotations, itself under
+    /// the 4 MiB manifest limit) and [`REFERRERS_PAGE_ROWS`] descriptors; the
+    /// stored annotations (soute's own serialization of a JSON object) are copied
+    /// verbatim, never parsed, so a request holds at most a few MiB.
     pub fn referrers(
         &self,
         repo: &RepoName,
         subject: &Digest,
         artifact_type: Option<&str>,
-    ) -> Result<Value> {
+        after: i64,
+    ) -> Result<ReferrersPage> {
+        let subject = subject.to_string();
+        let mut body = Vec::with_capacity(256);
+        body.extend_from_slice(b"{\"schemaVersion\":2,\"mediaType\":");
+        json_str(&mut body, media::OCI_INDEX);
+        body.extend_from_slice(b",\"manifests\":[");
+        // Choose the page from the rows' sizes first, then copy each chosen
+        // row's annotations one at a time: a request holds one of them at most.
         let rows = self.db.read(|c| match repos::repo_id(c, repo.as_str())? {
-            Some(id) => manifests::referrers(c, id, &subject.to_string()),
+            Some(id) => manifests::referrers(
+                c,
+                id,
+                &subject,
+                artifact_type,
+                after,
+                REFERRERS_PAGE_ROWS + 1,
+            ),
             None => Ok(Vec::new()),
         })?;
-        let manifests: Vec<Value> = rows
-            .into_iter()
-            .filter(|r| artifact_type.is_none() || r.artifact_type.as_deref() == artifact_type)
-            .map(|r| {
-                let mut d =
-                    json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
-                if let Some(t) = r.artifact_type {
-                    d["artifactType"] = Value::String(t);
-                }
-                if let Some(a) = r
-                    .annotations
-                    .and_then(|a| serde_json::from_str::<Value>(&a).ok())
-                {
-                    d["annotations"] = a;
-                }
-                d
-            })
-            .collect();
-        Ok(json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests }))
+        let mut planned = 0usize;
+        let mut take = 0usize;
+        for r in &rows {
+            let cost = 200 + r.media_type.len() + r.annotations_len;
+            if take > 0 && (take >= REFERRERS_PAGE_ROWS || planned + cost > REFERRERS_PAGE_BYTES) {
+                break;
+            }
+            planned += cost;
+            take += 1;
+        }
+        let next = (take < rows.len()).then(|| rows[take - 1].cursor);
+        for (i, r) in rows.iter().take(take).enumerate() {
+            let annotations = if r.annotations_len > 0 {
+                self.db
+                    .read(|c| manifests::referrer_annotations(c, r.cursor))?
+            } else {
+                None
+            };
+            if i > 0 {
+                body.push(b',');
+            }
+            referrer_descriptor(&mut body, r, annotations.as_deref());
+        }
+        body.extend_from_slice(b"]}");
+        Ok(ReferrersPage { body, next })
     }
+}
+
+/// At most this many bytes of descriptors in one referrers page (plus one).
+pub const REFERRERS_PAGE_BYTES: usize = 1024 * 1024;
+/// At most this many descriptors in one referrers page.
+pub const REFERRERS_PAGE_ROWS: usize = 1000;
+
+/// One page of a referrers index: the JSON body and, when more follow, the
+/// cursor of the last descriptor it holds.
+pub struct ReferrersPage {
+    pub body: Vec<u8>,
+    pub next: Option<i64>,
+}
+
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends one descriptor of the referrers index, as JSON bytes.
+fn referrer_descriptor(d: &mut Vec<u8>, r: &manifests::Referrer, annotations: Option<&str>) {
+    d.extend_from_slice(b"{\"mediaType\":");
+    json_str(d, &r.media_type);
+    d.extend_from_slice(b",\"digest\":");
+    json_str(d, &r.digest);
+    d.extend_from_slice(format!(",\"size\":{}", r.size).as_bytes());
+    if let Some(t) = &r.artifact_type {
+        d.extend_from_slice(b",\"artifactType\":");
+        json_str(d, t);
+    }
+    if let Some(a) = annotations {
+        d.extend_from_slice(b",\"annotations\":");
+        d.extend_from_slice(a.as_bytes());
+    }
+    d.push(b'}');
 }

@@ -5,19 +5,26 @@
 //! It must never see HTTP requests or responses, nor choose status codes
 //! beyond the `Error` it returns.
 
+mod access;
 mod backup;
 mod gc;
 mod gc_plan;
 mod manifests;
+mod sessions;
+mod upload_body;
 mod uploads;
 mod users;
 mod verify;
 
+pub use access::{TokenInfo, UserInfo};
 pub use backup::{BackupProgress, BackupReport};
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
-pub use uploads::UploadStatus;
+pub use sessions::{
+    DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
+};
+pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 
 use crate::db::{self, Db};
@@ -36,6 +43,14 @@ pub struct Registry {
     /// In-memory state (running hash) of upload sessions, one lock per session.
     sessions: Mutex<HashMap<String, Arc<Mutex<Option<uploads::Session>>>>>,
     delete_enabled: bool,
+    /// The largest blob and the disk reserve uploads must respect.
+    limits: uploads::UploadLimits,
+    /// Bytes uploads announced and have not written yet (see `upload_body`).
+    claimed: Mutex<u64>,
+    /// Which client opened each session (the per-client cap).
+    owners: sessions::SessionOwners,
+    /// The few searches that may run at once.
+    search_slots: sessions::SearchSlots,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -65,12 +80,21 @@ impl Registry {
             store,
             sessions: Mutex::new(HashMap::new()),
             delete_enabled,
+            limits: uploads::UploadLimits::default(),
+            claimed: Mutex::new(0),
+            owners: sessions::SessionOwners::default(),
+            search_slots: sessions::SearchSlots::default(),
         };
         Ok(registry)
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Replace the default upload limits (before the registry is shared).
+    pub fn set_upload_limits(&mut self, limits: uploads::UploadLimits) {
+        self.limits = limits;
     }
 
     pub fn delete_enabled(&self) -> bool {
@@ -201,20 +225,46 @@ impl Registry {
         Ok(split_page(page, limit))
     }
 
-    /// Repositories whose name, title or description contains `term` (for `docker search`).
+    /// Repositories whose name, title or description contains `term` (for
+    /// `docker search`). At most `MAX_CONCURRENT_SEARCHES` run at once (429
+    /// beyond), so searches cannot take the read pool from other requests.
     pub fn search(&self, term: &str, limit: usize) -> Result<Vec<db::search::SearchHit>> {
+        let _slot = self.search_slots.try_take()?;
         self.db.read(|c| db::search::search(c, term, limit))
     }
 
-    /// The session's lock (created on first use).
-    fn session_lock(&self, id: &UploadId) -> Arc<Mutex<Option<uploads::Session>>> {
+    /// The lock of a session that has a row in `repo` (created on first use).
+    /// The row is checked first, so an unknown id never gets a map entry;
+    /// returns the row's acknowledged length with the lock.
+    fn session_lock(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+    ) -> Result<(Arc<Mutex<Option<uploads::Session>>>, u64)> {
+        let length = self.upload_status(repo, id)?.length;
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(id.as_str().to_string()).or_default().clone()
+        Ok((
+            map.entry(id.as_str().to_string()).or_default().clone(),
+            length,
+        ))
     }
 
+    /// Drop a session's in-memory state and owner (it finished, was
+    /// cancelled, expired, or never existed).
     fn forget_session(&self, id: &UploadId) {
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(id.as_str());
+        drop(map);
+        self.owners.release(id.as_str());
+    }
+
+    /// How many sessions have in-memory state (the leak check of the tests).
+    #[doc(hidden)]
+    pub fn session_states(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }
 

@@ -5,22 +5,47 @@
 //! acknowledged length is recorded in the database only after the bytes are
 //! fsynced. After a restart the hash is rebuilt from the file.
 //!
+//! Every chunk stays within `UploadLimits`: a session never grows past the
+//! largest blob (413) nor takes free space under the disk reserve (507);
+//! a chunk refused before or while it streams leaves the session as it was.
+//!
 //! It must never record a length before its bytes are fsynced, nor insert a
 //! blob row before its file is renamed into `blobs/`.
 
+use super::sessions::{
+    too_many, DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
+};
+use super::upload_body::{hash_prefix, stream_into, Bounds};
 use super::Registry;
 use crate::db::{blobs, repos, uploads};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Algorithm, Digest, Hasher, RepoName, UploadId};
+use crate::storage::space::{DiskReserve, DEFAULT_MAX_BLOB_SIZE};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::sync::mpsc;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
-/// Bytes read and written per step while streaming an upload.
-const CHUNK: usize = 256 * 1024;
-/// fsync the upload file at least this often while a large body streams in,
-/// so the final fsync is short.
-const SYNC_EVERY: u64 = 64 * 1024 * 1024;
+/// What an upload may take: `--max-blob-size` and `--disk-reserve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub max_blob_size: u64,
+    pub disk_reserve: DiskReserve,
+    /// `--max-upload-sessions`: open sessions in the registry (429 beyond).
+    pub max_sessions: u64,
+    /// `--max-upload-sessions-per-client`: open sessions per client address.
+    pub max_sessions_per_client: u64,
+}
+
+impl Default for UploadLimits {
+    fn default() -> UploadLimits {
+        UploadLimits {
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
+            disk_reserve: DiskReserve::DEFAULT,
+            max_sessions: DEFAULT_MAX_UPLOAD_SESSIONS,
+            max_sessions_per_client: DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
+        }
+    }
+}
 
 /// The in-memory state of a session: its acknowledged length and running hash.
 pub(crate) struct Session {
@@ -44,26 +69,77 @@ fn unknown_upload() -> Error {
 }
 
 impl Registry {
-    /// Begin a new upload session in `repo`.
-    pub fn start_upload(&self, repo: &RepoName, alg: Algorithm) -> Result<UploadStatus> {
+    /// Whether a new upload of `length` bytes (`None`: not known yet) may
+    /// start: 413 past the largest blob, 507 when it would take free space
+    /// under the disk reserve. Checked before a session is made.
+    /// A blob the registry already stores (`digest`) needs no space: its
+    /// upload is only hashed, so only the size limit applies.
+    pub fn admit_upload(&self, length: Option<u64>, digest: Option<&Digest>) -> Result<()> {
+        let needs_space = match digest {
+            Some(d) => !self.blob_stored(d)?,
+            None => true,
+        };
+        self.with_bounds(needs_space, |bounds| bounds.admit(0, length))
+    }
+
+    /// Whether `digest` has its row and its file.
+    fn blob_stored(&self, digest: &Digest) -> Result<bool> {
+        let key = digest.to_string();
+        let row = self.db.read(|c| blobs::blob_size(c, &key))?;
+        Ok(row.is_some() && self.store.blob_exists(digest))
+    }
+
+    /// Begin a new upload session in `repo` for `client` (its address).
+    /// Past `max_sessions_per_client` for that client, or `max_sessions` in
+    /// all, 429 and nothing is created.
+    pub fn start_upload(
+        &self,
+        repo: &RepoName,
+        alg: Algorithm,
+        client: &str,
+    ) -> Result<UploadStatus> {
         let id = UploadId::random()?;
+        let limits = self.limits;
+        self.owners
+            .reserve(id.as_str(), client, limits.max_sessions_per_client)?;
+        let started = self.create_session(repo, alg, &id, limits.max_sessions);
+        if started.is_err() {
+            self.owners.release(id.as_str());
+        }
+        started?;
+        Ok(UploadStatus {
+            id,
+            repo: repo.clone(),
+            length: 0,
+        })
+    }
+
+    /// The row and file of a new session, unless `max_sessions` are open.
+    fn create_session(
+        &self,
+        repo: &RepoName,
+        alg: Algorithm,
+        id: &UploadId,
+        max_sessions: u64,
+    ) -> Result<()> {
+        let open = self.db.read(uploads::count_uploads)?;
+        if open >= max_sessions {
+            return Err(too_many(&format!(
+                "{open} upload sessions are open (the most is {max_sessions}); try again later"
+            )));
+        }
         self.store
-            .create_upload(&id)
+            .create_upload(id)
             .map_err(|e| Error::io("creating upload file", e))?;
         // A session lost to a power cut costs the client one retry: no fsync.
         let created = self.db.write_unsynced(|tx| {
             let repo_id = repos::ensure_repo(tx, repo.as_str())?;
             uploads::create_upload(tx, id.as_str(), repo_id, alg.as_str())
         });
-        if let Err(e) = created {
-            let _ = self.store.remove_upload(&id);
-            return Err(e);
+        if created.is_err() {
+            let _ = self.store.remove_upload(id);
         }
-        Ok(UploadStatus {
-            id,
-            repo: repo.clone(),
-            length: 0,
-        })
+        created
     }
 
     /// Link `digest` into `repo` without moving bytes. With `from`, the blob
@@ -125,17 +201,24 @@ impl Registry {
         expected: Option<u64>,
         body: &mut dyn Read,
     ) -> Result<UploadStatus> {
-        let lock = self.session_lock(id);
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (lock, length) = self.session_lock(repo, id)?;
+        let mut guard = lock_or_busy(&lock, length)?;
         let (mut file, _) = self.load_session(repo, id, &mut guard)?;
         let session = guard
             .as_mut()
             .ok_or_else(|| Error::internal("session state missing"))?;
-        let length = append_chunk(&mut file, session, start, expected, body, |file, length| {
-            file.sync_data()
-                .map_err(|e| Error::io("syncing upload", e))?;
-            self.db
-                .write(|tx| uploads::set_upload_length(tx, id.as_str(), length))
+        let chunk = Chunk {
+            start,
+            expected,
+            body,
+        };
+        let length = self.with_bounds(true, |bounds| {
+            append_chunk(&mut file, session, chunk, bounds, |file, length| {
+                file.sync_data()
+                    .map_err(|e| Error::io("syncing upload", e))?;
+                self.db
+                    .write(|tx| uploads::set_upload_length(tx, id.as_str(), length))
+            })
         })?;
         Ok(UploadStatus {
             id: id.clone(),
@@ -160,15 +243,30 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(Option<u64>, Option<u64>, &mut dyn Read)>,
     ) -> Result<Digest> {
-        let lock = self.session_lock(id);
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (lock, length) = self.session_lock(repo, id)?;
+        let mut guard = lock_or_busy(&lock, length)?;
         let (mut file, _) = self.load_session(repo, id, &mut guard)?;
         let session = guard
             .as_mut()
             .ok_or_else(|| Error::internal("session state missing"))?;
         let acknowledged = session.length;
         if let Some((start, expected, body)) = last_chunk {
-            append_chunk(&mut file, session, start, expected, body, |_, _| Ok(()))?;
+            let chunk = Chunk {
+                start,
+                expected,
+                body,
+            };
+            if acknowledged == 0 && self.blob_stored(digest)? {
+                drop(file);
+                self.finish_stored_blob(repo, id, digest, chunk)?;
+                *guard = None;
+                drop(guard);
+                self.forget_session(id);
+                return Ok(digest.clone());
+            }
+            self.with_bounds(true, |bounds| {
+                append_chunk(&mut file, session, chunk, bounds, |_, _| Ok(()))
+            })?;
         }
         let actual = if session.hasher.algorithm() == digest.algorithm() {
             session.hasher.clone().finish()
@@ -187,13 +285,7 @@ impl Registry {
                 self.db
                     .write(|tx| uploads::set_upload_length(tx, id.as_str(), length))?;
             }
-            return Err(Error::client(
-                Code::DigestInvalid,
-                format!("uploaded content has digest {actual}, not {digest}"),
-            )
-            .with_detail(
-                serde_json::json!({ "expected": digest.to_string(), "actual": actual.to_string() }),
-            ));
+            return Err(digest_mismatch(&actual, digest));
         }
         let size = session.length;
         let key = digest.to_string();
@@ -224,11 +316,56 @@ impl Registry {
         Ok(digest.clone())
     }
 
+    /// The whole body of a session for a blob the registry already stores:
+    /// hashed, not written (it needs no space, so the disk reserve does not
+    /// apply). On a match the blob is linked into `repo` and the session
+    /// ends; on a mismatch nothing was stored and the session stays empty.
+    fn finish_stored_blob(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        digest: &Digest,
+        chunk: Chunk<'_>,
+    ) -> Result<()> {
+        if let Some(start) = chunk.start.filter(|&s| s != 0) {
+            return Err(Error::UploadOutOfOrder {
+                start,
+                acknowledged: 0,
+            });
+        }
+        let mut hasher = Hasher::new(digest.algorithm());
+        self.with_bounds(false, |bounds| {
+            bounds.admit(0, chunk.expected)?;
+            stream_into(None, chunk.body, &mut hasher, 0, chunk.expected, bounds)
+        })?;
+        let actual = hasher.finish();
+        if &actual != digest {
+            return Err(digest_mismatch(&actual, digest));
+        }
+        let key = digest.to_string();
+        // Under the write lock, as a normal commit: GC cannot remove the blob
+        // between this check and the link.
+        self.db.write(|tx| {
+            if blobs::blob_size(tx, &key)?.is_none() || !self.store.blob_exists(digest) {
+                return Err(Error::client(
+                    Code::BlobUploadInvalid,
+                    format!("blob {digest} was removed during the upload; upload it again"),
+                ));
+            }
+            self.store
+                .remove_upload(id)
+                .map_err(|e| Error::io("removing upload", e))?;
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+            blobs::link_blob(tx, repo_id, &key)?;
+            uploads::delete_upload(tx, id.as_str())?;
+            Ok(())
+        })
+    }
+
     /// Cancel a session and delete its bytes.
     pub fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<()> {
-        self.upload_status(repo, id)?;
-        let lock = self.session_lock(id);
-        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (lock, length) = self.session_lock(repo, id)?;
+        let mut guard = lock_or_busy(&lock, length)?;
         self.db
             .write(|tx| uploads::delete_upload(tx, id.as_str()))?;
         self.store
@@ -248,7 +385,15 @@ impl Registry {
         id: &UploadId,
         state: &mut Option<Session>,
     ) -> Result<(File, Algorithm)> {
-        let row = self.session_row(repo, id)?;
+        let row = match self.session_row(repo, id) {
+            Ok(row) => row,
+            Err(e) => {
+                // The row went (finished, cancelled, expired) after the lock
+                // was taken: its map entry must not outlive it.
+                self.forget_session(id);
+                return Err(e);
+            }
+        };
         let alg = Algorithm::parse(&row.algorithm)?;
         let mut file = self
             .store
@@ -284,19 +429,59 @@ impl Registry {
     }
 }
 
+/// The session's state if no other request is writing it. A second request
+/// on a busy session is answered at once (416 with the acknowledged length:
+/// its chunk is out of order) instead of waiting behind the first.
+fn lock_or_busy(
+    lock: &Mutex<Option<Session>>,
+    acknowledged: u64,
+) -> Result<MutexGuard<'_, Option<Session>>> {
+    match lock.try_lock() {
+        Ok(guard) => Ok(guard),
+        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+        Err(TryLockError::WouldBlock) => Err(Error::UploadOutOfOrder {
+            start: acknowledged,
+            acknowledged,
+        }),
+    }
+}
+
+fn digest_mismatch(actual: &Digest, expected: &Digest) -> Error {
+    Error::client(
+        Code::DigestInvalid,
+        format!("uploaded content has digest {actual}, not {expected}"),
+    )
+    .with_detail(
+        serde_json::json!({ "expected": expected.to_string(), "actual": actual.to_string() }),
+    )
+}
+
+/// One chunk of a request: where it says it starts (`Content-Range`), how
+/// long it says it is, and its body.
+struct Chunk<'b> {
+    start: Option<u64>,
+    expected: Option<u64>,
+    body: &'b mut dyn Read,
+}
+
 /// Append one chunk to a session's file and running hash, then `commit` the
 /// new length. `start` (from Content-Range) must equal the current length,
-/// else 416. On any failure, `commit`'s included, the file and the hash go
-/// back to where they were, so memory never runs ahead of the recorded length.
+/// else 416; an announced length past `bounds` is refused before the body is
+/// read. On any failure, `commit`'s included, the file and the hash go back
+/// to where they were, so memory never runs ahead of the recorded length.
 fn append_chunk(
     file: &mut File,
     session: &mut Session,
-    start: Option<u64>,
-    expected: Option<u64>,
-    body: &mut dyn Read,
+    chunk: Chunk<'_>,
+    bounds: &Bounds<'_>,
     commit: impl FnOnce(&mut File, u64) -> Result<()>,
 ) -> Result<u64> {
     let before = session.length;
+    let Chunk {
+        start,
+        expected,
+        body,
+    } = chunk;
     if let Some(start) = start {
         if start != before {
             return Err(Error::UploadOutOfOrder {
@@ -305,9 +490,17 @@ fn append_chunk(
             });
         }
     }
+    bounds.admit(before, expected)?;
     let saved = session.hasher.clone();
-    let result = stream_into(file, body, &mut session.hasher, before, expected)
-        .and_then(|n| commit(file, before + n).map(|()| before + n));
+    let result = stream_into(
+        Some(&mut *file),
+        body,
+        &mut session.hasher,
+        before,
+        expected,
+        bounds,
+    )
+    .and_then(|n| commit(file, before + n).map(|()| before + n));
     match result {
         Ok(length) => {
             session.length = length;
@@ -319,154 +512,6 @@ fn append_chunk(
             Err(e)
         }
     }
-}
-
-/// Hash the first `len` bytes of `file` (positioned at 0).
-fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> Result<()> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut left = len;
-    while left > 0 {
-        let want = (left as usize).min(buf.len());
-        file.read_exact(&mut buf[..want])
-            .map_err(|e| Error::io("reading upload", e))?;
-        hasher.update(&buf[..want]);
-        left -= want as u64;
-    }
-    Ok(())
-}
-
-/// Bodies at least this large (or of unknown length) are hashed on a helper
-/// thread while the worker reads and writes: sha256 is the largest cost of a
-/// big push, and on a multi-core board it then overlaps with the I/O.
-const PIPELINE_MIN: u64 = 8 * 1024 * 1024;
-/// Buffers in flight between the worker and the hashing thread.
-const PIPELINE_BUFFERS: usize = 6;
-
-/// Where streamed bytes go to be hashed.
-trait Digesting {
-    /// Hash `buf[..n]` (or hand it to something that will); returns a buffer
-    /// for the next read.
-    fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8>;
-}
-
-/// Hashing on the worker thread.
-struct Inline<'h>(&'h mut Hasher);
-
-impl Digesting for Inline<'_> {
-    fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
-        self.0.update(&buf[..n]);
-        buf
-    }
-}
-
-/// Hashing on a scoped helper thread, buffers recycled through a return channel.
-struct Pipelined {
-    tx: mpsc::SyncSender<(Vec<u8>, usize)>,
-    back: mpsc::Receiver<Vec<u8>>,
-    made: usize,
-}
-
-impl Digesting for Pipelined {
-    fn feed(&mut self, buf: Vec<u8>, n: usize) -> Vec<u8> {
-        // A send fails only if the hashing thread is gone; the digest check
-        // at the end then fails too, so nothing wrong is ever committed.
-        let _ = self.tx.send((buf, n));
-        match self.back.try_recv() {
-            Ok(b) => b,
-            Err(_) if self.made < PIPELINE_BUFFERS => {
-                self.made += 1;
-                vec![0u8; CHUNK]
-            }
-            Err(_) => self.back.recv().unwrap_or_else(|_| vec![0u8; CHUNK]),
-        }
-    }
-}
-
-/// Copy `body` to the end of `file`, hashing as it goes. Returns the byte count.
-fn stream_into(
-    file: &mut File,
-    body: &mut dyn Read,
-    hasher: &mut Hasher,
-    offset: u64,
-    expected: Option<u64>,
-) -> Result<u64> {
-    if expected.is_some_and(|n| n < PIPELINE_MIN) {
-        return copy_loop(file, body, &mut Inline(hasher), offset, expected);
-    }
-    let piped = std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(PIPELINE_BUFFERS);
-        let (back_tx, back) = mpsc::channel::<Vec<u8>>();
-        let h = &mut *hasher;
-        let spawned = std::thread::Builder::new()
-            .name("upload-hash".into())
-            .spawn_scoped(scope, move || {
-                for (buf, n) in rx {
-                    h.update(&buf[..n]);
-                    let _ = back_tx.send(buf);
-                }
-            });
-        if spawned.is_err() {
-            return None;
-        }
-        let mut sink = Pipelined { tx, back, made: 1 };
-        Some(copy_loop(file, body, &mut sink, offset, expected))
-    });
-    match piped {
-        Some(result) => result,
-        None => copy_loop(file, body, &mut Inline(hasher), offset, expected),
-    }
-}
-
-fn copy_loop(
-    file: &mut File,
-    body: &mut dyn Read,
-    sink: &mut dyn Digesting,
-    offset: u64,
-    expected: Option<u64>,
-) -> Result<u64> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total: u64 = 0;
-    let mut unsynced: u64 = 0;
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::client(
-                    Code::BlobUploadInvalid,
-                    format!("reading the request body failed after {total} bytes: {e}"),
-                ));
-            }
-        };
-        file.write_all(&buf[..n])
-            .map_err(|e| Error::io(format!("writing upload at offset {}", offset + total), e))?;
-        buf = sink.feed(buf, n);
-        total += n as u64;
-        unsynced += n as u64;
-        if unsynced >= SYNC_EVERY {
-            file.sync_data()
-                .map_err(|e| Error::io("syncing upload", e))?;
-            unsynced = 0;
-        }
-        if let Some(exp) = expected {
-            if total > exp {
-                return Err(Error::client(
-                    Code::SizeInvalid,
-                    format!("body is longer than the declared {exp} bytes"),
-                ));
-            }
-        }
-    }
-    if let Some(exp) = expected {
-        if total != exp {
-            return Err(Error::client(
-                Code::SizeInvalid,
-                format!("body has {total} bytes, {exp} were declared"),
-            ));
-        }
-    }
-    Ok(total)
 }
 
 #[cfg(test)]
@@ -485,7 +530,9 @@ mod tests {
         let (_dir, reg, repo) = setup();
         let data = b"hello world".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &data);
-        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let up = reg
+            .start_upload(&repo, Algorithm::Sha256, "test")
+            .expect("start");
         reg.append_upload(&repo, &up.id, Some(0), Some(6), &mut &data[..6])
             .expect("patch");
         let got = reg
@@ -508,7 +555,9 @@ mod tests {
         let data = b"some bytes".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &data);
         let wrong = Digest::of(Algorithm::Sha256, b"other");
-        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let up = reg
+            .start_upload(&repo, Algorithm::Sha256, "test")
+            .expect("start");
         let err = reg
             .finish_upload(&repo, &up.id, &wrong, Some((None, None, &mut &data[..])))
             .expect_err("mismatch");
@@ -525,7 +574,9 @@ mod tests {
         let (_dir, reg, repo) = setup();
         let data = b"0123456789".to_vec();
         let digest = Digest::of(Algorithm::Sha256, &data);
-        let up = reg.start_upload(&repo, Algorithm::Sha256).expect("start");
+        let up = reg
+            .start_upload(&repo, Algorithm::Sha256, "test")
+            .expect("start");
         reg.append_upload(&repo, &up.id, None, None, &mut &data[..4])
             .expect("patch");
         let err = reg

@@ -26,7 +26,9 @@ fn cred_error(e: auth::CredError) -> Error {
 }
 
 impl Registry {
-    /// Create or replace a user. Returns true when the user is new.
+    /// Create or replace a user. Returns true when the user is new. A new
+    /// user is an administrator only when the registry has none yet (see
+    /// [`Registry::add_user`]); an existing one keeps its flag.
     pub fn set_user(&self, name: &str, password: &str) -> Result<bool> {
         auth::validate_username(name).map_err(cred_error)?;
         if password.is_empty() {
@@ -35,7 +37,10 @@ impl Registry {
             ));
         }
         let hash = auth::hash_password(password).map_err(cred_error)?;
-        self.db.write(|tx| users::set_user(tx, name, &hash))
+        self.db.write(|tx| {
+            let admin_if_new = !users::has_admin(tx)?;
+            users::set_user(tx, name, &hash, admin_if_new)
+        })
     }
 
     pub fn user_exists(&self, name: &str) -> Result<bool> {
@@ -78,7 +83,8 @@ impl Registry {
 
     /// Import the users of a bcrypt htpasswd file. A line is imported once:
     /// a user deleted or given a new password with `soute user` stays so until
-    /// the file's line for that user changes.
+    /// the file's line for that user changes. New users are administrators,
+    /// as every htpasswd user could do everything in distribution.
     pub fn import_htpasswd(&self, path: &Path) -> Result<usize> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -89,7 +95,7 @@ impl Registry {
             for (name, hash) in &entries {
                 let key = format!("htpasswd:{name}");
                 if settings::setting(tx, &key)?.as_deref() != Some(hash.as_str()) {
-                    users::set_user(tx, name, hash)?;
+                    users::set_user(tx, name, hash, true)?;
                     settings::set_setting(tx, &key, hash)?;
                     changed += 1;
                 }
@@ -98,7 +104,9 @@ impl Registry {
         })
     }
 
-    /// Check a user's password. Lookup errors count as an unknown user.
+    /// Check a user's password. A lookup that fails (the database pool is
+    /// busy) is `Busy` (429, try again), never `Bad`: a valid login must not
+    /// be told its credentials are wrong, nor count as a failure.
     pub fn check_password(
         &self,
         auth: &Authenticator,
@@ -106,14 +114,15 @@ impl Registry {
         password: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        auth.verify(user, password, ip, |name| {
-            match self.db.read(|c| users::user_hash(c, name)) {
-                Ok(hash) => hash,
-                Err(e) => {
-                    log::error!("looking up a user failed: {e}");
-                    None
-                }
+        let stored = match self.db.read(|c| users::user_hash(c, user)) {
+            Ok(hash) => hash,
+            Err(e) => {
+                log::error!("looking up a user failed: {e}");
+                return AuthOutcome::Busy {
+                    retry_after_secs: 1,
+                };
             }
-        })
+        };
+        auth.verify(user, password, ip, |_| stored)
     }
 }

@@ -10,6 +10,8 @@
 //! It must never run SQL or decide whether a blob may be served.
 
 pub mod layout;
+pub mod space;
+mod sys;
 
 use crate::oci::{Algorithm, Digest, Hasher, UploadId};
 use layout::{Layout, DIR_MODE, FILE_MODE};
@@ -127,6 +129,11 @@ impl BlobStore {
             }
         }
         Ok(store)
+    }
+
+    /// Size and free space of the data folder's filesystem.
+    pub fn space(&self) -> io::Result<space::FsSpace> {
+        sys::statvfs(self.layout.root())
     }
 
     /// The paths of the data folder this store lives in.

@@ -5,6 +5,15 @@ use crate::support::*;
 use soute::config::TlsMode;
 use ureq::config::IpFamily;
 
+/// The NAME column of `soute user list` (after its header line).
+fn listed_names(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
 #[test]
 fn passwd_and_del_apply_at_once_even_to_cached_logins() {
     let soute = Soute::start(|cfg| cfg.tls = TlsMode::Auto);
@@ -12,7 +21,7 @@ fn passwd_and_del_apply_at_once_even_to_cached_logins() {
     // bob keeps the registry closed once alice is gone.
     user_cmd(soute.data(), &["add", "bob"], Some("bob-pw"));
     let listed = user_cmd(soute.data(), &["list"], None);
-    assert_eq!(String::from_utf8_lossy(&listed.stdout), "alice\nbob\n");
+    assert_eq!(listed_names(&listed), ["alice", "bob"]);
 
     let ca = std::fs::read(soute.data().join("tls/ca.crt")).expect("ca.crt");
     let agent = tls_agent(&ca, IpFamily::Ipv4Only);
@@ -37,7 +46,7 @@ fn passwd_and_del_apply_at_once_even_to_cached_logins() {
     get(&agent, &v2, Some(&old)).expect_challenge("soute");
     get(&agent, &v2, Some(&basic("bob", "bob-pw"))).expect_status(200);
     let listed = user_cmd(soute.data(), &["list"], None);
-    assert_eq!(String::from_utf8_lossy(&listed.stdout), "bob\n");
+    assert_eq!(listed_names(&listed), ["bob"]);
 
     // Re-adding alice with the old password works again at once.
     user_cmd(soute.data(), &["add", "alice"], Some("old-pw"));

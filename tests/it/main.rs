@@ -9,14 +9,17 @@ mod support;
 
 mod harness;
 
+mod access;
 mod bad_input;
 mod deletes;
 mod errors;
 mod framing;
+mod limits;
 mod manifests;
 mod persistence;
 mod pull;
 mod push;
 mod referrers;
 mod tags_catalog;
+mod upload_bounds;
 mod uploads;

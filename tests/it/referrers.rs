@@ -247,3 +247,84 @@ fn referrers_with_an_invalid_digest_is_400() {
     let r = reg.get(&format!("/v2/{repo}/referrers/sha256:totallywrong"));
     r.expect_error(400, &["DIGEST_INVALID"]);
 }
+
+/// Large referrers (attack F7: 30 x 3.5 MiB annotations once cost 2.4 GiB for 8
+/// GETs): the index is paged by bytes, each page stays near 1 MiB plus one
+/// descriptor, every referrer appears exactly once across the `Link` chain, and
+/// the artifactType filter is kept in the links.
+#[test]
+fn large_referrers_are_paged_by_size_and_each_listed_once() {
+    let reg = TestRegistry::start();
+    let repo = "refs/big";
+    let subject = reg.sample_image(repo, "v1");
+    let subj = Descriptor::new(OCI_MANIFEST, &subject.manifest);
+    reg.push_blob(repo, b"{}");
+    let empty = Descriptor::new(OCI_EMPTY, b"{}");
+    let pad = "p".repeat(300 * 1024);
+    let mut pushed = Vec::new();
+    for i in 0..10 {
+        let mut m: Value = serde_json::from_slice(&image_manifest(
+            OCI_MANIFEST,
+            &empty,
+            std::slice::from_ref(&empty),
+            Some(SBOM),
+            Some(&subj),
+        ))
+        .expect("json");
+        m["annotations"] = json!({ "org.example.i": i.to_string(), "org.example.pad": pad });
+        let body = serde_json::to_vec(&m).expect("json");
+        let d = sha256(&body);
+        reg.put_manifest(repo, &d, OCI_MANIFEST, &body)
+            .expect_status(201);
+        pushed.push(d);
+    }
+    for filter in ["", &format!("?artifactType={SBOM}")] {
+        let mut seen = Vec::new();
+        let mut next = Some(format!("/v2/{repo}/referrers/{}{filter}", subject.digest));
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            assert!(pages <= 20, "the Link chain must end");
+            let r = reg.get(&path);
+            r.expect_status(200);
+            assert!(
+                r.body.len() < 1024 * 1024 + 400 * 1024,
+                "{}: a page of {} bytes",
+                r.what,
+                r.body.len()
+            );
+            let v = r.json();
+            for d in v["manifests"].as_array().expect("manifests") {
+                assert_eq!(
+                    d["annotations"]["org.example.pad"].as_str(),
+                    Some(pad.as_str())
+                );
+                seen.push(d["digest"].as_str().expect("digest").to_string());
+            }
+            if let Some(link) = r.header("link") {
+                let target = link
+                    .strip_prefix('<')
+                    .and_then(|l| l.split_once('>'))
+                    .map(|(t, _)| t.to_string())
+                    .expect("Link: <target>; rel=\"next\"");
+                if !filter.is_empty() {
+                    assert!(target.contains("artifactType="), "{target}");
+                }
+                next = Some(target);
+            }
+        }
+        assert!(
+            pages >= 3,
+            "10 x 300 KiB must take several pages, got {pages}"
+        );
+        let mut want = pushed.clone();
+        want.sort();
+        seen.sort();
+        assert_eq!(
+            seen, want,
+            "every referrer exactly once (filter {filter:?})"
+        );
+    }
+    reg.get(&format!("/v2/{repo}/referrers/{}?after=x", subject.digest))
+        .expect_status(400);
+}

@@ -1,6 +1,8 @@
 //! Disk full: a push that does not fit gets 507 with the JSON error, nothing
 //! half-written shows, pulls keep working, and once space is freed the same
 //! push succeeds without a restart. Needs root (tmpfs); see `Tmpfs::mount`.
+//! The disk reserve is off here, so the write itself meets the full disk
+//! (the reserve has its own test in `limits.rs`).
 
 use crate::common::*;
 use std::io::Write;
@@ -11,7 +13,13 @@ fn disk_full_gives_507_and_recovers_without_restart() {
         return;
     };
     let data = fs.path.join("data");
-    let srv = start(&data);
+    let soute = Soute::start_at(&data, |cfg| {
+        cfg.disk_reserve = soute::storage::space::DiskReserve::OFF
+    });
+    let srv = InProc {
+        client: Client::new(soute.addr()),
+        soute,
+    };
     let c = srv.client.clone();
     let mut rng = Rng::new(7);
     let first = Image::new(b"config one", &[&rng.bytes(300_000)]);

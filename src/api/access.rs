@@ -1,0 +1,205 @@
+//! Enforcement of access rules: the ONE place in api where a request is
+//! allowed or refused. From the [`Route`] and method, [`need`] says which
+//! repository and action the request needs (the table below);
+//! [`Api::enforce`] asks `auth::access::Policy::decide` and answers 403
+//! DENIED to a known caller, 401 with the Basic challenge to an anonymous
+//! one. Lists (`/v2/_catalog`, `/v1/search`) are filtered to the
+//! repositories the [`Caller`] may pull, and a cross-repository mount only
+//! happens from a repository the caller may pull ([`Caller::may_mount_from`]).
+//!
+//! | route | GET/HEAD | PUT | DELETE | POST/PATCH |
+//! |---|---|---|---|---|
+//! | manifests | pull | push | delete | push |
+//! | blobs | pull | push | delete | push |
+//! | uploads, mount | push (+ pull on `from`) | push | push | push |
+//! | tags list, referrers | pull | | | |
+//! | `_catalog`, `/v1/search` | listed: pull per repository | | | |
+//! | `/v2/_soute/*` | admin | | | admin |
+//! | `/v2/` | anyone signed in; anonymous if it may pull somewhere | | | |
+//! | `/ca.crt`, `/v1/_ping` | anyone | | | |
+//!
+//! It must never check credentials (`api::auth` does) nor decide itself
+//! (only `Policy::decide` decides): no handler decides access on its own.
+
+use super::envelope::error_response;
+use super::routes::Route;
+use super::Api;
+use crate::auth::{Action, Identity, Policy, Reason};
+use crate::error::{Code, Error};
+use crate::http::{Request, Response};
+use crate::oci::RepoName;
+use std::sync::Arc;
+
+/// What a request needs to be let through.
+#[derive(Debug, PartialEq)]
+pub(super) enum Need<'r> {
+    /// Nothing (`/ca.crt`, `/v1/_ping`).
+    Nothing,
+    /// `/v2/`: a signed-in caller, or anonymous pull somewhere.
+    Base,
+    /// A list filtered to what the caller may pull (anonymous: as `Base`).
+    Listing,
+    /// `action` on one repository.
+    Repo(&'r RepoName, Action),
+    /// `action` on no repository (`/v2/_soute/*`).
+    System(Action),
+}
+
+/// The table of the module comment.
+pub(super) fn need<'r>(route: &'r Route, method: &str) -> Need<'r> {
+    let read = matches!(method, "GET" | "HEAD");
+    match route {
+        Route::CaCert | Route::V1Ping => Need::Nothing,
+        Route::Base => Need::Base,
+        Route::Catalog | Route::V1Search => Need::Listing,
+        Route::Tags { name } | Route::Referrers { name, .. } => Need::Repo(name, Action::Pull),
+        Route::Manifest { name, .. } | Route::Blob { name, .. } => match method {
+            _ if read => Need::Repo(name, Action::Pull),
+            "DELETE" => Need::Repo(name, Action::Delete),
+            _ => Need::Repo(name, Action::Push),
+        },
+        Route::UploadStart { name } | Route::Upload { name, .. } => Need::Repo(name, Action::Push),
+        Route::AdminGc | Route::AdminDu => Need::System(Action::Admin),
+    }
+}
+
+/// Who is asking, and the policy that applies (`None`: the registry is
+/// open, everything is allowed).
+pub(super) struct Caller {
+    pub who: Identity,
+    pub policy: Option<Arc<Policy>>,
+}
+
+impl Caller {
+    pub fn open() -> Caller {
+        Caller {
+            who: Identity::Anonymous,
+            policy: None,
+        }
+    }
+
+    /// Whether the caller may `action` on `repo`.
+    pub fn may(&self, repo: &RepoName, action: Action) -> bool {
+        match &self.policy {
+            None => true,
+            Some(p) => p.decide(&self.who, Some(repo), action).allowed,
+        }
+    }
+
+    /// Whether the caller may pull every repository: an administrator (a
+    /// token of one: with a `**` pull scope), or an open registry.
+    pub fn sees_everything(&self) -> bool {
+        match &self.policy {
+            None => true,
+            Some(p) => {
+                let d = p.decide(&self.who, None, Action::Pull);
+                d.allowed && d.reason == Reason::Admin
+            }
+        }
+    }
+
+    /// A mount of a blob from `from` (`None`: from wherever it is): only
+    /// from a repository the caller may pull; without `from`, only for a
+    /// caller who may pull everything.
+    pub fn may_mount_from(&self, from: Option<&RepoName>) -> bool {
+        match from {
+            Some(repo) => self.may(repo, Action::Pull),
+            None => self.sees_everything(),
+        }
+    }
+}
+
+impl Api {
+    /// `None` when the request may proceed, else the refusal.
+    pub(super) fn enforce(
+        &self,
+        req: &Request<'_>,
+        route: &Route,
+        caller: &Caller,
+    ) -> Option<Response> {
+        let policy = caller.policy.as_ref()?;
+        let anonymous = caller.who == Identity::Anonymous;
+        let (allowed, what) = match need(route, &req.method) {
+            Need::Nothing => return None,
+            Need::Base | Need::Listing => (
+                !anonymous || policy.anonymous_may_pull_somewhere(),
+                String::new(),
+            ),
+            Need::Repo(repo, action) => (
+                policy.decide(&caller.who, Some(repo), action).allowed,
+                format!("{} {repo}", action.as_str()),
+            ),
+            Need::System(action) => (
+                policy.decide(&caller.who, None, action).allowed,
+                format!("{} (operator endpoints)", action.as_str()),
+            ),
+        };
+        if allowed {
+            return None;
+        }
+        if anonymous {
+            return Some(self.challenge(req.id, "authentication required"));
+        }
+        let user = caller.who.user().unwrap_or("");
+        let shown: String = user.chars().take(64).collect();
+        let message = match &caller.who {
+            Identity::Token { token, .. } => {
+                format!("token {token} of {shown} may not {what}")
+            }
+            _ => format!("{shown} may not {what}"),
+        };
+        Some(error_response(
+            &Error::client(Code::Denied, message),
+            req.id,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::routes::parse;
+
+    #[test]
+    fn every_route_needs_what_the_table_says() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let upload = "/v2/lab/app/blobs/uploads/0123456789abcdef0123456789abcdef";
+        let cases: Vec<(&str, String, &str)> = vec![
+            ("GET", "/ca.crt".into(), "nothing"),
+            ("GET", "/v1/_ping".into(), "nothing"),
+            ("GET", "/v2/".into(), "base"),
+            ("GET", "/v2/_catalog".into(), "listing"),
+            ("GET", "/v1/search".into(), "listing"),
+            ("GET", "/v2/lab/app/tags/list".into(), "pull"),
+            ("GET", format!("/v2/lab/app/referrers/{digest}"), "pull"),
+            ("GET", "/v2/lab/app/manifests/v1".into(), "pull"),
+            ("HEAD", "/v2/lab/app/manifests/v1".into(), "pull"),
+            ("PUT", "/v2/lab/app/manifests/v1".into(), "push"),
+            ("DELETE", "/v2/lab/app/manifests/v1".into(), "delete"),
+            ("GET", format!("/v2/lab/app/blobs/{digest}"), "pull"),
+            ("HEAD", format!("/v2/lab/app/blobs/{digest}"), "pull"),
+            ("DELETE", format!("/v2/lab/app/blobs/{digest}"), "delete"),
+            ("POST", "/v2/lab/app/blobs/uploads/".into(), "push"),
+            ("GET", upload.into(), "push"),
+            ("PATCH", upload.into(), "push"),
+            ("PUT", upload.into(), "push"),
+            ("DELETE", upload.into(), "push"),
+            ("POST", "/v2/_soute/gc".into(), "admin"),
+            ("GET", "/v2/_soute/du".into(), "admin"),
+        ];
+        for (method, path, want) in cases {
+            let route = parse(&path).expect("parse").expect("route");
+            let got = match need(&route, method) {
+                Need::Nothing => "nothing".to_string(),
+                Need::Base => "base".to_string(),
+                Need::Listing => "listing".to_string(),
+                Need::Repo(repo, a) => {
+                    assert_eq!(repo.as_str(), "lab/app");
+                    a.as_str().to_string()
+                }
+                Need::System(a) => a.as_str().to_string(),
+            };
+            assert_eq!(got, want, "{method} {path}");
+        }
+    }
+}
