@@ -19,7 +19,7 @@ mod headers;
 mod lists;
 mod manifests;
 pub mod query;
-mod ranges;
+pub(crate) mod ranges;
 pub mod routes;
 mod search;
 pub mod transport_errors;

@@ -81,7 +81,14 @@ pub fn chunk_range(
     let Some(raw) = content_range else {
         return Ok((None, declared));
     };
-    let invalid = || Error::client(Code::RangeInvalid, format!("invalid Content-Range {raw:?}"));
+    // Quote at most 160 characters: the header may be 64 KiB of escapes (found by fuzzing).
+    let quoted: String = raw.chars().take(160).collect();
+    let invalid = || {
+        Error::client(
+            Code::RangeInvalid,
+            format!("invalid Content-Range {quoted:?}"),
+        )
+    };
     let spec = raw
         .trim()
         .trim_start_matches("bytes")
@@ -97,7 +104,7 @@ pub fn chunk_range(
     if declared.is_some_and(|d| d != count) {
         return Err(Error::client(
             Code::RangeInvalid,
-            format!("Content-Range {raw:?} does not match Content-Length"),
+            format!("Content-Range {quoted:?} does not match Content-Length"),
         ));
     }
     Ok((Some(start), Some(count)))
@@ -192,5 +199,31 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    /// Found by `fuzz/fuzz_targets/range.rs`: the message quoted the whole header,
+    /// Debug-escaped, so a 64 KiB header of control bytes came back as ~380 KiB.
+    #[test]
+    fn chunk_range_errors_quote_a_bounded_prefix() {
+        let controls = "\u{1d}".repeat(64 * 1024);
+        for (header, declared) in [(controls.clone(), None), (format!("0-9{controls}"), None)] {
+            let err = chunk_range(Some(&header), declared).expect_err("invalid");
+            assert!(
+                err.client_message().len() < 1200,
+                "{} bytes",
+                err.client_message().len()
+            );
+            assert!(err.client_message().starts_with("invalid Content-Range"));
+        }
+        let mismatch = format!("0-9/{}", "9".repeat(64 * 1024));
+        let err = chunk_range(Some(&mismatch), Some(11)).expect_err("mismatch");
+        assert!(
+            err.client_message().len() < 1200,
+            "{} bytes",
+            err.client_message().len()
+        );
+        assert!(err
+            .client_message()
+            .contains("does not match Content-Length"));
     }
 }

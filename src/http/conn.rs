@@ -91,38 +91,10 @@ fn read_head_inner(
 ) -> Result<Head, HeadError> {
     let mut got_bytes = !io.buffered().is_empty();
     loop {
-        let buffered = io.buffered();
-        if !buffered.is_empty() {
-            let mut slots = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
-            let mut req = httparse::Request::new(&mut slots);
-            match req.parse(buffered) {
-                Ok(httparse::Status::Complete(n)) => {
-                    if n > max_bytes {
-                        return Err(HeadError::TooLarge);
-                    }
-                    let head = Head {
-                        method: req.method.unwrap_or("").to_string(),
-                        target: req.path.unwrap_or("").to_string(),
-                        version: req.version.unwrap_or(1),
-                        headers: req
-                            .headers
-                            .iter()
-                            .map(|h| {
-                                let value = String::from_utf8_lossy(h.value).trim().to_string();
-                                (h.name.to_ascii_lowercase(), value)
-                            })
-                            .collect(),
-                    };
-                    io.consume(n);
-                    return Ok(head);
-                }
-                Ok(httparse::Status::Partial) => {
-                    if buffered.len() >= max_bytes {
-                        return Err(HeadError::TooLarge);
-                    }
-                }
-                Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-                Err(_) => return Err(HeadError::Malformed),
+        if !io.buffered().is_empty() {
+            if let Some((head, n)) = parse_head(io.buffered(), max_bytes, max_headers)? {
+                io.consume(n);
+                return Ok(head);
             }
         }
         let now = Instant::now();
@@ -147,6 +119,42 @@ fn read_head_inner(
                 return Err(HeadError::Quiet);
             }
         }
+    }
+}
+
+/// Parses the request head at the start of `buffered`: `Some((head, n))` when
+/// a whole head of `n` bytes is there, `None` while more bytes may complete it.
+pub(crate) fn parse_head(
+    buffered: &[u8],
+    max_bytes: usize,
+    max_headers: usize,
+) -> Result<Option<(Head, usize)>, HeadError> {
+    let mut slots = vec![httparse::EMPTY_HEADER; max_headers.max(1)];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(buffered) {
+        Ok(httparse::Status::Complete(n)) => {
+            if n > max_bytes {
+                return Err(HeadError::TooLarge);
+            }
+            let head = Head {
+                method: req.method.unwrap_or("").to_string(),
+                target: req.path.unwrap_or("").to_string(),
+                version: req.version.unwrap_or(1),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).trim().to_string();
+                        (h.name.to_ascii_lowercase(), value)
+                    })
+                    .collect(),
+            };
+            Ok(Some((head, n)))
+        }
+        Ok(httparse::Status::Partial) if buffered.len() >= max_bytes => Err(HeadError::TooLarge),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
+        Err(_) => Err(HeadError::Malformed),
     }
 }
 
@@ -216,6 +224,50 @@ fn framing(headers: &[(String, String)], version: u8) -> Result<Framing, &'stati
     v.parse::<u64>()
         .map(Framing::Length)
         .map_err(|_| "malformed Content-Length")
+}
+
+/// What serving a parsed head means before the handler runs: the target split
+/// into path and query, the body framing, a pending `100 Continue`, and whether
+/// the connection closes after the answer.
+pub(crate) struct Plan {
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) framing: Framing,
+    pub(crate) cont: Continue,
+    pub(crate) close: bool,
+    /// An HTTP/1.0 client that asked for keep-alive.
+    pub(crate) keep_alive_10: bool,
+}
+
+/// Decides a head's [`Plan`]; `Err((status, reason))` when it is refused.
+pub(crate) fn plan(head: &Head) -> Result<Plan, (u16, &'static str)> {
+    let Some((path, query)) = split_target(&head.target) else {
+        return Err((400, "unsupported request target"));
+    };
+    let framing = framing(&head.headers, head.version).map_err(|why| (400, why))?;
+    let mut cont = Continue::No;
+    for (_, v) in head.headers.iter().filter(|(n, _)| n == "expect") {
+        if v.eq_ignore_ascii_case("100-continue") {
+            if head.version >= 1 {
+                cont = Continue::Pending;
+            }
+        } else {
+            return Err((417, "unsupported expectation"));
+        }
+    }
+    let close = if head.version == 0 {
+        !has_token(&head.headers, "connection", "keep-alive")
+    } else {
+        has_token(&head.headers, "connection", "close")
+    };
+    Ok(Plan {
+        path,
+        query,
+        framing,
+        cont,
+        close,
+        keep_alive_10: head.version == 0 && !close,
+    })
 }
 
 /// Flushes, shuts the write side and reads (and discards) briefly what the
@@ -320,29 +372,18 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             }
         };
         let start = Instant::now();
-        let Some((path, query)) = split_target(&head.target) else {
-            return reject(shared, conn, 400, "unsupported request target", start);
+        let Plan {
+            path,
+            query,
+            framing,
+            cont,
+            close,
+            keep_alive_10,
+        } = match plan(&head) {
+            Ok(p) => p,
+            Err((status, why)) => return reject(shared, conn, status, why, start),
         };
-        let framing = match framing(&head.headers, head.version) {
-            Ok(f) => f,
-            Err(why) => return reject(shared, conn, 400, why, start),
-        };
-        let mut cont = Continue::No;
-        for (_, v) in head.headers.iter().filter(|(n, _)| n == "expect") {
-            if v.eq_ignore_ascii_case("100-continue") {
-                if head.version >= 1 {
-                    cont = Continue::Pending;
-                }
-            } else {
-                return reject(shared, conn, 417, "unsupported expectation", start);
-            }
-        }
-        let mut close = if head.version == 0 {
-            !has_token(&head.headers, "connection", "keep-alive")
-        } else {
-            has_token(&head.headers, "connection", "close")
-        };
-        let keep_alive_10 = head.version == 0 && !close;
+        let mut close = close;
         let id = shared.next_id();
         let head_only = head.method == "HEAD";
         let remote = conn.remote;

@@ -5,8 +5,8 @@
 //! everything above the wire format belongs to `api`.
 
 mod admission;
-mod body;
-mod conn;
+pub(crate) mod body;
+pub(crate) mod conn;
 mod io;
 mod limits;
 mod readiness;
