@@ -1,5 +1,7 @@
 //! soute: a private OCI/Docker registry in one binary and one data folder.
 //! See ARCHITECTURE.md for the map of the code and its invariants.
+//!
+//! It must never hold logic of its own: it only names the modules.
 
 pub mod api;
 pub mod app;

@@ -1,4 +1,6 @@
 //! The `soute` binary: parse the command line, set up logging, dispatch.
+//!
+//! It must never hold registry rules: it parses, prints and calls into the library.
 
 mod access_cli;
 mod ops_cli;
