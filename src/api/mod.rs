@@ -80,10 +80,10 @@ impl Api {
         };
         let caller = match self.authenticate(req, &route)? {
             Access::Known(caller) => caller,
-            Access::Denied(resp) => return Ok(resp),
+            Access::Denied(resp) => return Ok(refused_before_body(req, resp)),
         };
         if let Some(refused) = self.enforce(req, &route, &caller) {
-            return Ok(refused);
+            return Ok(refused_before_body(req, refused));
         }
         self.dispatch(req, route, &caller)
     }
@@ -169,4 +169,15 @@ impl Handler for Api {
 
 fn method_not_allowed() -> Error {
     Error::client(Code::Unsupported, "method not allowed on this endpoint")
+}
+
+/// A request refused by authentication or access rules closes its connection
+/// when it announced a body: the transport then lingers briefly instead of
+/// draining up to 4 MiB for 2 s on a worker, so clients without credentials
+/// cannot hold workers by announcing bodies they never send (attack F2).
+fn refused_before_body(req: &Request<'_>, mut resp: Response) -> Response {
+    if req.body.is_chunked() || req.body.declared_len().unwrap_or(0) > 0 {
+        resp.close = true;
+    }
+    resp
 }

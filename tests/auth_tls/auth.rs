@@ -254,3 +254,53 @@ pub fn push_image(
     r.expect_status(201);
     manifest
 }
+
+/// Attack F2: a client without credentials that announces a body and never
+/// sends it gets its 401 at once and the connection closed, instead of a worker
+/// draining the announced body for 2 s first. Several connections in a row, so
+/// a worker held for each would show as a sum far over the bound.
+#[test]
+fn a_refused_request_with_an_announced_body_is_answered_without_waiting_for_it() {
+    let soute = Soute::start(|_| {});
+    soute.registry().set_user("alice", "pw").expect("set_user");
+    let addr = soute.addr();
+    let started = std::time::Instant::now();
+    for (method, path, framing) in [
+        (
+            "PUT",
+            format!("/v2/{REPO}/manifests/x"),
+            "Content-Length: 4194304",
+        ),
+        (
+            "PATCH",
+            format!("/v2/{REPO}/blobs/uploads/0123456789abcdef0123456789abcdef"),
+            "Content-Length: 1000",
+        ),
+        (
+            "POST",
+            format!("/v2/{REPO}/blobs/uploads/"),
+            "Transfer-Encoding: chunked",
+        ),
+    ] {
+        for _ in 0..5 {
+            let mut s = connect(addr, Duration::from_secs(10));
+            let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n");
+            std::io::Write::write_all(&mut s, head.as_bytes()).expect("write head");
+            let r = read_response(&mut s, false).expect("an answer before any body byte");
+            assert_eq!(r.status, 401, "{method} {path}: {}", r.status_line);
+            assert!(
+                r.headers
+                    .iter()
+                    .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close")),
+                "{method} {path}: the refusal closes the connection: {:?}",
+                r.headers
+            );
+        }
+    }
+    // 15 refusals that each drained for 2 s would take 30 s; lingering is 0.2 s at most.
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "15 refusals took {:?}",
+        started.elapsed()
+    );
+}
