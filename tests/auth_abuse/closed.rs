@@ -3,6 +3,7 @@
 //! the very next request; the server logs each change.
 
 use crate::support::*;
+use crate::SERVE;
 use std::time::Duration;
 
 const PUSH: &str = "/v2/lab/app/blobs/uploads/";
@@ -10,23 +11,23 @@ const GC: &str = "/v2/_soute/gc?dry_run=true";
 
 #[test]
 fn deleting_the_last_user_keeps_the_registry_closed_until_it_is_opened() {
-    let server = Server::start(&[]);
-    let port = server.port;
+    let server = Served::fresh(SERVE);
+    let port = server.port();
     // Never had users: open.
-    assert_eq!(call(port, "GET", "/v2/", None).status, 200);
+    assert_eq!(raw_call(port, "GET", "/v2/", None).status, 200);
     server.user_ok(&["add", "alice"], Some("alice-pw"));
-    assert_eq!(call(port, "GET", "/v2/", None).status, 401);
+    assert_eq!(raw_call(port, "GET", "/v2/", None).status, 401);
     server.user_ok(&["del", "alice"], None);
 
     // No users left: still closed, for reads, pushes and gc alike.
-    let closed = |server: &Server| {
+    let closed = |server: &Served| {
         for (method, path) in [("GET", "/v2/"), ("POST", PUSH), ("POST", GC)] {
-            let r = call(server.port, method, path, None);
+            let r = raw_call(server.port(), method, path, None);
             assert_eq!(r.status, 401, "{method} {path}: {r:?}");
         }
         // Credentials that once were right do not help either.
-        let r = call(
-            server.port,
+        let r = raw_call(
+            server.port(),
             "GET",
             "/v2/",
             Some(&basic("alice", "alice-pw")),
@@ -40,7 +41,7 @@ fn deleting_the_last_user_keeps_the_registry_closed_until_it_is_opened() {
         "{log}"
     );
     // A restart does not open it.
-    let server = server.restart(&[]);
+    let server = server.restart(SERVE);
     closed(&server);
     assert!(
         server.log_text().contains("stays CLOSED"),
@@ -52,16 +53,16 @@ fn deleting_the_last_user_keeps_the_registry_closed_until_it_is_opened() {
     let refused = server.user(&["open"], None);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("users exist"));
-    assert_eq!(call(server.port, "POST", PUSH, None).status, 401);
+    assert_eq!(raw_call(server.port(), "POST", PUSH, None).status, 401);
     server.user_ok(&["del", "bob"], None);
     closed(&server);
 
     // ... and opens a registry without users, for the next request.
     let opened = server.user_ok(&["open"], None);
     assert!(String::from_utf8_lossy(&opened.stdout).contains("OPEN"));
-    assert_eq!(call(server.port, "GET", "/v2/", None).status, 200);
-    assert_eq!(call(server.port, "POST", PUSH, None).status, 202);
-    assert_eq!(call(server.port, "POST", GC, None).status, 200);
+    assert_eq!(raw_call(server.port(), "GET", "/v2/", None).status, 200);
+    assert_eq!(raw_call(server.port(), "POST", PUSH, None).status, 202);
+    assert_eq!(raw_call(server.port(), "POST", GC, None).status, 200);
 
     wait_for("the change in the log", Duration::from_secs(5), || {
         server.log_text().contains("now OPEN").then_some(())
@@ -70,24 +71,24 @@ fn deleting_the_last_user_keeps_the_registry_closed_until_it_is_opened() {
 
 #[test]
 fn a_first_user_added_while_serving_applies_to_the_very_next_request() {
-    let server = Server::start(&[]);
-    let port = server.port;
+    let server = Served::fresh(SERVE);
+    let port = server.port();
     for _ in 0..20 {
-        assert_eq!(call(port, "GET", "/v2/", None).status, 200);
+        assert_eq!(raw_call(port, "GET", "/v2/", None).status, 200);
     }
     server.user_ok(&["add", "alice"], Some("alice-pw"));
     // No wait: the very next requests need credentials.
     for (method, path) in [("GET", "/v2/"), ("POST", PUSH), ("POST", GC)] {
-        let r = call(port, method, path, None);
+        let r = raw_call(port, method, path, None);
         assert_eq!(r.status, 401, "{method} {path}: {r:?}");
         assert!(r.header("www-authenticate").is_some());
     }
     assert_eq!(
-        call(port, "GET", "/v2/", Some(&basic("alice", "wrong"))).status,
+        raw_call(port, "GET", "/v2/", Some(&basic("alice", "wrong"))).status,
         401
     );
     assert_eq!(
-        call(port, "GET", "/v2/", Some(&basic("alice", "alice-pw"))).status,
+        raw_call(port, "GET", "/v2/", Some(&basic("alice", "alice-pw"))).status,
         200
     );
     let log = wait_for("the change in the log", Duration::from_secs(5), || {

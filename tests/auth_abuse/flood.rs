@@ -3,6 +3,7 @@
 //! threads' argon2 blocks) and a signed-in user is served meanwhile.
 
 use crate::support::*;
+use crate::SERVE;
 use std::io::{BufReader, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +38,7 @@ struct Tally {
 /// then, each round, writes every request at once and reads every answer.
 fn attack(from: Ipv4Addr, port: u16, start: &Barrier) -> Tally {
     let mut conns: Vec<_> = (0..CONNECTIONS)
-        .map(|_| BufReader::new(connect_from(from, port)))
+        .map(|_| BufReader::new(connect_port_from(from, port)))
         .collect();
     start.wait();
     let mut tally = Tally::default();
@@ -59,9 +60,9 @@ fn attack(from: Ipv4Addr, port: u16, start: &Barrier) -> Tally {
 
 fn read_answers(reader: &mut BufReader<TcpStream>, tally: &mut Tally) {
     for _ in 0..PIPELINED {
-        match read_response(reader) {
+        match read_response(reader, false).ok() {
             Some(r) if r.status == 401 => tally.unauthorized += 1,
-            Some(r) if r.status == 429 && r.body.contains("too many failed logins") => {
+            Some(r) if r.status == 429 && r.text().contains("too many failed logins") => {
                 assert!(r.retry_after() >= 1);
                 tally.throttled += 1
             }
@@ -75,23 +76,19 @@ fn read_answers(reader: &mut BufReader<TcpStream>, tally: &mut Tally) {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
 #[test]
 fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
-    let server = Server::start(&[]);
+    let server = Served::fresh(SERVE);
     server.user_ok(&["add", "alice"], Some("alice-pw"));
-    let port = server.port;
+    let port = server.port();
     let alice = basic("alice", "alice-pw");
     // alice signs in once: from now on her login is answered from the cache.
-    assert_eq!(call(port, "GET", "/v2/", Some(&alice)).status, 200);
-    let idle_hwm = server.status_kib("VmHWM");
+    assert_eq!(raw_call(port, "GET", "/v2/", Some(&alice)).status, 200);
+    let idle_hwm = vm_hwm_kib(server.pid());
 
     let start = Barrier::new(ATTACKERS as usize + 2);
     let done = AtomicBool::new(false);
+    let pid = server.pid();
     let (tallies, latencies, peak_rss) = std::thread::scope(|s| {
         let attackers: Vec<_> = (2..2 + ATTACKERS)
             .map(|n| {
@@ -101,7 +98,7 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
             .collect();
         // The signed-in user, on one keep-alive connection, while the attack runs.
         let user = s.spawn(|| {
-            let stream = connect_from(Ipv4Addr::LOCALHOST, port);
+            let stream = connect_port_from(Ipv4Addr::LOCALHOST, port);
             let mut writer = stream.try_clone().expect("clone");
             let mut reader = BufReader::new(stream);
             let mut latencies = Vec::new();
@@ -115,7 +112,7 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
                 writer
                     .write_all(request("GET", "/v2/", Some(&alice)).as_bytes())
                     .expect("write");
-                let r = read_response(&mut reader).expect("an answer for alice");
+                let r = read_response(&mut reader, false).expect("an answer for alice");
                 assert_eq!(r.status, 200, "alice refused: {r:?}");
                 latencies.push(sent.elapsed());
                 std::thread::sleep(Duration::from_millis(5));
@@ -128,12 +125,12 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
             let deadline = Instant::now() + Duration::from_secs(120);
             start.wait();
             while !done.load(Ordering::Acquire) && Instant::now() < deadline {
-                let rss = server.status_kib("VmRSS");
+                let rss = proc_kib(pid, "VmRSS");
                 peak = peak.max(rss);
                 if rss > RSS_GUARD_KIB {
                     eprintln!("RSS {rss} KiB over the guard: killing the server");
                     let _ = std::process::Command::new("kill")
-                        .arg(server.pid().to_string())
+                        .arg(pid.to_string())
                         .status();
                     break;
                 }
@@ -150,7 +147,7 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
         (tallies, latencies, watch.join().expect("watch"))
     });
 
-    let hwm = server.status_kib("VmHWM");
+    let hwm = vm_hwm_kib(server.pid());
     let mut sorted = latencies.clone();
     sorted.sort();
     let total = |f: fn(&Tally) -> usize| tallies.iter().map(f).sum::<usize>();
@@ -191,12 +188,13 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
 fn a_flood_from_two_addresses_leaves_room_for_new_logins_from_others() {
     // The HTTP layer's per-address share of workers (8) would stop this flood
     // before it reaches the verifier queue: lift it to test the queue's own share.
-    let server = Server::start(&["--max-workers-per-ip", "64"]);
+    let flags: Vec<&str> = SERVE.iter().copied().chain(["--max-workers-per-ip", "64"]).collect();
+    let server = Served::fresh(&flags);
     let users = ["carol1", "carol2", "carol3", "carol4"];
     for u in users {
         server.user_ok(&["add", u], Some(&format!("{u}-pw")));
     }
-    let port = server.port;
+    let port = server.port();
     let start = Barrier::new(3);
     let answers = std::thread::scope(|s| {
         let attackers: Vec<_> = [2u8, 3]
@@ -206,7 +204,7 @@ fn a_flood_from_two_addresses_leaves_room_for_new_logins_from_others() {
                 s.spawn(move || {
                     let from = Ipv4Addr::new(127, 0, 0, n);
                     let mut conns: Vec<_> = (0..CONNECTIONS)
-                        .map(|_| BufReader::new(connect_from(from, port)))
+                        .map(|_| BufReader::new(connect_port_from(from, port)))
                         .collect();
                     start.wait();
                     for (c, reader) in conns.iter_mut().enumerate() {

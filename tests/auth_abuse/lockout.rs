@@ -2,6 +2,7 @@
 //! lock a user out of other addresses, and each repeat waits longer.
 
 use crate::support::*;
+use crate::SERVE;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -9,17 +10,17 @@ fn from(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, n)
 }
 
-fn expect_throttled(r: &Resp) -> u64 {
+fn expect_throttled(r: &RawResp) -> u64 {
     assert_eq!(r.status, 429, "{r:?}");
-    assert!(r.body.contains("TOOMANYREQUESTS"), "{r:?}");
+    assert!(r.text().contains("TOOMANYREQUESTS"), "{r:?}");
     r.retry_after()
 }
 
 #[test]
 fn a_user_locked_out_from_one_address_still_signs_in_from_another_and_back_off_doubles() {
-    let server = Server::start(&[]);
+    let server = Served::fresh(SERVE);
     server.user_ok(&["add", "alice"], Some("alice-pw"));
-    let port = server.port;
+    let port = server.port();
     let right = basic("alice", "alice-pw");
     let wrong = basic("alice", "guess");
 
@@ -66,9 +67,9 @@ fn a_user_locked_out_from_one_address_still_signs_in_from_another_and_back_off_d
 
 #[test]
 fn an_address_failing_over_many_user_names_backs_off_alone() {
-    let server = Server::start(&[]);
+    let server = Served::fresh(SERVE);
     server.user_ok(&["add", "bob"], Some("bob-pw"));
-    let port = server.port;
+    let port = server.port();
     let bob = basic("bob", "bob-pw");
     // 30 failures over 30 names from 127.0.0.4 (none reaches a pair's limit).
     for i in 0..30 {

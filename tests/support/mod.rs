@@ -7,8 +7,9 @@
 //! folder ([`server::Soute`]), the real binary spawned with its port and log
 //! read back ([`spawn`]), digests and OCI image/manifest builders ([`oci`]),
 //! TLS clients trusting the served CA ([`tls`]), bounded waiting ([`wait`]),
-//! a seeded RNG replayable with `SOUTE_TEST_SEED` ([`rng`]) and /proc
-//! readers ([`procfs`]).
+//! a seeded RNG replayable with `SOUTE_TEST_SEED` ([`rng`]), /proc
+//! readers ([`procfs`]) and many-socket helpers: connections from a chosen
+//! loopback source address, the fd limit raised, p99 ([`net`]).
 //!
 //! It must NEVER talk to a non-loopback address, wait without a deadline, or
 //! leave a server or child process running after its owner is dropped. It
@@ -27,6 +28,7 @@
 
 pub mod data;
 pub mod http;
+pub mod net;
 pub mod oci;
 pub mod procfs;
 pub mod raw;
@@ -38,6 +40,7 @@ pub mod wait;
 
 pub use data::*;
 pub use http::*;
+pub use net::*;
 pub use oci::*;
 pub use procfs::*;
 pub use raw::*;

@@ -41,6 +41,14 @@ impl RawResp {
             .map(str::to_string)
     }
 
+    /// Retry-After in seconds; panics when absent or not a number.
+    pub fn retry_after(&self) -> u64 {
+        self.header("retry-after")
+            .unwrap_or_else(|| panic!("no Retry-After on {self:?}"))
+            .parse()
+            .expect("Retry-After is a number of seconds")
+    }
+
     /// True when the server announced `Connection: close`.
     pub fn closes(&self) -> bool {
         self.header("connection")

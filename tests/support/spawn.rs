@@ -1,14 +1,15 @@
 //! The real `soute` binary as a child process: a clean environment, its
 //! stdout lines and stderr collected by threads, `serve` with the listening
-//! address read back, SIGTERM, bounded waiting for the exit.
+//! address read back, SIGTERM, bounded waiting for the exit; [`Served`]
+//! can own its temporary folder, restart on it, and show its log so far.
 //! Must NEVER leave a child running after its [`Proc`] is dropped, or wait
 //! for a child without a deadline.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,18 @@ pub fn run_soute(args: &[&str]) -> (bool, String, String) {
 /// `soute user ACTION NAME --data DIR`, the password (if any) on stdin.
 /// Panics unless the command succeeds.
 pub fn user_cmd(data: &Path, args: &[&str], password: Option<&str>) -> Output {
+    let out = try_user_cmd(data, args, password);
+    assert!(
+        out.status.success(),
+        "soute user {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// [`user_cmd`] that returns the output whether it succeeded or not.
+pub fn try_user_cmd(data: &Path, args: &[&str], password: Option<&str>) -> Output {
     let mut cmd = soute_bin();
     cmd.arg("user")
         .args(args)
@@ -61,14 +74,7 @@ pub fn user_cmd(data: &Path, args: &[&str], password: Option<&str>) -> Output {
                 .expect("write password");
         }
     }
-    let out = child.wait_with_output().expect("soute user");
-    assert!(
-        out.status.success(),
-        "soute user {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    child.wait_with_output().expect("soute user")
 }
 
 /// A spawned process whose stdout and stderr are collected by threads (so it
@@ -77,6 +83,8 @@ pub struct Proc {
     pub child: std::process::Child,
     stdout: Option<JoinHandle<String>>,
     stderr: Option<JoinHandle<String>>,
+    /// Stderr as read so far (the log of a running server).
+    stderr_so_far: Arc<Mutex<Vec<u8>>>,
     /// Lines of stdout as they arrive.
     pub lines: mpsc::Receiver<String>,
 }
@@ -102,17 +110,35 @@ impl Proc {
             }
             all
         });
+        let stderr_so_far = Arc::new(Mutex::new(Vec::new()));
+        let so_far = Arc::clone(&stderr_so_far);
         let stderr = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = err.read_to_end(&mut all);
+            let mut buf = [0u8; 8192];
+            loop {
+                match err.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => so_far
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&buf[..n]),
+                }
+            }
+            let all = so_far.lock().unwrap_or_else(|e| e.into_inner());
             String::from_utf8_lossy(&all).into_owned()
         });
         Proc {
             child,
             stdout: Some(stdout),
             stderr: Some(stderr),
+            stderr_so_far,
             lines,
         }
+    }
+
+    /// What the process wrote to stderr so far (it may still be running).
+    pub fn stderr_so_far(&self) -> String {
+        let all = self.stderr_so_far.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&all).into_owned()
     }
 
     /// The first stdout line starting with `prefix`, with the prefix cut off;
@@ -205,33 +231,89 @@ impl Drop for Proc {
 }
 
 /// `soute serve --data DIR --listen 127.0.0.1:0 --tls off --gc-interval 0
-/// --workers 8 EXTRA...` with the plain-HTTP address it printed.
+/// --workers 8 EXTRA...` with the plain-HTTP address it printed (`--workers
+/// 8` left out when EXTRA names `--workers`).
 pub struct Served {
     pub proc: Proc,
     pub addr: SocketAddr,
+    dir: PathBuf,
+    /// The temporary folder holding `dir` when [`Served::fresh`] made it.
+    temp: Option<tempfile::TempDir>,
 }
 
 /// Spawns `soute serve` on loopback without TLS and waits (at most
 /// [`STARTUP`]) for its `soute listening on http://ADDR` line.
 pub fn serve(dir: &Path, extra: &[&str]) -> Served {
     let mut cmd = soute_bin();
-    cmd.args(["serve", "--data"])
-        .arg(dir)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--tls",
-            "off",
-            "--gc-interval",
-            "0",
-            "--workers",
-            "8",
-        ])
-        .args(extra);
+    cmd.args(["serve", "--data"]).arg(dir).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--tls",
+        "off",
+        "--gc-interval",
+        "0",
+    ]);
+    if !extra.contains(&"--workers") {
+        cmd.args(["--workers", "8"]);
+    }
+    cmd.args(extra);
     let proc = Proc::spawn(cmd);
     let addr = proc
         .wait_line("soute listening on http://", STARTUP)
         .parse()
         .expect("listening address");
-    Served { proc, addr }
+    Served {
+        proc,
+        addr,
+        dir: dir.to_path_buf(),
+        temp: None,
+    }
+}
+
+impl Served {
+    /// [`serve`] on a new data folder inside a temporary folder that lives
+    /// as long as this server (and its restarts).
+    pub fn fresh(extra: &[&str]) -> Served {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let mut served = serve(&temp.path().join("data"), extra);
+        served.temp = Some(temp);
+        served
+    }
+
+    /// SIGKILLs this server and starts another on the same folder.
+    pub fn restart(mut self, extra: &[&str]) -> Served {
+        self.proc.kill();
+        let temp = self.temp.take();
+        let mut next = serve(&self.dir, extra);
+        next.temp = temp;
+        next
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.child.id()
+    }
+
+    /// The data folder it serves.
+    pub fn folder(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What it logged (stderr) so far.
+    pub fn log_text(&self) -> String {
+        self.proc.stderr_so_far()
+    }
+
+    /// `soute user ARGS --data <folder>`, success or not ([`try_user_cmd`]).
+    pub fn user(&self, args: &[&str], password: Option<&str>) -> Output {
+        try_user_cmd(&self.dir, args, password)
+    }
+
+    /// `soute user ARGS --data <folder>`, which must succeed ([`user_cmd`]).
+    pub fn user_ok(&self, args: &[&str], password: Option<&str>) -> Output {
+        user_cmd(&self.dir, args, password)
+    }
 }
