@@ -11,9 +11,11 @@
 mod bodies;
 #[path = "abuse/connections.rs"]
 mod connections;
+#[path = "abuse/helpers.rs"]
+mod helpers;
 #[path = "abuse/memory.rs"]
 mod memory;
 #[path = "abuse/slow_heads.rs"]
 mod slow_heads;
-#[path = "abuse/support.rs"]
+#[path = "support/mod.rs"]
 mod support;

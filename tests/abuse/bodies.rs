@@ -3,6 +3,7 @@
 //! period, and unfinished request heads cannot buffer more than the head
 //! budget.
 
+use crate::helpers::*;
 use crate::support::*;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
@@ -39,7 +40,7 @@ fn status_of(s: &mut impl Read) -> Option<u16> {
 fn push_small_blob(to: SocketAddr, src: Ipv4Addr, n: usize) -> io::Result<(u16, Duration)> {
     let body = format!("small blob number {n} of the normal client").into_bytes();
     let t = Instant::now();
-    let mut s = connect_from(src, to)?;
+    let mut s = connect_from_io(src, to)?;
     let head = format!(
         "POST /v2/normal/blobs/uploads/?digest={} HTTP/1.1\r\nHost: localhost\r\n\
          Content-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
@@ -56,7 +57,7 @@ fn push_small_blob(to: SocketAddr, src: Ipv4Addr, n: usize) -> io::Result<(u16, 
 /// A blob upload that announces a huge body (or a chunked one) and sends one
 /// byte of it.
 fn open_slow_body(to: SocketAddr, src: Ipv4Addr, i: usize) -> TcpStream {
-    let mut s = connect_from(src, to).expect("connect");
+    let mut s = connect_from_io(src, to).expect("connect");
     let framing = if i.is_multiple_of(2) {
         "Content-Length: 1000000000\r\n\r\nx".to_string()
     } else {
@@ -133,7 +134,7 @@ fn a_body_under_the_minimum_rate_is_cut_after_the_grace_period() {
     let (status, _) = push_small_blob(server.addr, NORMAL_CLIENT, 0).expect("fast push");
     assert_eq!(status, 200, "a fast push must succeed (201)");
 
-    let mut s = connect_from(source(0), server.addr).expect("connect");
+    let mut s = connect_from_io(source(0), server.addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
     let head = format!(
@@ -185,7 +186,7 @@ fn unfinished_heads_stay_under_the_head_budget() {
     pad.resize(HEAD, b'a');
     let socks: Vec<TcpStream> = (0..CONNS)
         .filter_map(|i| {
-            let mut s = connect_from(source(i), server.addr).ok()?;
+            let mut s = connect_from_io(source(i), server.addr).ok()?;
             // The server may refuse it midway: that is the point.
             let _ = s.write_all(&pad);
             Some(s)

@@ -1,6 +1,7 @@
 //! Connection caps: one address cannot take every connection, refusals do
 //! not flood the log, and a low open-file limit lowers the total cap.
 
+use crate::helpers::*;
 use crate::support::*;
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpStream};
@@ -49,7 +50,7 @@ fn one_address_cannot_take_every_connection() {
     let normal = Ipv4Addr::new(127, 0, 0, 3);
     let mut idle = Vec::with_capacity(FLOOD);
     for i in 0..FLOOD {
-        idle.push(connect_from(flooder, server.addr).expect("connect"));
+        idle.push(connect_from_io(flooder, server.addr).expect("connect"));
         if i % 200 == 199 {
             // The other address keeps being served while the flood goes on.
             let (status, _) = plain_v2(server.addr, normal).expect("normal client");
@@ -92,7 +93,7 @@ fn total_cap_is_configurable_and_answers_503() {
         ],
     );
     let idle: Vec<TcpStream> = (0..150)
-        .map(|i| connect_from(source(i), server.addr).expect("connect"))
+        .map(|i| connect_from_io(source(i), server.addr).expect("connect"))
         .collect();
     let (refused, answered) = wait_refused(&idle, 50, Duration::from_secs(5));
     assert_eq!(refused, 50);

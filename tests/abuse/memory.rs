@@ -2,6 +2,7 @@
 //! TLS connections stalled after the handshake in the middle of a request
 //! head plus 2,000 stalled in the handshake, all open at once.
 
+use crate::helpers::*;
 use crate::support::*;
 use std::time::Duration;
 

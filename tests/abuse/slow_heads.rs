@@ -1,6 +1,7 @@
 //! Slow heads and stalled TLS handshakes do not hold workers: with 2,000 of
 //! them open (8 workers), a normal client is still answered within a second.
 
+use crate::helpers::*;
 use crate::support::*;
 use std::time::Duration;
 

@@ -188,7 +188,11 @@ fn a_thousand_bad_logins_keep_memory_bounded_and_signed_in_users_served() {
 fn a_flood_from_two_addresses_leaves_room_for_new_logins_from_others() {
     // The HTTP layer's per-address share of workers (8) would stop this flood
     // before it reaches the verifier queue: lift it to test the queue's own share.
-    let flags: Vec<&str> = SERVE.iter().copied().chain(["--max-workers-per-ip", "64"]).collect();
+    let flags: Vec<&str> = SERVE
+        .iter()
+        .copied()
+        .chain(["--max-workers-per-ip", "64"])
+        .collect();
     let server = Served::fresh(&flags);
     let users = ["carol1", "carol2", "carol3", "carol4"];
     for u in users {

@@ -1,8 +1,9 @@
 //! Helpers for the abuse tests: spawn the release binary (killed on drop),
 //! open many sockets from chosen loopback source addresses, time a normal
-//! client, read the server's VmHWM and warnings.
+//! client, read the server's VmHWM and warnings. The generic network helpers
+//! (source addresses, fd limit, percentiles, VmHWM) are in tests/support/net.rs.
 
-use socket2::{Domain, Socket, Type};
+use crate::support::*;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -20,56 +21,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Raises this process's open-file limit toward its hard limit (at most
-/// 65,536) and checks that `need` descriptors fit. Debian's default soft limit
-/// is 1,024; root's hard limit is far higher.
-#[allow(unsafe_code)]
-pub fn raise_fd_limit(need: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, exclusively borrowed rlimit the call fills in.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) },
-        0,
-        "getrlimit"
-    );
-    let target = lim.rlim_max.min(65_536);
-    if lim.rlim_cur < target {
-        lim.rlim_cur = target;
-        // SAFETY: `lim` is a valid rlimit read by the call.
-        let _ = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-        // SAFETY: as above.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    }
-    assert!(
-        lim.rlim_cur >= need,
-        "this test needs {need} open files; the limit is {} (hard {})",
-        lim.rlim_cur,
-        lim.rlim_max
-    );
-}
-
-/// The `i`-th of eight client source addresses, 127.0.0.2 to 127.0.0.9.
-pub fn source(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8)
-}
-
-/// The normal client's own address (no abusive socket uses it).
-pub const NORMAL_CLIENT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
-
-/// A TCP connection from `src` (bound before connecting) to `to`.
-pub fn connect_from(src: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
-    s.bind(&SocketAddr::from((src, 0)).into())?;
-    s.connect_timeout(&to.into(), IO_TIMEOUT)?;
-    let s: TcpStream = s.into();
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.set_write_timeout(Some(IO_TIMEOUT))?;
-    Ok(s)
 }
 
 /// The release binary serving a temporary data folder; killed on drop.
@@ -181,13 +132,7 @@ pub fn spawn_with(tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
 impl Server {
     /// The server's peak resident memory (VmHWM), in KiB.
     pub fn vm_hwm_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM")
+        vm_hwm_kib(self.child.id())
     }
 
     pub fn log_text(&self) -> String {
@@ -237,7 +182,7 @@ const V2: &[u8] = b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\
 /// the time from connect to the response head.
 pub fn plain_v2(to: SocketAddr, src: Ipv4Addr) -> io::Result<(u16, Duration)> {
     let t = Instant::now();
-    let mut s = connect_from(src, to)?;
+    let mut s = connect_from_io(src, to)?;
     s.write_all(V2)?;
     let status = read_status(&mut s)?;
     Ok((status, t.elapsed()))
@@ -250,7 +195,7 @@ pub fn tls_v2(
     cfg: &Arc<rustls::ClientConfig>,
 ) -> io::Result<(u16, Duration)> {
     let t = Instant::now();
-    let s = connect_from(src, to)?;
+    let s = connect_from_io(src, to)?;
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let conn = rustls::ClientConnection::new(cfg.clone(), name).map_err(io::Error::other)?;
     let mut tls = rustls::StreamOwned::new(conn, s);
@@ -275,27 +220,6 @@ pub fn tls_client(ca_pem: &[u8]) -> Arc<rustls::ClientConfig> {
             .with_root_certificates(roots)
             .with_no_client_auth(),
     )
-}
-
-/// `n` timed requests with `one`; every one must answer 200.
-/// Returns the latencies sorted.
-pub fn measure(n: usize, mut one: impl FnMut() -> io::Result<(u16, Duration)>) -> Vec<Duration> {
-    let mut lat = Vec::with_capacity(n);
-    for i in 0..n {
-        match one() {
-            Ok((200, d)) => lat.push(d),
-            Ok((status, d)) => panic!("request {i}: status {status} after {d:?}"),
-            Err(e) => panic!("request {i}: {e}"),
-        }
-    }
-    lat.sort();
-    lat
-}
-
-/// The p99 of sorted latencies (the largest of fewer than 100).
-pub fn p99(sorted: &[Duration]) -> Duration {
-    let i = (sorted.len() * 99).div_ceil(100).saturating_sub(1);
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// How many of `socks` the server still holds open: no end of stream and no
@@ -324,7 +248,7 @@ pub fn still_open<'a>(socks: impl IntoIterator<Item = &'a TcpStream>) -> usize {
 pub fn open_slow_heads(to: SocketAddr, n: usize) -> Vec<TcpStream> {
     (0..n)
         .map(|i| {
-            let mut s = connect_from(source(i), to).expect("connect");
+            let mut s = connect_from_io(source(i), to).expect("connect");
             s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
                 .expect("half head");
             s
@@ -354,7 +278,7 @@ pub fn open_stalled_handshakes(
     let half = half_client_hello(cfg);
     (0..n)
         .map(|i| {
-            let mut s = connect_from(source(i), to).expect("connect");
+            let mut s = connect_from_io(source(i), to).expect("connect");
             if i % 2 == 0 {
                 s.write_all(&half).expect("half hello");
             }
@@ -379,7 +303,7 @@ pub fn open_tls_slow_heads(
                 (0..n)
                     .filter(|i| i % 4 == t)
                     .map(|i| {
-                        let mut sock = connect_from(source(i), to).expect("connect");
+                        let mut sock = connect_from_io(source(i), to).expect("connect");
                         let name =
                             rustls::pki_types::ServerName::try_from("localhost").expect("name");
                         let mut conn =
@@ -403,4 +327,9 @@ pub fn open_tls_slow_heads(
         .into_iter()
         .flat_map(|h| h.join().expect("opener thread"))
         .collect()
+}
+
+/// [`connect_from`] with this binary's I/O timeout.
+pub fn connect_from_io(src: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    connect_from(src, to, IO_TIMEOUT)
 }
