@@ -4,17 +4,22 @@
 //!
 //! Every test spawns the real binary (`CARGO_BIN_EXE_soute`), waits for it
 //! with a deadline, and works in its own temporary folder. Servers listen on
-//! 127.0.0.1 only and are killed by the test. The helpers are self-contained.
+//! 127.0.0.1 only and are killed by the test. It uses the shared support
+//! library (digests, raw HTTP); its own `Server` starts `serve` under
+//! `umask 000` in a chosen working folder, which the library's `serve` does not.
 
-use sha2::{Digest, Sha256};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{raw_exchange, sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_soute");
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -193,27 +198,16 @@ impl Drop for Server {
     }
 }
 
-/// One plain-HTTP request on its own connection: (status, body).
+/// One plain-HTTP request on its own connection: (status, whole answer as text).
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
+    let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
-    .expect("write head");
-    s.write_all(body).expect("write body");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let out = text(&out);
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+    .into_bytes();
+    req.extend_from_slice(body);
+    let r = raw_exchange(addr, &req);
+    (r.status, format!("{} {}", r.status_line, text(&r.body)))
 }
 
 /// Operands a command needs before its flags parse (see the table's usage).
@@ -502,7 +496,7 @@ fn files_are_private_whatever_the_umask() {
     Server::start(&cwd, &["--data", "d", "--tls", "auto"]).stop();
     let server = Server::start(&cwd, &["--data", "d", "--tls", "off"]);
     let blob = b"private bytes";
-    let digest = format!("sha256:{:x}", Sha256::digest(blob));
+    let digest = sha256(blob);
     let (status, resp) = http(
         server.addr,
         "POST",
