@@ -149,8 +149,11 @@ mod tests {
     use argon2::{Algorithm, Argon2, Params, Version};
 
     /// An argon2id hash that takes a few hundred ms to check (1 MiB, 800 passes).
+    /// A hash whose check takes seconds even on a fast, idle machine (800
+    /// passes once finished in under 0.4 s on an idle CI machine and the
+    /// test below saw no full queue), so the checks below overlap for sure.
     fn slow_hash(pw: &str) -> String {
-        let params = Params::new(1024, 800, 1, None).expect("params");
+        let params = Params::new(1024, 6000, 1, None).expect("params");
         let salt = SaltString::encode_b64(&[9u8; 16]).expect("salt");
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password(pw.as_bytes(), &salt)
