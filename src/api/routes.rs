@@ -55,13 +55,6 @@ pub enum Route {
     AdminDu,
 }
 
-impl Route {
-    /// Operator endpoints under `/v2/_soute/` (`_soute` is no valid repository name).
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Route::AdminGc | Route::AdminDu)
-    }
-}
-
 /// Parse a raw (still percent-encoded) request path. `Ok(None)`: no such endpoint.
 pub fn parse(raw_path: &str) -> Result<Option<Route>> {
     match raw_path {
