@@ -3,6 +3,7 @@
 //! It must never hold registry rules: it parses, prints and calls into the library.
 
 mod access_cli;
+mod audit_cli;
 mod ops_cli;
 
 use soute::cli::{self, Command, UserAction};
@@ -92,6 +93,14 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => access_cli::token(action, &data_dir, json)?,
+        Command::Audit {
+            data_dir,
+            query,
+            json,
+        } => {
+            init_logging("warn");
+            audit_cli::audit(&data_dir, &query, json)?
+        }
         Command::Gc {
             data_dir,
             policy,

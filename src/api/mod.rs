@@ -11,6 +11,7 @@
 
 mod access;
 mod admin;
+mod audit;
 mod auth;
 pub mod basic;
 mod blobs;
@@ -83,9 +84,16 @@ impl Api {
             Access::Denied(resp) => return Ok(refused_before_body(req, resp)),
         };
         if let Some(refused) = self.enforce(req, &route, &caller) {
+            self.audit_refusal(req, &route, &caller, refused.status);
             return Ok(refused_before_body(req, refused));
         }
-        self.dispatch(req, route, &caller)
+        // The audit log: pushes, deletes and admin actions, after the fact.
+        let audited = audit::audited(&route, &req.method);
+        let result = self.dispatch(req, route, &caller);
+        if let Some(audited) = audited {
+            self.audit_outcome(req, audited, &caller, &result);
+        }
+        result
     }
 
     /// One handler per (route, method); anything else is 405. `enforce` has

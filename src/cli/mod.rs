@@ -6,9 +6,11 @@
 //! through the function it is given), and never return an HTTP error.
 
 mod access;
+mod audit;
 mod spec;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
+pub use audit::{AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 
 use crate::config::{
@@ -42,6 +44,11 @@ pub enum Command {
     Token {
         action: TokenAction,
         data_dir: PathBuf,
+        json: bool,
+    },
+    Audit {
+        data_dir: PathBuf,
+        query: AuditQuery,
         json: bool,
     },
     Gc {
@@ -180,6 +187,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         "token" => Command::Token {
             action: access::token_action(&args, &mut operands)?,
             data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
+        "audit" => Command::Audit {
+            data_dir: data_dir(&args, env),
+            query: audit::audit_query(&args)?,
             json: args.has("--json"),
         },
         "gc" => {
@@ -346,6 +358,12 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     }
     if let Some(n) = args.parsed::<u64>("--max-upload-sessions-per-client", "a number")? {
         cfg.max_upload_sessions_per_client = n.max(1);
+    }
+    if let Some(n) = args.parsed::<u64>("--audit-keep", "a number of events")? {
+        cfg.audit.keep = n;
+    }
+    if let Some(n) = args.parsed::<u64>("--audit-days", "a number of days")? {
+        cfg.audit.days = (n > 0).then_some(n);
     }
     Ok(cfg)
 }

@@ -191,6 +191,16 @@ const SERVER_FLAGS: &[Flag] = &[
         "N",
         "open upload sessions per client address; 429 beyond (default 100)",
     ),
+    valued(
+        "--audit-keep",
+        "N",
+        "events the audit log keeps at most (default 100000; 0: record none)",
+    ),
+    valued(
+        "--audit-days",
+        "N",
+        "days the audit log keeps an event (default 90; 0: no age limit)",
+    ),
 ];
 
 /// Every sub-command, in the order the general help lists them.
@@ -274,6 +284,31 @@ decided (USER may be anonymous). Changes apply to the next request.",
         about: "`create` prints the secret once (soute keeps only its sha256). Use it as the
 password: docker login -u USER --password-stdin. A token may do what its user may
 do and one of its scopes allows. `revoke` makes it unusable at once.",
+    },
+    Spec {
+        name: "audit",
+        operands: "",
+        summary: "who pushed, deleted, signed in, failed or was refused, when and from where",
+        flags: &[
+            DATA,
+            valued(
+                "--since",
+                "1h|7d|RFC3339",
+                "events since this long ago or this time (default: all kept)",
+            ),
+            valued(
+                "--limit",
+                "N",
+                "print the newest N events at most (default 1000)",
+            ),
+            switch("--json", "print a JSON array of events"),
+        ],
+        about: "Prints one event per line, oldest first: time (RFC 3339, UTC), actor (a user,
+token:NAME or anonymous; for a failed login the name given), client address, action
+(login, login_failed, push, delete, denied, admin, token_issued, suppressed), HTTP
+status, repository (- for none) and detail (reference, digest or reason). Pulls are
+not recorded. The log keeps --audit-keep events and --audit-days days (serve flags).
+Works while `soute serve` runs on the same folder.",
     },
     Spec {
         name: "gc",
@@ -374,7 +409,7 @@ pub fn general_help() -> String {
     out.push_str(
         "
 `soute help COMMAND` (or `soute COMMAND --help`) lists a command's flags.
-user, gc, backup, verify and du work while `soute serve` runs on the same folder.
+user, audit, gc, backup, verify and du work while `soute serve` runs on the same folder.
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
