@@ -451,6 +451,19 @@ mod tests {
         }
         assert!(p(&["du", "--tag", "v1"]).is_err());
         assert!(p(&["du", "a", "b"]).is_err());
+        match p(&["serve", "--audit-keep", "50", "--audit-days", "0"]) {
+            Ok(Command::Serve(cfg)) => assert_eq!((cfg.audit.keep, cfg.audit.days), (50, None)),
+            other => panic!("{other:?}"),
+        }
+        match p(&["audit", "--since", "2h", "--limit", "5", "--json"]) {
+            Ok(Command::Audit { query, json, .. }) => {
+                assert_eq!(query.since, Since::Ago(7200));
+                assert_eq!(query.limit, 5);
+                assert!(json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["audit", "--limit", "0"]).is_err());
     }
 }
 

@@ -3,7 +3,8 @@
 //! logins (verified, not cached), failures, refusals and operator actions are
 //! recorded with actor, address and repository; pulls are not; a flood of
 //! failed logins adds a bounded number of rows; `--audit-keep` bounds the
-//! table, and failures cannot push the record of pushes out of it.
+//! table, and failures cannot push the record of pushes out of it; a
+//! backup carries the log.
 
 use super::auth::push_image;
 use crate::support::*;
@@ -182,6 +183,14 @@ fn writes_logins_failures_and_refusals_are_recorded_and_pulls_are_not() {
     assert_eq!(summary(&last_two), summary(&events[events.len() - 2..]));
     let (ok, _, err) = run_soute(&["audit", "--since", "yesterday"]);
     assert!(!ok && err.contains("--since"), "{err}");
+    // A backup carries the log (it is in soute.db).
+    let dest = tempfile::tempdir().expect("tempdir");
+    let copy = dest.path().join("copy");
+    let data = soute.data().to_str().expect("utf-8").to_string();
+    let copy_str = copy.to_str().expect("utf-8");
+    let (ok, out, err) = run_soute(&["backup", copy_str, "--data", &data]);
+    assert!(ok, "backup: {out}{err}");
+    assert_eq!(summary(&audit_json(&copy, &[])), summary(&events));
     soute.stop();
 }
 
