@@ -296,3 +296,38 @@ fn audit_keep_bounds_the_table_and_failures_cannot_push_writes_out() {
     assert_eq!(count(&events, "push"), 25);
     served.proc.stop(std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn a_failed_audit_write_never_fails_the_request() {
+    let soute = Soute::plain();
+    soute
+        .registry()
+        .add_user("erin", "erin-pw", true)
+        .expect("erin");
+    let agent = http_agent();
+    let base = soute.http_base();
+    let erin = basic("erin", "erin-pw");
+    push_image(&agent, &base, Some(&erin), "lost/app", "first");
+    assert_eq!(count(&audit_json(soute.data(), &[]), "push"), 1);
+    // The table is gone (a damaged or foreign database): every write fails.
+    let db = rusqlite::Connection::open(soute.data().join("soute.db")).expect("open db");
+    db.execute_batch("DROP TABLE audit").expect("drop");
+    drop(db);
+    push_image(&agent, &base, Some(&erin), "lost/other", "second");
+    let url = format!("{base}/v2/lost/app/manifests/v1");
+    call(&agent, "DELETE", &url, Some(&erin), &[], None).expect_status(202);
+    get(&agent, &url, None).expect_status(401);
+    get(
+        &agent,
+        &format!("{base}/v2/"),
+        Some(&basic("erin", "guess")),
+    )
+    .expect_status(401);
+    get(
+        &agent,
+        &format!("{base}/v2/lost/other/manifests/v1"),
+        Some(&erin),
+    )
+    .expect_status(200);
+    soute.stop();
+}
