@@ -329,5 +329,8 @@ fn a_failed_audit_write_never_fails_the_request() {
         Some(&erin),
     )
     .expect_status(200);
+    let data = soute.data().to_str().expect("utf-8").to_string();
+    let (ok, _, err) = run_soute(&["audit", "--data", &data]);
+    assert!(!ok && err.contains("no such table"), "{err}");
     soute.stop();
 }
