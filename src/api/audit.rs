@@ -70,14 +70,21 @@ impl Api {
         let mut detail = audited.detail;
         match audited.action {
             AuditAction::Push => {
-                if let Some((_, digest)) = resp
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("docker-content-digest"))
-                {
-                    if *digest != detail {
+                let header = |name: &'static str| {
+                    resp.headers
+                        .iter()
+                        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.as_str())
+                };
+                if let Some(digest) = header("docker-content-digest").next() {
+                    if digest != detail {
                         detail = format!("{detail} {digest}");
                     }
+                }
+                // Tags given with `?tag=` (at most MAX_TAG_PARAMS, each a valid tag).
+                let tags: Vec<&str> = header("oci-tag").collect();
+                if !tags.is_empty() {
+                    detail = format!("{detail} tags {}", tags.join(","));
                 }
             }
             AuditAction::Admin if !req.query.is_empty() => {

@@ -129,6 +129,19 @@ fn writes_logins_failures_and_refusals_are_recorded_and_pulls_are_not() {
     get(&agent, &format!("{base}/v2/"), None).expect_status(401);
     get(&agent, &format!("{base}/v2/lab/app/manifests/v1"), None).expect_status(401);
 
+    // A push by digest with `?tag=`: the tags are in the detail.
+    let by_digest = format!("{base}/v2/lab/app/manifests/{digest}?tag=x&tag=y");
+    let body = manifest.body.clone();
+    call(
+        &agent,
+        "PUT",
+        &by_digest,
+        Some(&alice),
+        &headers,
+        Some(&body),
+    )
+    .expect_status(201);
+
     // Read by the real binary while the server runs.
     let events = audit_json(soute.data(), &[]);
     let s = |a: &str, who: &str, repo: &str, status: u64| {
@@ -147,6 +160,7 @@ fn writes_logins_failures_and_refusals_are_recorded_and_pulls_are_not() {
             s("login_failed", "bob", "", 401),
             s("push", "token:ci", "lab/tok", 201),
             s("denied", "anonymous", "lab/app", 401),
+            s("push", "alice", "lab/app", 201),
         ],
         "{events:#?}"
     );
@@ -159,6 +173,7 @@ fn writes_logins_failures_and_refusals_are_recorded_and_pulls_are_not() {
     assert_eq!(text(&events[3], "detail"), "gc ?dry_run=true");
     assert_eq!(text(&events[6], "detail"), "push PUT");
     assert_eq!(text(&events[7], "detail"), "unknown or revoked token");
+    assert_eq!(text(&events[10], "detail"), format!("{digest} tags x,y"));
     // No secret ever reaches the log.
     let plain = audit_cmd(soute.data(), &[]);
     assert!(!plain.contains(&secret) && !plain.contains(&ci) && !plain.contains("bob-pw"));
