@@ -20,8 +20,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let operator_event = audit_cli::operator_event(&cmd);
     match run(cmd) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some((data_dir, words)) = operator_event {
+                audit_cli::record_operator(&data_dir, &words);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("soute: {}", describe(e.as_ref()));
             ExitCode::FAILURE

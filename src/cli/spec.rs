@@ -307,7 +307,8 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
 token:NAME or anonymous; for a failed login the name given), client address, action
 (login, login_failed, push, delete, denied, admin, token_issued, suppressed), HTTP
 status, repository (- for none) and detail (reference, digest or reason). Pulls are
-not recorded. The log keeps --audit-keep events and --audit-days days (serve flags).
+not recorded; the soute commands that change users, rules, tokens or data are, as
+admin events of local:$USER. The log keeps --audit-keep events and --audit-days days (serve flags).
 Works while `soute serve` runs on the same folder.",
     },
     Spec {

@@ -349,3 +349,61 @@ fn a_failed_audit_write_never_fails_the_request() {
     assert!(!ok && err.contains("no such table"), "{err}");
     soute.stop();
 }
+
+#[test]
+fn operator_commands_are_recorded_without_secrets() {
+    let soute = Soute::plain();
+    let data = soute.data().to_str().expect("utf-8").to_string();
+    user_cmd(soute.data(), &["add", "frank"], Some("frank-pw"));
+    user_cmd(soute.data(), &["list"], None);
+    let soute_ok = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--data", &data]);
+        let (ok, out, err) = run_soute(&all);
+        assert!(ok, "soute {args:?}: {out}{err}");
+        out
+    };
+    soute_ok(&["access", "grant", "frank", "team/**", "pull,push"]);
+    soute_ok(&["access", "list"]);
+    let secret = soute_ok(&[
+        "token",
+        "create",
+        "ci",
+        "--user",
+        "frank",
+        "--scope",
+        "team/**:pull",
+        "--expires",
+        "1d",
+    ]);
+    soute_ok(&["gc", "--dry-run"]);
+    soute_ok(&["gc"]);
+    let (ok, _, _) = run_soute(&["user", "del", "nobody", "--data", &data]);
+    assert!(!ok, "deleting an unknown user fails (and is not recorded)");
+
+    let events = audit_json(soute.data(), &[]);
+    let words: Vec<&str> = events.iter().map(|e| text(e, "detail")).collect();
+    assert_eq!(
+        words,
+        [
+            "user add frank",
+            "access grant frank team/** pull,push",
+            "token create ci --user frank --scope team/**:pull --expires 86400s",
+            "gc",
+        ],
+        "{events:#?}"
+    );
+    for e in &events {
+        assert_eq!(text(e, "action"), "admin", "{e}");
+        // `$USER`, or the uid when the environment has none.
+        let actor = text(e, "actor");
+        match std::env::var("USER") {
+            Ok(user) if !user.is_empty() => assert_eq!(actor, format!("local:{user}")),
+            _ => assert!(actor.starts_with("local:uid="), "{e}"),
+        }
+        assert_eq!(text(e, "address"), "local", "{e}");
+    }
+    let plain = audit_cmd(soute.data(), &[]);
+    assert!(!plain.contains(secret.trim()) && !plain.contains("frank-pw"));
+    soute.stop();
+}
