@@ -2,10 +2,40 @@
 //! duration before now (`1h`, `7d`, the syntax of `token create --expires`)
 //! or an RFC 3339 time (`2026-12-01T08:00:00Z`), `--limit`, `--json`.
 //!
+//! Also its row of the command table ([`SPEC`]).
+//!
 //! It must never do I/O nor read the clock (`Since::resolve` is given the time).
 
-use super::spec::{usage, Args, UsageError};
+use super::spec::{switch, usage, valued, Args, Spec, UsageError, DATA};
 use crate::auth::tokens::parse_lifetime;
+
+/// `soute audit` in the table of commands (`spec::COMMANDS`).
+pub(super) const SPEC: Spec = Spec {
+    name: "audit",
+    operands: "",
+    summary: "who pushed, deleted, signed in, failed or was refused, when and from where",
+    flags: &[
+        DATA,
+        valued(
+            "--since",
+            "1h|7d|RFC3339",
+            "events since this long ago or this time (default: all kept)",
+        ),
+        valued(
+            "--limit",
+            "N",
+            "print the newest N events at most (default 1000)",
+        ),
+        switch("--json", "print a JSON array of events"),
+    ],
+    about: "Prints one event per line, oldest first: time (RFC 3339, UTC), actor (a user,
+token:NAME or anonymous; for a failed login the name given), client address, action
+(login, login_failed, push, delete, denied, admin, token_issued, suppressed), HTTP
+status, repository (- for none) and detail (reference, digest or reason). Pulls are
+not recorded; the soute commands that change users, rules, tokens or data are, as
+admin events of local:$USER. The log keeps --audit-keep events for --audit-days days
+(serve flags). Works while `soute serve` runs on the same folder.",
+};
 
 /// Events `soute audit` prints when `--limit` is not given (the newest).
 pub const DEFAULT_AUDIT_LIMIT: u64 = 1000;

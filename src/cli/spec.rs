@@ -45,7 +45,7 @@ pub fn usage(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
-const fn switch(name: &'static str, help: &'static str) -> Flag {
+pub(super) const fn switch(name: &'static str, help: &'static str) -> Flag {
     Flag {
         name,
         value: None,
@@ -54,7 +54,7 @@ const fn switch(name: &'static str, help: &'static str) -> Flag {
     }
 }
 
-const fn valued(name: &'static str, value: &'static str, help: &'static str) -> Flag {
+pub(super) const fn valued(name: &'static str, value: &'static str, help: &'static str) -> Flag {
     Flag {
         name,
         value: Some(value),
@@ -72,7 +72,7 @@ const fn repeated(name: &'static str, value: &'static str, help: &'static str) -
     }
 }
 
-const DATA: Flag = valued(
+pub(super) const DATA: Flag = valued(
     "--data",
     "DIR",
     "the data folder (default $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./soute-data)",
@@ -191,16 +191,8 @@ const SERVER_FLAGS: &[Flag] = &[
         "N",
         "open upload sessions per client address; 429 beyond (default 100)",
     ),
-    valued(
-        "--audit-keep",
-        "N",
-        "events the audit log keeps at most (default 100000; 0: record none)",
-    ),
-    valued(
-        "--audit-days",
-        "N",
-        "days the audit log keeps an event (default 90; 0: no age limit)",
-    ),
+    valued("--audit-keep", "N", "audit events kept (default 100000; 0: none)"),
+    valued("--audit-days", "N", "days audit events are kept (default 90; 0: no limit)"),
 ];
 
 /// Every sub-command, in the order the general help lists them.
@@ -285,32 +277,7 @@ decided (USER may be anonymous). Changes apply to the next request.",
 password: docker login -u USER --password-stdin. A token may do what its user may
 do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
-    Spec {
-        name: "audit",
-        operands: "",
-        summary: "who pushed, deleted, signed in, failed or was refused, when and from where",
-        flags: &[
-            DATA,
-            valued(
-                "--since",
-                "1h|7d|RFC3339",
-                "events since this long ago or this time (default: all kept)",
-            ),
-            valued(
-                "--limit",
-                "N",
-                "print the newest N events at most (default 1000)",
-            ),
-            switch("--json", "print a JSON array of events"),
-        ],
-        about: "Prints one event per line, oldest first: time (RFC 3339, UTC), actor (a user,
-token:NAME or anonymous; for a failed login the name given), client address, action
-(login, login_failed, push, delete, denied, admin, token_issued, suppressed), HTTP
-status, repository (- for none) and detail (reference, digest or reason). Pulls are
-not recorded; the soute commands that change users, rules, tokens or data are, as
-admin events of local:$USER. The log keeps --audit-keep events and --audit-days days (serve flags).
-Works while `soute serve` runs on the same folder.",
-    },
+    super::audit::SPEC,
     Spec {
         name: "gc",
         operands: "",
