@@ -2,8 +2,9 @@
 //! when and from where. [`Registry::audit`] is the one way a row is written:
 //! it cleans and cuts the text (256 bytes per column, control characters
 //! replaced), rate-limits the events anyone can cause (failed logins and
-//! refusals: at most [`NOISY_PER_KEY`] a minute per actor, address, action
-//! and repository, and [`NOISY_PER_MINUTE`] in all, then one `suppressed`
+//! refusals: at most [`NOISY_PER_KEY`] a minute per actor, address, action,
+//! repository and status, one for attempts answered 429 (throttled logins),
+//! and [`NOISY_PER_MINUTE`] in all, then one `suppressed`
 //! row for the rest of the minute), commits without waiting for fsync, and
 //! prunes to the retention limits every so many inserts
 //! ([`AuditRetention::prune_every`]).
@@ -25,7 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Longest text stored in one column, in bytes (cut on a character boundary).
 pub const MAX_FIELD_BYTES: usize = 256;
-/// Noisy events recorded per (action, actor, address, repository) per minute.
+/// Noisy events recorded per (action, actor, address, repository, status)
+/// per minute; 1 for status 429 (a login refused by the throttle).
 pub const NOISY_PER_KEY: u32 = 10;
 /// Noisy events recorded per minute in all.
 pub const NOISY_PER_MINUTE: u32 = 300;
@@ -228,14 +230,15 @@ impl AuditLog {
         }
         let key = n
             .hasher
-            .hash_one((e.action, &e.actor, &e.address, &e.repository));
+            .hash_one((e.action, &e.actor, &e.address, &e.repository, e.status));
         let (start, count) = n.keys.get(&key).copied().unwrap_or((now, 0));
         let (start, count) = if now.duration_since(start) >= WINDOW {
             (now, 0)
         } else {
             (start, count)
         };
-        if count >= NOISY_PER_KEY {
+        let per_key = if e.status == 429 { 1 } else { NOISY_PER_KEY };
+        if count >= per_key {
             return Admit::Drop;
         }
         n.in_window += 1;
@@ -367,6 +370,12 @@ mod tests {
             .filter(|_| log.admit(&fail("alice"), now) == Admit::Record)
             .count();
         assert_eq!(recorded, NOISY_PER_KEY as usize);
+        // Throttled attempts of the same pair: one a minute.
+        let throttled = fail("alice").status(429);
+        let recorded = (0..50)
+            .filter(|_| log.admit(&throttled, now) == Admit::Record)
+            .count();
+        assert_eq!(recorded, 1);
         // Pushes are never limited.
         let push = AuditEvent::new(AuditAction::Push, "alice", IP);
         assert!((0..1000).all(|_| log.admit(&push, now) == Admit::Record));
@@ -379,7 +388,10 @@ mod tests {
             .iter()
             .filter(|a| **a == Admit::RecordSuppressed)
             .count();
-        assert_eq!(records + NOISY_PER_KEY as usize, NOISY_PER_MINUTE as usize);
+        assert_eq!(
+            records + NOISY_PER_KEY as usize + 1,
+            NOISY_PER_MINUTE as usize
+        );
         assert_eq!(notes, 1);
         // A minute later the window opens again, and the map was emptied of old keys.
         let later = now + WINDOW;
