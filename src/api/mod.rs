@@ -3,7 +3,8 @@
 //! codes. One file per resource: `blobs`, `uploads`, `manifests`, `lists`
 //! (catalog, tags, referrers), `search` (v1), `admin` (`/v2/_soute/`), `auth`
 //! (who is asking, the challenge), `access` (the one place a request is
-//! allowed or refused, by `auth::access::Policy`); `envelope` is the only place an `Error` becomes a
+//! allowed or refused, by `auth::access::Policy`), `audit` (what a request is
+//! recorded as in the audit log); `envelope` is the only place an `Error` becomes a
 //! response, `headers` builds the rest, `query` and `ranges` parse the client's
 //! parameters.
 //!

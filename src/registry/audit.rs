@@ -337,11 +337,6 @@ impl Registry {
     pub fn audit_events(&self, since: i64, limit: u64) -> Result<Vec<AuditRow>> {
         self.db.read(|c| db::audit::since(c, since, limit))
     }
-
-    /// How many events the log holds.
-    pub fn audit_len(&self) -> Result<u64> {
-        self.db.read(db::audit::count)
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! registry: the rules of the registry. Upload lifecycle, manifest validation
-//! and storage, tags, referrers, deletes. Owns every transaction and the order
+//! and storage, tags, referrers, deletes, the audit log. Owns every transaction and the order
 //! in which files and rows change (DESIGN.md §5).
 //!
 //! It must never see HTTP requests or responses, nor choose status codes
