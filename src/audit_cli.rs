@@ -16,12 +16,7 @@ use std::path::{Path, PathBuf};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// Seconds since the epoch as RFC 3339 UTC (`2026-12-01T23:25:05Z`).
-fn rfc3339(secs: i64) -> String {
-    jiff::Timestamp::from_second(secs)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| secs.to_string())
-}
+use soute::cli::format_rfc3339 as rfc3339;
 
 /// A field of a plain line: `-` when empty, quoted when it holds spaces.
 fn field(s: &str) -> String {

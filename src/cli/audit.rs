@@ -2,7 +2,9 @@
 //! duration before now (`1h`, `7d`, the syntax of `token create --expires`)
 //! or an RFC 3339 time (`2026-12-01T08:00:00Z`), `--limit`, `--json`.
 //!
-//! Also its row of the command table ([`SPEC`]).
+//! Also its row of the command table ([`SPEC`]) and RFC 3339 times both
+//! ways ([`parse_rfc3339`], [`format_rfc3339`]; a crate for them added
+//! ~180 KB to the binary).
 //!
 //! It must never do I/O nor read the clock (`Since::resolve` is given the time).
 
@@ -86,18 +88,108 @@ pub fn audit_query(args: &Args) -> Result<AuditQuery, UsageError> {
 
 fn parse_since(v: &str) -> Result<Since, UsageError> {
     if v.contains('T') || v.contains('-') {
-        return v
-            .parse::<jiff::Timestamp>()
-            .map(|t| Since::At(t.as_second()))
-            .map_err(|e| {
-                usage(format!(
-                    "--since: {v:?} is not an RFC 3339 time like 2026-12-01T08:00:00Z ({e})"
-                ))
-            });
+        return parse_rfc3339(v).map(Since::At).ok_or_else(|| {
+            usage(format!(
+                "--since: {v:?} is not an RFC 3339 time like 2026-12-01T08:00:00Z"
+            ))
+        });
     }
     parse_lifetime(v)
         .map(Since::Ago)
         .map_err(|e| usage(format!("--since: {e}, or an RFC 3339 time")))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// The date of a day since 1970-01-01 (Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC: `2026-12-01T23:25:05Z`.
+pub fn format_rfc3339(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// An RFC 3339 time (`2026-12-01T08:00:00Z`, `...T09:00:00.5+01:00`; `t` or
+/// a space for `T`) as seconds since the epoch; fractions are dropped.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |from: usize, len: usize| -> Option<i64> {
+        let part = b.get(from..from + len)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    if !(at(4, b'-') && at(7, b'-') && at(13, b':') && at(16, b':')) {
+        return None;
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (h, mi, sec) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    let days_in_month = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if d < 1 || d > days_in_month || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        i += 1;
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        i += digits;
+    }
+    let offset = match b.get(i) {
+        Some(b'Z' | b'z') if b.len() == i + 1 => 0,
+        Some(sign @ (b'+' | b'-')) if b.len() == i + 6 && at(i + 3, b':') => {
+            let (oh, om) = (num(i + 1, 2)?, num(i + 4, 2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let secs = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                secs
+            } else {
+                -secs
+            }
+        }
+        _ => return None,
+    };
+    let local = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + sec.min(59);
+    Some(local - offset)
 }
 
 #[cfg(test)]
@@ -128,6 +220,49 @@ mod tests {
             assert!(e.0.starts_with("--since:"), "{bad}: {e}");
         }
         assert_eq!(Since::Ago(60).resolve(1000), 940);
+    }
+
+    #[test]
+    fn rfc3339_round_trips_and_refuses_what_is_not_one() {
+        let cases: &[(&str, i64)] = &[
+            ("1970-01-01T00:00:00Z", 0),
+            ("2000-02-29T00:01:01Z", 951_782_461),
+            ("2026-12-01T23:25:05Z", 1_796_167_505),
+            ("1969-12-31T23:59:59Z", -1),
+            ("2400-12-31T23:59:59Z", 13_601_087_999),
+        ];
+        for (text, secs) in cases {
+            assert_eq!(parse_rfc3339(text), Some(*secs), "{text}");
+            assert_eq!(format_rfc3339(*secs), *text);
+        }
+        let same: &[&str] = &[
+            "2026-12-02T00:25:05+01:00",
+            "2026-12-01T18:25:05-05:00",
+            "2026-12-01t23:25:05.999z",
+            "2026-12-01 23:25:05Z",
+        ];
+        for text in same {
+            assert_eq!(parse_rfc3339(text), Some(1_796_167_505), "{text}");
+        }
+        let bad: &[&str] = &[
+            "",
+            "2026-12-01",
+            "2026-12-01T23:25:05",
+            "2026-12-01T23:25Z",
+            "2026-13-01T00:00:00Z",
+            "2026-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-12-01T24:00:00Z",
+            "2026-12-01T23:60:00Z",
+            "2026-12-01T23:25:05.Z",
+            "2026-12-01T23:25:05+1:00",
+            "2026-12-01T23:25:05+01:00x",
+            "+2026-12-01T23:25:05Z",
+            "2026-12-01T23:25:05Zé",
+        ];
+        for text in bad {
+            assert_eq!(parse_rfc3339(text), None, "{text}");
+        }
         assert_eq!(Since::At(5).resolve(1000), 5);
     }
 }

@@ -10,7 +10,7 @@ mod audit;
 mod spec;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
-pub use audit::{AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
+pub use audit::{format_rfc3339, parse_rfc3339, AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 
 use crate::config::{
