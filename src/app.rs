@@ -150,6 +150,7 @@ pub fn start(cfg: Config) -> Result<Running> {
         max_sessions: cfg.max_upload_sessions,
         max_sessions_per_client: cfg.max_upload_sessions_per_client,
     });
+    registry.set_audit_retention(cfg.audit);
     let registry = Arc::new(registry);
     registry.clean_upload_folder()?;
     let unlinked = registry.empty_trash()?;

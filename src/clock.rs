@@ -19,6 +19,16 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m as u32, d as u32)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
 /// `(hour, minute, second)` of a time of day in seconds.
 fn hms(secs: i64) -> (i64, i64, i64) {
     let rem = secs.rem_euclid(86_400);
@@ -64,5 +74,9 @@ mod tests {
         assert_eq!(rfc3339(1_796_166_725), "2026-12-01T23:12:05Z");
         assert_eq!(minutes(1_796_166_725), "2026-12-01 23:12");
         assert_eq!(imf_fixdate(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        for days in [-800_000, -1, 0, 1, 11_016, 20_423, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
+        }
     }
 }

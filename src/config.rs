@@ -60,6 +60,8 @@ pub struct Config {
     /// `--max-upload-sessions`, `--max-upload-sessions-per-client`.
     pub max_upload_sessions: u64,
     pub max_upload_sessions_per_client: u64,
+    /// How many events and days the audit log keeps; `--audit-keep`, `--audit-days`.
+    pub audit: crate::registry::AuditRetention,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -110,6 +112,7 @@ impl Config {
             max_upload_sessions: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS,
             max_upload_sessions_per_client: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
             disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
+            audit: crate::registry::AuditRetention::default(),
         }
     }
 
@@ -237,7 +240,8 @@ impl Config {
         ) + &format!(
             // The reserve resolved on the data folder's filesystem (statvfs; nothing opened).
             "max blob size:    {} ({} bytes)\ndisk reserve:     {}\n\
-             upload sessions:  at most {} open, {} per client address\n",
+             upload sessions:  at most {} open, {} per client address\n\
+             audit log:        {}\n",
             crate::storage::space::format_size(self.max_blob_size),
             self.max_blob_size,
             self.disk_reserve.describe(
@@ -247,6 +251,11 @@ impl Config {
             ),
             self.max_upload_sessions,
             self.max_upload_sessions_per_client,
+            match (self.audit.keep, self.audit.days) {
+                (0, _) => "off (--audit-keep 0)".to_string(),
+                (keep, Some(days)) => format!("at most {keep} events, {days} days"),
+                (keep, None) => format!("at most {keep} events, no age limit"),
+            },
         )
     }
 

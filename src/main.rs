@@ -3,6 +3,7 @@
 //! It must never hold registry rules: it parses, prints and calls into the library.
 
 mod access_cli;
+mod audit_cli;
 mod ops_cli;
 
 use soute::cli::{self, Command, UserAction};
@@ -19,8 +20,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let operator_event = audit_cli::operator_event(&cmd);
     match run(cmd) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            if let Some((data_dir, words)) = operator_event {
+                audit_cli::record_operator(&data_dir, &words);
+            }
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("soute: {}", describe(e.as_ref()));
             ExitCode::FAILURE
@@ -92,6 +99,14 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => access_cli::token(action, &data_dir, json)?,
+        Command::Audit {
+            data_dir,
+            query,
+            json,
+        } => {
+            init_logging("warn");
+            audit_cli::audit(&data_dir, &query, json)?
+        }
         Command::Gc {
             data_dir,
             policy,

@@ -2,13 +2,15 @@
 //! in-process (and, where it matters, the real binary) on loopback, spoken to
 //! over real HTTPS/HTTP. Covers the automatic CA, certificate reload, Basic
 //! auth on every endpoint family, anonymous pull, user changes without a
-//! restart, login throttling, htpasswd import, credentials kept out of logs
-//! and the `docker search` answer. Every loop is bounded in time and every
+//! restart, login throttling, htpasswd import, credentials kept out of logs,
+//! the audit log and the `docker search` answer. Every loop is bounded in time and every
 //! server is stopped (on drop at the latest). Helpers: `tests/support`.
 
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "auth_tls/audit.rs"]
+mod audit;
 #[path = "auth_tls/auth.rs"]
 mod auth;
 #[path = "auth_tls/htpasswd.rs"]

@@ -18,6 +18,7 @@ use crate::auth::tokens::{looks_like_token, TokenOutcome};
 use crate::auth::{self, AuthOutcome, Identity, Policy};
 use crate::error::{Code, Error, Result};
 use crate::http::{Request, Response};
+use crate::registry::AuditAction;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -133,6 +134,7 @@ impl Api {
                         "failed token login for user {shown:?} from {}: {why}",
                         req.remote.ip()
                     );
+                    self.audit_login(req, AuditAction::LoginFailed, user, why, 401);
                     Err(self.challenge(req, "invalid username or token"))
                 }
             };
@@ -142,14 +144,23 @@ impl Api {
             .check_password(&self.authenticator, user, secret, req.remote.ip())
         {
             AuthOutcome::Ok(identity) => Ok(identity),
+            AuthOutcome::Verified(identity) => {
+                self.audit_login(req, AuditAction::Login, user, "password", 0);
+                Ok(identity)
+            }
             AuthOutcome::Bad => {
                 log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
+                let why = "wrong password or unknown user";
+                self.audit_login(req, AuditAction::LoginFailed, user, why, 401);
                 Err(self.challenge(req, "invalid username or password"))
             }
-            AuthOutcome::Throttled { retry_after_secs } => Err(throttled(
-                "too many failed logins; try again later",
-                retry_after_secs,
-            )),
+            AuthOutcome::Throttled { retry_after_secs } => {
+                self.audit_login(req, AuditAction::LoginFailed, user, "throttled", 429);
+                Err(throttled(
+                    "too many failed logins; try again later",
+                    retry_after_secs,
+                ))
+            }
             AuthOutcome::Busy { retry_after_secs } => Err(throttled(
                 "too many logins at once; try again",
                 retry_after_secs,

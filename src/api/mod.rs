@@ -3,7 +3,8 @@
 //! codes. One file per resource: `blobs`, `uploads`, `manifests`, `lists`
 //! (catalog, tags, referrers), `search` (v1), `admin` (`/v2/_soute/`), `auth`
 //! (who is asking, the challenge), `access` (the one place a request is
-//! allowed or refused, by `auth::access::Policy`); `envelope` is the only place an `Error` becomes a
+//! allowed or refused, by `auth::access::Policy`), `audit` (what a request is
+//! recorded as in the audit log); `envelope` is the only place an `Error` becomes a
 //! response, `headers` builds the rest, `query` and `ranges` parse the client's
 //! parameters.
 //!
@@ -11,6 +12,7 @@
 
 mod access;
 mod admin;
+mod audit;
 mod auth;
 pub mod basic;
 mod blobs;
@@ -100,9 +102,16 @@ impl Api {
             Access::Denied(resp) => return Ok(refused_before_body(req, resp)),
         };
         if let Some(refused) = self.enforce(req, &route, &caller) {
+            self.audit_refusal(req, &route, &caller, refused.status);
             return Ok(refused_before_body(req, refused));
         }
-        self.dispatch(req, route, &caller)
+        // The audit log: pushes, deletes and admin actions, after the fact.
+        let audited = audit::audited(&route, &req.method);
+        let result = self.dispatch(req, route, &caller);
+        if let Some(audited) = audited {
+            self.audit_outcome(req, audited, &caller, &result);
+        }
+        result
     }
 
     /// One handler per (route, method); anything else is 405. `enforce` has

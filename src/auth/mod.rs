@@ -148,8 +148,11 @@ pub fn validate_username(name: &str) -> Result<(), CredError> {
 /// The result of [`Authenticator::verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthOutcome {
-    /// The password is right.
+    /// The password is right (a login verified in the last minutes: from the cache).
     Ok(Identity),
+    /// The password is right, verified now by argon2 or bcrypt (what the
+    /// audit log records as a login).
+    Verified(Identity),
     /// Unknown user or wrong password (indistinguishable on purpose).
     Bad,
     /// Too many recent failures for this user from this address, or from
@@ -320,7 +323,7 @@ impl Authenticator {
             (Some(stored), Verdict::Match) => {
                 self.throttle.succeeded(&user_key, remote_ip);
                 self.cache.remember(login, user_key, stored, now);
-                AuthOutcome::Ok(Identity::User(user.to_string()))
+                AuthOutcome::Verified(Identity::User(user.to_string()))
             }
             (Some(_), Verdict::Unusable) => {
                 let shown: String = user.chars().take(64).collect();
@@ -377,8 +380,14 @@ mod tests {
         Authenticator::new(limits).expect("authenticator")
     }
 
+    /// alice signed in from the login cache.
     fn alice() -> AuthOutcome {
         AuthOutcome::Ok(Identity::User("alice".into()))
+    }
+
+    /// alice's password verified by the pool.
+    fn alice_verified() -> AuthOutcome {
+        AuthOutcome::Verified(Identity::User("alice".into()))
     }
 
     #[test]
@@ -387,7 +396,7 @@ mod tests {
         let stored = cheap_hash("pw");
         assert_eq!(
             a.verify("alice", "pw", IP, |_| Some(stored.clone())),
-            alice()
+            alice_verified()
         );
         assert_eq!(a.cache.len(), 1);
         assert_eq!(
@@ -405,7 +414,7 @@ mod tests {
         );
         assert_eq!(
             a.verify("alice", "new", IP, |_| Some(changed.clone())),
-            alice()
+            alice_verified()
         );
         // User deleted: fails at once.
         assert_eq!(a.verify("alice", "new", IP, |_| None), AuthOutcome::Bad);
@@ -449,7 +458,7 @@ mod tests {
         let stored = cheap_hash("pw");
         let look = |_: &str| Some(stored.clone());
         let home = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
-        assert_eq!(a.verify("alice", "pw", home, look), alice());
+        assert_eq!(a.verify("alice", "pw", home, look), alice_verified());
         for _ in 0..10 {
             assert_eq!(a.verify("alice", "guess", IP, look), AuthOutcome::Bad);
         }
@@ -464,11 +473,11 @@ mod tests {
         // address only; from another address it signs in.
         a.forget("alice");
         assert_eq!(a.verify("alice", "pw", IP, look), throttled);
-        assert_eq!(a.verify("alice", "pw", OTHER_IP, look), alice());
+        assert_eq!(a.verify("alice", "pw", OTHER_IP, look), alice_verified());
         // Another user from the attacking address is not affected.
         assert_eq!(
             a.verify("bob", "pw", IP, look),
-            AuthOutcome::Ok(Identity::User("bob".into()))
+            AuthOutcome::Verified(Identity::User("bob".into()))
         );
     }
 

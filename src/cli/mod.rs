@@ -6,9 +6,11 @@
 //! through the function it is given), and never return an HTTP error.
 
 mod access;
+mod audit;
 mod spec;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
+pub use audit::{format_rfc3339, parse_rfc3339, AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 
 use crate::config::{
@@ -42,6 +44,11 @@ pub enum Command {
     Token {
         action: TokenAction,
         data_dir: PathBuf,
+        json: bool,
+    },
+    Audit {
+        data_dir: PathBuf,
+        query: AuditQuery,
         json: bool,
     },
     Gc {
@@ -180,6 +187,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         "token" => Command::Token {
             action: access::token_action(&args, &mut operands)?,
             data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
+        "audit" => Command::Audit {
+            data_dir: data_dir(&args, env),
+            query: audit::audit_query(&args)?,
             json: args.has("--json"),
         },
         "gc" => {
@@ -359,6 +371,12 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(n) = args.parsed::<u64>("--max-upload-sessions-per-client", "a number")? {
         cfg.max_upload_sessions_per_client = n.max(1);
     }
+    if let Some(n) = args.parsed::<u64>("--audit-keep", "a number of events")? {
+        cfg.audit.keep = n;
+    }
+    if let Some(n) = args.parsed::<u64>("--audit-days", "a number of days")? {
+        cfg.audit.days = (n > 0).then_some(n);
+    }
     Ok(cfg)
 }
 
@@ -445,6 +463,19 @@ mod tests {
         }
         assert!(p(&["du", "--tag", "v1"]).is_err());
         assert!(p(&["du", "a", "b"]).is_err());
+        match p(&["serve", "--audit-keep", "50", "--audit-days", "0"]) {
+            Ok(Command::Serve(cfg)) => assert_eq!((cfg.audit.keep, cfg.audit.days), (50, None)),
+            other => panic!("{other:?}"),
+        }
+        match p(&["audit", "--since", "2h", "--limit", "5", "--json"]) {
+            Ok(Command::Audit { query, json, .. }) => {
+                assert_eq!(query.since, Since::Ago(7200));
+                assert_eq!(query.limit, 5);
+                assert!(json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p(&["audit", "--limit", "0"]).is_err());
     }
 }
 

@@ -45,7 +45,7 @@ pub fn usage(msg: impl Into<String>) -> UsageError {
     UsageError(msg.into())
 }
 
-const fn switch(name: &'static str, help: &'static str) -> Flag {
+pub(super) const fn switch(name: &'static str, help: &'static str) -> Flag {
     Flag {
         name,
         value: None,
@@ -54,7 +54,7 @@ const fn switch(name: &'static str, help: &'static str) -> Flag {
     }
 }
 
-const fn valued(name: &'static str, value: &'static str, help: &'static str) -> Flag {
+pub(super) const fn valued(name: &'static str, value: &'static str, help: &'static str) -> Flag {
     Flag {
         name,
         value: Some(value),
@@ -72,7 +72,7 @@ const fn repeated(name: &'static str, value: &'static str, help: &'static str) -
     }
 }
 
-const DATA: Flag = valued(
+pub(super) const DATA: Flag = valued(
     "--data",
     "DIR",
     "the data folder (default $REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY or ./soute-data)",
@@ -201,6 +201,8 @@ const SERVER_FLAGS: &[Flag] = &[
         "N",
         "open upload sessions per client address; 429 beyond (default 100)",
     ),
+    valued("--audit-keep", "N", "audit events kept (default 100000; 0: none)"),
+    valued("--audit-days", "N", "days audit events are kept (default 90; 0: no limit)"),
 ];
 
 /// Every sub-command, in the order the general help lists them.
@@ -285,6 +287,7 @@ decided (USER may be anonymous). Changes apply to the next request.",
 password: docker login -u USER --password-stdin. A token may do what its user may
 do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
+    super::audit::SPEC,
     Spec {
         name: "gc",
         operands: "",
@@ -384,7 +387,7 @@ pub fn general_help() -> String {
     out.push_str(
         "
 `soute help COMMAND` (or `soute COMMAND --help`) lists a command's flags.
-user, gc, backup, verify and du work while `soute serve` runs on the same folder.
+user, audit, gc, backup, verify and du work while `soute serve` runs on the same folder.
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,

@@ -5,6 +5,7 @@
 //!
 //! It must never touch blob files or format HTTP.
 
+pub mod audit;
 pub mod backups;
 pub mod blobs;
 pub mod graph;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_add_repo_search.sql"),
     include_str!("../../migrations/0003_add_gc_backup.sql"),
     include_str!("../../migrations/0004_add_access.sql"),
+    include_str!("../../migrations/0005_audit.sql"),
 ];
 
 pub struct Db {

@@ -1,11 +1,12 @@
 //! registry: the rules of the registry. Upload lifecycle, manifest validation
-//! and storage, tags, referrers, deletes. Owns every transaction and the order
+//! and storage, tags, referrers, deletes, the audit log. Owns every transaction and the order
 //! in which files and rows change (DESIGN.md §5).
 //!
 //! It must never see HTTP requests or responses, nor choose status codes
 //! beyond the `Error` it returns.
 
 mod access;
+mod audit;
 mod backup;
 mod gc;
 mod gc_plan;
@@ -17,7 +18,9 @@ mod users;
 mod verify;
 
 pub use access::{TokenInfo, UserInfo};
+pub use audit::{AuditAction, AuditEvent, AuditRetention, DEFAULT_AUDIT_DAYS, DEFAULT_AUDIT_KEEP};
 pub use backup::{BackupProgress, BackupReport};
+pub use db::audit::AuditRow;
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
@@ -51,6 +54,8 @@ pub struct Registry {
     owners: sessions::SessionOwners,
     /// The few searches that may run at once.
     search_slots: sessions::SearchSlots,
+    /// The audit log's retention and rate limits.
+    audit: audit::AuditLog,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -84,6 +89,7 @@ impl Registry {
             claimed: Mutex::new(0),
             owners: sessions::SessionOwners::default(),
             search_slots: sessions::SearchSlots::default(),
+            audit: audit::AuditLog::default(),
         };
         Ok(registry)
     }
