@@ -174,6 +174,8 @@ pub fn start(cfg: Config) -> Result<Running> {
     let auth = AuthSettings {
         realm: cfg.realm.clone(),
         anonymous_pull: cfg.anonymous_pull,
+        mode: cfg.auth_mode,
+        token_realm: cfg.token_realm.clone(),
         limits: crate::auth::Limits {
             threads: cfg.auth_threads.max(1),
             queue: cfg.auth_queue(),

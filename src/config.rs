@@ -36,6 +36,10 @@ pub struct Config {
     pub htpasswd: Option<PathBuf>,
     /// Allow reads without credentials even when users exist.
     pub anonymous_pull: bool,
+    /// Basic challenges or the Docker token service (`--auth`).
+    pub auth_mode: crate::api::AuthMode,
+    /// The token URL named in Bearer challenges (`--token-realm`).
+    pub token_realm: Option<String>,
     /// HTTP worker threads at most (also sizes the database pool).
     pub workers: usize,
     /// Every HTTP limit and timeout (the one definition: `http::Limits`).
@@ -94,6 +98,8 @@ impl Config {
             realm: "soute".into(),
             htpasswd: None,
             anonymous_pull: false,
+            auth_mode: crate::api::AuthMode::Basic,
+            token_realm: None,
             workers: crate::http::DEFAULT_WORKERS,
             http: crate::http::Limits::default(),
             auth_threads: crate::auth::default_threads(),
@@ -194,7 +200,7 @@ impl Config {
         };
         let listen: Vec<String> = self.listen.iter().map(|a| a.to_string()).collect();
         format!(
-            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nworkers:          {}\n{}",
+            "data folder:      {}\ngc:               {}\nlisten:           {}\ncertificate for:  {}\ntls:              {tls}\ndelete enabled:   {}\nlog level:        {}\nauth realm:       {}\nhtpasswd import:  {}\nanonymous pull:   {}\nauth:             {}\nworkers:          {}\n{}",
             self.data_dir.display(),
             match self.gc_interval {
                 Some(i) => format!(
@@ -214,6 +220,13 @@ impl Config {
             self.realm,
             self.htpasswd.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
             self.anonymous_pull,
+            match (&self.auth_mode, &self.token_realm) {
+                (crate::api::AuthMode::Basic, _) => "basic".to_string(),
+                (crate::api::AuthMode::Token, None) => {
+                    "token (Bearer; tokens at http(s)://HOST/v2/token)".to_string()
+                }
+                (crate::api::AuthMode::Token, Some(r)) => format!("token (Bearer; tokens at {r})"),
+            },
             self.workers,
             self.http,
         ) + &format!(

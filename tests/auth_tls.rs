@@ -23,5 +23,7 @@ mod throttle;
 mod tls_auto;
 #[path = "auth_tls/tls_files.rs"]
 mod tls_files;
+#[path = "auth_tls/token_service.rs"]
+mod token_service;
 #[path = "auth_tls/users_live.rs"]
 mod users_live;

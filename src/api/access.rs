@@ -49,7 +49,7 @@ pub(super) enum Need<'r> {
 pub(super) fn need<'r>(route: &'r Route, method: &str) -> Need<'r> {
     let read = matches!(method, "GET" | "HEAD");
     match route {
-        Route::CaCert | Route::V1Ping => Need::Nothing,
+        Route::CaCert | Route::V1Ping | Route::Token => Need::Nothing,
         Route::Base => Need::Base,
         Route::Catalog | Route::V1Search => Need::Listing,
         Route::Tags { name } | Route::Referrers { name, .. } => Need::Repo(name, Action::Pull),
@@ -68,6 +68,8 @@ pub(super) fn need<'r>(route: &'r Route, method: &str) -> Need<'r> {
 pub(super) struct Caller {
     pub who: Identity,
     pub policy: Option<Arc<Policy>>,
+    /// The request carried a bearer token (anonymous ones included).
+    pub with_bearer: bool,
 }
 
 impl Caller {
@@ -75,6 +77,7 @@ impl Caller {
         Caller {
             who: Identity::Anonymous,
             policy: None,
+            with_bearer: false,
         }
     }
 
@@ -119,18 +122,31 @@ impl Api {
     ) -> Option<Response> {
         let policy = caller.policy.as_ref()?;
         let anonymous = caller.who == Identity::Anonymous;
-        let (allowed, what) = match need(route, &req.method) {
+        let decided = |repo: Option<&RepoName>, action: Action| {
+            let d = policy.decide(&caller.who, repo, action);
+            (d.allowed, d.reason == Reason::TokenScope)
+        };
+        let ((allowed, outside_scope), what) = match need(route, &req.method) {
             Need::Nothing => return None,
+            // In token mode an anonymous caller without a token is always
+            // challenged here, as Docker Hub does: clients learn the token
+            // service from this 401 and come back with a token (anonymous
+            // or signed in), so signed-in clients never list as anonymous.
             Need::Base | Need::Listing => (
-                !anonymous || policy.anonymous_may_pull_somewhere(),
+                (
+                    !anonymous
+                        || (policy.anonymous_may_pull_somewhere()
+                            && (self.bearer_key.is_none() || caller.with_bearer)),
+                    false,
+                ),
                 String::new(),
             ),
             Need::Repo(repo, action) => (
-                policy.decide(&caller.who, Some(repo), action).allowed,
+                decided(Some(repo), action),
                 format!("{} {repo}", action.as_str()),
             ),
             Need::System(action) => (
-                policy.decide(&caller.who, None, action).allowed,
+                decided(None, action),
                 format!("{} (operator endpoints)", action.as_str()),
             ),
         };
@@ -138,7 +154,17 @@ impl Api {
             return None;
         }
         if anonymous {
-            return Some(self.challenge(req.id, "authentication required"));
+            return Some(self.challenge(req, "authentication required"));
+        }
+        // A bearer token without the scope: 401 so the client fetches a
+        // token for it (RFC 6750 insufficient_scope), as Docker clients expect.
+        if outside_scope && self.token_would_grant(policy, &caller.who, route, &req.method) {
+            return Some(self.bearer_challenge(
+                req,
+                route,
+                Some("insufficient_scope"),
+                &format!("the token does not grant {what}"),
+            ));
         }
         let user = caller.who.user().unwrap_or("");
         let shown: String = user.chars().take(64).collect();
@@ -152,6 +178,41 @@ impl Api {
             &Error::client(Code::Denied, message),
             req.id,
         ))
+    }
+}
+
+impl Api {
+    /// Whether a new token for the same credentials would allow what this
+    /// bearer token does not (then 401 `insufficient_scope` makes the client
+    /// fetch one; otherwise the answer is 403: asking again cannot help).
+    fn token_would_grant(
+        &self,
+        policy: &Policy,
+        who: &Identity,
+        route: &Route,
+        method: &str,
+    ) -> bool {
+        let Identity::Bearer {
+            user,
+            api_token_scopes,
+            ..
+        } = who
+        else {
+            return false;
+        };
+        let issued_to = match api_token_scopes {
+            Some(scopes) => Identity::Token {
+                user: user.clone(),
+                token: String::new(),
+                scopes: scopes.clone(),
+            },
+            None => Identity::User(user.clone()),
+        };
+        match need(route, method) {
+            Need::Repo(repo, action) => policy.decide(&issued_to, Some(repo), action).allowed,
+            Need::System(action) => policy.decide(&issued_to, None, action).allowed,
+            _ => false,
+        }
     }
 }
 

@@ -30,6 +30,11 @@ pub struct AuthSettings {
     pub realm: String,
     /// The implicit rule `anonymous ** pull` (`--anonymous-pull`).
     pub anonymous_pull: bool,
+    /// Basic (default) or the Docker token service (`--auth token`).
+    pub mode: super::token::AuthMode,
+    /// The token service's URL for Bearer challenges (`--token-realm`);
+    /// `None`: `http(s)://<Host>/v2/token` from each request.
+    pub token_realm: Option<String>,
     /// Verifier threads, queue, cache and throttle bounds.
     pub limits: auth::Limits,
 }
@@ -58,65 +63,93 @@ impl Api {
         if !self.authenticator.observe_closed(closed) {
             return Ok(Access::Known(Caller::open()));
         }
-        let throttled = |message: &str, retry_after_secs: u64| {
-            let err = Error::client(Code::TooManyRequests, message);
-            let wait = retry_after_secs.max(1).to_string();
-            Ok(Access::Denied(
-                error_response(&err, req.id).header("Retry-After", wait),
-            ))
-        };
-        let who = match req.header("authorization").and_then(parse_basic) {
-            None => Identity::Anonymous,
-            Some((user, secret)) if looks_like_token(&secret) => {
-                match self.registry.check_token(&user, &secret) {
-                    TokenOutcome::Ok(identity) => {
-                        if let Identity::Token { token, .. } = &identity {
-                            if self.token_uses.due(token, Instant::now()) {
-                                if let Err(e) = self.registry.touch_token(token) {
-                                    log::warn!("recording the use of token {token} failed: {e}");
-                                }
-                            }
-                        }
-                        identity
-                    }
-                    TokenOutcome::Bad(why) => {
-                        let shown: String = user.chars().take(64).collect();
-                        log::warn!(
-                            "failed token login for user {shown:?} from {}: {why}",
-                            req.remote.ip()
-                        );
-                        return Ok(Access::Denied(
-                            self.challenge(req.id, "invalid username or token"),
-                        ));
+        let policy = self.policy(generation)?;
+        let header = req.header("authorization");
+        let with_bearer = self.bearer_key.is_some() && header.and_then(bearer_of).is_some();
+        let who = match header.and_then(bearer_of) {
+            Some(token) if self.bearer_key.is_some() => {
+                match self.bearer_identity(token, Some(&policy)) {
+                    Ok(identity) => identity,
+                    Err(why) => {
+                        log::warn!("refused a bearer token from {}: {why}", req.remote.ip());
+                        return Ok(Access::Denied(self.bearer_challenge(
+                            req,
+                            route,
+                            Some("invalid_token"),
+                            why,
+                        )));
                     }
                 }
             }
-            Some((user, password)) => match self.registry.check_password(
-                &self.authenticator,
-                &user,
-                &password,
-                req.remote.ip(),
-            ) {
-                AuthOutcome::Ok(identity) => identity,
-                AuthOutcome::Bad => {
-                    let shown: String = user.chars().take(64).collect();
-                    log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
-                    return Ok(Access::Denied(
-                        self.challenge(req.id, "invalid username or password"),
-                    ));
-                }
-                AuthOutcome::Throttled { retry_after_secs } => {
-                    return throttled("too many failed logins; try again later", retry_after_secs)
-                }
-                AuthOutcome::Busy { retry_after_secs } => {
-                    return throttled("too many logins at once; try again", retry_after_secs)
-                }
+            _ => match header.and_then(parse_basic) {
+                None => Identity::Anonymous,
+                Some((user, secret)) => match self.identify(req, &user, &secret) {
+                    Ok(identity) => identity,
+                    Err(refused) => return Ok(Access::Denied(refused)),
+                },
             },
         };
         Ok(Access::Known(Caller {
             who,
-            policy: Some(self.policy(generation)?),
+            policy: Some(policy),
+            with_bearer,
         }))
+    }
+
+    /// Checks a user name and secret (a password, or an API token when it
+    /// has a token's shape): the identity, or the refusal to send (401 with
+    /// the challenge, 429 when throttled or the verifiers are busy).
+    pub(super) fn identify(
+        &self,
+        req: &Request<'_>,
+        user: &str,
+        secret: &str,
+    ) -> std::result::Result<Identity, Response> {
+        let shown: String = user.chars().take(64).collect();
+        let throttled = |message: &str, retry_after_secs: u64| {
+            let err = Error::client(Code::TooManyRequests, message);
+            let wait = retry_after_secs.max(1).to_string();
+            error_response(&err, req.id).header("Retry-After", wait)
+        };
+        if looks_like_token(secret) {
+            return match self.registry.check_token(user, secret) {
+                TokenOutcome::Ok(identity) => {
+                    if let Identity::Token { token, .. } = &identity {
+                        if self.token_uses.due(token, Instant::now()) {
+                            if let Err(e) = self.registry.touch_token(token) {
+                                log::warn!("recording the use of token {token} failed: {e}");
+                            }
+                        }
+                    }
+                    Ok(identity)
+                }
+                TokenOutcome::Bad(why) => {
+                    log::warn!(
+                        "failed token login for user {shown:?} from {}: {why}",
+                        req.remote.ip()
+                    );
+                    Err(self.challenge(req, "invalid username or token"))
+                }
+            };
+        }
+        match self
+            .registry
+            .check_password(&self.authenticator, user, secret, req.remote.ip())
+        {
+            AuthOutcome::Ok(identity) => Ok(identity),
+            AuthOutcome::Bad => {
+                log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
+                Err(self.challenge(req, "invalid username or password"))
+            }
+            AuthOutcome::Throttled { retry_after_secs } => Err(throttled(
+                "too many failed logins; try again later",
+                retry_after_secs,
+            )),
+            AuthOutcome::Busy { retry_after_secs } => Err(throttled(
+                "too many logins at once; try again",
+                retry_after_secs,
+            )),
+        }
     }
 
     /// The resolved policy, reloaded from SQLite only when the access
@@ -136,10 +169,25 @@ impl Api {
         Ok(policy)
     }
 
-    /// 401 UNAUTHORIZED with `WWW-Authenticate: Basic realm="..."`.
-    pub(super) fn challenge(&self, request_id: u64, message: &str) -> Response {
+    /// 401 UNAUTHORIZED with the challenge of the mode: `Basic realm="..."`,
+    /// or in token mode a Bearer challenge naming the request's scope.
+    pub(super) fn challenge(&self, req: &Request<'_>, message: &str) -> Response {
+        if self.bearer_key.is_some() {
+            if let Ok(Some(route)) = super::routes::parse(&req.path) {
+                return self.bearer_challenge(req, &route, None, message);
+            }
+        }
         let realm = self.auth.realm.replace('"', "");
-        error_response(&Error::client(Code::Unauthorized, message), request_id)
+        error_response(&Error::client(Code::Unauthorized, message), req.id)
             .header("WWW-Authenticate", format!("Basic realm=\"{realm}\""))
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer_of(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

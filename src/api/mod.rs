@@ -22,11 +22,13 @@ pub mod query;
 pub(crate) mod ranges;
 pub mod routes;
 mod search;
+mod token;
 pub mod transport_errors;
 mod uploads;
 
 pub use auth::AuthSettings;
 pub use envelope::error_response;
+pub use token::AuthMode;
 
 use crate::auth::tokens::LastUsed;
 use crate::auth::Authenticator;
@@ -54,6 +56,8 @@ pub struct Api {
     policy_cache: Mutex<Option<(i64, Arc<crate::auth::Policy>)>>,
     /// When each token's `last used` was last written.
     token_uses: LastUsed,
+    /// The key bearer tokens are signed with (`--auth token` only).
+    bearer_key: Option<crate::auth::Key>,
 }
 
 impl Api {
@@ -64,6 +68,10 @@ impl Api {
     ) -> Result<Api> {
         let authenticator = Authenticator::new(auth.limits.clone())
             .map_err(|e| Error::internal_from("starting the authenticator", e))?;
+        let bearer_key = match auth.mode {
+            AuthMode::Token => Some(registry.bearer_key()?),
+            AuthMode::Basic => None,
+        };
         Ok(Api {
             registry,
             ca_pem,
@@ -71,6 +79,7 @@ impl Api {
             authenticator,
             policy_cache: Mutex::new(None),
             token_uses: LastUsed::new(Duration::from_secs(60), 10_000),
+            bearer_key,
         })
     }
 
@@ -128,6 +137,7 @@ impl Api {
                 }
             }
             (Route::Referrers { name, digest }, "GET") => self.referrers(&name, &digest, &query),
+            (Route::Token, _) => self.token_service(req, &query, caller),
             (Route::AdminGc, "POST") => self.admin_gc(&query),
             (Route::AdminDu, "GET") => self.admin_du(&query),
             (Route::AdminGc | Route::AdminDu, _) => self.admin_other_method(&query),
@@ -167,7 +177,7 @@ impl Handler for Api {
     }
 }
 
-fn method_not_allowed() -> Error {
+pub(super) fn method_not_allowed() -> Error {
     Error::client(Code::Unsupported, "method not allowed on this endpoint")
 }
 

@@ -47,17 +47,12 @@ pub enum Route {
     /// `/v1/_ping` and `/v1/search` for `docker search`.
     V1Ping,
     V1Search,
+    /// `/v2/token`: the Docker token service (`--auth token`).
+    Token,
     /// `/v2/_soute/gc`: run GC (POST). Admin: never anonymous.
     AdminGc,
     /// `/v2/_soute/du`: space accounting (GET). Admin: never anonymous.
     AdminDu,
-}
-
-impl Route {
-    /// Operator endpoints under `/v2/_soute/` (`_soute` is no valid repository name).
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Route::AdminGc | Route::AdminDu)
-    }
 }
 
 /// Parse a raw (still percent-encoded) request path. `Ok(None)`: no such endpoint.
@@ -68,6 +63,7 @@ pub fn parse(raw_path: &str) -> Result<Option<Route>> {
         "/ca.crt" => return Ok(Some(Route::CaCert)),
         "/v1/_ping" | "/v1/_ping/" => return Ok(Some(Route::V1Ping)),
         "/v1/search" | "/v1/search/" => return Ok(Some(Route::V1Search)),
+        "/v2/token" | "/v2/token/" => return Ok(Some(Route::Token)),
         "/v2/_soute/gc" => return Ok(Some(Route::AdminGc)),
         "/v2/_soute/du" => return Ok(Some(Route::AdminDu)),
         _ => {}

@@ -73,6 +73,8 @@ pub struct Policy {
     admins: HashSet<String>,
     /// user -> the groups it is in.
     groups: HashMap<String, Vec<String>>,
+    /// Every user that exists (a bearer token of a deleted user is refused).
+    users: HashSet<String>,
 }
 
 impl Policy {
@@ -101,7 +103,19 @@ impl Policy {
             rules,
             admins: admins.into_iter().collect(),
             groups,
+            users: HashSet::new(),
         }
+    }
+
+    /// The same policy knowing which users exist.
+    pub fn with_users(mut self, users: impl IntoIterator<Item = String>) -> Policy {
+        self.users = users.into_iter().collect();
+        self
+    }
+
+    /// Whether `user` exists (as of [`Policy::with_users`]).
+    pub fn has_user(&self, user: &str) -> bool {
+        self.users.contains(user)
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -126,17 +140,37 @@ impl Policy {
         match who {
             Identity::Anonymous => self.by_rules(None, repo, action),
             Identity::User(user) => self.for_user(user, repo, action),
-            Identity::Token { user, scopes, .. } => {
-                let base = self.for_user(user, repo, action);
-                if !base.allowed || scopes.iter().any(|s| s.allows(repo, action)) {
-                    base
-                } else {
-                    Decision {
-                        allowed: false,
-                        rule: base.rule,
-                        reason: Reason::TokenScope,
-                    }
-                }
+            Identity::Token { user, scopes, .. } => self.within(user, &[scopes], repo, action),
+            Identity::Bearer {
+                user,
+                scopes,
+                api_token_scopes,
+            } => match api_token_scopes {
+                Some(limit) => self.within(user, &[scopes, limit], repo, action),
+                None => self.within(user, &[scopes], repo, action),
+            },
+        }
+    }
+
+    /// What `user` may do, limited to what one scope of EACH list allows.
+    fn within(
+        &self,
+        user: &str,
+        limits: &[&Vec<Scope>],
+        repo: Option<&RepoName>,
+        action: Action,
+    ) -> Decision {
+        let base = self.for_user(user, repo, action);
+        let inside = limits
+            .iter()
+            .all(|scopes| scopes.iter().any(|s| s.allows(repo, action)));
+        if !base.allowed || inside {
+            base
+        } else {
+            Decision {
+                allowed: false,
+                rule: base.rule,
+                reason: Reason::TokenScope,
             }
         }
     }

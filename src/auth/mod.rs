@@ -20,6 +20,7 @@
 //! into an error any password, hash or token secret.
 
 pub mod access;
+pub mod bearer;
 pub mod cache;
 pub mod htpasswd;
 pub mod password;
@@ -59,6 +60,14 @@ pub enum Identity {
         token: String,
         scopes: Vec<Scope>,
     },
+    /// A user signed in with a bearer token of the token service
+    /// (`--auth token`): limited to the access the token was granted and,
+    /// when it was issued on an API token, to that token's scopes too.
+    Bearer {
+        user: String,
+        scopes: Vec<Scope>,
+        api_token_scopes: Option<Vec<Scope>>,
+    },
 }
 
 impl Identity {
@@ -66,7 +75,9 @@ impl Identity {
     pub fn user(&self) -> Option<&str> {
         match self {
             Identity::Anonymous => None,
-            Identity::User(u) | Identity::Token { user: u, .. } => Some(u),
+            Identity::User(u)
+            | Identity::Token { user: u, .. }
+            | Identity::Bearer { user: u, .. } => Some(u),
         }
     }
 }

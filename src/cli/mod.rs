@@ -295,6 +295,18 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if args.has("--anonymous-pull") {
         cfg.anonymous_pull = true;
     }
+    if let Some(mode) = args.value("--auth") {
+        cfg.auth_mode = crate::api::AuthMode::parse(mode)
+            .ok_or_else(|| usage(format!("--auth: {mode:?}: write basic or token")))?;
+    }
+    if let Some(realm) = args.value("--token-realm") {
+        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
+            return Err(usage(format!(
+                "--token-realm: {realm:?}: write the URL of the token endpoint, e.g. https://registry.example:5000/v2/token"
+            )));
+        }
+        cfg.token_realm = Some(realm.to_string());
+    }
     if let Some(level) = args.value("--log-level") {
         cfg.log_level = parse_level(level).map_err(flag_error("--log-level"))?;
     }

@@ -113,6 +113,16 @@ const SERVER_FLAGS: &[Flag] = &[
         "the rule `anonymous ** pull`: anyone may pull (more specific rules still apply)",
     ),
     valued(
+        "--auth",
+        "basic|token",
+        "Basic challenges (default), or the Docker token service at /v2/token (Bearer)",
+    ),
+    valued(
+        "--token-realm",
+        "URL",
+        "with --auth token: the token URL clients are sent to (default http(s)://HOST/v2/token)",
+    ),
+    valued(
         "--log-level",
         "LEVEL",
         "error, warn, info (default) or debug",

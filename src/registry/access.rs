@@ -190,16 +190,16 @@ impl Registry {
     pub fn access_policy(&self, anonymous_pull: bool) -> Result<Policy> {
         self.db.read_consistent(|tx| {
             let rules = rules::rules(tx)?.into_iter().filter_map(rule_of).collect();
-            let admins = users::users_with_admin(tx)?
-                .into_iter()
+            let users = users::users_with_admin(tx)?;
+            let admins: Vec<String> = users
+                .iter()
                 .filter(|(_, admin)| *admin)
-                .map(|(name, _)| name);
-            Ok(Policy::new(
-                rules,
-                admins,
-                groups::memberships(tx)?,
-                anonymous_pull,
-            ))
+                .map(|(name, _)| name.clone())
+                .collect();
+            Ok(
+                Policy::new(rules, admins, groups::memberships(tx)?, anonymous_pull)
+                    .with_users(users.into_iter().map(|(name, _)| name)),
+            )
         })
     }
 
@@ -259,6 +259,52 @@ impl Registry {
     /// Revokes (deletes) a token. False when there was none.
     pub fn revoke_token(&self, name: &str) -> Result<bool> {
         self.db.write(|tx| db::tokens::revoke(tx, name))
+    }
+
+    /// The key the token service signs bearer tokens with: made on first
+    /// use, kept in the `setting` table (so a backup carries it and every
+    /// process on the data folder agrees on it).
+    pub fn bearer_key(&self) -> Result<crate::auth::Key> {
+        const KEY: &str = "bearer_key";
+        let fresh = crate::auth::bearer::new_key()
+            .map_err(|e| Error::internal_from("making the bearer token key", e))?;
+        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
+        let stored = self.db.write(|tx| {
+            if db::settings::setting(tx, KEY)?.is_none() {
+                db::settings::set_setting(tx, KEY, &hex)?;
+            }
+            db::settings::setting(tx, KEY)
+        })?;
+        let stored = stored.unwrap_or_default();
+        let mut key = [0u8; 32];
+        if stored.len() != 64 {
+            return Err(Error::internal_from(
+                "reading the bearer token key",
+                std::io::Error::other("the stored key is not 64 hex digits"),
+            ));
+        }
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&stored[2 * i..2 * i + 2], 16).map_err(|e| {
+                Error::internal_from("reading the bearer token key", std::io::Error::other(e))
+            })?;
+        }
+        Ok(key)
+    }
+
+    /// The scopes of the API token stored under `hash`, if it still exists,
+    /// belongs to `user` and has not expired (a bearer token issued on it
+    /// lives only as long, and no wider). Lookup errors count as no.
+    pub fn live_token_scopes(&self, hash: &str, user: &str) -> Option<Vec<Scope>> {
+        match self.db.read(|c| db::tokens::by_hash(c, hash)) {
+            Ok(Some(t)) if t.user == user && t.expires_at.is_none_or(|e| e > db::now()) => {
+                Some(scopes_of(&t.scopes))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                log::error!("looking up a token failed: {e}");
+                None
+            }
+        }
     }
 
     /// Checks a token secret presented by `user`. Lookup errors count as unknown.

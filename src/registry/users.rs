@@ -65,16 +65,6 @@ impl Registry {
         self.db.read(users::is_closed)
     }
 
-    /// [`Registry::is_closed`], read for a request: `auth` logs when the
-    /// answer changes. A failed read counts as closed.
-    pub fn needs_credentials(&self, auth: &Authenticator) -> bool {
-        let closed = self.is_closed().unwrap_or_else(|e| {
-            log::error!("reading whether the registry is closed failed: {e}");
-            true
-        });
-        auth.observe_closed(closed)
-    }
-
     /// Opens a registry without users to anyone (`soute user open`).
     /// False (and nothing changes) while users exist.
     pub fn open_to_anyone(&self) -> Result<bool> {

@@ -95,7 +95,28 @@ fn grant(r: &Registry, w: &str, pattern: &str, actions: &str) {
 }
 
 fn world() -> World {
-    let soute = Soute::start(|_| {});
+    world_in(Mode::Basic)
+}
+
+/// How the matrix's callers present their credentials.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    /// Basic credentials on every request (the default server).
+    Basic,
+    /// A `--auth token` server, still sent Basic credentials.
+    TokenServerBasic,
+    /// A `--auth token` server, spoken to as Docker clients do: the request
+    /// without credentials, the Bearer challenge, a token from the realm
+    /// for the challenge's scope (with Basic credentials), the retry.
+    Bearer,
+}
+
+fn world_in(mode: Mode) -> World {
+    let soute = Soute::start(move |cfg| {
+        if mode != Mode::Basic {
+            cfg.auth_mode = soute::api::AuthMode::Token;
+        }
+    });
     let r = soute.registry().clone();
     assert!(
         r.add_user("root", "root-pw", false).expect("root"),
@@ -353,44 +374,157 @@ fn refusal(c: &Caller) -> u16 {
     }
 }
 
+/// One caller's exchanges in a [`Mode`]: with Basic credentials, or the
+/// Docker token dance (tokens cached per scope, as clients do).
+struct Exchanger<'a> {
+    agent: &'a ureq::Agent,
+    auth: Option<&'a str>,
+    mode: Mode,
+    tokens: std::collections::HashMap<String, String>,
+}
+
+/// `key="value"` parameters of a challenge.
+fn challenge_params(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let rest = value.split_once(' ').map(|(_, r)| r).unwrap_or("");
+    for part in rest.split("\",") {
+        if let Some((k, v)) = part.split_once('=') {
+            out.push((k.trim().to_string(), v.trim_matches('"').to_string()));
+        }
+    }
+    out
+}
+
+impl Exchanger<'_> {
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Resp {
+        if self.mode != Mode::Bearer {
+            return call(self.agent, method, url, self.auth, headers, body);
+        }
+        let first = call(self.agent, method, url, None, headers, body);
+        if first.status != 401 && self.auth.is_none() {
+            return first;
+        }
+        let challenge = first.header("www-authenticate").unwrap_or("").to_string();
+        let params = challenge_params(&challenge);
+        let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let realm = match param("realm") {
+            Some(r) => r,
+            None if first.status == 401 => {
+                panic!("{method} {url}: 401 without a Bearer challenge: {challenge:?}")
+            }
+            // Allowed anonymously: ask for a token as a signed-in client would.
+            None => url.split("/v2/").next().unwrap_or("").to_string() + "/v2/token",
+        };
+        assert!(
+            first.status != 401 || challenge.starts_with("Bearer "),
+            "{challenge}"
+        );
+        let scope = param("scope").unwrap_or_else(|| {
+            let repo = url.split("/v2/").nth(1).unwrap_or("");
+            let repo = repo.split("/manifests/").next().unwrap_or(repo);
+            let repo = repo.split("/blobs/").next().unwrap_or(repo);
+            let repo = repo.split("/tags/").next().unwrap_or(repo);
+            let repo = repo.split("/referrers/").next().unwrap_or(repo);
+            format!("repository:{repo}:pull")
+        });
+        let token = match self.tokens.get(&scope) {
+            Some(t) => t.clone(),
+            None => {
+                let service = param("service").unwrap_or_default();
+                let token_url = format!("{realm}?service={service}&scope={scope}");
+                let r = get(self.agent, &token_url, self.auth);
+                if r.status != 200 {
+                    return r;
+                }
+                let t = r.json()["token"].as_str().expect("token").to_string();
+                assert_eq!(r.json()["access_token"].as_str(), Some(t.as_str()));
+                self.tokens.insert(scope, t.clone());
+                t
+            }
+        };
+        let bearer = format!("Bearer {token}");
+        call(self.agent, method, url, Some(&bearer), headers, body)
+    }
+}
+
 #[test]
 fn the_permission_matrix() {
-    let w = world();
+    matrix(Mode::Basic);
+}
+
+#[test]
+fn the_permission_matrix_on_a_token_server_with_basic_credentials() {
+    matrix(Mode::TokenServerBasic);
+}
+
+#[test]
+fn the_permission_matrix_with_bearer_tokens() {
+    matrix(Mode::Bearer);
+}
+
+fn matrix(mode: Mode) {
+    let w = world_in(mode);
     let agent = http_agent();
     let base = w.soute.http_base();
     let mut failures = Failures::default();
     let mut checked = 0;
+    let scheme = if mode == Mode::Basic {
+        "Basic "
+    } else {
+        "Bearer "
+    };
     for c in callers(&w) {
-        let mut exchange = |method: &str, path: &str, body: Option<&[u8]>, want: u16| {
-            let headers: &[(&str, &str)] = if method == "PUT" && path.contains("/manifests/") {
-                &[("Content-Type", OCI_MANIFEST)]
-            } else {
-                &[]
-            };
-            let url = format!("{base}{path}");
-            let r = call(&agent, method, &url, c.auth.as_deref(), headers, body);
-            checked += 1;
-            failures.check(r.status == want, || {
-                format!(
-                    "{} {method} {path}: {} (want {want}) {}",
-                    c.name,
-                    r.status,
-                    r.text()
-                )
-            });
-            if r.status == 401 {
-                failures.check(
-                    r.header("www-authenticate")
-                        .is_some_and(|v| v.starts_with("Basic ")),
-                    || format!("{} {method} {path}: 401 without a Basic challenge", c.name),
-                );
-            }
-            if r.status == 403 && method != "HEAD" {
-                failures.add(r.error_mismatch(403, &["DENIED"]));
-            }
+        let mut ex = Exchanger {
+            agent: &agent,
+            auth: c.auth.as_deref(),
+            mode,
+            tokens: Default::default(),
         };
-        let v2 = if c.bad { 401 } else { 200 };
-        exchange("GET", "/v2/", None, v2);
+        let mut exchange =
+            |ex: &mut Exchanger, method: &str, path: &str, body: Option<&[u8]>, want: u16| {
+                let headers: &[(&str, &str)] = if method == "PUT" && path.contains("/manifests/") {
+                    &[("Content-Type", OCI_MANIFEST)]
+                } else {
+                    &[]
+                };
+                let url = format!("{base}{path}");
+                let r = ex.send(method, &url, headers, body);
+                checked += 1;
+                failures.check(r.status == want, || {
+                    format!(
+                        "{mode:?} {} {method} {path}: {} (want {want}) {}",
+                        c.name,
+                        r.status,
+                        r.text()
+                    )
+                });
+                if r.status == 401 {
+                    failures.check(
+                        r.header("www-authenticate")
+                            .is_some_and(|v| v.starts_with(scheme)),
+                        || {
+                            format!(
+                                "{mode:?} {} {method} {path}: 401 without a {scheme}challenge",
+                                c.name
+                            )
+                        },
+                    );
+                }
+                if r.status == 403 && method != "HEAD" {
+                    failures.add(r.error_mismatch(403, &["DENIED"]));
+                }
+            };
+        // A token server challenges every anonymous request of /v2/ and
+        // the lists that carries no token (clients come back with one).
+        let challenged = c.anonymous && mode == Mode::TokenServerBasic;
+        let v2 = if c.bad || challenged { 401 } else { 200 };
+        exchange(&mut ex, "GET", "/v2/", None, v2);
         for repo in REPOS {
             let rights = (c.rights)(repo);
             for (method, path, body, action, ok) in families(&w, repo) {
@@ -401,28 +535,34 @@ fn the_permission_matrix() {
                 } else {
                     refusal(&c)
                 };
-                exchange(method, &path, body.as_deref(), want);
+                exchange(&mut ex, method, &path, body.as_deref(), want);
             }
         }
         let admin = if c.admin { 200 } else { refusal(&c) };
-        exchange("GET", "/v2/_soute/du", None, admin);
-        exchange("POST", "/v2/_soute/gc?dry_run=true", Some(b""), admin);
+        exchange(&mut ex, "GET", "/v2/_soute/du", None, admin);
+        exchange(
+            &mut ex,
+            "POST",
+            "/v2/_soute/gc?dry_run=true",
+            Some(b""),
+            admin,
+        );
+        if challenged {
+            exchange(&mut ex, "GET", "/v2/_catalog", None, 401);
+            exchange(&mut ex, "GET", "/v1/search?q=", None, 401);
+        }
         // Lists: exactly the repositories the caller may pull.
-        if !c.bad {
+        if !c.bad && !challenged {
             let want: BTreeSet<String> = REPOS
                 .iter()
                 .filter(|r| (c.rights)(r).contains("pull"))
                 .map(|r| r.to_string())
                 .collect();
-            let catalog = paged_catalog(&agent, &base, c.auth.as_deref());
+            let catalog = paged_catalog(&mut |url| ex.send("GET", url, &[], None), &base);
             failures.check(catalog == want, || {
-                format!("{}: catalog {catalog:?}, want {want:?}", c.name)
+                format!("{mode:?} {}: catalog {catalog:?}, want {want:?}", c.name)
             });
-            let r = get(
-                &agent,
-                &format!("{base}/v1/search?q=&n=100"),
-                c.auth.as_deref(),
-            );
+            let r = ex.send("GET", &format!("{base}/v1/search?q=&n=100"), &[], None);
             let found: BTreeSet<String> = r.json()["results"]
                 .as_array()
                 .expect("results")
@@ -430,7 +570,7 @@ fn the_permission_matrix() {
                 .map(|h| h["name"].as_str().expect("name").to_string())
                 .collect();
             failures.check(found == want, || {
-                format!("{}: search {found:?}, want {want:?}", c.name)
+                format!("{mode:?} {}: search {found:?}, want {want:?}", c.name)
             });
         }
     }
@@ -440,11 +580,11 @@ fn the_permission_matrix() {
 
 /// The whole catalog, one repository per page (the filter must keep the
 /// pages and `Link` right).
-fn paged_catalog(agent: &ureq::Agent, base: &str, auth: Option<&str>) -> BTreeSet<String> {
+fn paged_catalog(get: &mut dyn FnMut(&str) -> Resp, base: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut url = format!("{base}/v2/_catalog?n=1");
     for _ in 0..=REPOS.len() {
-        let r = get(agent, &url, auth);
+        let r = get(&url);
         r.expect_status(200);
         let page: Vec<String> =
             serde_json::from_value(r.json()["repositories"].clone()).expect("page");
