@@ -61,9 +61,14 @@ case "$SOUTE_AUTH" in
     *) die "SOUTE_AUTH must be basic or token" ;;
 esac
 # what clients print for wrong credentials: the 401 of /v2/ (basic) or of /v2/token (token)
-AUTH_FLAGS=()
+# oras-py pushes with its basic backend in both modes (soute takes Basic credentials on
+# every endpoint in token mode too): its token backend (0.2.43) keeps the token of the
+# first challenge (pull) and refreshes it only on a 403, while soute, like distribution,
+# answers 401 insufficient_scope for push. ORAS_BACKEND (pulls, anonymous) is its token
+# backend in token mode.
+AUTH_FLAGS=(--auth "$SOUTE_AUTH")
 if [ "$SOUTE_AUTH" = token ]; then
-    AUTH_FLAGS=(--auth token); WRONG_RE='unauthorized'; ORAS_BACKEND=token
+    WRONG_RE='unauthorized'; ORAS_BACKEND=token
 else
     WRONG_RE='401 Unauthorized'; ORAS_BACKEND=basic
 fi
@@ -460,7 +465,13 @@ step "podman tag + push $REG/lab/podman:1" "podman tag $REG/lab/multi:1 $REG/lab
 step "podman push $REG/lab/pimport:1" "podman push localhost/lab/pimport:1 docker://$REG/lab/pimport:1"
 step "podman rmi" "podman rmi $REG/lab/podman:1 $REG/lab/multi:1 localhost/lab/pimport:1 && ! podman image exists $REG/lab/podman:1"
 step "podman pull $REG/lab/podman:1" "podman pull $REG/lab/podman:1 && podman image exists $REG/lab/podman:1"
-step "podman search $REG/lab" "podman search $REG/lab | tee /dev/stderr | has '$REG/lab/podman'"
+if [ "$SOUTE_AUTH" = token ]; then
+    # podman 4.3 falls back from /v1/search to /v2/_catalog with a token it asks for no
+    # scope at all (not registry:catalog:*); such a token may pull nothing, so it lists nothing
+    skip "podman search $REG/lab" "token mode: podman asks the token service for no scope on its _catalog fallback"
+else
+    step "podman search $REG/lab" "podman search $REG/lab | tee /dev/stderr | has '$REG/lab/podman'"
+fi
 step "podman search --list-tags $REG/lab/podman" "podman search --list-tags $REG/lab/podman | has '$REG/lab/podman *1'"
 step "podman manifest create/add (oci: amd64 + arm64)" \
     "podman manifest create lab-list && podman manifest add lab-list oci:$W/oci:multi && podman manifest add lab-list oci:$W/oci:multi-arm64"
@@ -526,7 +537,7 @@ elif step "python3 -m venv + pip install oras==0.2.43 docker==7.2.0 (PyPI)" \
     cat >"$W/oras_test.py" <<EOF
 import os, tempfile, oras.client
 host = "$REG"
-c = oras.client.OrasClient(hostname=host, auth_backend="$ORAS_BACKEND", tls_verify="$CA")
+c = oras.client.OrasClient(hostname=host, auth_backend="basic", tls_verify="$CA")
 # NB: without a reachable docker daemon, oras-py's login() only writes config_path (no request)
 c.login(username="$RUSER", password="$RPASS", hostname=host, config_path="$W/oras-auth.json")
 os.chdir("$W")
@@ -542,7 +553,7 @@ print("manifest:", m["mediaType"], "config:", m["config"]["mediaType"], "layer:"
 assert c.delete_tag(f"{host}/lab/artifact", "v1")
 print("oras push/pull/tags/delete OK")
 EOF
-    step "oras-py push/pull/tags/delete artifact ($ORAS_BACKEND auth)" \
+    step "oras-py push/pull/tags/delete artifact" \
         "env -u DOCKER_HOST REQUESTS_CA_BUNDLE=$CA $W/venv/bin/python $W/oras_test.py"
     if [ $DOCKER_OK = 1 ]; then
         cat >"$W/dockersdk_test.py" <<EOF
@@ -676,7 +687,7 @@ write_oras_access() {
 # oras-py: python oras_access.py signed-in TAG | anonymous
 import os, sys, oras.client
 host, backend = "$REG", "$ORAS_BACKEND"
-def client(user=None, password=None):
+def client(user=None, password=None, backend=backend):
     c = oras.client.OrasClient(hostname=host, auth_backend=backend, tls_verify="$CA")
     if user:
         c.login(username=user, password=password, hostname=host, config_path="$W/oras-access-auth.json")
@@ -697,19 +708,19 @@ os.chdir("$W")
 open("access.txt", "w").write("alice's artifact\n")
 if sys.argv[1] == "signed-in":
     t = sys.argv[2]
-    alice = client("alice", "alicepass")
+    alice = client("alice", "alicepass", "basic")
     r = alice.push(target=f"{host}/alice/art:{t}", files=["access.txt"])
     assert r.status_code == 201, r.status_code
     print("alice pushed alice/art:" + t)
     refused("alice push private/art", lambda: alice.push(target=f"{host}/private/art:{t}", files=["access.txt"]), ["denied", "403"])
-    token = client("alice", open("$W/alice.token").read().strip())
+    token = client("alice", open("$W/alice.token").read().strip(), "basic")
     r = token.push(target=f"{host}/alice/art:{t}-token", files=["access.txt"])
     assert r.status_code == 201, r.status_code
     print("alice's token pushed alice/art:%s-token" % t)
     refused("token push private/art", lambda: token.push(target=f"{host}/private/art:{t}", files=["access.txt"]), ["denied", "403"])
-    out = alice.pull(target=f"{host}/alice/art:{t}", outdir="$W/oras-access-out")
+    out = client("alice", "alicepass").pull(target=f"{host}/alice/art:{t}", outdir="$W/oras-access-out")
     assert open(out[0]).read() == "alice's artifact\n"
-    print("alice pulled alice/art:" + t)
+    print("alice pulled alice/art:%s (%s backend)" % (t, backend))
 else:
     anon = client()
     assert anon.get_tags(f"{host}/public/x") == ["1"], "anonymous tags of public/x"
@@ -729,7 +740,7 @@ signed_in() {
     skopeo_signed_in "$1"
     if [ $DOCKER_OK = 1 ]; then ctr_signed_in "$1"; else skip "ctr with access rules [$1]" "dockerd (and its containerd) not running"; fi
     if [ -x "$W/venv/bin/python" ]; then
-        step "oras-py ($ORAS_BACKEND auth) [$1]: alice and her token push alice/, not private/" "oras_py signed-in $1"
+        step "oras-py [$1]: alice and her token push alice/, not private/; pull ($ORAS_BACKEND auth)" "oras_py signed-in $1"
     else
         skip "oras-py with access rules [$1]" "no venv (see the Python section)"
     fi

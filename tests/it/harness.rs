@@ -313,7 +313,9 @@ impl TestRegistry {
             AuthMode::Open => send(None),
             AuthMode::Basic => send(self.basic.as_deref()),
             AuthMode::Token => {
-                let guess = scope_for(method, &path_of(url)).unwrap_or_default();
+                let extra = mount_scope(&path_of(url));
+                let key = |scope: &str| format!("{scope} {}", extra.as_deref().unwrap_or(""));
+                let guess = key(&scope_for(method, &path_of(url)).unwrap_or_default());
                 let cached = self.cached_token(&guess).map(|t| format!("Bearer {t}"));
                 let r = send(cached.as_deref());
                 if r.status != 401 {
@@ -325,9 +327,9 @@ impl TestRegistry {
                 else {
                     return r;
                 };
-                let token = self.token_for(&challenge);
+                let token = self.token_for(&challenge, extra.as_deref());
                 let mut cache = self.tokens.lock().expect("token cache");
-                cache.insert(challenge.scope.clone().unwrap_or_default(), token.clone());
+                cache.insert(key(challenge.scope.as_deref().unwrap_or("")), token.clone());
                 cache.insert(guess, token.clone());
                 drop(cache);
                 send(Some(&format!("Bearer {token}")))
@@ -339,16 +341,22 @@ impl TestRegistry {
         self.tokens.lock().expect("token cache").get(scope).cloned()
     }
 
-    /// A token from the challenge's realm for its scope, with the suite
-    /// user's Basic credentials. The realm must be this registry's
-    /// `/v2/token` (the Host the client used, on loopback).
-    fn token_for(&self, challenge: &Challenge) -> String {
+    /// A token from the challenge's realm for its scope (and `extra`, the
+    /// source of a mount), with the suite user's Basic credentials. The
+    /// realm must be this registry's `/v2/token` (the Host the client used,
+    /// on loopback).
+    fn token_for(&self, challenge: &Challenge, extra: Option<&str>) -> String {
         assert_eq!(
             challenge.realm,
             self.url("/v2/token"),
             "the Bearer realm names this registry's /v2/token"
         );
-        let scopes: Vec<&str> = challenge.scope.as_deref().into_iter().collect();
+        let scopes: Vec<&str> = challenge
+            .scope
+            .as_deref()
+            .into_iter()
+            .chain(extra)
+            .collect();
         fetch_token(
             &self.agent,
             &challenge.realm,
@@ -509,12 +517,13 @@ pub struct Image {
     pub digest: String,
 }
 
-/// The server side of this binary's mode (Basic is soute's default).
-fn set_auth_mode(_cfg: &mut Config) {
-    assert!(
-        MODE != AuthMode::Token,
-        "token mode: soute has no --auth token on this branch yet"
-    );
+/// The server side of this binary's mode: `--auth token` for the Token mode
+/// (the realm is then derived from the Host header); Basic otherwise.
+fn set_auth_mode(cfg: &mut Config) {
+    cfg.auth_mode = match MODE {
+        AuthMode::Token => soute::api::AuthMode::Token,
+        AuthMode::Open | AuthMode::Basic => soute::api::AuthMode::Basic,
+    };
 }
 
 // ---- Raw requests with this mode's credentials. These shadow the support
@@ -536,21 +545,22 @@ fn raw_auth(addr: SocketAddr, method: &str, path: &str) -> Option<String> {
         AuthMode::Token => {
             let realm = format!("http://{addr}/v2/token");
             let scope = scope_for(method, path);
-            let scopes: Vec<&str> = scope.as_deref().into_iter().collect();
+            let mount = mount_scope(path);
+            let scopes: Vec<&str> = scope
+                .as_deref()
+                .into_iter()
+                .chain(mount.as_deref())
+                .collect();
             let basic = suite_basic();
             let agent = http_agent();
             let token = fetch_token(&agent, &realm, Some("soute"), &scopes, basic.as_deref())
-                .or_else(|refused| {
-                    // A path no scope can name (an invalid repository name):
-                    // a token for no repository, as a client holding one would send.
-                    eprintln!(
-                        "note: no token for {scopes:?} ({} {}): sending one without a scope",
-                        refused.status,
-                        refused.text().trim()
-                    );
-                    fetch_token(&agent, &realm, Some("soute"), &[], basic.as_deref())
-                })
-                .unwrap_or_else(|r| panic!("token from {realm}: {} {}", r.status, r.text()));
+                .unwrap_or_else(|r| {
+                    panic!(
+                        "token for {scopes:?} from {realm}: {} {}",
+                        r.status,
+                        r.text()
+                    )
+                });
             Some(format!("Bearer {token}"))
         }
     }

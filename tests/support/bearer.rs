@@ -123,8 +123,8 @@ pub fn fetch_token(
 }
 
 /// The scope a Go client would be challenged for on `method path`:
-/// `repository:NAME:pull` for reads, `pull,push` for writes, `delete` for
-/// DELETE, `registry:catalog:*` for the catalog, none for `/v2/` and paths
+/// `repository:NAME:pull` for reads, `pull,push` for writes and anything on
+/// an upload session, `delete` for DELETE, `registry:catalog:*` for the catalog, none for `/v2/` and paths
 /// that name no repository. A guess only: the challenge has the last word.
 pub fn scope_for(method: &str, path: &str) -> Option<String> {
     let path = path.split('?').next().unwrap_or_default();
@@ -140,10 +140,29 @@ pub fn scope_for(method: &str, path: &str) -> Option<String> {
         return None;
     }
     let name = segments[..kind].join("/");
+    let upload = segments.get(kind + 1) == Some(&"uploads") && segments[kind] == "blobs";
     let actions = match method {
+        _ if upload => "pull,push",
         "GET" | "HEAD" => "pull",
         "DELETE" => "delete",
         _ => "pull,push",
     };
     Some(format!("repository:{name}:{actions}"))
+}
+
+/// The extra scope a cross-repository mount asks for, as docker does:
+/// `repository:FROM:pull` for `POST ..?mount=D&from=FROM`.
+pub fn mount_scope(path_and_query: &str) -> Option<String> {
+    let (_, query) = path_and_query.split_once('?')?;
+    let mut from = None;
+    let mut mount = false;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("from", v)) => from = Some(super::http::percent_decode(v)),
+            Some(("mount", _)) => mount = true,
+            _ => {}
+        }
+    }
+    from.filter(|f| mount && !f.is_empty())
+        .map(|f| format!("repository:{f}:pull"))
 }
