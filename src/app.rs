@@ -176,6 +176,17 @@ pub fn start(cfg: Config) -> Result<Running> {
         anonymous_pull: cfg.anonymous_pull,
         mode: cfg.auth_mode,
         token_realm: cfg.token_realm.clone(),
+        public_host: {
+            let host = cfg
+                .hostnames
+                .first()
+                .map(String::as_str)
+                .unwrap_or("localhost");
+            match cfg.listen.first().map(|a| a.port()) {
+                Some(0) | None => host.to_string(),
+                Some(port) => format!("{host}:{port}"),
+            }
+        },
         limits: crate::auth::Limits {
             threads: cfg.auth_threads.max(1),
             queue: cfg.auth_queue(),

@@ -172,6 +172,10 @@ impl Api {
             Identity::Token { token, .. } => {
                 format!("token {token} of {shown} may not {what}")
             }
+            Identity::Bearer {
+                api_token_scopes: Some(_),
+                ..
+            } if outside_scope => format!("the API token of {shown} may not {what}"),
             _ => format!("{shown} may not {what}"),
         };
         Some(error_response(

@@ -35,6 +35,9 @@ pub struct AuthSettings {
     /// The token service's URL for Bearer challenges (`--token-realm`);
     /// `None`: `http(s)://<Host>/v2/token` from each request.
     pub token_realm: Option<String>,
+    /// The host (and port) named in the realm when a request has no usable
+    /// `Host` header: the first `--hostname`, else `localhost`.
+    pub public_host: String,
     /// Verifier threads, queue, cache and throttle bounds.
     pub limits: auth::Limits,
 }
@@ -71,7 +74,9 @@ impl Api {
                 match self.bearer_identity(token, Some(&policy)) {
                     Ok(identity) => identity,
                     Err(why) => {
-                        log::warn!("refused a bearer token from {}: {why}", req.remote.ip());
+                        let ip = req.remote.ip();
+                        self.bearer_warnings
+                            .warn(|| format!("refused a bearer token from {ip}: {why}"));
                         return Ok(Access::Denied(self.bearer_challenge(
                             req,
                             route,

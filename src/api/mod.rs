@@ -58,6 +58,8 @@ pub struct Api {
     token_uses: LastUsed,
     /// The key bearer tokens are signed with (`--auth token` only).
     bearer_key: Option<crate::auth::Key>,
+    /// Refused bearer tokens are logged at most once per 10 s.
+    bearer_warnings: token::QuietWarnings,
 }
 
 impl Api {
@@ -68,8 +70,13 @@ impl Api {
     ) -> Result<Api> {
         let authenticator = Authenticator::new(auth.limits.clone())
             .map_err(|e| Error::internal_from("starting the authenticator", e))?;
+        // A new key for each process: tokens do not outlive a restart, and
+        // no copy of the data folder (a backup) can mint tokens for it.
         let bearer_key = match auth.mode {
-            AuthMode::Token => Some(registry.bearer_key()?),
+            AuthMode::Token => Some(
+                crate::auth::bearer::new_key()
+                    .map_err(|e| Error::internal_from("making the bearer token key", e))?,
+            ),
             AuthMode::Basic => None,
         };
         Ok(Api {
@@ -80,6 +87,7 @@ impl Api {
             policy_cache: Mutex::new(None),
             token_uses: LastUsed::new(Duration::from_secs(60), 10_000),
             bearer_key,
+            bearer_warnings: token::QuietWarnings::new(Duration::from_secs(10)),
         })
     }
 

@@ -34,6 +34,8 @@ use std::io::Read as _;
 
 /// The largest POST form accepted at the token endpoint.
 const MAX_FORM_BYTES: u64 = 16 * 1024;
+/// Scopes looked at in one token request (the rest are ignored).
+const MAX_ASKED_SCOPES: usize = 256;
 
 /// How requests are authenticated (`soute serve --auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +65,43 @@ impl AuthMode {
     }
 }
 
+/// A warning logged at most once per window, with the count of those left
+/// out (a client sending bad tokens in a loop cannot fill the log).
+pub(super) struct QuietWarnings {
+    window: std::time::Duration,
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl QuietWarnings {
+    pub(super) fn new(window: std::time::Duration) -> QuietWarnings {
+        QuietWarnings {
+            window,
+            state: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    pub(super) fn warn(&self, line: impl FnOnce() -> String) {
+        let now = std::time::Instant::now();
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match st.0 {
+            Some(t) if now.duration_since(t) < self.window => st.1 += 1,
+            _ => {
+                let left_out = std::mem::take(&mut st.1);
+                st.0 = Some(now);
+                drop(st);
+                if left_out > 0 {
+                    log::warn!("{} ({left_out} more like it before this one)", line());
+                } else {
+                    log::warn!("{}", line());
+                }
+            }
+        }
+    }
+}
+
 /// What the challenge says a request needs, in Docker's scope words.
 fn scope_of(route: &Route, method: &str) -> Option<String> {
     Some(match (need(route, method), route) {
@@ -81,8 +120,9 @@ fn scope_of(route: &Route, method: &str) -> Option<String> {
 fn plausible_host(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 255
-        && h.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':' | b'[' | b']'))
+        && h.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
 }
 
 fn quoted(s: &str) -> String {
@@ -105,7 +145,7 @@ impl Api {
                 let host = req
                     .header("host")
                     .filter(|h| plausible_host(h))
-                    .unwrap_or("localhost");
+                    .unwrap_or(&self.auth.public_host);
                 let scheme = if req.secure { "https" } else { "http" };
                 format!("{scheme}://{host}/v2/token")
             }
@@ -167,6 +207,16 @@ impl Api {
                     .into(),
             ));
         }
+        if caller.with_bearer {
+            // A token is never traded for another: the new one would lose
+            // the old one's expiry and limits (Docker Hub refuses it too).
+            return Ok(self.bearer_challenge(
+                req,
+                &Route::Token,
+                Some("invalid_request"),
+                "the token service takes a password or an API token, not a bearer token",
+            ));
+        }
         let mut scopes: Vec<String> = query
             .all("scope")
             .flat_map(|s| s.split(' '))
@@ -213,8 +263,9 @@ impl Api {
         };
         let caller = posted.as_ref().unwrap_or(caller);
         scopes.retain(|s| !s.is_empty());
-        scopes.truncate(bearer::MAX_GRANTS);
-        let access: Vec<Grant> = scopes.iter().filter_map(|s| grant(s, caller)).collect();
+        scopes.truncate(MAX_ASKED_SCOPES);
+        let mut access: Vec<Grant> = scopes.iter().filter_map(|s| grant(s, caller)).collect();
+        access.truncate(bearer::MAX_GRANTS);
         let now = crate::db::now();
         let via = match &caller.who {
             Identity::Token { .. } => self.presented_token_hash(req, &form_secret),
@@ -281,7 +332,11 @@ fn grant(scope: &str, caller: &Caller) -> Option<Grant> {
                 .as_ref()
                 .is_none_or(|p| p.anonymous_may_pull_somewhere());
             if signed_in || anonymous_ok {
-                asked.iter().map(|a| a.to_string()).collect()
+                asked
+                    .iter()
+                    .filter(|a| matches!(**a, "*" | "search"))
+                    .map(|a| a.to_string())
+                    .collect()
             } else {
                 Vec::new()
             }
@@ -367,6 +422,7 @@ mod tests {
         }
         assert!(plausible_host("registry.example:5000"));
         assert!(plausible_host("[::1]:5000"));
+        assert!(plausible_host("my_registry:5000"));
         assert!(!plausible_host("evil\",realm=\"x"));
         assert!(!plausible_host(""));
     }

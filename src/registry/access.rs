@@ -261,36 +261,6 @@ impl Registry {
         self.db.write(|tx| db::tokens::revoke(tx, name))
     }
 
-    /// The key the token service signs bearer tokens with: made on first
-    /// use, kept in the `setting` table (so a backup carries it and every
-    /// process on the data folder agrees on it).
-    pub fn bearer_key(&self) -> Result<crate::auth::Key> {
-        const KEY: &str = "bearer_key";
-        let fresh = crate::auth::bearer::new_key()
-            .map_err(|e| Error::internal_from("making the bearer token key", e))?;
-        let hex: String = fresh.iter().map(|b| format!("{b:02x}")).collect();
-        let stored = self.db.write(|tx| {
-            if db::settings::setting(tx, KEY)?.is_none() {
-                db::settings::set_setting(tx, KEY, &hex)?;
-            }
-            db::settings::setting(tx, KEY)
-        })?;
-        let stored = stored.unwrap_or_default();
-        let mut key = [0u8; 32];
-        if stored.len() != 64 {
-            return Err(Error::internal_from(
-                "reading the bearer token key",
-                std::io::Error::other("the stored key is not 64 hex digits"),
-            ));
-        }
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&stored[2 * i..2 * i + 2], 16).map_err(|e| {
-                Error::internal_from("reading the bearer token key", std::io::Error::other(e))
-            })?;
-        }
-        Ok(key)
-    }
-
     /// The scopes of the API token stored under `hash`, if it still exists,
     /// belongs to `user` and has not expired (a bearer token issued on it
     /// lives only as long, and no wider). Lookup errors count as no.

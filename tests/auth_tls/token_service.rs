@@ -307,7 +307,8 @@ fn a_bearer_token_stops_working_when_what_backs_it_goes() {
             Some(b""),
         )
     };
-    // Tampered: one character of the MAC changed.
+    // Tampered: one character of the MAC changed (the last character of a
+    // 32-byte base64url MAC carries only 4 bits: change the first one).
     let token = fetch(
         &agent,
         &base,
@@ -315,18 +316,36 @@ fn a_bearer_token_stops_working_when_what_backs_it_goes() {
         Some(&alice),
     );
     push(&token).expect_status(202);
+    let dot = token.find('.').expect("dot");
     let mut tampered = token.clone();
-    let last = tampered.pop().expect("char");
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let first = tampered.as_bytes()[dot + 1];
+    tampered.replace_range(dot + 1..dot + 2, if first == b'A' { "B" } else { "A" });
     let r = push(&tampered);
     r.expect_error(401, &["UNAUTHORIZED"]);
     assert!(r
         .header("www-authenticate")
         .unwrap_or("")
         .contains("error=\"invalid_token\""));
-    // Expired: the same claims, signed with the registry's key, in the past.
-    let key = soute.registry().bearer_key().expect("key");
-    let past = Claims {
+    // A bearer token is no credential for the token service: it cannot be
+    // traded for a wider or longer-lived one.
+    let traded = get(
+        &agent,
+        &format!("{base}/v2/token?service=soute&scope=registry:catalog:*"),
+        Some(&bearer_auth(&token)),
+    );
+    traded.expect_error(401, &["UNAUTHORIZED"]);
+    assert!(traded.json().get("token").is_none());
+    let form = call(
+        &agent,
+        "POST",
+        &format!("{base}/v2/token"),
+        Some(&bearer_auth(&token)),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(b"scope=repository%3Aalice%2Fapp%3Apull"),
+    );
+    form.expect_error(401, &["UNAUTHORIZED"]);
+    // Claims signed with any other key (here: a guess) are refused.
+    let forged = Claims {
         sub: Some("alice".into()),
         via: None,
         access: vec![Grant {
@@ -334,16 +353,10 @@ fn a_bearer_token_stops_working_when_what_backs_it_goes() {
             name: "alice/app".into(),
             actions: vec!["pull".into(), "push".into()],
         }],
-        iat: 1_000,
-        exp: 1_300,
-    };
-    push(&bearer::issue(&key, &past)).expect_error(401, &["UNAUTHORIZED"]);
-    let current = Claims {
         iat: soute::db::now(),
         exp: soute::db::now() + 60,
-        ..past
     };
-    push(&bearer::issue(&key, &current)).expect_status(202);
+    push(&bearer::issue(&[0u8; 32], &forged)).expect_error(401, &["UNAUTHORIZED"]);
 
     // The rule goes: the very next request with the same token is refused.
     soute
@@ -382,6 +395,56 @@ fn a_bearer_token_stops_working_when_what_backs_it_goes() {
     // The user goes: refused, although the token has not expired.
     user_cmd(soute.data(), &["del", "alice"], None);
     push(&token).expect_error(401, &["UNAUTHORIZED"]);
+    soute.stop();
+}
+
+#[test]
+fn tokens_do_not_outlive_a_restart() {
+    let mut soute = token_server();
+    let agent = http_agent();
+    let alice = basic("alice", "alice-pw");
+    let token = fetch(
+        &agent,
+        &soute.http_base(),
+        "repository:alice/app:pull,push",
+        Some(&alice),
+    );
+    let push = |soute: &Soute, token: &str| {
+        call(
+            &agent,
+            "POST",
+            &blob_url(&soute.http_base(), "alice/app"),
+            Some(&bearer_auth(token)),
+            &[],
+            Some(b""),
+        )
+    };
+    push(&soute, &token).expect_status(202);
+    // Each process signs with its own key (none is stored in the data
+    // folder, so no backup or copy of it can mint tokens).
+    soute.restart();
+    let r = push(&soute, &token);
+    r.expect_error(401, &["UNAUTHORIZED"]);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap_or("")
+        .contains("error=\"invalid_token\""));
+    let fresh = fetch(
+        &agent,
+        &soute.http_base(),
+        "repository:alice/app:pull,push",
+        Some(&alice),
+    );
+    push(&soute, &fresh).expect_status(202);
+    let db = rusqlite::Connection::open(soute.data().join("soute.db")).expect("db");
+    let keys: i64 = db
+        .query_row(
+            "SELECT count(*) FROM setting WHERE key LIKE '%bearer%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(keys, 0);
     soute.stop();
 }
 
