@@ -1,5 +1,6 @@
 //! End-to-end tests with real third-party registry clients (skopeo, umoci, and through
-//! `tests/e2e/real_clients.sh` dockerd/docker, podman, ctr, oras-py and the docker SDK).
+//! `tests/e2e/real_clients.sh` dockerd/docker, podman, ctr, oras-py and the docker SDK),
+//! the script once with Basic challenges and once with `--auth token`.
 //!
 //! These drive the real `soute` binary. A client that is not installed makes a test
 //! fail when `CI=true` (`.ci/run` installs them all) and skip loudly otherwise.
@@ -606,16 +607,29 @@ fn skopeo_round_trip() {
     drop(registry);
 }
 
-/// Issue B: the real-clients suite (`tests/e2e/real_clients.sh`) against soute over TLS
-/// with its own CA and users, driving dockerd/docker, podman, skopeo, ctr and Python clients.
+/// Issues B and H: the real-clients suite (`tests/e2e/real_clients.sh`) against soute
+/// over TLS with its own CA and users, driving dockerd/docker, podman, skopeo, ctr and
+/// Python clients, access rules and tokens included; Basic challenges (the default).
 #[test]
 fn real_clients_end_to_end() {
+    real_clients("real_clients_end_to_end", "basic");
+}
+
+/// Issue H: the same suite with `soute serve --auth token`: every client goes through
+/// soute's Docker token service (Bearer challenges, `/v2/token`).
+#[test]
+fn real_clients_end_to_end_token_mode() {
+    real_clients("real_clients_end_to_end_token_mode", "token");
+}
+
+/// Runs `tests/e2e/real_clients.sh` with `SOUTE_AUTH=auth` and checks its summary.
+fn real_clients(test: &str, auth: &str) {
     let _serial = serial();
     let tools = [
         "dockerd", "docker", "ctr", "podman", "skopeo", "umoci", "busybox", "jq", "openssl",
         "curl", "ss", "flock",
     ];
-    if !require("real_clients_end_to_end", &tools, true, true) {
+    if !require(test, &tools, true, true) {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/real_clients.sh");
@@ -623,6 +637,7 @@ fn real_clients_end_to_end() {
     let mut child = Command::new("bash")
         .arg(&script)
         .env("SOUTE_BIN", env!("CARGO_BIN_EXE_soute"))
+        .env("SOUTE_AUTH", auth)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -638,13 +653,13 @@ fn real_clients_end_to_end() {
     }
     let status = child.wait().expect("wait for real_clients.sh");
     loud(&format!(
-        "real_clients.sh: {status} after {:.1}s",
+        "real_clients.sh (SOUTE_AUTH={auth}): {status} after {:.1}s",
         started.elapsed().as_secs_f64()
     ));
     let (passed, failed) = last_summary.expect("no `N passed, N failed` line from real_clients.sh");
     assert!(
         status.success(),
-        "real_clients.sh: {status}, {passed} passed, {failed} failed"
+        "real_clients.sh (SOUTE_AUTH={auth}): {status}, {passed} passed, {failed} failed"
     );
     assert_eq!(failed, 0);
     assert!(passed > 0, "real_clients.sh ran no step");

@@ -9,6 +9,10 @@ mod support;
 
 mod harness;
 
+/// No users: the registry is open (tests/it_basic and tests/it_token run the
+/// same modules with credentials).
+pub const AUTH_MODE: harness::AuthMode = harness::AuthMode::Open;
+
 mod access;
 mod bad_input;
 mod deletes;

@@ -6,7 +6,8 @@
 //! started in-process on an ephemeral loopback port with a temporary data
 //! folder ([`server::Soute`]), the real binary spawned with its port and log
 //! read back ([`spawn`]), digests and OCI image/manifest builders ([`oci`]),
-//! TLS clients trusting the served CA ([`tls`]), bounded waiting ([`wait`]),
+//! TLS clients trusting the served CA ([`tls`]), the client side of the
+//! Docker token protocol (Bearer challenges, token requests: [`bearer`]), bounded waiting ([`wait`]),
 //! a seeded RNG replayable with `SOUTE_TEST_SEED` ([`rng`]), /proc
 //! readers ([`procfs`]) and many-socket helpers: connections from a chosen
 //! loopback source address, the fd limit raised, p99 ([`net`]).
@@ -26,6 +27,7 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod bearer;
 pub mod data;
 pub mod http;
 pub mod net;
@@ -38,6 +40,7 @@ pub mod spawn;
 pub mod tls;
 pub mod wait;
 
+pub use bearer::*;
 pub use data::*;
 pub use http::*;
 pub use net::*;
