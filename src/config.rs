@@ -100,7 +100,7 @@ impl Config {
             realm: "soute".into(),
             htpasswd: None,
             anonymous_pull: false,
-            auth_mode: crate::api::AuthMode::Basic,
+            auth_mode: crate::api::AuthMode::Auto,
             token_realm: None,
             workers: crate::http::DEFAULT_WORKERS,
             http: crate::http::Limits::default(),
@@ -224,7 +224,11 @@ impl Config {
             self.htpasswd.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()),
             self.anonymous_pull,
             match (&self.auth_mode, &self.token_realm) {
-                (crate::api::AuthMode::Basic, _) => "basic".to_string(),
+                (crate::api::AuthMode::Basic, _) => "basic (Basic challenges only)".to_string(),
+                (crate::api::AuthMode::Auto, _) => {
+                    "auto (Basic; Bearer tokens from /v2/token while an anonymous rule exists)"
+                        .to_string()
+                }
                 (crate::api::AuthMode::Token, None) => {
                     "token (Bearer; tokens at http(s)://HOST/v2/token)".to_string()
                 }

@@ -15,7 +15,7 @@
 //! | tags list, referrers | pull | | | |
 //! | `_catalog`, `/v1/search` | listed: pull per repository | | | |
 //! | `/v2/_soute/*` | admin | | | admin |
-//! | `/v2/` | anyone signed in; anonymous if it may pull somewhere | | | |
+//! | `/v2/` | anyone signed in; anonymous with a token if it may pull somewhere | | | |
 //! | `/ca.crt`, `/v1/_ping` | anyone | | | |
 //!
 //! It must never check credentials (`api::auth` does) nor decide itself
@@ -89,15 +89,40 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may pull every repository: an administrator (a
-    /// token of one: with a `**` pull scope), or an open registry.
+    /// Whether the caller may see every repository in lists: an
+    /// administrator (a token of one: with a `**` pull scope), or an open
+    /// registry.
     pub fn sees_everything(&self) -> bool {
         match &self.policy {
             None => true,
             Some(p) => {
-                let d = p.decide(&self.who, None, Action::Pull);
+                let d = p.decide(&self.lister(), None, Action::Pull);
                 d.allowed && d.reason == Reason::Admin
             }
+        }
+    }
+
+    /// Whether `repo` is shown to the caller in `_catalog` and search: one
+    /// it may pull. A bearer token lists what its credentials may pull (its
+    /// user's rights, and its API token's scopes), not only the repositories
+    /// it was granted: clients such as podman list with a token asked for
+    /// no scope at all.
+    pub fn may_list(&self, repo: &RepoName) -> bool {
+        match &self.policy {
+            None => true,
+            Some(p) => p.decide(&self.lister(), Some(repo), Action::Pull).allowed,
+        }
+    }
+
+    /// The identity lists are judged by (see [`Caller::may_list`]).
+    fn lister(&self) -> Identity {
+        match &self.who {
+            Identity::Bearer {
+                user,
+                api_token_scopes,
+                ..
+            } => issued_to(user, api_token_scopes),
+            other => other.clone(),
         }
     }
 
@@ -128,15 +153,14 @@ impl Api {
         };
         let ((allowed, outside_scope), what) = match need(route, &req.method) {
             Need::Nothing => return None,
-            // In token mode an anonymous caller without a token is always
-            // challenged here, as Docker Hub does: clients learn the token
-            // service from this 401 and come back with a token (anonymous
-            // or signed in), so signed-in clients never list as anonymous.
+            // An anonymous caller without a token is always challenged
+            // here, as Docker Hub does: clients learn from this 401 that
+            // they may sign in (Basic) or where the token service is
+            // (Bearer) and come back with credentials or a token, so a
+            // signed-in client never lists or pushes as anonymous.
             Need::Base | Need::Listing => (
                 (
-                    !anonymous
-                        || (policy.anonymous_may_pull_somewhere()
-                            && (self.bearer_key.is_none() || caller.with_bearer)),
+                    !anonymous || (caller.with_bearer && policy.anonymous_may_pull_somewhere()),
                     false,
                 ),
                 String::new(),
@@ -185,6 +209,19 @@ impl Api {
     }
 }
 
+/// The identity a bearer token was issued to: its user, limited to the
+/// scopes of the API token it was issued on, if any.
+fn issued_to(user: &str, api_token_scopes: &Option<Vec<crate::auth::Scope>>) -> Identity {
+    match api_token_scopes {
+        Some(scopes) => Identity::Token {
+            user: user.to_string(),
+            token: String::new(),
+            scopes: scopes.clone(),
+        },
+        None => Identity::User(user.to_string()),
+    }
+}
+
 impl Api {
     /// Whether a new token for the same credentials would allow what this
     /// bearer token does not (then 401 `insufficient_scope` makes the client
@@ -204,14 +241,7 @@ impl Api {
         else {
             return false;
         };
-        let issued_to = match api_token_scopes {
-            Some(scopes) => Identity::Token {
-                user: user.clone(),
-                token: String::new(),
-                scopes: scopes.clone(),
-            },
-            None => Identity::User(user.clone()),
-        };
+        let issued_to = issued_to(user, api_token_scopes);
         match need(route, method) {
             Need::Repo(repo, action) => policy.decide(&issued_to, Some(repo), action).allowed,
             Need::System(action) => policy.decide(&issued_to, None, action).allowed,

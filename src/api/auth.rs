@@ -78,12 +78,11 @@ impl Api {
                         let ip = req.remote.ip();
                         self.bearer_warnings
                             .warn(|| format!("refused a bearer token from {ip}: {why}"));
-                        return Ok(Access::Denied(self.bearer_challenge(
-                            req,
-                            route,
-                            Some("invalid_token"),
-                            why,
-                        )));
+                        return Ok(Access::Denied(if self.bearer_challenges() {
+                            self.bearer_challenge(req, route, Some("invalid_token"), why)
+                        } else {
+                            self.challenge(req, why)
+                        }));
                     }
                 }
             }
@@ -168,6 +167,19 @@ impl Api {
         }
     }
 
+    /// Whether 401s carry the token service's Bearer challenge: always with
+    /// `--auth token`, never with `--auth basic`, and by default while an
+    /// anonymous rule exists (in the policy last loaded).
+    fn bearer_challenges(&self) -> bool {
+        match self.auth.mode {
+            super::token::AuthMode::Token => true,
+            super::token::AuthMode::Basic => false,
+            super::token::AuthMode::Auto => lock(&self.policy_cache)
+                .as_ref()
+                .is_some_and(|(_, p)| p.anonymous_may_pull_somewhere()),
+        }
+    }
+
     /// The resolved policy, reloaded from SQLite only when the access
     /// generation changed since it was loaded (one read of every rule,
     /// admin and membership; a failed state read, generation -1, reloads).
@@ -188,7 +200,7 @@ impl Api {
     /// 401 UNAUTHORIZED with the challenge of the mode: `Basic realm="..."`,
     /// or in token mode a Bearer challenge naming the request's scope.
     pub(super) fn challenge(&self, req: &Request<'_>, message: &str) -> Response {
-        if self.bearer_key.is_some() {
+        if self.bearer_challenges() {
             if let Ok(Some(route)) = super::routes::parse(&req.path) {
                 return self.bearer_challenge(req, &route, None, message);
             }

@@ -10,7 +10,6 @@ use super::access::Caller;
 use super::headers::{json_body_response, next_page_link, JSON};
 use super::query::Query;
 use super::Api;
-use crate::auth::Action;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Response};
 use crate::oci::{Digest, RepoName};
@@ -55,7 +54,7 @@ impl Api {
             let (page, page_more) = self.registry.catalog(&cursor, n.clamp(100, 10_000))?;
             for name in page {
                 cursor.clone_from(&name);
-                let may = RepoName::parse(&name).is_ok_and(|r| caller.may(&r, Action::Pull));
+                let may = RepoName::parse(&name).is_ok_and(|r| caller.may_list(&r));
                 if !may {
                     continue;
                 }

@@ -75,7 +75,7 @@ impl Api {
         // A new key for each process: tokens do not outlive a restart, and
         // no copy of the data folder (a backup) can mint tokens for it.
         let bearer_key = match auth.mode {
-            AuthMode::Token => Some(
+            AuthMode::Token | AuthMode::Auto => Some(
                 crate::auth::bearer::new_key()
                     .map_err(|e| Error::internal_from("making the bearer token key", e))?,
             ),

@@ -12,7 +12,6 @@ use super::envelope::error_response;
 use super::headers::json_response;
 use super::query::Query;
 use super::Api;
-use crate::auth::Action;
 use crate::error::{Code, Error, Result};
 use crate::http::Response;
 use crate::oci::RepoName;
@@ -66,7 +65,7 @@ impl Api {
             .into_iter()
             .filter(|hit| {
                 everything
-                    || RepoName::parse(&hit.name).is_ok_and(|r| caller.may(&r, Action::Pull))
+                    || RepoName::parse(&hit.name).is_ok_and(|r| caller.may_list(&r))
             })
             .take(limit)
             .map(|hit| {

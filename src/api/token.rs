@@ -40,8 +40,13 @@ const MAX_ASKED_SCOPES: usize = 256;
 /// How requests are authenticated (`soute serve --auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMode {
-    /// `WWW-Authenticate: Basic`, credentials on every request (the default).
+    /// Basic challenges while no anonymous rule exists, the token service's
+    /// Bearer challenges while one does (the default; ARCHITECTURE.md says
+    /// why: with a Basic challenge Docker clients cannot both pull
+    /// anonymously and sign in).
     #[default]
+    Auto,
+    /// `WWW-Authenticate: Basic` only; no token service.
     Basic,
     /// The Docker token service: Bearer challenges, tokens from `/v2/token`
     /// (Basic credentials are still accepted on every endpoint).
@@ -51,6 +56,7 @@ pub enum AuthMode {
 impl AuthMode {
     pub fn parse(s: &str) -> Option<AuthMode> {
         match s {
+            "auto" => Some(AuthMode::Auto),
             "basic" => Some(AuthMode::Basic),
             "token" => Some(AuthMode::Token),
             _ => None,
@@ -59,6 +65,7 @@ impl AuthMode {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            AuthMode::Auto => "auto",
             AuthMode::Basic => "basic",
             AuthMode::Token => "token",
         }
@@ -203,8 +210,7 @@ impl Api {
     ) -> Result<Response> {
         if self.bearer_key.is_none() {
             return Err(Error::NoEndpoint(
-                "this registry uses Basic authentication (soute serve --auth token enables /v2/token)"
-                    .into(),
+                "this registry uses Basic authentication only (soute serve --auth basic)".into(),
             ));
         }
         if caller.with_bearer {

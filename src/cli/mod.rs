@@ -309,7 +309,7 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     }
     if let Some(mode) = args.value("--auth") {
         cfg.auth_mode = crate::api::AuthMode::parse(mode)
-            .ok_or_else(|| usage(format!("--auth: {mode:?}: write basic or token")))?;
+            .ok_or_else(|| usage(format!("--auth: {mode:?}: write auto, basic or token")))?;
     }
     if let Some(realm) = args.value("--token-realm") {
         if !(realm.starts_with("https://") || realm.starts_with("http://")) {

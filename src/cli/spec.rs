@@ -114,13 +114,13 @@ const SERVER_FLAGS: &[Flag] = &[
     ),
     valued(
         "--auth",
-        "basic|token",
-        "Basic challenges (default), or the Docker token service at /v2/token (Bearer)",
+        "auto|basic|token",
+        "auto (default): Basic, Bearer tokens while anonymous rules exist; or always one",
     ),
     valued(
         "--token-realm",
         "URL",
-        "with --auth token: the token URL clients are sent to (default http(s)://HOST/v2/token)",
+        "the token URL Bearer challenges name (default http(s)://HOST/v2/token)",
     ),
     valued(
         "--log-level",

@@ -450,7 +450,7 @@ fn tokens_do_not_outlive_a_restart() {
 
 #[test]
 fn basic_mode_has_no_token_endpoint() {
-    let soute = Soute::start(|_| {});
+    let soute = Soute::start(|cfg| cfg.auth_mode = AuthMode::Basic);
     soute
         .registry()
         .add_user("root", "pw", false)

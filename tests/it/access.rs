@@ -101,9 +101,10 @@ fn world() -> World {
 /// How the matrix's callers present their credentials.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Mode {
-    /// Basic credentials on every request (the default server).
+    /// Basic credentials on every request, to a `--auth basic` server.
     Basic,
-    /// A `--auth token` server, still sent Basic credentials.
+    /// A server with the default `--auth auto` (Bearer challenges, since an
+    /// anonymous rule exists), still sent Basic credentials.
     TokenServerBasic,
     /// A `--auth token` server, spoken to as Docker clients do: the request
     /// without credentials, the Bearer challenge, a token from the realm
@@ -113,9 +114,12 @@ enum Mode {
 
 fn world_in(mode: Mode) -> World {
     let soute = Soute::start(move |cfg| {
-        if mode != Mode::Basic {
-            cfg.auth_mode = soute::api::AuthMode::Token;
-        }
+        cfg.auth_mode = match mode {
+            Mode::Basic => soute::api::AuthMode::Basic,
+            // The default: with the anonymous rule below, Bearer challenges.
+            Mode::TokenServerBasic => soute::api::AuthMode::Auto,
+            Mode::Bearer => soute::api::AuthMode::Token,
+        };
     });
     let r = soute.registry().clone();
     assert!(
@@ -520,9 +524,9 @@ fn matrix(mode: Mode) {
                     failures.add(r.error_mismatch(403, &["DENIED"]));
                 }
             };
-        // A token server challenges every anonymous request of /v2/ and
-        // the lists that carries no token (clients come back with one).
-        let challenged = c.anonymous && mode == Mode::TokenServerBasic;
+        // Every anonymous request of /v2/ and the lists that carries no
+        // token is challenged (clients come back with credentials or one).
+        let challenged = c.anonymous && mode != Mode::Bearer;
         let v2 = if c.bad || challenged { 401 } else { 200 };
         exchange(&mut ex, "GET", "/v2/", None, v2);
         for repo in REPOS {
