@@ -11,6 +11,8 @@
 mod bodies;
 #[path = "abuse/connections.rs"]
 mod connections;
+#[path = "abuse/eviction.rs"]
+mod eviction;
 #[path = "abuse/helpers.rs"]
 mod helpers;
 #[path = "abuse/memory.rs"]

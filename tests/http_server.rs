@@ -580,8 +580,8 @@ fn file_body_is_byte_exact() {
 }
 
 #[test]
-fn too_many_connections_get_503() {
-    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections = 2);
+fn too_many_connections_from_one_address_get_503() {
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections_per_ip = 2);
     let mut a = connect(addr);
     let mut b = connect(addr);
     assert_eq!(a.get("/a").status, 200);
@@ -601,6 +601,23 @@ fn too_many_connections_get_503() {
         matches!(d.read(false), Ok(r) if r.status == 200)
     });
     assert_eq!(b.get("/b2").status, 200);
+    server.shutdown();
+}
+
+#[test]
+fn a_full_total_cap_evicts_the_oldest_idle_connection() {
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections = 2);
+    let mut a = connect(addr);
+    assert_eq!(a.get("/a").status, 200);
+    std::thread::sleep(Duration::from_millis(30));
+    let mut b = connect(addr);
+    assert_eq!(b.get("/b").status, 200);
+    // Both idle between requests: the newcomer is served, the older goes.
+    let mut c = connect(addr);
+    assert_eq!(c.get("/c").status, 200);
+    assert!(a.closed(), "the longest-idle connection was evicted");
+    assert_eq!(b.get("/b2").status, 200);
+    assert_eq!(c.get("/c2").status, 200);
     server.shutdown();
 }
 

@@ -33,7 +33,7 @@ pub(crate) struct Conn {
     /// nothing): a silent connection costs no TLS state.
     pub(crate) tls_pending: bool,
     /// This connection's place in the connection caps.
-    pub(crate) _slot: Slot,
+    pub(crate) slot: Slot,
     /// Its buffered head bytes in the head budget (zero while a worker has it).
     pub(crate) charge: HeadCharge,
 }

@@ -7,6 +7,7 @@
 mod admission;
 pub(crate) mod body;
 pub(crate) mod conn;
+mod eviction;
 mod io;
 mod limits;
 mod readiness;

@@ -6,7 +6,8 @@
 //! become one, which a worker rejects at once), and closes connections whose
 //! head deadline or keep-alive time has passed. It keeps the bytes of heads
 //! no worker holds under the head budget, refusing the connections that
-//! hold the most first.
+//! hold the most first, and, when the total connection cap is full, evicts
+//! the longest-waiting connection it holds for each newcomer.
 //!
 //! It must never block on one client, never call the handler, never read past
 //! the request-head limit, never extend a head deadline because bytes trickle
@@ -14,6 +15,7 @@
 
 use super::admission::Trouble;
 use super::conn::Conn;
+use super::eviction::{self, Candidate};
 use super::io::Stream;
 use super::limits::Limits;
 use super::server::{lock, Shared};
@@ -106,6 +108,8 @@ struct Waiting {
     timed: bool,
     /// Wait for writability too (a TLS handshake write that would block).
     want_write: bool,
+    /// When it came to the loop (the eviction order: oldest first).
+    since: Instant,
 }
 
 enum Progress {
@@ -239,7 +243,7 @@ impl Table {
                 Some((i, b)) if b >= own => {
                     if let Some(w) = self.slots[i].take() {
                         self.release(i, &w, epoll);
-                        refuse_over_budget(shared, w.conn);
+                        refuse(shared, w.conn, OVER_BUDGET);
                         refused += 1;
                     }
                 }
@@ -268,11 +272,64 @@ impl Table {
     }
 }
 
+const OVER_BUDGET: &str = "too many request bytes buffered, retry later";
+
+impl Table {
+    /// Evicts (closes quietly) one held connection for each newcomer in
+    /// `incoming` admitted over the total cap, as [`eviction::pick`]
+    /// chooses; returns how many were evicted. Scans the table only when
+    /// such newcomers are there.
+    fn make_room(&mut self, incoming: &[(Conn, Arrival)], shared: &Shared, epoll: &Epoll) -> usize {
+        let want = incoming.iter().filter(|(c, _)| c.slot.needs_room()).count();
+        if want == 0 {
+            return 0;
+        }
+        let candidates: Vec<Candidate> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, s)| {
+                s.as_ref().map(|w| Candidate {
+                    index,
+                    ip: w.conn.remote.ip().to_canonical(),
+                    since: w.since,
+                })
+            })
+            .collect();
+        let chosen = shared
+            .admission
+            .with_counts(|open| eviction::pick(candidates, want, open));
+        for &i in &chosen {
+            if let Some(w) = self.slots[i].take() {
+                // Dropped: the socket closes, its slot is given back.
+                self.release(i, &w, epoll);
+            }
+        }
+        if chosen.len() < want {
+            let cap = shared.cfg.max_connections;
+            shared.warnings.warn(
+                Trouble::OverTotalCap,
+                &format!("connections refused over the cap of {cap} open connections"),
+                || {
+                    format!(
+                        "refused {} connection(s): the cap of {cap} open connections is reached \
+                         and no idle connection is left to evict",
+                        want - chosen.len()
+                    )
+                },
+            );
+        }
+        log::debug!(
+            "evicted {} waiting connection(s) at the total cap",
+            chosen.len()
+        );
+        chosen.len()
+    }
+}
+
 /// One best-effort, non-blocking 503 (in the handler's words), then close.
-fn refuse_over_budget(shared: &Shared, conn: Conn) {
-    let mut resp = shared
-        .handler
-        .rejection(503, "too many request bytes buffered, retry later");
+fn refuse(shared: &Shared, conn: Conn, why: &str) {
+    let mut resp = shared.handler.rejection(503, why);
     resp.status = 503;
     resp.headers.push(("Retry-After".into(), "1".into()));
     let bytes = super::response::encode_small(resp);
@@ -312,7 +369,17 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
         shared.warnings.flush();
         let now = Instant::now();
         let mut ready = Vec::new();
-        for (conn, arrival) in shared.waiting.take() {
+        let incoming = shared.waiting.take();
+        let mut room = table.make_room(&incoming, shared, epoll);
+        for (mut conn, arrival) in incoming {
+            if conn.slot.needs_room() {
+                if room == 0 {
+                    refuse(shared, conn, "too many connections, retry later");
+                    continue;
+                }
+                room -= 1;
+                conn.slot.room_made();
+            }
             let switch = conn.tls_pending || conn.io.needs_mode_switch();
             let switched = if switch {
                 conn.io.set_nonblocking(true)
@@ -334,6 +401,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     },
                 timed: fresh,
                 want_write: false,
+                since: now,
             };
             // Bytes may already sit in the socket or inside rustls: look now
             // (a TLS connection that has not spoken has nothing to look at).
@@ -362,7 +430,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     {
                         ready.push(w.conn);
                     } else {
-                        refuse_over_budget(shared, w.conn);
+                        refuse(shared, w.conn, OVER_BUDGET);
                     }
                 }
                 Progress::Close => {}
@@ -427,7 +495,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     {
                         ready.push(w.conn);
                     } else {
-                        refuse_over_budget(shared, w.conn);
+                        refuse(shared, w.conn, OVER_BUDGET);
                     }
                 }
                 Progress::Close => table.release(i, &w, epoll),
@@ -447,12 +515,13 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
         deadline,
         timed,
         want_write,
+        since,
     } = w;
     let Conn {
         io,
         remote,
         tls_pending: _,
-        _slot,
+        slot,
         charge,
     } = conn;
     match io.into_tls(cfg) {
@@ -461,12 +530,13 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
                 io,
                 remote,
                 tls_pending: false,
-                _slot,
+                slot,
                 charge,
             },
             deadline,
             timed,
             want_write,
+            since,
         }),
         Err(e) => {
             log::warn!("{remote}: TLS session setup failed: {e}");

@@ -79,7 +79,7 @@ pub(crate) struct Shared {
     /// the connection's first bytes arrive.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     stop: AtomicBool,
-    admission: Arc<Admission>,
+    pub(crate) admission: Arc<Admission>,
     pub(crate) warnings: Warnings,
     next_id: AtomicU64,
     /// Bytes buffered in request heads no worker holds (the head budget).
@@ -538,10 +538,11 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         io: ConnIo::new(Stream::Plain(sock)),
         remote,
         tls_pending: shared.tls.is_some(),
-        _slot: slot,
+        slot,
         charge: shared.head_charge(),
     };
-    if !conn.tls_pending {
+    // Over the total cap, the loop evicts an idle connection first.
+    if !conn.tls_pending && !conn.slot.needs_room() {
         // Most clients send the head with the connection: one read that
         // never blocks, and a whole head goes straight to the workers (no
         // loop wake-up, no epoll registration, no mode switch).

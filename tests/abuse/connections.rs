@@ -80,33 +80,6 @@ fn one_address_cannot_take_every_connection() {
 }
 
 #[test]
-fn total_cap_is_configurable_and_answers_503() {
-    let _one = serial();
-    raise_fd_limit(400);
-    let server = spawn(
-        false,
-        &[
-            "--max-connections",
-            "100",
-            "--max-connections-per-ip",
-            "1000",
-        ],
-    );
-    let idle: Vec<TcpStream> = (0..150)
-        .map(|i| connect_from_io(source(i), server.addr).expect("connect"))
-        .collect();
-    let (refused, answered) = wait_refused(&idle, 50, Duration::from_secs(5));
-    assert_eq!(refused, 50);
-    assert!(answered > 0);
-    assert_eq!(still_open(&idle), 100);
-    let w = server.warnings();
-    assert!(
-        w.len() <= 10 && w.iter().any(|l| l.contains("cap of 100")),
-        "{w:#?}"
-    );
-}
-
-#[test]
 fn low_open_file_limit_lowers_the_cap_and_says_so() {
     let _one = serial();
     // 8 workers reserve 64 + 4 * 8 = 96 descriptors: 300 leaves 204 for connections.

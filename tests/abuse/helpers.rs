@@ -157,7 +157,7 @@ impl Drop for Server {
 }
 
 /// Reads a response head from `r` and returns its status.
-fn read_status(r: &mut impl Read) -> io::Result<u16> {
+pub fn read_status(r: &mut impl Read) -> io::Result<u16> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -332,4 +332,21 @@ pub fn open_tls_slow_heads(
 /// [`connect_from`] with this binary's I/O timeout.
 pub fn connect_from_io(src: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
     connect_from(src, to, IO_TIMEOUT)
+}
+
+/// A blob upload that announces a huge body (or a chunked one) and sends one
+/// byte of it.
+pub fn open_slow_body(to: SocketAddr, src: Ipv4Addr, i: usize) -> TcpStream {
+    let mut s = connect_from_io(src, to).expect("connect");
+    let framing = if i.is_multiple_of(2) {
+        "Content-Length: 1000000000\r\n\r\nx".to_string()
+    } else {
+        "Transfer-Encoding: chunked\r\n\r\n100000\r\nx".to_string()
+    };
+    let head = format!(
+        "POST /v2/slow{i}/blobs/uploads/?digest=sha256:{} HTTP/1.1\r\nHost: localhost\r\n{framing}",
+        "0".repeat(64)
+    );
+    s.write_all(head.as_bytes()).expect("slow body head");
+    s
 }
