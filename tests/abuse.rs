@@ -15,6 +15,8 @@ mod connections;
 mod eviction;
 #[path = "abuse/helpers.rs"]
 mod helpers;
+#[path = "abuse/lists.rs"]
+mod lists;
 #[path = "abuse/memory.rs"]
 mod memory;
 #[path = "abuse/slow_heads.rs"]

@@ -43,7 +43,12 @@ pub fn spawn(tls: bool, extra: &[&str]) -> Server {
 /// Like [`spawn`], with the open-file limit (soft and hard) set to `nofile`
 /// through the shell's `ulimit`, so the server cannot raise it.
 pub fn spawn_with(tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_in(tempfile::tempdir().expect("tempdir"), tls, extra, nofile)
+}
+
+/// Like [`spawn_with`], serving the data folder `data` inside `dir` (which
+/// may hold one already).
+fn spawn_in(dir: tempfile::TempDir, tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
     let stderr = File::create(&log).expect("log file");
@@ -130,6 +135,26 @@ pub fn spawn_with(tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
 }
 
 impl Server {
+    /// The data folder it serves.
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Stops this server (killed), runs `between` on its data folder, and
+    /// starts a new one (plain) on the same folder with `extra` flags.
+    pub fn restart_plain(
+        mut self,
+        between: impl FnOnce(&std::path::Path),
+        extra: &[&str],
+    ) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        between(&self.data_dir());
+        let dir = tempfile::tempdir().expect("placeholder");
+        let dir = std::mem::replace(&mut self._dir, dir);
+        spawn_in(dir, false, extra, None)
+    }
+
     /// The server's peak resident memory (VmHWM), in KiB.
     pub fn vm_hwm_kib(&self) -> u64 {
         vm_hwm_kib(self.child.id())
