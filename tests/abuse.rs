@@ -21,5 +21,7 @@ mod lists;
 mod memory;
 #[path = "abuse/slow_heads.rs"]
 mod slow_heads;
+#[path = "abuse/slow_readers.rs"]
+mod slow_readers;
 #[path = "support/mod.rs"]
 mod support;

@@ -12,7 +12,7 @@
 use super::admission::{HeadCharge, Slot};
 use super::body::{BodyReader, Continue, Framing, MinRate};
 use super::io::{ConnIo, Stream};
-use super::response::{self, Outgoing};
+use super::response::{self, Outgoing, SendRate};
 use super::server::Shared;
 use super::{Request, Response};
 use std::io::{self, BufRead, Read, Write};
@@ -326,6 +326,15 @@ fn access_log(
     );
 }
 
+/// The minimum send rate of the server's responses.
+pub(crate) fn send_rate(shared: &Shared) -> SendRate {
+    SendRate {
+        bytes_per_sec: shared.cfg.min_send_rate,
+        window: shared.cfg.body_rate_grace,
+        write_timeout: shared.cfg.write_timeout,
+    }
+}
+
 /// Answers a request that never reached the handler (in the handler's words), then closes.
 fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -> Next {
     let id = shared.next_id();
@@ -336,6 +345,7 @@ fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -
         head_only: false,
         close: true,
         keep_alive_10: false,
+        rate: send_rate(shared),
     };
     let (r, bytes) = response::write(&mut io, resp, out);
     if let Err(e) = r {
@@ -433,6 +443,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             head_only,
             close,
             keep_alive_10,
+            rate: send_rate(shared),
         };
         let status = resp.status;
         let (written, bytes) = response::write(&mut conn.io, resp, out);

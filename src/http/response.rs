@@ -1,15 +1,17 @@
 //! Response serialisation: status line, the headers the server owns
 //! (Content-Length, Date, Connection), and the body (files through one
-//! 256 KiB buffer).
+//! 256 KiB buffer), at no less than the minimum send rate.
 //!
 //! It must never emit a header value containing CR/LF, never send chunked
-//! responses, and never wrap the socket in a buffer on the file fast path.
+//! responses, never wrap the socket in a buffer on the file fast path, and
+//! never let a client that reads slower than the minimum rate keep a worker
+//! past the window that shows it.
 
-use super::io::{ConnIo, Stream};
+use super::io::ConnIo;
 use super::{Body, Response};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
@@ -24,6 +26,128 @@ pub(crate) struct Outgoing {
     pub(crate) close: bool,
     /// HTTP/1.0 client that asked for keep-alive: say `Connection: keep-alive`.
     pub(crate) keep_alive_10: bool,
+    /// How slowly the client may take the response.
+    pub(crate) rate: SendRate,
+}
+
+/// The minimum send rate: in every `window` of a response, at least
+/// `bytes_per_sec` x `window` bytes must leave (be taken by the socket).
+/// Counted per window, not since the start, because the kernel's socket
+/// buffers take the first hundreds of KiB at once whatever the client reads.
+/// The socket's send timeout ([`SendRate::socket_timeout`], set at accept) is
+/// at most one window, so a blocked write comes back to be checked.
+#[derive(Clone, Copy)]
+pub(crate) struct SendRate {
+    /// 0: no minimum (only `write_timeout`).
+    pub(crate) bytes_per_sec: u64,
+    pub(crate) window: Duration,
+    /// Longest a write may make no progress.
+    pub(crate) write_timeout: Duration,
+}
+
+impl SendRate {
+    /// No minimum rate (refusals written without blocking).
+    pub(crate) const NONE: SendRate = SendRate {
+        bytes_per_sec: 0,
+        window: Duration::ZERO,
+        write_timeout: Duration::from_secs(60),
+    };
+
+    fn enforced(&self) -> bool {
+        self.bytes_per_sec > 0 && !self.window.is_zero()
+    }
+
+    /// The socket send timeout every connection gets: the write timeout, or
+    /// one window when that is shorter and the rate is enforced.
+    pub(crate) fn socket_timeout(&self) -> Duration {
+        let t = if self.enforced() {
+            self.write_timeout.min(self.window)
+        } else {
+            self.write_timeout
+        };
+        t.max(Duration::from_millis(1))
+    }
+}
+
+/// The connection's writer while a response goes out, enforcing its
+/// [`SendRate`] and the write timeout (no progress for that long).
+struct Paced<'a> {
+    io: &'a mut ConnIo,
+    rate: SendRate,
+    window_start: Instant,
+    at_window_start: u64,
+    sent: u64,
+    last_progress: Instant,
+}
+
+impl<'a> Paced<'a> {
+    fn new(io: &'a mut ConnIo, rate: SendRate) -> Paced<'a> {
+        let now = Instant::now();
+        Paced {
+            io,
+            rate,
+            window_start: now,
+            at_window_start: 0,
+            sent: 0,
+            last_progress: now,
+        }
+    }
+
+    /// Fails when a window ended with less than the rate; starts the next.
+    fn check(&mut self, now: Instant) -> io::Result<()> {
+        if !self.rate.enforced() || now < self.window_start + self.rate.window {
+            return Ok(());
+        }
+        let took = now.duration_since(self.window_start).as_secs_f64();
+        let need = self.rate.bytes_per_sec as f64 * took;
+        if ((self.sent - self.at_window_start) as f64) < need {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "response read slower than the minimum rate",
+            ));
+        }
+        self.window_start = now;
+        self.at_window_start = self.sent;
+        Ok(())
+    }
+
+    /// Whether a write that timed out may be retried (the socket timeout is
+    /// one window: it is, until the write timeout passes without progress).
+    fn retry(&self, e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) && self.last_progress.elapsed() < self.rate.write_timeout
+    }
+}
+
+impl Write for Paced<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        loop {
+            self.check(Instant::now())?;
+            match self.io.write(data) {
+                Ok(n) => {
+                    if n > 0 {
+                        self.sent += n as u64;
+                        self.last_progress = Instant::now();
+                    }
+                    return Ok(n);
+                }
+                Err(e) if self.retry(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        loop {
+            self.check(Instant::now())?;
+            match self.io.flush() {
+                Err(e) if self.retry(&e) => {}
+                r => return r,
+            }
+        }
+    }
 }
 
 pub(crate) fn reason(status: u16) -> &'static str {
@@ -171,6 +295,7 @@ pub(crate) fn encode_small(resp: Response) -> Vec<u8> {
         head_only: false,
         close: true,
         keep_alive_10: false,
+        rate: SendRate::NONE,
     };
     let mut bytes = encode_head(resp.status, &resp.headers, body.len() as u64, &out);
     bytes.extend_from_slice(&body);
@@ -186,6 +311,7 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
     } = resp;
     let mut head = encode_head(status, &headers, body.len(), &out);
     let no_body = bodiless(status);
+    let io = &mut Paced::new(io, out.rate);
     if no_body || out.head_only {
         return (io.write_all(&head).and_then(|()| io.flush()), 0);
     }
@@ -213,19 +339,16 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
 }
 
 fn send_file(
-    io: &mut ConnIo,
+    io: &mut Paced<'_>,
     file: &File,
     offset: u64,
     len: u64,
     sent: &mut u64,
 ) -> io::Result<()> {
-    match &mut io.stream {
-        // One buffered copy for both: measured on loopback here, read+write
-        // through a 256 KiB buffer pulled 1.2-1.3x faster than sendfile(2)
-        // and used less CPU per GB (docs/benchmarks.md).
-        Stream::Plain(tcp) => copy_buffered(tcp, file, offset, len, sent)?,
-        Stream::Tls(tls) => copy_buffered(&mut **tls, file, offset, len, sent)?,
-    }
+    // One buffered copy for plain and TLS: measured on loopback here,
+    // read+write through a 256 KiB buffer pulled 1.2-1.3x faster than
+    // sendfile(2) and used less CPU per GB (docs/benchmarks.md).
+    copy_buffered(io, file, offset, len, sent)?;
     if *sent != len {
         // The file was shorter than announced: the framing is broken, close.
         return Err(io::Error::new(

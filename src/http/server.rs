@@ -528,9 +528,8 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         }
     };
     let _ = sock.set_nodelay(true);
-    if let Err(e) =
-        sock.set_write_timeout(Some(shared.cfg.write_timeout.max(Duration::from_millis(1))))
-    {
+    // At most one send-rate window, so blocked writes come back to be checked.
+    if let Err(e) = sock.set_write_timeout(Some(conn::send_rate(shared).socket_timeout())) {
         log::debug!("{remote}: set_write_timeout: {e}");
         return;
     }
