@@ -13,6 +13,7 @@ mod limits;
 mod readiness;
 mod response;
 mod server;
+mod shedding;
 mod step;
 mod sys;
 

@@ -7,18 +7,19 @@
 //! head deadline or keep-alive time has passed. It keeps the bytes of heads
 //! no worker holds under the head budget, refusing the connections that
 //! hold the most first, and, when the total connection cap is full, evicts
-//! the longest-waiting connection it holds for each newcomer.
+//! the longest-waiting connection it holds for each newcomer (both in
+//! `shedding.rs`). Answered connections that close with request bytes
+//! unread come back to it to linger: their late bytes are dropped for 200 ms.
 //!
 //! It must never block on one client, never call the handler, never read past
 //! the request-head limit, never extend a head deadline because bytes trickle
 //! in, and never keep a read buffer for a connection that has sent nothing.
 
-use super::admission::Trouble;
 use super::conn::Conn;
-use super::eviction::{self, Candidate};
 use super::io::Stream;
 use super::limits::Limits;
 use super::server::{lock, Shared};
+use super::shedding::{charge, refuse, OVER_BUDGET};
 use super::step::{plain_step, tls_step, Step};
 use super::sys::Epoll;
 use std::io::{self, Read, Write};
@@ -44,7 +45,13 @@ pub(crate) enum Arrival {
     /// Back from a worker after a response: the keep-alive time for the next
     /// request to start, then the head timeout from its first byte.
     KeptAlive,
+    /// Answered, its write side shut: what the client still sends is read
+    /// and dropped for [`LINGER`] (so the answer is not lost to a reset), then closed.
+    Closing,
 }
+
+/// How long a closing connection's late bytes are read and dropped.
+pub(crate) const LINGER: Duration = Duration::from_millis(200);
 
 /// Connections handed to the loop, and the socket that wakes it.
 pub(crate) struct Inbox {
@@ -99,8 +106,8 @@ impl Inbox {
 }
 
 /// A connection the loop holds.
-struct Waiting {
-    conn: Conn,
+pub(super) struct Waiting {
+    pub(super) conn: Conn,
     /// Closed (quietly) when this passes.
     deadline: Instant,
     /// The head timer runs: set at accept, or at the first byte of the next
@@ -109,7 +116,9 @@ struct Waiting {
     /// Wait for writability too (a TLS handshake write that would block).
     want_write: bool,
     /// When it came to the loop (the eviction order: oldest first).
-    since: Instant,
+    pub(super) since: Instant,
+    /// Answered and closing: its reads are dropped until [`LINGER`] ends.
+    closing: bool,
 }
 
 enum Progress {
@@ -120,8 +129,8 @@ enum Progress {
 }
 
 /// The connections the loop holds, by epoll token (their slot index).
-struct Table {
-    slots: Vec<Option<Waiting>>,
+pub(super) struct Table {
+    pub(super) slots: Vec<Option<Waiting>>,
     free: Vec<usize>,
     /// The earliest deadline of any held connection, or later (never earlier).
     earliest: Option<Instant>,
@@ -160,7 +169,7 @@ impl Table {
     }
 
     /// Stops holding slot `i` (the connection goes to a worker or is closed).
-    fn release(&mut self, i: usize, w: &Waiting, epoll: &Epoll) {
+    pub(super) fn release(&mut self, i: usize, w: &Waiting, epoll: &Epoll) {
         let _ = epoll.delete(w.conn.io.fd());
         self.free.push(i);
     }
@@ -197,159 +206,6 @@ impl Table {
     }
 }
 
-/// Charges what the connection's head buffer holds to the head budget;
-/// true when the total is now over the budget.
-fn charge(conn: &mut Conn, limits: &Limits) -> bool {
-    let held = conn.io.held_bytes();
-    conn.charge.set(held) > limits.head_budget
-}
-
-/// A connection's fair share of the head budget: heads within it are never
-/// refused for the budget (a normal head is a few hundred bytes).
-fn fair_share(limits: &Limits) -> usize {
-    (limits.head_budget / limits.max_connections.max(1)).max(4096)
-}
-
-impl Table {
-    /// Brings the buffered head bytes back under the budget: refuses (503,
-    /// close) the waiting connections holding the most, largest first, as
-    /// long as they hold more than their fair share. `leaving` is a connection
-    /// with a whole head that is about to go to the ready queue (not in the
-    /// table): false when it must be refused instead (it holds more than the
-    /// others and its fair share, and the total is still over).
-    fn enforce_budget(
-        &mut self,
-        shared: &Shared,
-        epoll: &Epoll,
-        leaving: Option<&Waiting>,
-    ) -> bool {
-        let limits = &shared.cfg;
-        let fair = fair_share(limits);
-        let mut refused = 0usize;
-        let mut keep = true;
-        for _ in 0..self.slots.len() + 1 {
-            if shared.head_bytes.load(std::sync::atomic::Ordering::Acquire) <= limits.head_budget {
-                break;
-            }
-            let largest = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.as_ref().map(|w| (i, w.conn.charge.bytes())))
-                .max_by_key(|&(_, b)| b)
-                .filter(|&(_, b)| b > fair);
-            let own = leaving.map_or(0, |w| w.conn.charge.bytes());
-            match largest {
-                Some((i, b)) if b >= own => {
-                    if let Some(w) = self.slots[i].take() {
-                        self.release(i, &w, epoll);
-                        refuse(shared, w.conn, OVER_BUDGET);
-                        refused += 1;
-                    }
-                }
-                _ if own > fair => {
-                    keep = false;
-                    refused += 1;
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if refused > 0 {
-            shared.warnings.warn(
-                Trouble::OverHeadBudget,
-                "connections refused over the head budget",
-                || {
-                    format!(
-                        "refused {refused} connection(s) holding the largest unfinished request heads: \
-                         the budget of {} bytes for heads waiting for a worker is reached",
-                        limits.head_budget
-                    )
-                },
-            );
-        }
-        keep
-    }
-}
-
-const OVER_BUDGET: &str = "too many request bytes buffered, retry later";
-
-impl Table {
-    /// Evicts (closes quietly) one held connection for each newcomer in
-    /// `incoming` admitted over the total cap, as [`eviction::pick`]
-    /// chooses; returns how many were evicted. Scans the table only when
-    /// such newcomers are there.
-    fn make_room(&mut self, incoming: &[(Conn, Arrival)], shared: &Shared, epoll: &Epoll) -> usize {
-        let want = incoming.iter().filter(|(c, _)| c.slot.needs_room()).count();
-        if want == 0 {
-            return 0;
-        }
-        let candidates: Vec<Candidate> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(index, s)| {
-                s.as_ref().map(|w| Candidate {
-                    index,
-                    ip: w.conn.remote.ip().to_canonical(),
-                    since: w.since,
-                })
-            })
-            .collect();
-        let chosen = shared
-            .admission
-            .with_counts(|open| eviction::pick(candidates, want, open));
-        for &i in &chosen {
-            if let Some(w) = self.slots[i].take() {
-                // Dropped: the socket closes, its slot is given back.
-                self.release(i, &w, epoll);
-            }
-        }
-        if chosen.len() < want {
-            let cap = shared.cfg.max_connections;
-            shared.warnings.warn(
-                Trouble::OverTotalCap,
-                &format!("connections refused over the cap of {cap} open connections"),
-                || {
-                    format!(
-                        "refused {} connection(s): the cap of {cap} open connections is reached \
-                         and no idle connection is left to evict",
-                        want - chosen.len()
-                    )
-                },
-            );
-        }
-        log::debug!(
-            "evicted {} waiting connection(s) at the total cap",
-            chosen.len()
-        );
-        chosen.len()
-    }
-}
-
-/// One best-effort, non-blocking 503 (in the handler's words), then close.
-fn refuse(shared: &Shared, conn: Conn, why: &str) {
-    let mut resp = shared.handler.rejection(503, why);
-    resp.status = 503;
-    resp.headers.push(("Retry-After".into(), "1".into()));
-    let bytes = super::response::encode_small(resp);
-    let mut io = conn.io;
-    match &mut io.stream {
-        Stream::Plain(s) => {
-            // The socket may be in blocking mode (plain ones keep theirs).
-            let _ = super::sys::send_dontwait(s.as_raw_fd(), &bytes);
-        }
-        Stream::Tls(t) => {
-            if !t.conn.is_handshaking() {
-                let _ = t.conn.writer().write_all(&bytes);
-                t.conn.send_close_notify();
-            }
-            let _ = t.conn.write_tls(&mut t.sock);
-        }
-    }
-    let _ = io.tcp().shutdown(std::net::Shutdown::Write);
-}
-
 /// The loop thread.
 pub(crate) fn run(shared: &Shared, waker: Waker) {
     let limits = &shared.cfg;
@@ -380,6 +236,21 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 room -= 1;
                 conn.slot.room_made();
             }
+            if matches!(arrival, Arrival::Closing) {
+                // Its reads are raw socket reads that never block: no mode switch.
+                let w = Waiting {
+                    conn,
+                    deadline: now + LINGER,
+                    timed: true,
+                    want_write: false,
+                    since: now,
+                    closing: true,
+                };
+                if let Progress::Wait = drain(&w, &mut scratch) {
+                    table.insert(w, epoll);
+                }
+                continue;
+            }
             let switch = conn.tls_pending || conn.io.needs_mode_switch();
             let switched = if switch {
                 conn.io.set_nonblocking(true)
@@ -402,6 +273,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 timed: fresh,
                 want_write: false,
                 since: now,
+                closing: false,
             };
             // Bytes may already sit in the socket or inside rustls: look now
             // (a TLS connection that has not spoken has nothing to look at).
@@ -465,6 +337,13 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
             let Some(mut w) = table.slots.get_mut(i).and_then(Option::take) else {
                 continue;
             };
+            if w.closing {
+                match drain(&w, &mut scratch) {
+                    Progress::Wait => table.slots[i] = Some(w),
+                    _ => table.release(i, &w, epoll),
+                }
+                continue;
+            }
             if w.conn.tls_pending {
                 let fd = w.conn.io.fd();
                 match start_tls(w, shared) {
@@ -516,6 +395,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
         timed,
         want_write,
         since,
+        closing,
     } = w;
     let Conn {
         io,
@@ -537,6 +417,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
             timed,
             want_write,
             since,
+            closing,
         }),
         Err(e) => {
             log::warn!("{remote}: TLS session setup failed: {e}");
@@ -554,6 +435,20 @@ fn hand_over(shared: &Shared, conns: Vec<Conn>) {
     if !conns.is_empty() {
         shared.push_ready(conns);
     }
+}
+
+/// Reads and drops what a closing connection's client still sends, without
+/// blocking: Close at its end of stream or an error, else Wait.
+fn drain(w: &Waiting, scratch: &mut [u8]) -> Progress {
+    for _ in 0..MAX_STEPS {
+        match super::sys::recv_dontwait(w.conn.io.fd(), scratch) {
+            Ok(0) => return Progress::Close,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Wait,
+            Err(_) => return Progress::Close,
+        }
+    }
+    Progress::Wait
 }
 
 /// Reads what the connection has without blocking, until a whole head is

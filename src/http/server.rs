@@ -570,10 +570,10 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
 }
 
 /// Answers 503 (the handler's words) without ever blocking the acceptor:
-/// one non-blocking write, then close. Plain text also on a TLS port (a TLS
-/// client just sees the connection fail).
+/// one non-blocking write, then close. On a TLS port it only closes (no
+/// handshake on the acceptor, and never plaintext to a TLS client).
 fn refuse_busy(shared: &Shared, sock: TcpStream) {
-    if sock.set_nonblocking(true).is_err() {
+    if shared.tls.is_some() || sock.set_nonblocking(true).is_err() {
         return;
     }
     let mut scratch = [0u8; 4096];
