@@ -147,6 +147,41 @@ impl Admission {
     }
 }
 
+/// Connections whose file body the readiness loop sends (each holds the
+/// file open too), and their cap (sized from the open-file headroom).
+pub(crate) struct Sends {
+    open: AtomicUsize,
+    cap: usize,
+}
+
+/// One connection's place among [`Sends`]; given back on drop.
+pub(crate) struct SendPermit(Arc<Sends>);
+
+impl Sends {
+    pub(crate) fn new(cap: usize) -> Arc<Sends> {
+        Arc::new(Sends {
+            open: AtomicUsize::new(0),
+            cap,
+        })
+    }
+
+    /// A place for one more, or None at the cap (the worker sends itself).
+    pub(crate) fn try_take(self: &Arc<Self>) -> Option<SendPermit> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cap).then_some(n + 1)
+            });
+        taken.ok().map(|_| SendPermit(self.clone()))
+    }
+}
+
+impl Drop for SendPermit {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// The bytes a connection's buffered request head holds, counted in the
 /// server-wide total that the head budget bounds; given back on drop.
 pub(crate) struct HeadCharge {

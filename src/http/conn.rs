@@ -14,8 +14,9 @@ use super::body::{BodyReader, Continue, Framing, MinRate};
 use super::io::{ConnIo, Stream};
 use super::readiness::Arrival;
 use super::response::{self, Outgoing, SendRate};
+use super::sending::Deferred;
 use super::server::Shared;
-use super::{Request, Response};
+use super::{Body, Request, Response};
 use std::io::{self, BufRead, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -45,6 +46,8 @@ pub(crate) enum Next {
     Idle(Conn),
     /// The next request head is already buffered, but other connections are waiting.
     Ready(Conn),
+    /// The head of a file answer is written: the readiness loop sends the body.
+    Send(Conn, Box<Deferred>),
 }
 
 pub(crate) struct Head {
@@ -436,6 +439,29 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             rate: send_rate(shared),
         };
         let status = resp.status;
+        // A file body on a plain socket: the loop sends it, no worker waits.
+        let defer = !head_only && !secure && matches!(resp.body, Body::File { .. });
+        if let Some(permit) = defer.then(|| shared.sends.try_take()).flatten() {
+            let announced = resp.body.len();
+            let (written, _) = response::write_head_of_file(&mut conn.io, resp, out);
+            access_log(remote, &method, &path, status, announced, start, id);
+            return match written {
+                Ok(Some(body)) => Next::Send(
+                    conn,
+                    Box::new(Deferred {
+                        body,
+                        close,
+                        unread,
+                        _permit: permit,
+                    }),
+                ),
+                Ok(None) => Next::Close,
+                Err(e) => {
+                    log::debug!("{remote} writing response: {e}");
+                    Next::Close
+                }
+            };
+        }
         let (written, bytes) = response::write(&mut conn.io, resp, out);
         access_log(remote, &method, &path, status, bytes, start, id);
         if let Err(e) = written {

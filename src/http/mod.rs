@@ -12,6 +12,7 @@ mod io;
 mod limits;
 mod readiness;
 mod response;
+mod sending;
 mod server;
 mod shedding;
 mod step;

@@ -18,6 +18,8 @@
 use super::conn::Conn;
 use super::io::Stream;
 use super::limits::Limits;
+use super::response::SendRate;
+use super::sending::{Deferred, Pumped, Sending};
 use super::server::{lock, Shared};
 use super::shedding::{charge, refuse, OVER_BUDGET};
 use super::step::{plain_step, tls_step, Step};
@@ -48,6 +50,8 @@ pub(crate) enum Arrival {
     /// Answered, its write side shut: what the client still sends is read
     /// and dropped for [`LINGER`] (so the answer is not lost to a reset), then closed.
     Closing,
+    /// The head of a file answer is written: the loop sends the body.
+    Sending(Box<Deferred>),
 }
 
 /// How long a closing connection's late bytes are read and dropped.
@@ -119,6 +123,8 @@ pub(super) struct Waiting {
     pub(super) since: Instant,
     /// Answered and closing: its reads are dropped until [`LINGER`] ends.
     closing: bool,
+    /// A file body being sent (never evicted; its deadline is the rate window).
+    pub(super) sending: Option<Box<Sending>>,
 }
 
 enum Progress {
@@ -137,7 +143,9 @@ pub(super) struct Table {
 }
 
 fn interest(w: &Waiting) -> u32 {
-    if w.want_write {
+    if w.sending.is_some() {
+        libc::EPOLLOUT as u32
+    } else if w.want_write {
         (libc::EPOLLIN | libc::EPOLLOUT) as u32
     } else {
         libc::EPOLLIN as u32
@@ -175,15 +183,25 @@ impl Table {
     }
 
     /// Closes every connection whose deadline passed; recomputes `earliest`.
-    fn sweep(&mut self, now: Instant, epoll: &Epoll) {
+    fn sweep(&mut self, now: Instant, epoll: &Epoll, rate: &SendRate) {
         if self.earliest.is_none_or(|e| e > now) {
             return;
         }
         let mut closed = 0;
         let mut earliest: Option<Instant> = None;
         for i in 0..self.slots.len() {
-            let expired = match &self.slots[i] {
-                Some(w) if w.deadline <= now => true,
+            let expired = match &mut self.slots[i] {
+                Some(w) if w.deadline <= now => {
+                    // A body being sent: its rate window ended, not its time.
+                    match w.sending.as_mut().and_then(|s| s.renew(now, rate)) {
+                        Some(next) => {
+                            w.deadline = next;
+                            earliest = Some(earliest.map_or(next, |e| e.min(next)));
+                            false
+                        }
+                        None => true,
+                    }
+                }
                 Some(w) => {
                     earliest = Some(earliest.map_or(w.deadline, |e| e.min(w.deadline)));
                     false
@@ -209,6 +227,7 @@ impl Table {
 /// The loop thread.
 pub(crate) fn run(shared: &Shared, waker: Waker) {
     let limits = &shared.cfg;
+    let rate = super::conn::send_rate(shared);
     let epoll = &waker.epoll;
     let mut table = Table {
         slots: Vec::new(),
@@ -236,6 +255,13 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 room -= 1;
                 conn.slot.room_made();
             }
+            let arrival = match arrival {
+                Arrival::Sending(body) => {
+                    start_sending(shared, (&mut table, epoll), conn, body, &rate, now);
+                    continue;
+                }
+                a => a,
+            };
             if matches!(arrival, Arrival::Closing) {
                 // Its reads are raw socket reads that never block: no mode switch.
                 let w = Waiting {
@@ -245,6 +271,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     want_write: false,
                     since: now,
                     closing: true,
+                    sending: None,
                 };
                 if let Progress::Wait = drain(&w, &mut scratch) {
                     table.insert(w, epoll);
@@ -274,6 +301,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 want_write: false,
                 since: now,
                 closing: false,
+                sending: None,
             };
             // Bytes may already sit in the socket or inside rustls: look now
             // (a TLS connection that has not spoken has nothing to look at).
@@ -308,7 +336,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 Progress::Close => {}
             }
         }
-        table.sweep(now, epoll);
+        table.sweep(now, epoll, &rate);
         hand_over(shared, ready);
 
         let wait = table
@@ -337,6 +365,17 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
             let Some(mut w) = table.slots.get_mut(i).and_then(Option::take) else {
                 continue;
             };
+            if let Some(s) = w.sending.as_mut() {
+                match s.pump(w.conn.io.fd()) {
+                    Pumped::Wait => table.slots[i] = Some(w),
+                    Pumped::Done => {
+                        table.release(i, &w, epoll);
+                        sent(shared, w);
+                    }
+                    Pumped::Failed => table.release(i, &w, epoll),
+                }
+                continue;
+            }
             if w.closing {
                 match drain(&w, &mut scratch) {
                     Progress::Wait => table.slots[i] = Some(w),
@@ -396,6 +435,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
         want_write,
         since,
         closing,
+        sending,
     } = w;
     let Conn {
         io,
@@ -418,6 +458,7 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
             want_write,
             since,
             closing,
+            sending,
         }),
         Err(e) => {
             log::warn!("{remote}: TLS session setup failed: {e}");
@@ -434,6 +475,68 @@ fn hand_over(shared: &Shared, conns: Vec<Conn>) {
         .collect();
     if !conns.is_empty() {
         shared.push_ready(conns);
+    }
+}
+
+/// Takes a connection whose file body the loop sends: non-blocking, what the
+/// socket takes now, then watched for writability until it is all sent.
+fn start_sending(
+    shared: &Shared,
+    (table, epoll): (&mut Table, &Epoll),
+    conn: Conn,
+    body: Box<Deferred>,
+    rate: &SendRate,
+    now: Instant,
+) {
+    if let Err(e) = conn.io.set_nonblocking(true) {
+        log::debug!("{}: set_nonblocking: {e}", conn.remote);
+        return;
+    }
+    let mut s = Sending::new(body, now);
+    match s.pump(conn.io.fd()) {
+        Pumped::Done => sent(
+            shared,
+            Waiting {
+                conn,
+                deadline: now,
+                timed: true,
+                want_write: false,
+                since: now,
+                closing: false,
+                sending: Some(Box::new(s)),
+            },
+        ),
+        Pumped::Failed => {}
+        Pumped::Wait => {
+            let w = Waiting {
+                conn,
+                deadline: s.deadline(rate),
+                timed: true,
+                want_write: false,
+                since: now,
+                closing: false,
+                sending: Some(Box::new(s)),
+            };
+            table.insert(w, epoll);
+        }
+    }
+}
+
+/// A file body is all sent: the connection closes (lingering if request
+/// bytes were left unread) or waits for its next request, both through the
+/// inbox like any answered connection.
+fn sent(shared: &Shared, mut w: Waiting) {
+    let Some(s) = w.sending.take() else { return };
+    let d = s.into_deferred();
+    if w.conn.io.set_nonblocking(false).is_err() || shared.stopping() {
+        return;
+    }
+    if !d.close {
+        shared.waiting.hand(w.conn, Arrival::KeptAlive);
+    } else if d.unread {
+        shared.waiting.hand(w.conn, Arrival::Closing);
+    } else {
+        let _ = w.conn.io.tcp().shutdown(std::net::Shutdown::Write);
     }
 }
 

@@ -53,7 +53,7 @@ impl SendRate {
         write_timeout: Duration::from_secs(60),
     };
 
-    fn enforced(&self) -> bool {
+    pub(crate) fn enforced(&self) -> bool {
         self.bytes_per_sec > 0 && !self.window.is_zero()
     }
 
@@ -300,6 +300,34 @@ pub(crate) fn encode_small(resp: Response) -> Vec<u8> {
     let mut bytes = encode_head(resp.status, &resp.headers, body.len() as u64, &out);
     bytes.extend_from_slice(&body);
     bytes
+}
+
+/// A file body left for the readiness loop to send after its head went out.
+pub(crate) struct FileBody {
+    pub(crate) file: File,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+/// Like [`write`], but of a `Body::File` answer only the head is written and
+/// the body is given back (the readiness loop sends it); other answers are
+/// written whole (`None`).
+pub(crate) fn write_head_of_file(
+    io: &mut ConnIo,
+    resp: Response,
+    out: Outgoing,
+) -> (io::Result<Option<FileBody>>, u64) {
+    if bodiless(resp.status) || out.head_only || !matches!(resp.body, Body::File { .. }) {
+        let (r, n) = write(io, resp, out);
+        return (r.map(|()| None), n);
+    }
+    let head = encode_head(resp.status, &resp.headers, resp.body.len(), &out);
+    let Body::File { file, offset, len } = resp.body else {
+        return (Ok(None), 0);
+    };
+    let io = &mut Paced::new(io, out.rate);
+    let r = io.write_all(&head).and_then(|()| io.flush());
+    (r.map(|()| Some(FileBody { file, offset, len })), 0)
 }
 
 pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Result<()>, u64) {

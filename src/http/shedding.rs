@@ -15,7 +15,8 @@ use super::limits::Limits;
 use super::readiness::{Arrival, Table, Waiting};
 use super::server::Shared;
 use super::sys::Epoll;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 
 /// Charges what the connection's head buffer holds to the head budget;
@@ -115,11 +116,14 @@ impl Table {
             .iter()
             .enumerate()
             .filter_map(|(index, s)| {
-                s.as_ref().map(|w| Candidate {
-                    index,
-                    ip: w.conn.remote.ip().to_canonical(),
-                    since: w.since,
-                })
+                // A body being sent is mid-response: never evicted.
+                s.as_ref()
+                    .filter(|w| w.sending.is_none())
+                    .map(|w| Candidate {
+                        index,
+                        ip: w.conn.remote.ip().to_canonical(),
+                        since: w.since,
+                    })
             })
             .collect();
         let chosen = shared
@@ -178,4 +182,33 @@ pub(super) fn refuse(shared: &Shared, conn: Conn, why: &str) {
         }
     }
     let _ = io.tcp().shutdown(std::net::Shutdown::Write);
+}
+
+/// Answers 503 (the handler's words) without ever blocking the acceptor:
+/// one non-blocking write, then close. On a TLS port it only closes (no
+/// handshake on the acceptor, and never plaintext to a TLS client).
+pub(super) fn refuse_busy(shared: &Shared, sock: TcpStream) {
+    if shared.tls.is_some() || sock.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 4096];
+    for _ in 0..4 {
+        match (&sock).read(&mut scratch) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
+        }
+    }
+    let mut resp = shared
+        .handler
+        .rejection(503, "too many connections, retry later");
+    resp.status = 503;
+    if !resp
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+    {
+        resp.headers.push(("Retry-After".into(), "1".into()));
+    }
+    let _ = (&sock).write_all(&super::response::encode_small(resp));
+    let _ = sock.shutdown(Shutdown::Write);
 }

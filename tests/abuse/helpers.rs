@@ -155,6 +155,13 @@ impl Server {
         spawn_in(dir, false, extra, None)
     }
 
+    /// How many descriptors the server has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     /// The server's peak resident memory (VmHWM), in KiB.
     pub fn vm_hwm_kib(&self) -> u64 {
         vm_hwm_kib(self.child.id())
