@@ -439,30 +439,25 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             rate: send_rate(shared),
         };
         let status = resp.status;
-        // A file body on a plain socket: the loop sends it, no worker waits.
+        // A file body on a plain socket: copied here while the client keeps
+        // up; what a stalled client has not taken, the loop sends.
         let defer = !head_only && !secure && matches!(resp.body, Body::File { .. });
-        if let Some(permit) = defer.then(|| shared.sends.try_take()).flatten() {
-            let announced = resp.body.len();
-            let (written, _) = response::write_head_of_file(&mut conn.io, resp, out);
-            access_log(remote, &method, &path, status, announced, start, id);
-            return match written {
-                Ok(Some(body)) => Next::Send(
-                    conn,
-                    Box::new(Deferred {
+        let (written, bytes) = match defer.then(|| shared.sends.try_take()).flatten() {
+            Some(permit) => match response::write_or_hand_off(&mut conn.io, resp, out) {
+                (Ok(Some(body)), bytes) => {
+                    access_log(remote, &method, &path, status, bytes, start, id);
+                    let deferred = Deferred {
                         body,
                         close,
                         unread,
                         _permit: permit,
-                    }),
-                ),
-                Ok(None) => Next::Close,
-                Err(e) => {
-                    log::debug!("{remote} writing response: {e}");
-                    Next::Close
+                    };
+                    return Next::Send(conn, Box::new(deferred));
                 }
-            };
-        }
-        let (written, bytes) = response::write(&mut conn.io, resp, out);
+                (r, bytes) => (r.map(|_| ()), bytes),
+            },
+            None => response::write(&mut conn.io, resp, out),
+        };
         access_log(remote, &method, &path, status, bytes, start, id);
         if let Err(e) = written {
             log::debug!("{remote} writing response: {e}");

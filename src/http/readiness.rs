@@ -611,7 +611,8 @@ mod tests {
     #[test]
     fn a_waiting_connection_is_small() {
         let bytes = std::mem::size_of::<Option<Waiting>>() + std::mem::size_of::<usize>();
-        // 192 bytes on x86_64 today (the table slot and its free-list entry).
+        // 232 bytes on x86_64 today (the table slot and its free-list entry).
+        eprintln!("a waiting connection: {bytes} bytes of loop state");
         assert!(bytes <= 256, "{bytes} bytes");
     }
 }

@@ -1,6 +1,8 @@
 //! Response serialisation: status line, the headers the server owns
 //! (Content-Length, Date, Connection), and the body (files through one
-//! 256 KiB buffer), at no less than the minimum send rate.
+//! 256 KiB buffer), at no less than the minimum send rate; a file body on a
+//! plain socket whose client stops keeping up is given back for the
+//! readiness loop to send.
 //!
 //! It must never emit a header value containing CR/LF, never send chunked
 //! responses, never wrap the socket in a buffer on the file fast path, and
@@ -309,15 +311,23 @@ pub(crate) struct FileBody {
     pub(crate) len: u64,
 }
 
-/// Like [`write`], but of a `Body::File` answer only the head is written and
-/// the body is given back (the readiness loop sends it); other answers are
-/// written whole (`None`).
-pub(crate) fn write_head_of_file(
+/// How long a worker waits for a plain socket to take more of a file body
+/// before it gives the rest to the readiness loop.
+const STALL: Duration = Duration::from_millis(20);
+
+/// Like [`write`], but a `Body::File` answer on a plain socket is copied
+/// only while the client keeps up: once the socket takes nothing for
+/// [`STALL`], or the copy has lasted one send-rate window (the write timeout
+/// without a rate), the rest is given back (`Some`) for the readiness loop to
+/// send. Otherwise the answer is written whole (`None`). The count is of the
+/// body bytes written here.
+pub(crate) fn write_or_hand_off(
     io: &mut ConnIo,
     resp: Response,
     out: Outgoing,
 ) -> (io::Result<Option<FileBody>>, u64) {
-    if bodiless(resp.status) || out.head_only || !matches!(resp.body, Body::File { .. }) {
+    let plain_file = matches!(resp.body, Body::File { .. }) && !io.is_tls();
+    if bodiless(resp.status) || out.head_only || !plain_file {
         let (r, n) = write(io, resp, out);
         return (r.map(|()| None), n);
     }
@@ -325,9 +335,84 @@ pub(crate) fn write_head_of_file(
     let Body::File { file, offset, len } = resp.body else {
         return (Ok(None), 0);
     };
-    let io = &mut Paced::new(io, out.rate);
-    let r = io.write_all(&head).and_then(|()| io.flush());
-    (r.map(|()| Some(FileBody { file, offset, len })), 0)
+    {
+        let mut paced = Paced::new(io, out.rate);
+        if let Err(e) = paced.write_all(&head).and_then(|()| paced.flush()) {
+            return (Err(e), 0);
+        }
+    }
+    let mut sent = 0u64;
+    let budget = if out.rate.enforced() {
+        out.rate.window.min(out.rate.write_timeout)
+    } else {
+        out.rate.write_timeout
+    };
+    let until = Instant::now() + budget;
+    let r = match copy_until_stalled(io.fd(), &file, (offset, len), until, &mut sent) {
+        Ok(true) if sent == len => Ok(None),
+        Ok(true) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file shorter than its Content-Length",
+        )),
+        Ok(false) => Ok(Some(FileBody {
+            file,
+            offset: offset + sent,
+            len: len - sent,
+        })),
+        Err(e) => Err(e),
+    };
+    (r, sent)
+}
+
+/// Copies `len` bytes of `file` from `offset` to the plain socket `fd`
+/// through one buffer with sends that never block; true when the file part
+/// is all sent (or the file ended), false when the socket took nothing for
+/// [`STALL`] or `until` passed.
+fn copy_until_stalled(
+    fd: std::os::fd::RawFd,
+    mut file: &File,
+    (offset, len): (u64, u64),
+    until: Instant,
+    sent: &mut u64,
+) -> io::Result<bool> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut src = file.take(len);
+    let size = TLS_COPY_BUF
+        .min(usize::try_from(len).unwrap_or(usize::MAX))
+        .max(1);
+    let mut buf = vec![0u8; size];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut at = 0;
+        while at < n {
+            match super::sys::send_dontwait(fd, &buf[at..n]) {
+                Ok(k) => {
+                    at += k;
+                    *sent += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= until {
+                        return Ok(false);
+                    }
+                    let mut p = [libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    }];
+                    if super::sys::poll(&mut p, STALL.as_millis() as i32)? == 0 {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Result<()>, u64) {

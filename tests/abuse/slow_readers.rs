@@ -16,7 +16,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Larger than every socket buffer between the server and a client.
 const BLOB: usize = 16 << 20;
 const ADDRESSES: usize = 20;
-const PER_ADDRESS: usize = 8;
+const PER_ADDRESS: usize = 4;
 const WINDOW: Duration = Duration::from_secs(2);
 
 fn slow_address(i: usize) -> Ipv4Addr {
