@@ -861,3 +861,40 @@ fn tls_request_in_the_handshake_flight_and_pipelined_in_one_record() {
     }
     server.shutdown();
 }
+
+#[test]
+fn a_stalled_file_body_is_finished_by_the_loop_intact_and_kept_alive() {
+    // Two workers; two clients each asking for eight pipelined file answers
+    // (12 MB, more than the socket buffers hold) and reading nothing for
+    // 300 ms: each worker stalls and hands the rest of a body to the
+    // readiness loop (else both would be held and `/other` never answered).
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.workers = 2);
+    let bytes = file_bytes();
+    let part = &bytes[7..];
+    let one = format!(
+        "GET /file?off=7&len={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        part.len()
+    );
+    let mut stalled: Vec<Conn> = (0..2).map(|_| connect(addr)).collect();
+    for c in &mut stalled {
+        c.send(one.repeat(8).as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // No worker is held meanwhile.
+    let t = Instant::now();
+    let mut others: Vec<Conn> = (0..4).map(|_| connect(addr)).collect();
+    for o in &mut others {
+        assert_eq!(o.get("/other").status, 200);
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    for c in &mut stalled {
+        for i in 0..8 {
+            let r = c.resp();
+            assert_eq!(r.status, 206, "answer {i}");
+            assert!(r.body == part, "answer {i}: every byte, in order");
+        }
+        // Kept alive after the loop sent the body.
+        assert_eq!(c.get("/after").status, 200);
+    }
+    server.shutdown();
+}

@@ -9,7 +9,9 @@
 //! hold the most first, and, when the total connection cap is full, evicts
 //! the longest-waiting connection it holds for each newcomer (both in
 //! `shedding.rs`). Answered connections that close with request bytes
-//! unread come back to it to linger: their late bytes are dropped for 200 ms.
+//! unread come back to it to linger: their late bytes are dropped for 200 ms;
+//! file bodies a stalled client had not taken come back to be sent
+//! (`sending.rs`).
 //!
 //! It must never block on one client, never call the handler, never read past
 //! the request-head limit, never extend a head deadline because bytes trickle
@@ -19,7 +21,7 @@ use super::conn::Conn;
 use super::io::Stream;
 use super::limits::Limits;
 use super::response::SendRate;
-use super::sending::{Deferred, Pumped, Sending};
+use super::sending::{sent, start_sending, Deferred, Pumped, Sending};
 use super::server::{lock, Shared};
 use super::shedding::{charge, refuse, OVER_BUDGET};
 use super::step::{plain_step, tls_step, Step};
@@ -113,16 +115,16 @@ impl Inbox {
 pub(super) struct Waiting {
     pub(super) conn: Conn,
     /// Closed (quietly) when this passes.
-    deadline: Instant,
+    pub(super) deadline: Instant,
     /// The head timer runs: set at accept, or at the first byte of the next
     /// request on a kept-alive connection. Set once, never pushed back.
-    timed: bool,
+    pub(super) timed: bool,
     /// Wait for writability too (a TLS handshake write that would block).
-    want_write: bool,
+    pub(super) want_write: bool,
     /// When it came to the loop (the eviction order: oldest first).
     pub(super) since: Instant,
     /// Answered and closing: its reads are dropped until [`LINGER`] ends.
-    closing: bool,
+    pub(super) closing: bool,
     /// A file body being sent (never evicted; its deadline is the rate window).
     pub(super) sending: Option<Box<Sending>>,
 }
@@ -158,7 +160,7 @@ impl Table {
     }
 
     /// Holds `w`, watched by `epoll`; false (and `w` dropped) when it cannot be watched.
-    fn insert(&mut self, w: Waiting, epoll: &Epoll) -> bool {
+    pub(super) fn insert(&mut self, w: Waiting, epoll: &Epoll) -> bool {
         let i = self.free.pop().unwrap_or(self.slots.len());
         if let Err(e) = epoll.add(w.conn.io.fd(), interest(&w), i as u64) {
             log::warn!("{}: cannot watch the connection: {e}", w.conn.remote);
@@ -475,68 +477,6 @@ fn hand_over(shared: &Shared, conns: Vec<Conn>) {
         .collect();
     if !conns.is_empty() {
         shared.push_ready(conns);
-    }
-}
-
-/// Takes a connection whose file body the loop sends: non-blocking, what the
-/// socket takes now, then watched for writability until it is all sent.
-fn start_sending(
-    shared: &Shared,
-    (table, epoll): (&mut Table, &Epoll),
-    conn: Conn,
-    body: Box<Deferred>,
-    rate: &SendRate,
-    now: Instant,
-) {
-    if let Err(e) = conn.io.set_nonblocking(true) {
-        log::debug!("{}: set_nonblocking: {e}", conn.remote);
-        return;
-    }
-    let mut s = Sending::new(body, now);
-    match s.pump(conn.io.fd()) {
-        Pumped::Done => sent(
-            shared,
-            Waiting {
-                conn,
-                deadline: now,
-                timed: true,
-                want_write: false,
-                since: now,
-                closing: false,
-                sending: Some(Box::new(s)),
-            },
-        ),
-        Pumped::Failed => {}
-        Pumped::Wait => {
-            let w = Waiting {
-                conn,
-                deadline: s.deadline(rate),
-                timed: true,
-                want_write: false,
-                since: now,
-                closing: false,
-                sending: Some(Box::new(s)),
-            };
-            table.insert(w, epoll);
-        }
-    }
-}
-
-/// A file body is all sent: the connection closes (lingering if request
-/// bytes were left unread) or waits for its next request, both through the
-/// inbox like any answered connection.
-fn sent(shared: &Shared, mut w: Waiting) {
-    let Some(s) = w.sending.take() else { return };
-    let d = s.into_deferred();
-    if w.conn.io.set_nonblocking(false).is_err() || shared.stopping() {
-        return;
-    }
-    if !d.close {
-        shared.waiting.hand(w.conn, Arrival::KeptAlive);
-    } else if d.unread {
-        shared.waiting.hand(w.conn, Arrival::Closing);
-    } else {
-        let _ = w.conn.io.tcp().shutdown(std::net::Shutdown::Write);
     }
 }
 

@@ -9,8 +9,11 @@
 //! and never keep a connection whose window fell under the minimum rate.
 
 use super::admission::SendPermit;
-use super::readiness::MAX_STEPS;
+use super::conn::Conn;
+use super::readiness::{Arrival, Table, Waiting, MAX_STEPS};
 use super::response::{FileBody, SendRate};
+use super::server::Shared;
+use super::sys::Epoll;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
@@ -125,5 +128,67 @@ impl Sending {
 
     pub(super) fn into_deferred(self) -> Box<Deferred> {
         self.deferred
+    }
+}
+
+/// Takes a connection whose file body the loop sends: non-blocking, what the
+/// socket takes now, then watched for writability until it is all sent.
+pub(super) fn start_sending(
+    shared: &Shared,
+    (table, epoll): (&mut Table, &Epoll),
+    conn: Conn,
+    body: Box<Deferred>,
+    rate: &SendRate,
+    now: Instant,
+) {
+    if let Err(e) = conn.io.set_nonblocking(true) {
+        log::debug!("{}: set_nonblocking: {e}", conn.remote);
+        return;
+    }
+    let mut s = Sending::new(body, now);
+    match s.pump(conn.io.fd()) {
+        Pumped::Done => sent(
+            shared,
+            Waiting {
+                conn,
+                deadline: now,
+                timed: true,
+                want_write: false,
+                since: now,
+                closing: false,
+                sending: Some(Box::new(s)),
+            },
+        ),
+        Pumped::Failed => {}
+        Pumped::Wait => {
+            let w = Waiting {
+                conn,
+                deadline: s.deadline(rate),
+                timed: true,
+                want_write: false,
+                since: now,
+                closing: false,
+                sending: Some(Box::new(s)),
+            };
+            table.insert(w, epoll);
+        }
+    }
+}
+
+/// A file body is all sent: the connection closes (lingering if request
+/// bytes were left unread) or waits for its next request, both through the
+/// inbox like any answered connection.
+pub(super) fn sent(shared: &Shared, mut w: Waiting) {
+    let Some(s) = w.sending.take() else { return };
+    let d = s.into_deferred();
+    if w.conn.io.set_nonblocking(false).is_err() || shared.stopping() {
+        return;
+    }
+    if !d.close {
+        shared.waiting.hand(w.conn, Arrival::KeptAlive);
+    } else if d.unread {
+        shared.waiting.hand(w.conn, Arrival::Closing);
+    } else {
+        let _ = w.conn.io.tcp().shutdown(std::net::Shutdown::Write);
     }
 }
