@@ -159,6 +159,9 @@ impl Config {
         if let Some(v) = env("SOUTE_MIN_BODY_RATE") {
             cfg.http.min_body_rate = parse_count("SOUTE_MIN_BODY_RATE", &v)? as u64;
         }
+        if let Some(v) = env("SOUTE_MIN_SEND_RATE") {
+            cfg.http.min_send_rate = parse_count("SOUTE_MIN_SEND_RATE", &v)? as u64;
+        }
         if let Some(v) = env("SOUTE_BODY_RATE_GRACE") {
             let s = parse_count("SOUTE_BODY_RATE_GRACE", &v)?;
             cfg.http.body_rate_grace = std::time::Duration::from_secs(s as u64);

@@ -11,11 +11,17 @@
 mod bodies;
 #[path = "abuse/connections.rs"]
 mod connections;
+#[path = "abuse/eviction.rs"]
+mod eviction;
 #[path = "abuse/helpers.rs"]
 mod helpers;
+#[path = "abuse/lists.rs"]
+mod lists;
 #[path = "abuse/memory.rs"]
 mod memory;
 #[path = "abuse/slow_heads.rs"]
 mod slow_heads;
+#[path = "abuse/slow_readers.rs"]
+mod slow_readers;
 #[path = "support/mod.rs"]
 mod support;

@@ -580,8 +580,8 @@ fn file_body_is_byte_exact() {
 }
 
 #[test]
-fn too_many_connections_get_503() {
-    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections = 2);
+fn too_many_connections_from_one_address_get_503() {
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections_per_ip = 2);
     let mut a = connect(addr);
     let mut b = connect(addr);
     assert_eq!(a.get("/a").status, 200);
@@ -601,6 +601,23 @@ fn too_many_connections_get_503() {
         matches!(d.read(false), Ok(r) if r.status == 200)
     });
     assert_eq!(b.get("/b2").status, 200);
+    server.shutdown();
+}
+
+#[test]
+fn a_full_total_cap_evicts_the_oldest_idle_connection() {
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.limits.max_connections = 2);
+    let mut a = connect(addr);
+    assert_eq!(a.get("/a").status, 200);
+    std::thread::sleep(Duration::from_millis(30));
+    let mut b = connect(addr);
+    assert_eq!(b.get("/b").status, 200);
+    // Both idle between requests: the newcomer is served, the older goes.
+    let mut c = connect(addr);
+    assert_eq!(c.get("/c").status, 200);
+    assert!(a.closed(), "the longest-idle connection was evicted");
+    assert_eq!(b.get("/b2").status, 200);
+    assert_eq!(c.get("/c2").status, 200);
     server.shutdown();
 }
 
@@ -841,6 +858,43 @@ fn tls_request_in_the_handshake_flight_and_pipelined_in_one_record() {
         let r = read_response(&mut tls, false).expect("response");
         assert_eq!(r.status, 200);
         assert_eq!(r.header("x-path"), Some(path));
+    }
+    server.shutdown();
+}
+
+#[test]
+fn a_stalled_file_body_is_finished_by_the_loop_intact_and_kept_alive() {
+    // Two workers; two clients each asking for eight pipelined file answers
+    // (12 MB, more than the socket buffers hold) and reading nothing for
+    // 300 ms: each worker stalls and hands the rest of a body to the
+    // readiness loop (else both would be held and `/other` never answered).
+    let (server, addr) = start_with("127.0.0.1:0", |c| c.workers = 2);
+    let bytes = file_bytes();
+    let part = &bytes[7..];
+    let one = format!(
+        "GET /file?off=7&len={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        part.len()
+    );
+    let mut stalled: Vec<Conn> = (0..2).map(|_| connect(addr)).collect();
+    for c in &mut stalled {
+        c.send(one.repeat(8).as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // No worker is held meanwhile.
+    let t = Instant::now();
+    let mut others: Vec<Conn> = (0..4).map(|_| connect(addr)).collect();
+    for o in &mut others {
+        assert_eq!(o.get("/other").status, 200);
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    for c in &mut stalled {
+        for i in 0..8 {
+            let r = c.resp();
+            assert_eq!(r.status, 206, "answer {i}");
+            assert!(r.body == part, "answer {i}: every byte, in order");
+        }
+        // Kept alive after the loop sent the body.
+        assert_eq!(c.get("/after").status, 200);
     }
     server.shutdown();
 }

@@ -5,7 +5,6 @@
 //! `envelope::error_response`) nor call the registry.
 
 use super::query::percent_encode;
-use crate::error::{Error, Result};
 use crate::http::{Body, Response};
 use crate::oci::Digest;
 use crate::registry::UploadStatus;
@@ -18,17 +17,6 @@ pub fn json_response(status: u16, value: &serde_json::Value) -> Response {
     Response::new(status)
         .header("Content-Type", JSON)
         .body(Body::Bytes(value.to_string().into_bytes()))
-}
-
-/// A 200 JSON response serialized straight from `value`: no `Value` tree,
-/// one output buffer sized for it (tag and repository lists can be long).
-pub fn json_body_response<T: serde::Serialize>(value: &T) -> Result<Response> {
-    let mut out = Vec::with_capacity(4096);
-    serde_json::to_writer(&mut out, value)
-        .map_err(|e| Error::internal_from("serializing a response", e))?;
-    Ok(Response::new(200)
-        .header("Content-Type", JSON)
-        .body(Body::Bytes(out)))
 }
 
 pub fn manifest_headers(resp: Response, digest: &Digest, media_type: &str) -> Response {

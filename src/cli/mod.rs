@@ -330,6 +330,7 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
         "--max-connections-per-ip",
         "--max-workers-per-ip",
         "--min-body-rate",
+        "--min-send-rate",
         "--body-rate-grace",
         "--head-budget",
     ] {
@@ -341,6 +342,7 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
                 "--max-connections-per-ip" => h.max_connections_per_ip = n,
                 "--max-workers-per-ip" => h.max_workers_per_ip = n,
                 "--min-body-rate" => h.min_body_rate = n as u64,
+                "--min-send-rate" => h.min_send_rate = n as u64,
                 "--body-rate-grace" => h.body_rate_grace = Duration::from_secs(n as u64),
                 _ => h.head_budget = n,
             }

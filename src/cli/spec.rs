@@ -153,6 +153,11 @@ const SERVER_FLAGS: &[Flag] = &[
         "slowest average request-body rate, bytes/s (default 500; env SOUTE_MIN_BODY_RATE)",
     ),
     valued(
+        "--min-send-rate",
+        "BYTES",
+        "slowest response rate over each grace window, bytes/s (default 500; env SOUTE_MIN_SEND_RATE)",
+    ),
+    valued(
         "--body-rate-grace",
         "SECS",
         "time before a body's rate is checked (default 20; env SOUTE_BODY_RATE_GRACE)",

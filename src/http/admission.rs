@@ -1,5 +1,7 @@
 //! Admission: the connection caps (in total and per client address), the
-//! guard that gives a connection's slot back when it goes away, the charge
+//! guard that gives a connection's slot back when it goes away, the few
+//! connections admitted over the total cap while the readiness loop evicts
+//! an idle one for each, the charge
 //! of a connection's buffered head bytes against the global head budget, and
 //! the rate-limited warnings for refusals and accept failures.
 //!
@@ -17,11 +19,18 @@ use std::time::{Duration, Instant};
 /// At most one warning line per kind in this window; the rest are counted.
 const WARN_WINDOW: Duration = Duration::from_secs(10);
 
+/// Connections admitted over the total cap at once, each waiting for the
+/// readiness loop to evict an idle connection for it (their descriptors come
+/// out of the server's reserve); beyond, newcomers are refused at once.
+pub(crate) const MAX_OVER_CAP: usize = 32;
+
 #[derive(Default)]
 struct Counts {
     total: usize,
     /// Open connections per client address; entries at zero are removed.
     per_ip: HashMap<IpAddr, u32>,
+    /// Of `total`, the connections admitted over the cap that wait for an eviction.
+    over: usize,
 }
 
 /// The open-connection counts and their caps.
@@ -42,11 +51,32 @@ pub(crate) enum Refusal {
 pub(crate) struct Slot {
     admission: Arc<Admission>,
     ip: IpAddr,
+    /// Admitted over the total cap: an idle connection must be evicted for it.
+    needs_room: bool,
+}
+
+impl Slot {
+    /// True while this connection was admitted over the total cap and no
+    /// connection has been evicted for it yet.
+    pub(crate) fn needs_room(&self) -> bool {
+        self.needs_room
+    }
+
+    /// A connection was evicted for this one: it is within the cap now.
+    pub(crate) fn room_made(&mut self) {
+        if std::mem::take(&mut self.needs_room) {
+            let mut c = lock(&self.admission.counts);
+            c.over = c.over.saturating_sub(1);
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = lock(&self.admission.counts);
+        if self.needs_room {
+            c.over = c.over.saturating_sub(1);
+        }
         c.total = c.total.saturating_sub(1);
         if let Some(n) = c.per_ip.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
@@ -74,29 +104,81 @@ impl Admission {
         self.max_per_ip
     }
 
-    /// A slot for one more connection from `ip`, or why there is none.
+    /// A slot for one more connection from `ip`, or why there is none. At
+    /// the total cap, up to [`MAX_OVER_CAP`] slots are given that
+    /// [need room](Slot::needs_room): the readiness loop evicts an idle
+    /// connection for each, or refuses it.
     pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Refusal> {
         let ip = ip.to_canonical();
         let mut c = lock(&self.counts);
-        if c.total >= self.max_total {
-            return Err(Refusal::Total);
-        }
-        let n = c.per_ip.entry(ip).or_insert(0);
-        if *n as usize >= self.max_per_ip {
+        if c.per_ip
+            .get(&ip)
+            .is_some_and(|&n| n as usize >= self.max_per_ip)
+        {
             return Err(Refusal::PerAddress);
         }
-        *n += 1;
+        let needs_room = c.total >= self.max_total;
+        if needs_room {
+            if c.over >= MAX_OVER_CAP {
+                return Err(Refusal::Total);
+            }
+            c.over += 1;
+        }
+        *c.per_ip.entry(ip).or_insert(0) += 1;
         c.total += 1;
         Ok(Slot {
             admission: self.clone(),
             ip,
+            needs_room,
         })
+    }
+
+    /// Runs `f` with a lookup of how many connections an address has open
+    /// (the counts stay locked meanwhile: keep `f` short).
+    pub(crate) fn with_counts<R>(&self, f: impl FnOnce(&dyn Fn(IpAddr) -> u32) -> R) -> R {
+        let c = lock(&self.counts);
+        f(&|ip: IpAddr| c.per_ip.get(&ip.to_canonical()).copied().unwrap_or(0))
     }
 
     /// Open connections in total (for tests and logs).
     #[cfg(test)]
     pub(crate) fn open(&self) -> usize {
         lock(&self.counts).total
+    }
+}
+
+/// Connections whose file body the readiness loop sends (each holds the
+/// file open too), and their cap (sized from the open-file headroom).
+pub(crate) struct Sends {
+    open: AtomicUsize,
+    cap: usize,
+}
+
+/// One connection's place among [`Sends`]; given back on drop.
+pub(crate) struct SendPermit(Arc<Sends>);
+
+impl Sends {
+    pub(crate) fn new(cap: usize) -> Arc<Sends> {
+        Arc::new(Sends {
+            open: AtomicUsize::new(0),
+            cap,
+        })
+    }
+
+    /// A place for one more, or None at the cap (the worker sends itself).
+    pub(crate) fn try_take(self: &Arc<Self>) -> Option<SendPermit> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cap).then_some(n + 1)
+            });
+        taken.ok().map(|_| SendPermit(self.clone()))
+    }
+}
+
+impl Drop for SendPermit {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -251,20 +333,46 @@ mod tests {
         let s2 = a.admit(one).expect("second");
         assert_eq!(a.admit(one).err(), Some(Refusal::PerAddress));
         let s3 = a.admit(two).expect("other address");
+        // At the total cap: admitted, but it needs room (an eviction).
+        let mut over = a
+            .admit("127.0.0.4".parse().expect("ip"))
+            .expect("over the cap");
+        assert!(over.needs_room() && !s3.needs_room());
+        assert_eq!(a.open(), 4);
+        over.room_made();
+        assert!(!over.needs_room());
+        assert_eq!(lock(&a.counts).over, 0);
+        drop(over);
+        let over = a
+            .admit("127.0.0.4".parse().expect("ip"))
+            .expect("over the cap");
+        drop(over);
+        assert_eq!(lock(&a.counts).over, 0, "given back when dropped unsettled");
+        let held: Vec<Slot> = (0..MAX_OVER_CAP)
+            .map(|i| a.admit(IpAddr::from([127, 1, 0, i as u8])).expect("over"))
+            .collect();
         assert_eq!(
             a.admit("127.0.0.4".parse().expect("ip")).err(),
-            Some(Refusal::Total)
+            Some(Refusal::Total),
+            "at most MAX_OVER_CAP wait for room"
         );
+        drop(held);
         drop(s1);
         assert_eq!(a.open(), 2);
         let s4 = a.admit(one).expect("slot given back");
         // IPv4-mapped IPv6 counts as the IPv4 address.
         drop(s3);
-        let _s5 = a.admit("127.0.0.3".parse().expect("ip")).expect("mapped");
+        let _s5 = a.admit("127.0.0.3".parse().expect("ip")).expect("plain");
+        let s6 = a
+            .admit("::ffff:127.0.0.3".parse().expect("ip"))
+            .expect("mapped");
+        assert!(s6.needs_room(), "over the total cap");
         assert_eq!(
-            a.admit("::ffff:127.0.0.3".parse().expect("ip")).err(),
-            Some(Refusal::Total)
+            a.admit("127.0.0.3".parse().expect("ip")).err(),
+            Some(Refusal::PerAddress),
+            "the mapped address counted as 127.0.0.3"
         );
+        drop(s6);
         drop((s2, s4));
         assert_eq!(a.open(), 1);
         assert_eq!(lock(&a.counts).per_ip.len(), 1, "empty entries are removed");

@@ -12,19 +12,20 @@
 use super::admission::{HeadCharge, Slot};
 use super::body::{BodyReader, Continue, Framing, MinRate};
 use super::io::{ConnIo, Stream};
-use super::response::{self, Outgoing};
+use super::readiness::Arrival;
+use super::response::{self, Outgoing, SendRate};
+use super::sending::Deferred;
 use super::server::Shared;
-use super::{Request, Response};
-use std::io::{self, BufRead, Read, Write};
+use super::{Body, Request, Response};
+use std::io::{self, BufRead, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// At most this much of an unread request body is drained to keep a connection.
 const DRAIN_MAX: u64 = 4 * 1024 * 1024;
-/// Longest time spent draining an unread body, or lingering before a close.
+/// Longest time spent draining an unread body.
 const DRAIN_TIME: Duration = Duration::from_secs(2);
-const LINGER_TIME: Duration = Duration::from_millis(200);
 
 pub(crate) struct Conn {
     pub(crate) io: ConnIo,
@@ -33,7 +34,7 @@ pub(crate) struct Conn {
     /// nothing): a silent connection costs no TLS state.
     pub(crate) tls_pending: bool,
     /// This connection's place in the connection caps.
-    pub(crate) _slot: Slot,
+    pub(crate) slot: Slot,
     /// Its buffered head bytes in the head budget (zero while a worker has it).
     pub(crate) charge: HeadCharge,
 }
@@ -45,6 +46,8 @@ pub(crate) enum Next {
     Idle(Conn),
     /// The next request head is already buffered, but other connections are waiting.
     Ready(Conn),
+    /// The head of a file answer is written: the readiness loop sends the body.
+    Send(Conn, Box<Deferred>),
 }
 
 pub(crate) struct Head {
@@ -270,28 +273,18 @@ pub(crate) fn plan(head: &Head) -> Result<Plan, (u16, &'static str)> {
     })
 }
 
-/// Flushes, shuts the write side and reads (and discards) briefly what the
-/// client still sends, so the answer is not lost to a reset. Then drops.
-fn linger_close(mut io: ConnIo) {
-    let _ = io.flush();
-    if let Stream::Tls(t) = &mut io.stream {
+/// Flushes and shuts the write side, then gives the connection to the
+/// readiness loop, which reads (and drops) briefly what the client still
+/// sends, so the answer is not lost to a reset; no worker waits for that.
+fn linger_close(shared: &Shared, mut conn: Conn) {
+    let _ = conn.io.flush();
+    if let Stream::Tls(t) = &mut conn.io.stream {
         t.conn.send_close_notify();
         let _ = t.conn.write_tls(&mut t.sock);
     }
-    let tcp = io.tcp();
-    let _ = tcp.shutdown(Shutdown::Write);
-    let deadline = Instant::now() + LINGER_TIME;
-    let mut scratch = [0u8; 4096];
-    let mut total = 0usize;
-    while total < DRAIN_MAX as usize {
-        let now = Instant::now();
-        if now >= deadline || tcp.set_read_timeout(Some(deadline - now)).is_err() {
-            break;
-        }
-        match (&mut &*tcp).read(&mut scratch) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => total += n,
-        }
+    let _ = conn.io.tcp().shutdown(Shutdown::Write);
+    if !shared.stopping() {
+        shared.waiting.hand(conn, Arrival::Closing);
     }
 }
 
@@ -326,23 +319,33 @@ fn access_log(
     );
 }
 
+/// The minimum send rate of the server's responses.
+pub(crate) fn send_rate(shared: &Shared) -> SendRate {
+    SendRate {
+        bytes_per_sec: shared.cfg.min_send_rate,
+        window: shared.cfg.body_rate_grace,
+        write_timeout: shared.cfg.write_timeout,
+    }
+}
+
 /// Answers a request that never reached the handler (in the handler's words), then closes.
 fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -> Next {
     let id = shared.next_id();
     log::debug!("{} rejected with {status}: {why}", conn.remote);
-    let mut io = conn.io;
+    let mut conn = conn;
     let resp = shared.handler.rejection(status, why);
     let out = Outgoing {
         head_only: false,
         close: true,
         keep_alive_10: false,
+        rate: send_rate(shared),
     };
-    let (r, bytes) = response::write(&mut io, resp, out);
+    let (r, bytes) = response::write(&mut conn.io, resp, out);
     if let Err(e) = r {
         log::debug!("{} writing {status}: {e}", conn.remote);
     }
     access_log(conn.remote, "-", "-", status, bytes, start, id);
-    linger_close(io);
+    linger_close(shared, conn);
     Next::Close
 }
 
@@ -433,9 +436,28 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             head_only,
             close,
             keep_alive_10,
+            rate: send_rate(shared),
         };
         let status = resp.status;
-        let (written, bytes) = response::write(&mut conn.io, resp, out);
+        // A file body on a plain socket: copied here while the client keeps
+        // up; what a stalled client has not taken, the loop sends.
+        let defer = !head_only && !secure && matches!(resp.body, Body::File { .. });
+        let (written, bytes) = match defer.then(|| shared.sends.try_take()).flatten() {
+            Some(permit) => match response::write_or_hand_off(&mut conn.io, resp, out) {
+                (Ok(Some(body)), bytes) => {
+                    access_log(remote, &method, &path, status, bytes, start, id);
+                    let deferred = Deferred {
+                        body,
+                        close,
+                        unread,
+                        _permit: permit,
+                    };
+                    return Next::Send(conn, Box::new(deferred));
+                }
+                (r, bytes) => (r.map(|_| ()), bytes),
+            },
+            None => response::write(&mut conn.io, resp, out),
+        };
         access_log(remote, &method, &path, status, bytes, start, id);
         if let Err(e) = written {
             log::debug!("{remote} writing response: {e}");
@@ -443,7 +465,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
         }
         if close {
             if unread {
-                linger_close(conn.io);
+                linger_close(shared, conn);
             } else {
                 close_clean(conn.io);
             }

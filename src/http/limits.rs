@@ -37,8 +37,13 @@ pub struct Limits {
     /// once `body_rate_grace` has passed since the body's first read; below
     /// it the body is cut (like Apache's `RequestReadTimeout body=20,MinRate=500`).
     pub min_body_rate: u64,
-    /// Time a body may take before its average rate is checked.
+    /// Time a body may take before its average rate is checked; for
+    /// responses, the window `min_send_rate` is checked over.
     pub body_rate_grace: Duration,
+    /// Slowest response rate accepted (bytes per second): in every
+    /// `body_rate_grace` window of a response, at least this rate times the
+    /// window must leave for the client, or the connection is dropped (0: no minimum).
+    pub min_send_rate: u64,
     /// Bytes at most buffered in request heads that no worker holds yet (in
     /// the readiness loop and the ready queue), all connections together.
     pub head_budget: usize,
@@ -62,6 +67,7 @@ impl Default for Limits {
             queue_timeout: Duration::from_secs(30),
             min_body_rate: 500,
             body_rate_grace: Duration::from_secs(20),
+            min_send_rate: 500,
             head_budget: 16 * 1024 * 1024,
             body_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
@@ -106,6 +112,12 @@ impl fmt::Display for Limits {
             f,
             "request bodies:   at least {} bytes/s on average after {}",
             self.min_body_rate,
+            secs(self.body_rate_grace)
+        )?;
+        writeln!(
+            f,
+            "responses:        at least {} bytes/s over every {} window",
+            self.min_send_rate,
             secs(self.body_rate_grace)
         )?;
         writeln!(

@@ -7,11 +7,14 @@
 mod admission;
 pub(crate) mod body;
 pub(crate) mod conn;
+mod eviction;
 mod io;
 mod limits;
 mod readiness;
 mod response;
+mod sending;
 mod server;
+mod shedding;
 mod step;
 mod sys;
 

@@ -6,17 +6,24 @@
 //! become one, which a worker rejects at once), and closes connections whose
 //! head deadline or keep-alive time has passed. It keeps the bytes of heads
 //! no worker holds under the head budget, refusing the connections that
-//! hold the most first.
+//! hold the most first, and, when the total connection cap is full, evicts
+//! the longest-waiting connection it holds for each newcomer (both in
+//! `shedding.rs`). Answered connections that close with request bytes
+//! unread come back to it to linger: their late bytes are dropped for 200 ms;
+//! file bodies a stalled client had not taken come back to be sent
+//! (`sending.rs`).
 //!
 //! It must never block on one client, never call the handler, never read past
 //! the request-head limit, never extend a head deadline because bytes trickle
 //! in, and never keep a read buffer for a connection that has sent nothing.
 
-use super::admission::Trouble;
 use super::conn::Conn;
 use super::io::Stream;
 use super::limits::Limits;
+use super::response::SendRate;
+use super::sending::{sent, start_sending, Deferred, Pumped, Sending};
 use super::server::{lock, Shared};
+use super::shedding::{charge, refuse, OVER_BUDGET};
 use super::step::{plain_step, tls_step, Step};
 use super::sys::Epoll;
 use std::io::{self, Read, Write};
@@ -42,7 +49,15 @@ pub(crate) enum Arrival {
     /// Back from a worker after a response: the keep-alive time for the next
     /// request to start, then the head timeout from its first byte.
     KeptAlive,
+    /// Answered, its write side shut: what the client still sends is read
+    /// and dropped for [`LINGER`] (so the answer is not lost to a reset), then closed.
+    Closing,
+    /// The head of a file answer is written: the loop sends the body.
+    Sending(Box<Deferred>),
 }
+
+/// How long a closing connection's late bytes are read and dropped.
+pub(crate) const LINGER: Duration = Duration::from_millis(200);
 
 /// Connections handed to the loop, and the socket that wakes it.
 pub(crate) struct Inbox {
@@ -97,15 +112,21 @@ impl Inbox {
 }
 
 /// A connection the loop holds.
-struct Waiting {
-    conn: Conn,
+pub(super) struct Waiting {
+    pub(super) conn: Conn,
     /// Closed (quietly) when this passes.
-    deadline: Instant,
+    pub(super) deadline: Instant,
     /// The head timer runs: set at accept, or at the first byte of the next
     /// request on a kept-alive connection. Set once, never pushed back.
-    timed: bool,
+    pub(super) timed: bool,
     /// Wait for writability too (a TLS handshake write that would block).
-    want_write: bool,
+    pub(super) want_write: bool,
+    /// When it came to the loop (the eviction order: oldest first).
+    pub(super) since: Instant,
+    /// Answered and closing: its reads are dropped until [`LINGER`] ends.
+    pub(super) closing: bool,
+    /// A file body being sent (never evicted; its deadline is the rate window).
+    pub(super) sending: Option<Box<Sending>>,
 }
 
 enum Progress {
@@ -116,15 +137,17 @@ enum Progress {
 }
 
 /// The connections the loop holds, by epoll token (their slot index).
-struct Table {
-    slots: Vec<Option<Waiting>>,
+pub(super) struct Table {
+    pub(super) slots: Vec<Option<Waiting>>,
     free: Vec<usize>,
     /// The earliest deadline of any held connection, or later (never earlier).
     earliest: Option<Instant>,
 }
 
 fn interest(w: &Waiting) -> u32 {
-    if w.want_write {
+    if w.sending.is_some() {
+        libc::EPOLLOUT as u32
+    } else if w.want_write {
         (libc::EPOLLIN | libc::EPOLLOUT) as u32
     } else {
         libc::EPOLLIN as u32
@@ -137,7 +160,7 @@ impl Table {
     }
 
     /// Holds `w`, watched by `epoll`; false (and `w` dropped) when it cannot be watched.
-    fn insert(&mut self, w: Waiting, epoll: &Epoll) -> bool {
+    pub(super) fn insert(&mut self, w: Waiting, epoll: &Epoll) -> bool {
         let i = self.free.pop().unwrap_or(self.slots.len());
         if let Err(e) = epoll.add(w.conn.io.fd(), interest(&w), i as u64) {
             log::warn!("{}: cannot watch the connection: {e}", w.conn.remote);
@@ -156,21 +179,31 @@ impl Table {
     }
 
     /// Stops holding slot `i` (the connection goes to a worker or is closed).
-    fn release(&mut self, i: usize, w: &Waiting, epoll: &Epoll) {
+    pub(super) fn release(&mut self, i: usize, w: &Waiting, epoll: &Epoll) {
         let _ = epoll.delete(w.conn.io.fd());
         self.free.push(i);
     }
 
     /// Closes every connection whose deadline passed; recomputes `earliest`.
-    fn sweep(&mut self, now: Instant, epoll: &Epoll) {
+    fn sweep(&mut self, now: Instant, epoll: &Epoll, rate: &SendRate) {
         if self.earliest.is_none_or(|e| e > now) {
             return;
         }
         let mut closed = 0;
         let mut earliest: Option<Instant> = None;
         for i in 0..self.slots.len() {
-            let expired = match &self.slots[i] {
-                Some(w) if w.deadline <= now => true,
+            let expired = match &mut self.slots[i] {
+                Some(w) if w.deadline <= now => {
+                    // A body being sent: its rate window ended, not its time.
+                    match w.sending.as_mut().and_then(|s| s.renew(now, rate)) {
+                        Some(next) => {
+                            w.deadline = next;
+                            earliest = Some(earliest.map_or(next, |e| e.min(next)));
+                            false
+                        }
+                        None => true,
+                    }
+                }
                 Some(w) => {
                     earliest = Some(earliest.map_or(w.deadline, |e| e.min(w.deadline)));
                     false
@@ -193,109 +226,10 @@ impl Table {
     }
 }
 
-/// Charges what the connection's head buffer holds to the head budget;
-/// true when the total is now over the budget.
-fn charge(conn: &mut Conn, limits: &Limits) -> bool {
-    let held = conn.io.held_bytes();
-    conn.charge.set(held) > limits.head_budget
-}
-
-/// A connection's fair share of the head budget: heads within it are never
-/// refused for the budget (a normal head is a few hundred bytes).
-fn fair_share(limits: &Limits) -> usize {
-    (limits.head_budget / limits.max_connections.max(1)).max(4096)
-}
-
-impl Table {
-    /// Brings the buffered head bytes back under the budget: refuses (503,
-    /// close) the waiting connections holding the most, largest first, as
-    /// long as they hold more than their fair share. `leaving` is a connection
-    /// with a whole head that is about to go to the ready queue (not in the
-    /// table): false when it must be refused instead (it holds more than the
-    /// others and its fair share, and the total is still over).
-    fn enforce_budget(
-        &mut self,
-        shared: &Shared,
-        epoll: &Epoll,
-        leaving: Option<&Waiting>,
-    ) -> bool {
-        let limits = &shared.cfg;
-        let fair = fair_share(limits);
-        let mut refused = 0usize;
-        let mut keep = true;
-        for _ in 0..self.slots.len() + 1 {
-            if shared.head_bytes.load(std::sync::atomic::Ordering::Acquire) <= limits.head_budget {
-                break;
-            }
-            let largest = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.as_ref().map(|w| (i, w.conn.charge.bytes())))
-                .max_by_key(|&(_, b)| b)
-                .filter(|&(_, b)| b > fair);
-            let own = leaving.map_or(0, |w| w.conn.charge.bytes());
-            match largest {
-                Some((i, b)) if b >= own => {
-                    if let Some(w) = self.slots[i].take() {
-                        self.release(i, &w, epoll);
-                        refuse_over_budget(shared, w.conn);
-                        refused += 1;
-                    }
-                }
-                _ if own > fair => {
-                    keep = false;
-                    refused += 1;
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if refused > 0 {
-            shared.warnings.warn(
-                Trouble::OverHeadBudget,
-                "connections refused over the head budget",
-                || {
-                    format!(
-                        "refused {refused} connection(s) holding the largest unfinished request heads: \
-                         the budget of {} bytes for heads waiting for a worker is reached",
-                        limits.head_budget
-                    )
-                },
-            );
-        }
-        keep
-    }
-}
-
-/// One best-effort, non-blocking 503 (in the handler's words), then close.
-fn refuse_over_budget(shared: &Shared, conn: Conn) {
-    let mut resp = shared
-        .handler
-        .rejection(503, "too many request bytes buffered, retry later");
-    resp.status = 503;
-    resp.headers.push(("Retry-After".into(), "1".into()));
-    let bytes = super::response::encode_small(resp);
-    let mut io = conn.io;
-    match &mut io.stream {
-        Stream::Plain(s) => {
-            // The socket may be in blocking mode (plain ones keep theirs).
-            let _ = super::sys::send_dontwait(s.as_raw_fd(), &bytes);
-        }
-        Stream::Tls(t) => {
-            if !t.conn.is_handshaking() {
-                let _ = t.conn.writer().write_all(&bytes);
-                t.conn.send_close_notify();
-            }
-            let _ = t.conn.write_tls(&mut t.sock);
-        }
-    }
-    let _ = io.tcp().shutdown(std::net::Shutdown::Write);
-}
-
 /// The loop thread.
 pub(crate) fn run(shared: &Shared, waker: Waker) {
     let limits = &shared.cfg;
+    let rate = super::conn::send_rate(shared);
     let epoll = &waker.epoll;
     let mut table = Table {
         slots: Vec::new(),
@@ -312,7 +246,40 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
         shared.warnings.flush();
         let now = Instant::now();
         let mut ready = Vec::new();
-        for (conn, arrival) in shared.waiting.take() {
+        let incoming = shared.waiting.take();
+        let mut room = table.make_room(&incoming, shared, epoll);
+        for (mut conn, arrival) in incoming {
+            if conn.slot.needs_room() {
+                if room == 0 {
+                    refuse(shared, conn, "too many connections, retry later");
+                    continue;
+                }
+                room -= 1;
+                conn.slot.room_made();
+            }
+            let arrival = match arrival {
+                Arrival::Sending(body) => {
+                    start_sending(shared, (&mut table, epoll), conn, body, &rate, now);
+                    continue;
+                }
+                a => a,
+            };
+            if matches!(arrival, Arrival::Closing) {
+                // Its reads are raw socket reads that never block: no mode switch.
+                let w = Waiting {
+                    conn,
+                    deadline: now + LINGER,
+                    timed: true,
+                    want_write: false,
+                    since: now,
+                    closing: true,
+                    sending: None,
+                };
+                if let Progress::Wait = drain(&w, &mut scratch) {
+                    table.insert(w, epoll);
+                }
+                continue;
+            }
             let switch = conn.tls_pending || conn.io.needs_mode_switch();
             let switched = if switch {
                 conn.io.set_nonblocking(true)
@@ -334,6 +301,9 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     },
                 timed: fresh,
                 want_write: false,
+                since: now,
+                closing: false,
+                sending: None,
             };
             // Bytes may already sit in the socket or inside rustls: look now
             // (a TLS connection that has not spoken has nothing to look at).
@@ -362,13 +332,13 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     {
                         ready.push(w.conn);
                     } else {
-                        refuse_over_budget(shared, w.conn);
+                        refuse(shared, w.conn, OVER_BUDGET);
                     }
                 }
                 Progress::Close => {}
             }
         }
-        table.sweep(now, epoll);
+        table.sweep(now, epoll, &rate);
         hand_over(shared, ready);
 
         let wait = table
@@ -397,6 +367,24 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
             let Some(mut w) = table.slots.get_mut(i).and_then(Option::take) else {
                 continue;
             };
+            if let Some(s) = w.sending.as_mut() {
+                match s.pump(w.conn.io.fd()) {
+                    Pumped::Wait => table.slots[i] = Some(w),
+                    Pumped::Done => {
+                        table.release(i, &w, epoll);
+                        sent(shared, w);
+                    }
+                    Pumped::Failed => table.release(i, &w, epoll),
+                }
+                continue;
+            }
+            if w.closing {
+                match drain(&w, &mut scratch) {
+                    Progress::Wait => table.slots[i] = Some(w),
+                    _ => table.release(i, &w, epoll),
+                }
+                continue;
+            }
             if w.conn.tls_pending {
                 let fd = w.conn.io.fd();
                 match start_tls(w, shared) {
@@ -427,7 +415,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                     {
                         ready.push(w.conn);
                     } else {
-                        refuse_over_budget(shared, w.conn);
+                        refuse(shared, w.conn, OVER_BUDGET);
                     }
                 }
                 Progress::Close => table.release(i, &w, epoll),
@@ -447,12 +435,15 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
         deadline,
         timed,
         want_write,
+        since,
+        closing,
+        sending,
     } = w;
     let Conn {
         io,
         remote,
         tls_pending: _,
-        _slot,
+        slot,
         charge,
     } = conn;
     match io.into_tls(cfg) {
@@ -461,12 +452,15 @@ fn start_tls(w: Waiting, shared: &Shared) -> Option<Waiting> {
                 io,
                 remote,
                 tls_pending: false,
-                _slot,
+                slot,
                 charge,
             },
             deadline,
             timed,
             want_write,
+            since,
+            closing,
+            sending,
         }),
         Err(e) => {
             log::warn!("{remote}: TLS session setup failed: {e}");
@@ -484,6 +478,20 @@ fn hand_over(shared: &Shared, conns: Vec<Conn>) {
     if !conns.is_empty() {
         shared.push_ready(conns);
     }
+}
+
+/// Reads and drops what a closing connection's client still sends, without
+/// blocking: Close at its end of stream or an error, else Wait.
+fn drain(w: &Waiting, scratch: &mut [u8]) -> Progress {
+    for _ in 0..MAX_STEPS {
+        match super::sys::recv_dontwait(w.conn.io.fd(), scratch) {
+            Ok(0) => return Progress::Close,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Wait,
+            Err(_) => return Progress::Close,
+        }
+    }
+    Progress::Wait
 }
 
 /// Reads what the connection has without blocking, until a whole head is
@@ -543,7 +551,8 @@ mod tests {
     #[test]
     fn a_waiting_connection_is_small() {
         let bytes = std::mem::size_of::<Option<Waiting>>() + std::mem::size_of::<usize>();
-        // 192 bytes on x86_64 today (the table slot and its free-list entry).
+        // 232 bytes on x86_64 today (the table slot and its free-list entry).
+        eprintln!("a waiting connection: {bytes} bytes of loop state");
         assert!(bytes <= 256, "{bytes} bytes");
     }
 }

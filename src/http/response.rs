@@ -1,15 +1,19 @@
 //! Response serialisation: status line, the headers the server owns
 //! (Content-Length, Date, Connection), and the body (files through one
-//! 256 KiB buffer).
+//! 256 KiB buffer), at no less than the minimum send rate; a file body on a
+//! plain socket whose client stops keeping up is given back for the
+//! readiness loop to send.
 //!
 //! It must never emit a header value containing CR/LF, never send chunked
-//! responses, and never wrap the socket in a buffer on the file fast path.
+//! responses, never wrap the socket in a buffer on the file fast path, and
+//! never let a client that reads slower than the minimum rate keep a worker
+//! past the window that shows it.
 
-use super::io::{ConnIo, Stream};
+use super::io::ConnIo;
 use super::{Body, Response};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bodies up to this size go out in the same write as the head.
 const INLINE_BODY: usize = 16 * 1024;
@@ -24,6 +28,128 @@ pub(crate) struct Outgoing {
     pub(crate) close: bool,
     /// HTTP/1.0 client that asked for keep-alive: say `Connection: keep-alive`.
     pub(crate) keep_alive_10: bool,
+    /// How slowly the client may take the response.
+    pub(crate) rate: SendRate,
+}
+
+/// The minimum send rate: in every `window` of a response, at least
+/// `bytes_per_sec` x `window` bytes must leave (be taken by the socket).
+/// Counted per window, not since the start, because the kernel's socket
+/// buffers take the first hundreds of KiB at once whatever the client reads.
+/// The socket's send timeout ([`SendRate::socket_timeout`], set at accept) is
+/// at most one window, so a blocked write comes back to be checked.
+#[derive(Clone, Copy)]
+pub(crate) struct SendRate {
+    /// 0: no minimum (only `write_timeout`).
+    pub(crate) bytes_per_sec: u64,
+    pub(crate) window: Duration,
+    /// Longest a write may make no progress.
+    pub(crate) write_timeout: Duration,
+}
+
+impl SendRate {
+    /// No minimum rate (refusals written without blocking).
+    pub(crate) const NONE: SendRate = SendRate {
+        bytes_per_sec: 0,
+        window: Duration::ZERO,
+        write_timeout: Duration::from_secs(60),
+    };
+
+    pub(crate) fn enforced(&self) -> bool {
+        self.bytes_per_sec > 0 && !self.window.is_zero()
+    }
+
+    /// The socket send timeout every connection gets: the write timeout, or
+    /// one window when that is shorter and the rate is enforced.
+    pub(crate) fn socket_timeout(&self) -> Duration {
+        let t = if self.enforced() {
+            self.write_timeout.min(self.window)
+        } else {
+            self.write_timeout
+        };
+        t.max(Duration::from_millis(1))
+    }
+}
+
+/// The connection's writer while a response goes out, enforcing its
+/// [`SendRate`] and the write timeout (no progress for that long).
+struct Paced<'a> {
+    io: &'a mut ConnIo,
+    rate: SendRate,
+    window_start: Instant,
+    at_window_start: u64,
+    sent: u64,
+    last_progress: Instant,
+}
+
+impl<'a> Paced<'a> {
+    fn new(io: &'a mut ConnIo, rate: SendRate) -> Paced<'a> {
+        let now = Instant::now();
+        Paced {
+            io,
+            rate,
+            window_start: now,
+            at_window_start: 0,
+            sent: 0,
+            last_progress: now,
+        }
+    }
+
+    /// Fails when a window ended with less than the rate; starts the next.
+    fn check(&mut self, now: Instant) -> io::Result<()> {
+        if !self.rate.enforced() || now < self.window_start + self.rate.window {
+            return Ok(());
+        }
+        let took = now.duration_since(self.window_start).as_secs_f64();
+        let need = self.rate.bytes_per_sec as f64 * took;
+        if ((self.sent - self.at_window_start) as f64) < need {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "response read slower than the minimum rate",
+            ));
+        }
+        self.window_start = now;
+        self.at_window_start = self.sent;
+        Ok(())
+    }
+
+    /// Whether a write that timed out may be retried (the socket timeout is
+    /// one window: it is, until the write timeout passes without progress).
+    fn retry(&self, e: &io::Error) -> bool {
+        matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) && self.last_progress.elapsed() < self.rate.write_timeout
+    }
+}
+
+impl Write for Paced<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        loop {
+            self.check(Instant::now())?;
+            match self.io.write(data) {
+                Ok(n) => {
+                    if n > 0 {
+                        self.sent += n as u64;
+                        self.last_progress = Instant::now();
+                    }
+                    return Ok(n);
+                }
+                Err(e) if self.retry(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        loop {
+            self.check(Instant::now())?;
+            match self.io.flush() {
+                Err(e) if self.retry(&e) => {}
+                r => return r,
+            }
+        }
+    }
 }
 
 pub(crate) fn reason(status: u16) -> &'static str {
@@ -152,10 +278,122 @@ pub(crate) fn encode_small(resp: Response) -> Vec<u8> {
         head_only: false,
         close: true,
         keep_alive_10: false,
+        rate: SendRate::NONE,
     };
     let mut bytes = encode_head(resp.status, &resp.headers, body.len() as u64, &out);
     bytes.extend_from_slice(&body);
     bytes
+}
+
+/// A file body left for the readiness loop to send after its head went out.
+pub(crate) struct FileBody {
+    pub(crate) file: File,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+/// How long a worker waits for a plain socket to take more of a file body
+/// before it gives the rest to the readiness loop.
+const STALL: Duration = Duration::from_millis(20);
+
+/// Like [`write`], but a `Body::File` answer on a plain socket is copied
+/// only while the client keeps up: once the socket takes nothing for
+/// [`STALL`], or the copy has lasted one send-rate window (the write timeout
+/// without a rate), the rest is given back (`Some`) for the readiness loop to
+/// send. Otherwise the answer is written whole (`None`). The count is of the
+/// body bytes written here.
+pub(crate) fn write_or_hand_off(
+    io: &mut ConnIo,
+    resp: Response,
+    out: Outgoing,
+) -> (io::Result<Option<FileBody>>, u64) {
+    let plain_file = matches!(resp.body, Body::File { .. }) && !io.is_tls();
+    if bodiless(resp.status) || out.head_only || !plain_file {
+        let (r, n) = write(io, resp, out);
+        return (r.map(|()| None), n);
+    }
+    let head = encode_head(resp.status, &resp.headers, resp.body.len(), &out);
+    let Body::File { file, offset, len } = resp.body else {
+        return (Ok(None), 0);
+    };
+    {
+        let mut paced = Paced::new(io, out.rate);
+        if let Err(e) = paced.write_all(&head).and_then(|()| paced.flush()) {
+            return (Err(e), 0);
+        }
+    }
+    let mut sent = 0u64;
+    let budget = if out.rate.enforced() {
+        out.rate.window.min(out.rate.write_timeout)
+    } else {
+        out.rate.write_timeout
+    };
+    let until = Instant::now() + budget;
+    let r = match copy_until_stalled(io.fd(), &file, (offset, len), until, &mut sent) {
+        Ok(true) if sent == len => Ok(None),
+        Ok(true) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file shorter than its Content-Length",
+        )),
+        Ok(false) => Ok(Some(FileBody {
+            file,
+            offset: offset + sent,
+            len: len - sent,
+        })),
+        Err(e) => Err(e),
+    };
+    (r, sent)
+}
+
+/// Copies `len` bytes of `file` from `offset` to the plain socket `fd`
+/// through one buffer with sends that never block; true when the file part
+/// is all sent (or the file ended), false when the socket took nothing for
+/// [`STALL`] or `until` passed.
+fn copy_until_stalled(
+    fd: std::os::fd::RawFd,
+    mut file: &File,
+    (offset, len): (u64, u64),
+    until: Instant,
+    sent: &mut u64,
+) -> io::Result<bool> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut src = file.take(len);
+    let size = TLS_COPY_BUF
+        .min(usize::try_from(len).unwrap_or(usize::MAX))
+        .max(1);
+    let mut buf = vec![0u8; size];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut at = 0;
+        while at < n {
+            match super::sys::send_dontwait(fd, &buf[at..n]) {
+                Ok(k) => {
+                    at += k;
+                    *sent += k as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= until {
+                        return Ok(false);
+                    }
+                    let mut p = [libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    }];
+                    if super::sys::poll(&mut p, STALL.as_millis() as i32)? == 0 {
+                        return Ok(false);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Result<()>, u64) {
@@ -167,6 +405,7 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
     } = resp;
     let mut head = encode_head(status, &headers, body.len(), &out);
     let no_body = bodiless(status);
+    let io = &mut Paced::new(io, out.rate);
     if no_body || out.head_only {
         return (io.write_all(&head).and_then(|()| io.flush()), 0);
     }
@@ -194,19 +433,16 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
 }
 
 fn send_file(
-    io: &mut ConnIo,
+    io: &mut Paced<'_>,
     file: &File,
     offset: u64,
     len: u64,
     sent: &mut u64,
 ) -> io::Result<()> {
-    match &mut io.stream {
-        // One buffered copy for both: measured on loopback here, read+write
-        // through a 256 KiB buffer pulled 1.2-1.3x faster than sendfile(2)
-        // and used less CPU per GB (docs/benchmarks.md).
-        Stream::Plain(tcp) => copy_buffered(tcp, file, offset, len, sent)?,
-        Stream::Tls(tls) => copy_buffered(&mut **tls, file, offset, len, sent)?,
-    }
+    // One buffered copy for plain and TLS: measured on loopback here,
+    // read+write through a 256 KiB buffer pulled 1.2-1.3x faster than
+    // sendfile(2) and used less CPU per GB (docs/benchmarks.md).
+    copy_buffered(io, file, offset, len, sent)?;
     if *sent != len {
         // The file was shorter than announced: the framing is broken, close.
         return Err(io::Error::new(

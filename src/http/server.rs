@@ -6,7 +6,7 @@
 //! error stop serving, never block an acceptor on a client, and never block
 //! shutdown on an idle client.
 
-use super::admission::{Admission, HeadCharge, Refusal, Trouble, Warnings};
+use super::admission::{Admission, HeadCharge, Refusal, Sends, Trouble, Warnings};
 use super::conn::{self, Conn, Next};
 use super::io::{ConnIo, Stream};
 use super::limits::{Limits, DEFAULT_WORKERS};
@@ -14,7 +14,7 @@ use super::readiness::{self, Arrival, Inbox};
 use super::{sys, Handler};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -79,7 +79,9 @@ pub(crate) struct Shared {
     /// the connection's first bytes arrive.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     stop: AtomicBool,
-    admission: Arc<Admission>,
+    pub(crate) admission: Arc<Admission>,
+    /// Connections whose file body the readiness loop sends, and their cap.
+    pub(crate) sends: Arc<Sends>,
     pub(crate) warnings: Warnings,
     next_id: AtomicU64,
     /// Bytes buffered in request heads no worker holds (the head budget).
@@ -270,10 +272,12 @@ impl Server {
             .collect::<Result<Vec<_>, _>>()?;
         let workers = cfg.workers.max(1);
         let mut limits = cfg.limits.sane();
-        limits.max_connections = fit_open_file_limit(limits.max_connections, workers);
+        let (connections, sends) = fit_open_file_limit(limits.max_connections, workers);
+        limits.max_connections = connections;
         let (inbox, waker) = readiness::channel()?;
         let shared = Arc::new_cyclic(|me| Shared {
             admission: Admission::new(limits.max_connections, limits.max_connections_per_ip),
+            sends: Sends::new(sends),
             cfg: limits,
             handler,
             tls: cfg.tls,
@@ -421,6 +425,10 @@ fn worker(shared: &Shared, idx: usize) {
                     shared.waiting.hand(c, Arrival::KeptAlive);
                 }
             }
+            Next::Send(c, body) if !shared.stopping() => {
+                shared.waiting.hand(c, Arrival::Sending(body));
+            }
+            Next::Send(..) => {}
             Next::Ready(mut c) => {
                 c.charge.set(c.io.held_bytes());
                 if !shared.stopping() {
@@ -467,14 +475,18 @@ fn accept_loop(shared: &Shared, listener: &TcpListener) {
 }
 
 /// Lowers `max_connections` when the open-file limit (raised toward its hard
-/// limit first) cannot hold them next to what the rest of soute needs.
-fn fit_open_file_limit(max_connections: usize, workers: usize) -> usize {
+/// limit first) cannot hold them next to what the rest of soute needs; the
+/// headroom left (up to a quarter of the connections) is the cap of
+/// connections whose file body the loop sends. Returns both.
+fn fit_open_file_limit(max_connections: usize, workers: usize) -> (usize, usize) {
     let reserve = RESERVED_FDS + FDS_PER_WORKER * workers;
-    let want = (max_connections + reserve) as u64;
+    let sends = max_connections / 4;
+    let want = (max_connections + reserve + sends) as u64;
     match sys::raise_open_file_limit(want) {
-        Ok(soft) if soft >= want => {
-            log::debug!("open-file limit {soft}: room for {max_connections} connections");
-            max_connections
+        Ok(soft) if soft as usize >= max_connections + reserve => {
+            let sends = sends.min(soft as usize - max_connections - reserve);
+            log::debug!("open-file limit {soft}: room for {max_connections} connections, {sends} sending files");
+            (max_connections, sends)
         }
         Ok(soft) => {
             let cap = (soft as usize).saturating_sub(reserve).max(16);
@@ -483,13 +495,13 @@ fn fit_open_file_limit(max_connections: usize, workers: usize) -> usize {
                 "the open-file limit is {soft} (hard limit reached): serving at most {cap} \
                  connections instead of {max_connections}; raise `ulimit -n` (or LimitNOFILE=) for more"
             );
-            cap
+            (cap, 0)
         }
         Err(e) => {
             log::warn!(
                 "cannot read the open-file limit ({e}); keeping {max_connections} connections"
             );
-            max_connections
+            (max_connections, 0)
         }
     }
 }
@@ -523,14 +535,13 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
                 }
             };
             shared.warnings.warn(kind, &summary, || line);
-            refuse_busy(shared, sock);
+            super::shedding::refuse_busy(shared, sock);
             return;
         }
     };
     let _ = sock.set_nodelay(true);
-    if let Err(e) =
-        sock.set_write_timeout(Some(shared.cfg.write_timeout.max(Duration::from_millis(1))))
-    {
+    // At most one send-rate window, so blocked writes come back to be checked.
+    if let Err(e) = sock.set_write_timeout(Some(conn::send_rate(shared).socket_timeout())) {
         log::debug!("{remote}: set_write_timeout: {e}");
         return;
     }
@@ -538,10 +549,11 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         io: ConnIo::new(Stream::Plain(sock)),
         remote,
         tls_pending: shared.tls.is_some(),
-        _slot: slot,
+        slot,
         charge: shared.head_charge(),
     };
-    if !conn.tls_pending {
+    // Over the total cap, the loop evicts an idle connection first.
+    if !conn.tls_pending && !conn.slot.needs_room() {
         // Most clients send the head with the connection: one read that
         // never blocks, and a whole head goes straight to the workers (no
         // loop wake-up, no epoll registration, no mode switch).
@@ -567,33 +579,4 @@ fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
         }
     }
     shared.waiting.hand(conn, Arrival::Accepted);
-}
-
-/// Answers 503 (the handler's words) without ever blocking the acceptor:
-/// one non-blocking write, then close. Plain text also on a TLS port (a TLS
-/// client just sees the connection fail).
-fn refuse_busy(shared: &Shared, sock: TcpStream) {
-    if sock.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut scratch = [0u8; 4096];
-    for _ in 0..4 {
-        match (&sock).read(&mut scratch) {
-            Ok(n) if n > 0 => continue,
-            _ => break,
-        }
-    }
-    let mut resp = shared
-        .handler
-        .rejection(503, "too many connections, retry later");
-    resp.status = 503;
-    if !resp
-        .headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
-    {
-        resp.headers.push(("Retry-After".into(), "1".into()));
-    }
-    let _ = (&sock).write_all(&super::response::encode_small(resp));
-    let _ = sock.shutdown(Shutdown::Write);
 }

@@ -59,6 +59,29 @@ pub(crate) fn send_dontwait(fd: std::os::fd::RawFd, data: &[u8]) -> io::Result<u
     Ok(r as usize)
 }
 
+/// One `sendfile(2)` of at most `count` bytes of `file` from `*offset` to
+/// the (non-blocking) socket `sock`; advances `*offset`, returns the bytes sent.
+#[allow(unsafe_code)]
+pub(crate) fn sendfile(
+    sock: std::os::fd::RawFd,
+    file: std::os::fd::RawFd,
+    offset: &mut i64,
+    count: usize,
+) -> io::Result<usize> {
+    loop {
+        // SAFETY: both descriptors are borrowed, not closed; `offset` is a
+        // valid, exclusively borrowed i64 the kernel reads and updates.
+        let r = unsafe { libc::sendfile(sock, file, offset, count) };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 /// Raises the soft RLIMIT_NOFILE toward the hard limit (at most to `want`)
 /// and returns the soft limit now in force.
 #[allow(unsafe_code)]

@@ -54,23 +54,6 @@ fn push_small_blob(to: SocketAddr, src: Ipv4Addr, n: usize) -> io::Result<(u16, 
     Ok((if status == 201 { 200 } else { status }, t.elapsed()))
 }
 
-/// A blob upload that announces a huge body (or a chunked one) and sends one
-/// byte of it.
-fn open_slow_body(to: SocketAddr, src: Ipv4Addr, i: usize) -> TcpStream {
-    let mut s = connect_from_io(src, to).expect("connect");
-    let framing = if i.is_multiple_of(2) {
-        "Content-Length: 1000000000\r\n\r\nx".to_string()
-    } else {
-        "Transfer-Encoding: chunked\r\n\r\n100000\r\nx".to_string()
-    };
-    let head = format!(
-        "POST /v2/slow{i}/blobs/uploads/?digest=sha256:{} HTTP/1.1\r\nHost: localhost\r\n{framing}",
-        "0".repeat(64)
-    );
-    s.write_all(head.as_bytes()).expect("slow body head");
-    s
-}
-
 #[test]
 fn slow_bodies_from_eight_addresses_leave_workers_for_others() {
     let _one = serial();

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use crate::support::*;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -80,33 +80,6 @@ fn one_address_cannot_take_every_connection() {
 }
 
 #[test]
-fn total_cap_is_configurable_and_answers_503() {
-    let _one = serial();
-    raise_fd_limit(400);
-    let server = spawn(
-        false,
-        &[
-            "--max-connections",
-            "100",
-            "--max-connections-per-ip",
-            "1000",
-        ],
-    );
-    let idle: Vec<TcpStream> = (0..150)
-        .map(|i| connect_from_io(source(i), server.addr).expect("connect"))
-        .collect();
-    let (refused, answered) = wait_refused(&idle, 50, Duration::from_secs(5));
-    assert_eq!(refused, 50);
-    assert!(answered > 0);
-    assert_eq!(still_open(&idle), 100);
-    let w = server.warnings();
-    assert!(
-        w.len() <= 10 && w.iter().any(|l| l.contains("cap of 100")),
-        "{w:#?}"
-    );
-}
-
-#[test]
 fn low_open_file_limit_lowers_the_cap_and_says_so() {
     let _one = serial();
     // 8 workers reserve 64 + 4 * 8 = 96 descriptors: 300 leaves 204 for connections.
@@ -118,4 +91,65 @@ fn low_open_file_limit_lowers_the_cap_and_says_so() {
         log.contains("open-file limit is 300") && log.contains("at most 204 connections"),
         "{log}"
     );
+}
+
+#[test]
+fn a_tls_port_over_a_cap_closes_without_plaintext() {
+    let _one = serial();
+    raise_fd_limit(200);
+    let server = spawn(true, &["--max-connections-per-ip", "2"]);
+    let cfg = tls_client(server.ca_pem.as_deref().expect("CA"));
+    let src = source(0);
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| connect_from_io(src, server.addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    // The third from the same address: over its cap.
+    let mut extra = connect_from_io(src, server.addr).expect("connect");
+    let mut got = Vec::new();
+    let _ = extra.read_to_end(&mut got);
+    assert!(
+        !got.starts_with(b"HTTP/"),
+        "plaintext on a TLS port: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(got.is_empty(), "closed without a word: {got:?}");
+    assert_eq!(still_open(&held), 2);
+    // Another address still gets its TLS answer.
+    let (status, _) = tls_v2(server.addr, NORMAL_CLIENT, &cfg).expect("normal client");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn refused_requests_linger_off_the_workers() {
+    let _one = serial();
+    raise_fd_limit(300);
+    const BAD: usize = 40;
+    // Two workers: each refusal lingering 200 ms on one would take 4 s for 40.
+    let server = spawn(false, &["--workers", "2"]);
+    let started = Instant::now();
+    let mut socks: Vec<TcpStream> = (0..BAD)
+        .map(|i| {
+            let mut s = connect_from_io(source(i), server.addr).expect("connect");
+            s.write_all(b"NOT HTTP AT ALL\r\n\r\n").expect("garbage");
+            s
+        })
+        .collect();
+    // Every client reads its answer but keeps its side open (the server lingers).
+    for s in &mut socks {
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).expect("an answer");
+        assert_eq!(&head, b"HTTP/1.1 400");
+    }
+    let answered = started.elapsed();
+    let lat = measure(5, || plain_v2(server.addr, NORMAL_CLIENT));
+    // The lingering ends: the server closes them all.
+    let (closed, _) = wait_refused(&socks, BAD, Duration::from_secs(5));
+    eprintln!(
+        "{BAD} malformed requests answered in {answered:?} by 2 workers; /v2/ meanwhile max {:?}",
+        lat[lat.len() - 1]
+    );
+    assert_eq!(closed, BAD, "closed after lingering");
+    assert!(answered < Duration::from_secs(1), "{answered:?}");
+    assert!(lat[lat.len() - 1] < Duration::from_secs(1), "{lat:?}");
 }

@@ -43,7 +43,12 @@ pub fn spawn(tls: bool, extra: &[&str]) -> Server {
 /// Like [`spawn`], with the open-file limit (soft and hard) set to `nofile`
 /// through the shell's `ulimit`, so the server cannot raise it.
 pub fn spawn_with(tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_in(tempfile::tempdir().expect("tempdir"), tls, extra, nofile)
+}
+
+/// Like [`spawn_with`], serving the data folder `data` inside `dir` (which
+/// may hold one already).
+fn spawn_in(dir: tempfile::TempDir, tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
     let data = dir.path().join("data");
     let log = dir.path().join("server.log");
     let stderr = File::create(&log).expect("log file");
@@ -130,6 +135,33 @@ pub fn spawn_with(tls: bool, extra: &[&str], nofile: Option<u32>) -> Server {
 }
 
 impl Server {
+    /// The data folder it serves.
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// Stops this server (killed), runs `between` on its data folder, and
+    /// starts a new one (plain) on the same folder with `extra` flags.
+    pub fn restart_plain(
+        mut self,
+        between: impl FnOnce(&std::path::Path),
+        extra: &[&str],
+    ) -> Server {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        between(&self.data_dir());
+        let dir = tempfile::tempdir().expect("placeholder");
+        let dir = std::mem::replace(&mut self._dir, dir);
+        spawn_in(dir, false, extra, None)
+    }
+
+    /// How many descriptors the server has open now.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     /// The server's peak resident memory (VmHWM), in KiB.
     pub fn vm_hwm_kib(&self) -> u64 {
         vm_hwm_kib(self.child.id())
@@ -157,7 +189,7 @@ impl Drop for Server {
 }
 
 /// Reads a response head from `r` and returns its status.
-fn read_status(r: &mut impl Read) -> io::Result<u16> {
+pub fn read_status(r: &mut impl Read) -> io::Result<u16> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -332,4 +364,21 @@ pub fn open_tls_slow_heads(
 /// [`connect_from`] with this binary's I/O timeout.
 pub fn connect_from_io(src: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
     connect_from(src, to, IO_TIMEOUT)
+}
+
+/// A blob upload that announces a huge body (or a chunked one) and sends one
+/// byte of it.
+pub fn open_slow_body(to: SocketAddr, src: Ipv4Addr, i: usize) -> TcpStream {
+    let mut s = connect_from_io(src, to).expect("connect");
+    let framing = if i.is_multiple_of(2) {
+        "Content-Length: 1000000000\r\n\r\nx".to_string()
+    } else {
+        "Transfer-Encoding: chunked\r\n\r\n100000\r\nx".to_string()
+    };
+    let head = format!(
+        "POST /v2/slow{i}/blobs/uploads/?digest=sha256:{} HTTP/1.1\r\nHost: localhost\r\n{framing}",
+        "0".repeat(64)
+    );
+    s.write_all(head.as_bytes()).expect("slow body head");
+    s
 }
