@@ -609,10 +609,18 @@ fn skopeo_round_trip() {
 
 /// Issues B and H: the real-clients suite (`tests/e2e/real_clients.sh`) against soute
 /// over TLS with its own CA and users, driving dockerd/docker, podman, skopeo, ctr and
-/// Python clients, access rules and tokens included; Basic challenges (the default).
+/// Python clients, access rules and tokens included; `--auth auto` (the default: Basic
+/// challenges, Bearer ones while an anonymous rule exists).
 #[test]
 fn real_clients_end_to_end() {
-    real_clients("real_clients_end_to_end", "basic");
+    real_clients("real_clients_end_to_end", "auto");
+}
+
+/// The same suite with `--auth basic`: Basic challenges always (docker then cannot pull
+/// anonymously; every other check holds).
+#[test]
+fn real_clients_end_to_end_basic_mode() {
+    real_clients("real_clients_end_to_end_basic_mode", "basic");
 }
 
 /// Issue H: the same suite with `soute serve --auth token`: every client goes through
