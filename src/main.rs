@@ -4,6 +4,7 @@
 
 mod access_cli;
 mod ops_cli;
+mod upstream_cli;
 
 use soute::cli::{self, Command, UserAction};
 use std::io::Write;
@@ -92,6 +93,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => access_cli::token(action, &data_dir, json)?,
+        Command::Upstream {
+            action,
+            data_dir,
+            json,
+        } => upstream_cli::upstream(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,

@@ -21,6 +21,8 @@ impl Api {
         digest: &str,
     ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
+        let cached = self.pull_through.blob(name, &digest)?;
+        let name = cached.as_ref().unwrap_or(name);
         let (file, size) = self.registry.open_blob(name, &digest)?;
         let resp = blob_headers(Response::new(200), &digest);
         match req.header("range").map(|r| parse_range(r, size)) {
@@ -51,6 +53,8 @@ impl Api {
 
     pub(super) fn head_blob(&self, name: &RepoName, digest: &str) -> Result<Response> {
         let digest = Digest::parse(digest)?;
+        let cached = self.pull_through.blob(name, &digest)?;
+        let name = cached.as_ref().unwrap_or(name);
         let size = self.registry.blob_size(name, &digest)?;
         Ok(blob_headers(Response::new(200), &digest).body(Body::Length(size)))
     }

@@ -58,6 +58,8 @@ pub struct Api {
     token_uses: LastUsed,
     /// The key bearer tokens are signed with (`--auth token` only).
     bearer_key: Option<crate::auth::Key>,
+    /// Reads under an upstream's namespace go through the cache.
+    pull_through: crate::upstream::PullThrough,
 }
 
 impl Api {
@@ -73,6 +75,7 @@ impl Api {
             AuthMode::Basic => None,
         };
         Ok(Api {
+            pull_through: crate::upstream::PullThrough::new(registry.clone()),
             registry,
             ca_pem,
             auth,
@@ -93,6 +96,11 @@ impl Api {
         };
         if let Some(refused) = self.enforce(req, &route, &caller) {
             return Ok(refused_before_body(req, refused));
+        }
+        if let (Some(name), false) = (route.repo(), matches!(req.method.as_str(), "GET" | "HEAD")) {
+            if let Err(e) = self.pull_through.refuse_write(name) {
+                return Ok(refused_before_body(req, error_response(&e, req.id)));
+            }
         }
         self.dispatch(req, route, &caller)
     }

@@ -60,6 +60,19 @@ impl Route {
     pub fn is_admin(&self) -> bool {
         matches!(self, Route::AdminGc | Route::AdminDu)
     }
+
+    /// The repository the route is about, if any.
+    pub fn repo(&self) -> Option<&RepoName> {
+        match self {
+            Route::Manifest { name, .. }
+            | Route::Blob { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Tags { name }
+            | Route::Referrers { name, .. } => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// Parse a raw (still percent-encoded) request path. `Ok(None)`: no such endpoint.

@@ -7,9 +7,11 @@
 
 mod access;
 mod spec;
+mod upstream;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
+pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
 
 use crate::config::{
     parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
@@ -41,6 +43,11 @@ pub enum Command {
     },
     Token {
         action: TokenAction,
+        data_dir: PathBuf,
+        json: bool,
+    },
+    Upstream {
+        action: UpstreamAction,
         data_dir: PathBuf,
         json: bool,
     },
@@ -179,6 +186,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         },
         "token" => Command::Token {
             action: access::token_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
+        "upstream" => Command::Upstream {
+            action: upstream::upstream_action(&args, &mut operands)?,
             data_dir: data_dir(&args, env),
             json: args.has("--json"),
         },

@@ -286,6 +286,45 @@ password: docker login -u USER --password-stdin. A token may do what its user ma
 do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     Spec {
+        name: "upstream",
+        operands: "add NAME URL | list | del NAME",
+        summary: "registries to pull through: NAME/REPO is served from URL and cached",
+        flags: &[
+            DATA,
+            valued(
+                "--username",
+                "U",
+                "with add: the user soute signs in to the upstream as",
+            ),
+            switch(
+                "--password-stdin",
+                "with add: read that user's password from stdin",
+            ),
+            valued(
+                "--ca",
+                "FILE",
+                "with add: trust these PEM certificates (default: the system's roots)",
+            ),
+            valued(
+                "--tag-ttl",
+                "SECS",
+                "with add: check a cached tag upstream after this long (default 300)",
+            ),
+            switch(
+                "--mirror",
+                "with add: mark it as the mirror upstream (mirror mode is not built yet)",
+            ),
+            JSON,
+        ],
+        about: "NAME is the namespace clients pull through, one path segment like docker.io:
+`docker pull HOST:5000/docker.io/library/busybox:1.36` (or docker.io/busybox) is
+fetched from URL once, verified, stored, then served from the data folder. Tags
+are re-checked with a HEAD after --tag-ttl; when the upstream is down, what is
+cached is still served. Pushes into NAME/ are refused. Who may pull through is
+decided by `soute access` rules (e.g. `access grant authenticated 'docker.io/**' pull`).
+The password is kept in soute.db (0600) and never shown. Changes apply at once.",
+    },
+    Spec {
         name: "gc",
         operands: "",
         summary: "remove what nothing needs",

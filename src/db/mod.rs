@@ -19,6 +19,7 @@ pub mod tags;
 pub mod tokens;
 pub mod trash;
 pub mod uploads;
+pub mod upstreams;
 pub mod users;
 
 use crate::error::{Error, Result};
@@ -35,6 +36,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_add_repo_search.sql"),
     include_str!("../../migrations/0003_add_gc_backup.sql"),
     include_str!("../../migrations/0004_add_access.sql"),
+    // 0005 (the audit log) is added here by its own branch; keep 0006 after it.
+    include_str!("../../migrations/0006_upstreams.sql"),
 ];
 
 pub struct Db {

@@ -7,6 +7,7 @@
 
 mod access;
 mod backup;
+mod cached;
 mod gc;
 mod gc_plan;
 mod manifests;
@@ -18,6 +19,7 @@ mod verify;
 
 pub use access::{TokenInfo, UserInfo};
 pub use backup::{BackupProgress, BackupReport};
+pub use cached::CachedTag;
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;

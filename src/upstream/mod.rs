@@ -1,0 +1,106 @@
+//! upstream: the pull-through cache. A repository `NAME/REPO` whose first
+//! segment is a configured upstream (`soute upstream add NAME URL`) is filled
+//! from that upstream on demand: manifests by digest and blobs are fetched
+//! once, verified and kept; a tag is re-checked with a HEAD after the
+//! upstream's tag TTL and served from the cache when the upstream is down.
+//! `names` maps repository names to upstreams, `challenge` parses
+//! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
+//! the cache's decisions. Content is written through `registry` like a push
+//! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
+//! invariant of the store holds for cached content.
+//!
+//! It must never connect anywhere a repository name chooses (only the
+//! configured URL, and what that upstream names: its token realm, its
+//! redirects), never serve content it did not verify against its digest,
+//! never decide access (the api's `enforce` already did), and never log a
+//! password or token.
+
+pub mod challenge;
+pub mod client;
+pub mod names;
+mod pull;
+
+use crate::error::{Code, Error, Result};
+use crate::oci::RepoName;
+use crate::registry::Registry;
+use client::Client;
+use names::Mapped;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The pull-through cache in front of the registry's read path.
+pub struct PullThrough {
+    registry: Arc<Registry>,
+    /// One client per upstream, remade when its row changes.
+    clients: Mutex<HashMap<String, Arc<Client>>>,
+}
+
+impl PullThrough {
+    pub fn new(registry: Arc<Registry>) -> PullThrough {
+        PullThrough {
+            registry,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The upstream `name` belongs to, with its client, if any (one indexed
+    /// read of the `upstream` table, so `soute upstream add|del` applies to
+    /// the next request).
+    fn target(&self, name: &RepoName) -> Result<Option<(Mapped, Arc<Client>)>> {
+        let Some((first, rest)) = names::split_namespace(name) else {
+            return Ok(None);
+        };
+        let Some(row) = self.registry.upstream(first)? else {
+            return Ok(None);
+        };
+        let mapped = names::map(first, rest).ok_or_else(|| {
+            Error::client(
+                Code::NameInvalid,
+                format!("{name} cannot be mapped to upstream {first}"),
+            )
+        })?;
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let client = match clients.get(first) {
+            Some(c) if same_settings(&c.config, &row) => c.clone(),
+            _ => {
+                let c = Arc::new(Client::new(row).map_err(|e| {
+                    Error::Upstream(format!("upstream {first} cannot be used: {e}"))
+                })?);
+                clients.insert(first.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(Some((mapped, client)))
+    }
+
+    /// A push, upload, mount or delete under an upstream's namespace is
+    /// refused: that content belongs to the upstream.
+    pub fn refuse_write(&self, name: &RepoName) -> Result<()> {
+        let Some((first, _)) = names::split_namespace(name) else {
+            return Ok(());
+        };
+        if self.registry.upstream(first)?.is_some() {
+            return Err(Error::client(
+                Code::Unsupported,
+                format!(
+                    "{name} is in the namespace of the upstream {first}, which this registry \
+                     caches read-only: push to a repository outside {first}/"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether a cached client still matches the stored settings (the
+/// counters and last error do not matter).
+fn same_settings(
+    a: &crate::db::upstreams::UpstreamRow,
+    b: &crate::db::upstreams::UpstreamRow,
+) -> bool {
+    a.url == b.url
+        && a.username == b.username
+        && a.password == b.password
+        && a.ca_pem == b.ca_pem
+        && a.tag_ttl_secs == b.tag_ttl_secs
+}
