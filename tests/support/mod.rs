@@ -36,6 +36,7 @@ pub mod rng;
 pub mod server;
 pub mod spawn;
 pub mod tls;
+pub mod upstream;
 pub mod wait;
 
 pub use data::*;
@@ -48,6 +49,7 @@ pub use rng::*;
 pub use server::*;
 pub use spawn::*;
 pub use tls::*;
+pub use upstream::*;
 pub use wait::*;
 
 /// True when the suite runs in CI (`CI=true`): tests that would skip for a
