@@ -72,7 +72,10 @@ impl Api {
 
     pub(super) fn tags(&self, name: &RepoName, query: &Query) -> Result<Response> {
         let (n, last) = page_params(query)?;
-        let page = self.registry.tags(name, last, n)?;
+        let cached = self.pull_through.local_name(name)?;
+        let page = self
+            .registry
+            .tags(cached.as_ref().unwrap_or(name), last, n)?;
         let mut body = Vec::with_capacity(page.json.len() + name.as_str().len() + 24);
         body.extend_from_slice(b"{\"name\":");
         let _ = serde_json::to_writer(&mut body, name.as_str());

@@ -50,18 +50,6 @@ pub enum Failure {
     Invalid(String),
 }
 
-impl Failure {
-    /// Whether this is the upstream having trouble (down, 5xx, 429) rather
-    /// than saying "no".
-    pub fn is_outage(&self) -> bool {
-        match self {
-            Failure::Unreachable(_) => true,
-            Failure::Status(s) => *s >= 500 || *s == 429,
-            Failure::Invalid(_) => false,
-        }
-    }
-}
-
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -73,6 +73,13 @@ impl PullThrough {
         Ok(Some((mapped, client)))
     }
 
+    /// The local repository that caches `name` when it is an upstream's
+    /// (`docker.io/busybox` is kept as `docker.io/library/busybox`); nothing
+    /// is fetched. Its tags list is the tags cached so far.
+    pub fn local_name(&self, name: &RepoName) -> Result<Option<RepoName>> {
+        Ok(self.target(name)?.map(|(m, _)| m.local))
+    }
+
     /// A push, upload, mount or delete under an upstream's namespace is
     /// refused: that content belongs to the upstream.
     pub fn refuse_write(&self, name: &RepoName) -> Result<()> {

@@ -48,6 +48,15 @@ fn pulls_by_tag_and_digest_fetching_each_blob_once() {
     );
     head.expect_status(200);
     assert_eq!(head.content_length(), Some(image.blobs[1].len() as u64));
+    // The tags list (skopeo inspect asks for it) is the tags cached so far.
+    let tags = get(&agent, &soute.url("/v2/docker.io/busybox/tags/list"), None);
+    tags.expect_status(200);
+    assert_eq!(
+        tags.json()["tags"],
+        serde_json::json!(["1.36"]),
+        "{}",
+        tags.text()
+    );
 
     let fetched = soute_requests(&upstream);
     for b in &image.blobs {
