@@ -107,6 +107,30 @@ impl Registry {
         Ok(())
     }
 
+    /// Whether the store holds `digest` (row and file), for any repository.
+    pub fn blob_known(&self, digest: &Digest) -> Result<bool> {
+        self.blob_stored(digest)
+    }
+
+    /// Link a blob the store holds into the cached repository `repo` (the
+    /// upstream confirmed that repository has it); its size, or `None` when
+    /// the blob is not stored (GC took it meanwhile).
+    pub fn link_cached_blob(
+        &self,
+        upstream: &str,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<u64>> {
+        if !self.mount_blob(repo, digest, None)? {
+            return Ok(None);
+        }
+        self.db.write_unsynced(|tx| {
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+            upstreams::mark_cached_repo(tx, repo_id, upstream)
+        })?;
+        self.blob_size(repo, digest).map(Some)
+    }
+
     /// Store a blob streamed from `upstream` through an upload session and
     /// the verified commit: a digest mismatch, a short body or a full disk
     /// store nothing (the session is cancelled). Returns the blob's size.

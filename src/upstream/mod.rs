@@ -5,7 +5,7 @@
 //! upstream's tag TTL and served from the cache when the upstream is down.
 //! `names` maps repository names to upstreams, `challenge` parses
 //! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
-//! the cache's decisions. Content is written through `registry` like a push
+//! the cache's decisions, `flight` makes concurrent fetches of a blob one. Content is written through `registry` like a push
 //! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
 //! invariant of the store holds for cached content.
 //!
@@ -17,6 +17,7 @@
 
 pub mod challenge;
 pub mod client;
+mod flight;
 pub mod names;
 mod pull;
 
@@ -33,6 +34,8 @@ pub struct PullThrough {
     registry: Arc<Registry>,
     /// One client per upstream, remade when its row changes.
     clients: Mutex<HashMap<String, Arc<Client>>>,
+    /// One fetch per blob digest at a time.
+    flights: flight::Flights,
 }
 
 impl PullThrough {
@@ -40,6 +43,7 @@ impl PullThrough {
         PullThrough {
             registry,
             clients: Mutex::new(HashMap::new()),
+            flights: flight::Flights::default(),
         }
     }
 

@@ -226,8 +226,26 @@ impl PullThrough {
             self.count(&m, true, size, 0)?;
             return Ok(Some(m.local));
         }
-        let what = format!("blob {digest} of {}", m.local);
+        // One fetch per digest: who waited finds the blob stored.
+        let flight = self.flights.join(&digest.to_string());
+        let _turn = flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(size) = self.registry.blob_size(&m.local, digest) {
+            self.count(&m, true, size, 0)?;
+            return Ok(Some(m.local));
+        }
         let path = format!("/v2/{}/blobs/{digest}", m.remote);
+        if self.registry.blob_known(digest)? && self.upstream_has(&m, &client, &path) {
+            // Stored for another repository (a shared base layer): the
+            // upstream confirmed this repository has it, so link, not fetch.
+            if let Some(size) = self
+                .registry
+                .link_cached_blob(&m.upstream, &m.local, digest)?
+            {
+                self.count(&m, true, size, 0)?;
+                return Ok(Some(m.local));
+            }
+        }
+        let what = format!("blob {digest} of {}", m.local);
         let resp = client
             .send("GET", &path, &m.remote, None, Call::Blob)
             .and_then(|r| match r.status().as_u16() {
@@ -248,6 +266,15 @@ impl PullThrough {
         log::info!("upstream {}: cached {what} ({size} bytes)", m.upstream);
         self.count(&m, false, size, size)?;
         Ok(Some(m.local))
+    }
+
+    /// Whether the upstream says its repository has the blob at `path` (a
+    /// HEAD); any failure is a no.
+    fn upstream_has(&self, m: &Mapped, client: &Client, path: &str) -> bool {
+        match client.send("HEAD", path, &m.remote, None, Call::Manifest) {
+            Ok(r) => r.status().as_u16() == 200,
+            Err(_) => false,
+        }
     }
 
     /// A blob that could not be cached: nothing was stored. A full disk

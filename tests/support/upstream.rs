@@ -171,38 +171,35 @@ impl Drop for Distribution {
     }
 }
 
-/// Push one blob in a single POST (`?digest=`); panics unless 201.
+/// Push one blob: an empty POST, then one PUT with the bytes (distribution
+/// answers a POST with a body before reading it); panics unless 201.
 pub fn push_blob(agent: &ureq::Agent, base: &str, repo: &str, bytes: &[u8], auth: Option<&str>) {
     let digest = super::oci::sha256(bytes);
     let r = call(
         agent,
         "POST",
-        &format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"),
+        &format!("{base}/v2/{repo}/blobs/uploads/"),
+        auth,
+        &[],
+        Some(b""),
+    );
+    r.expect_status(202);
+    let location = r.location().to_string();
+    let url = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    call(
+        agent,
+        "PUT",
+        &format!("{url}{sep}digest={digest}"),
         auth,
         &[("Content-Type", "application/octet-stream")],
         Some(bytes),
-    );
-    if r.status == 202 {
-        // distribution does not take a single POST: finish with one PUT.
-        let location = r.location().to_string();
-        let url = if location.starts_with("http") {
-            location
-        } else {
-            format!("{base}{location}")
-        };
-        let sep = if url.contains('?') { '&' } else { '?' };
-        call(
-            agent,
-            "PUT",
-            &format!("{url}{sep}digest={digest}"),
-            auth,
-            &[("Content-Type", "application/octet-stream")],
-            Some(bytes),
-        )
-        .expect_status(201);
-    } else {
-        r.expect_status(201);
-    }
+    )
+    .expect_status(201);
 }
 
 /// PUT a manifest; returns the answer (201 expected by the caller).

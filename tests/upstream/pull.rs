@@ -298,3 +298,97 @@ fn the_cli_checks_names_and_urls_and_never_shows_the_password() {
     assert!(ok, "{out}");
     assert_eq!(list_json(soute.data()), serde_json::json!([]));
 }
+
+#[test]
+fn eight_concurrent_cold_pulls_make_one_upstream_get_per_blob() {
+    if !distribution_available("eight_concurrent_cold_pulls_make_one_upstream_get_per_blob") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let image = push_image(
+        &agent,
+        &upstream.url(),
+        "library/python",
+        "3",
+        70,
+        &[8 << 20],
+        None,
+    );
+    let soute = Soute::plain();
+    add_upstream(soute.data(), &["docker.io", &upstream.url()], None);
+    pull_manifest(&soute, "docker.io/python", "3", &image.manifest);
+    let layer = &image.blobs[1];
+    let url = soute.url(&format!("/v2/docker.io/python/blobs/{}", sha256(layer)));
+    std::thread::scope(|s| {
+        let pulls: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| get(&http_agent(), &url, None)))
+            .collect();
+        for p in pulls {
+            let r = p.join().expect("pull thread");
+            r.expect_status(200);
+            assert!(r.body == *layer, "a concurrent pull got other bytes");
+        }
+    });
+    let path = format!("/v2/library/python/blobs/{}", sha256(layer));
+    let gets = soute_requests(&upstream)
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && *p == path)
+        .count();
+    assert_eq!(gets, 1, "{:?}", soute_requests(&upstream));
+}
+
+#[test]
+fn a_layer_another_cached_repository_has_is_linked_after_a_head() {
+    if !distribution_available("a_layer_another_cached_repository_has_is_linked_after_a_head") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let base = push_image(
+        &agent,
+        &upstream.url(),
+        "library/debian",
+        "12",
+        80,
+        &[50_000],
+        None,
+    );
+    // Another repository upstream with the same base layer.
+    let shared = &base.blobs[1];
+    push_blob(&agent, &upstream.url(), "org/app", shared, None);
+    let soute = Soute::plain();
+    add_upstream(soute.data(), &["docker.io", &upstream.url()], None);
+    pull_manifest(&soute, "docker.io/debian", "12", &base.manifest);
+    pull_blobs(&soute, "docker.io/debian", &base);
+
+    let r = get(
+        &agent,
+        &soute.url(&format!("/v2/docker.io/org/app/blobs/{}", sha256(shared))),
+        None,
+    );
+    r.expect_status(200);
+    assert!(r.body == *shared);
+    let asked: Vec<_> = soute_requests(&upstream)
+        .into_iter()
+        .filter(|(_, p, _)| p.starts_with("/v2/org/app/"))
+        .collect();
+    assert_eq!(
+        asked,
+        vec![(
+            "HEAD".to_string(),
+            format!("/v2/org/app/blobs/{}", sha256(shared)),
+            200
+        )]
+    );
+    // A digest the other upstream repository lacks is not linked: 404.
+    let missing = get(
+        &agent,
+        &soute.url(&format!(
+            "/v2/docker.io/org/app/blobs/{}",
+            sha256(&base.blobs[0])
+        )),
+        None,
+    );
+    missing.expect_error(404, &["BLOB_UNKNOWN"]);
+}
