@@ -49,6 +49,16 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
                 None => None,
             };
             let registry = ops_cli::open_existing(data_dir, 2, false)?;
+            if mirror {
+                if let Some(other) = registry.mirror_upstream()? {
+                    return Err(format!(
+                        "{0} is the mirror already; one upstream at most serves names this \
+                         registry lacks (`soute upstream del {0}` first)",
+                        other.name
+                    )
+                    .into());
+                }
+            }
             let row = UpstreamRow {
                 name: name.clone(),
                 url: url.clone(),
@@ -71,6 +81,9 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
                 .into());
             }
             println!("upstream {name} added: {url}; pull through HOST/{name}/REPO:TAG");
+            if mirror {
+                println!("and, as the mirror, names this registry lacks: HOST/REPO:TAG");
+            }
         }
         UpstreamAction::Del(name) => {
             let registry = ops_cli::open_existing(data_dir, 2, false)?;

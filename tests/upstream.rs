@@ -15,6 +15,8 @@ mod auth;
 mod common;
 #[path = "upstream/faults.rs"]
 mod faults;
+#[path = "upstream/mirror.rs"]
+mod mirror;
 #[path = "upstream/pull.rs"]
 mod pull;
 #[path = "upstream/tls.rs"]

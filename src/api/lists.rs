@@ -72,7 +72,7 @@ impl Api {
 
     pub(super) fn tags(&self, name: &RepoName, query: &Query) -> Result<Response> {
         let (n, last) = page_params(query)?;
-        let cached = self.pull_through.local_name(name)?;
+        let cached = self.pull_through.local_name(name, query.get("ns"))?;
         let page = self
             .registry
             .tags(cached.as_ref().unwrap_or(name), last, n)?;

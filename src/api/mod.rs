@@ -117,16 +117,20 @@ impl Api {
             (Route::V1Search, "GET") => self.search(&query, caller, req.id),
             (Route::Catalog, "GET") => self.catalog(&query, caller),
             (Route::Tags { name }, "GET") => self.tags(&name, &query),
-            (Route::Manifest { name, reference }, "GET") => self.get_manifest(&name, &reference),
-            (Route::Manifest { name, reference }, "HEAD") => self.head_manifest(&name, &reference),
+            (Route::Manifest { name, reference }, "GET") => {
+                self.get_manifest(&name, &reference, &query)
+            }
+            (Route::Manifest { name, reference }, "HEAD") => {
+                self.head_manifest(&name, &reference, &query)
+            }
             (Route::Manifest { name, reference }, "PUT") => {
                 self.put_manifest(req, &name, &reference, &query)
             }
             (Route::Manifest { name, reference }, "DELETE") => {
                 self.delete_manifest(&name, &reference)
             }
-            (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest),
-            (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest),
+            (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest, &query),
+            (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest, &query),
             (Route::Blob { name, digest }, "DELETE") => self.delete_blob(&name, &digest),
             (Route::UploadStart { name }, "POST") => {
                 let from = query.get("from").filter(|f| !f.is_empty());

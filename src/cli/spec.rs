@@ -312,7 +312,7 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
             ),
             switch(
                 "--mirror",
-                "with add: mark it as the mirror upstream (mirror mode is not built yet)",
+                "with add: also serve names this registry lacks (dockerd registry-mirrors)",
             ),
             JSON,
         ],
@@ -320,7 +320,10 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
 `docker pull HOST:5000/docker.io/library/busybox:1.36` (or docker.io/busybox) is
 fetched from URL once, verified, stored, then served from the data folder. Tags
 are re-checked with a HEAD after --tag-ttl; when the upstream is down, what is
-cached is still served. Pushes into NAME/ are refused. Who may pull through is
+cached is still served. Pushes into NAME/ are refused. With --mirror (one upstream
+at most) a name this registry does not have, like library/nginx, is served from that
+upstream, as dockerd's registry-mirrors asks; containerd's ?ns=NAME picks NAME the same
+way. Local repositories always win. Who may pull through is
 decided by `soute access` rules (e.g. `access grant authenticated 'docker.io/**' pull`).
 The password is kept in soute.db (0600) and never shown. Changes apply at once.",
     },

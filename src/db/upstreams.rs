@@ -84,6 +84,16 @@ pub fn upstream(conn: &Connection, name: &str) -> Result<Option<UpstreamRow>> {
         .optional()?)
 }
 
+/// The upstream added with `--mirror`, if any (the first by name).
+pub fn mirror_upstream(conn: &Connection) -> Result<Option<UpstreamRow>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM upstream WHERE mirror = 1 ORDER BY name LIMIT 1"
+        ))?
+        .query_row([], row)
+        .optional()?)
+}
+
 pub fn upstreams(conn: &Connection) -> Result<Vec<UpstreamRow>> {
     super::collect(
         conn,

@@ -42,6 +42,20 @@ impl Registry {
         self.db.read(|c| upstreams::upstream(c, name))
     }
 
+    /// The `--mirror` upstream, if any.
+    pub fn mirror_upstream(&self) -> Result<Option<UpstreamRow>> {
+        self.db.read(upstreams::mirror_upstream)
+    }
+
+    /// Whether the registry has a repository of that name (mirror mode
+    /// serves only names it does not have: local repositories win).
+    pub fn repo_exists(&self, repo: &RepoName) -> Result<bool> {
+        Ok(self
+            .db
+            .read(|c| repos::repo_id(c, repo.as_str()))?
+            .is_some())
+    }
+
     /// Add to an upstream's counters. Unsynced: a power cut may lose a few
     /// counts, never content.
     pub fn count_upstream(&self, name: &str, hit: bool, served: u64, fetched: u64) -> Result<()> {

@@ -47,41 +47,72 @@ impl PullThrough {
         }
     }
 
-    /// The upstream `name` belongs to, with its client, if any (one indexed
-    /// read of the `upstream` table, so `soute upstream add|del` applies to
-    /// the next request).
-    fn target(&self, name: &RepoName) -> Result<Option<(Mapped, Arc<Client>)>> {
-        let Some((first, rest)) = names::split_namespace(name) else {
+    /// The upstream `name` belongs to, with its client, if any: the one
+    /// whose NAME is its first segment; else, for a name this registry does
+    /// not have (local repositories win), the one `ns` names (containerd's
+    /// `?ns=docker.io`) or the `--mirror` one (dockerd's `registry-mirrors`
+    /// asks for `library/nginx`). One or two indexed reads, so `soute
+    /// upstream add|del` applies to the next request.
+    /// `use_mirror` false: not the `--mirror` fallback (a HEAD of a blob:
+    /// `docker push` asks that of repositories it has not created yet).
+    fn target(
+        &self,
+        name: &RepoName,
+        ns: Option<&str>,
+        use_mirror: bool,
+    ) -> Result<Option<(Mapped, Arc<Client>)>> {
+        if let Some((first, rest)) = names::split_namespace(name) {
+            if let Some(row) = self.registry.upstream(first)? {
+                return self.client_for(row, rest).map(Some);
+            }
+        }
+        let row = match ns.filter(|n| names::parse_name(n).is_ok()) {
+            Some(ns) => self.registry.upstream(ns)?,
+            None if use_mirror => self.registry.mirror_upstream()?,
+            None => None,
+        };
+        let Some(row) = row else {
             return Ok(None);
         };
-        let Some(row) = self.registry.upstream(first)? else {
+        if self.registry.repo_exists(name)? {
             return Ok(None);
-        };
-        let mapped = names::map(first, rest).ok_or_else(|| {
+        }
+        self.client_for(row, name.as_str()).map(Some)
+    }
+
+    /// `rest` (a repository name without the upstream's prefix) mapped to
+    /// the upstream of `row`, with that upstream's client.
+    fn client_for(
+        &self,
+        row: crate::db::upstreams::UpstreamRow,
+        rest: &str,
+    ) -> Result<(Mapped, Arc<Client>)> {
+        let first = row.name.clone();
+        let mapped = names::map(&first, rest).ok_or_else(|| {
             Error::client(
                 Code::NameInvalid,
-                format!("{name} cannot be mapped to upstream {first}"),
+                format!("{first}/{rest} is not a valid repository name"),
             )
         })?;
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        let client = match clients.get(first) {
+        let client = match clients.get(&first) {
             Some(c) if same_settings(&c.config, &row) => c.clone(),
             _ => {
                 let c = Arc::new(Client::new(row).map_err(|e| {
                     Error::Upstream(format!("upstream {first} cannot be used: {e}"))
                 })?);
-                clients.insert(first.to_string(), c.clone());
+                clients.insert(first, c.clone());
                 c
             }
         };
-        Ok(Some((mapped, client)))
+        Ok((mapped, client))
     }
 
     /// The local repository that caches `name` when it is an upstream's
     /// (`docker.io/busybox` is kept as `docker.io/library/busybox`); nothing
     /// is fetched. Its tags list is the tags cached so far.
-    pub fn local_name(&self, name: &RepoName) -> Result<Option<RepoName>> {
-        Ok(self.target(name)?.map(|(m, _)| m.local))
+    pub fn local_name(&self, name: &RepoName, ns: Option<&str>) -> Result<Option<RepoName>> {
+        Ok(self.target(name, ns, true)?.map(|(m, _)| m.local))
     }
 
     /// A push, upload, mount or delete under an upstream's namespace is

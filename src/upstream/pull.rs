@@ -24,8 +24,14 @@ impl PullThrough {
     /// Make `reference` of `name` servable from the local store when `name`
     /// is an upstream's; returns the local repository to read it from
     /// (`None`: no upstream's, read `name` as it is).
-    pub fn manifest(&self, name: &RepoName, reference: &Reference) -> Result<Option<RepoName>> {
-        let Some((m, client)) = self.target(name)? else {
+    /// `ns`: the `?ns=` of the request (containerd's mirror hosts), if any.
+    pub fn manifest(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+        ns: Option<&str>,
+    ) -> Result<Option<RepoName>> {
+        let Some((m, client)) = self.target(name, ns, true)? else {
             return Ok(None);
         };
         match reference {
@@ -218,8 +224,16 @@ impl PullThrough {
     /// Make `digest` of `name` servable from the local store when `name` is
     /// an upstream's (fetched, verified while it streams into an upload
     /// session, committed); returns the local repository to read it from.
-    pub fn blob(&self, name: &RepoName, digest: &Digest) -> Result<Option<RepoName>> {
-        let Some((m, client)) = self.target(name)? else {
+    /// `head`: a HEAD, which the `--mirror` fallback does not answer (a
+    /// push checks its blobs with HEAD before the repository exists).
+    pub fn blob(
+        &self,
+        name: &RepoName,
+        digest: &Digest,
+        ns: Option<&str>,
+        head: bool,
+    ) -> Result<Option<RepoName>> {
+        let Some((m, client)) = self.target(name, ns, !head)? else {
             return Ok(None);
         };
         if let Ok(size) = self.registry.blob_size(&m.local, digest) {
