@@ -60,6 +60,8 @@ pub struct Config {
     /// `--max-upload-sessions`, `--max-upload-sessions-per-client`.
     pub max_upload_sessions: u64,
     pub max_upload_sessions_per_client: u64,
+    /// `REGISTRY_PROXY_*`: one `--mirror` upstream written at start.
+    pub proxy: Option<crate::upstream::ProxyEnv>,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -110,6 +112,7 @@ impl Config {
             max_upload_sessions: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS,
             max_upload_sessions_per_client: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
             disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
+            proxy: None,
         }
     }
 
@@ -144,6 +147,7 @@ impl Config {
                 ))
             }
         }
+        cfg.proxy = crate::upstream::ProxyEnv::from_env(env).map_err(config_error)?;
         if let Some(v) = env("SOUTE_MAX_CONNECTIONS") {
             cfg.http.max_connections = parse_count("SOUTE_MAX_CONNECTIONS", &v)?;
         }
@@ -247,7 +251,17 @@ impl Config {
             ),
             self.max_upload_sessions,
             self.max_upload_sessions_per_client,
-        )
+        ) + &match &self.proxy {
+            // REGISTRY_PROXY_*: never the password.
+            Some(p) => format!(
+                "proxy mirror:     {} = {} (user {}, tag ttl {}s)\n",
+                p.name,
+                p.url,
+                p.username.as_deref().unwrap_or("none"),
+                p.tag_ttl_secs
+            ),
+            None => String::new(),
+        }
     }
 
     /// Password checks that may wait for a verifier thread: half the

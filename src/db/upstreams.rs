@@ -70,6 +70,28 @@ pub fn add_upstream(conn: &Connection, u: &UpstreamRow) -> Result<bool> {
     Ok(n > 0)
 }
 
+/// Insert or update the upstream the environment configures as the mirror
+/// (its counters and last error are kept); every other one stops being it.
+pub fn set_env_mirror(conn: &Connection, u: &UpstreamRow) -> Result<()> {
+    conn.prepare_cached("UPDATE upstream SET mirror = 0 WHERE name <> ?1")?
+        .execute([&u.name])?;
+    conn.prepare_cached(
+        "INSERT INTO upstream (name, url, username, password, ca_pem, tag_ttl_secs, mirror, created_at)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, 1, ?6)
+         ON CONFLICT (name) DO UPDATE SET url = excluded.url, username = excluded.username,
+             password = excluded.password, tag_ttl_secs = excluded.tag_ttl_secs, mirror = 1",
+    )?
+    .execute(params![
+        u.name,
+        u.url,
+        u.username,
+        u.password,
+        u.tag_ttl_secs.min(i64::MAX as u64) as i64,
+        now()
+    ])?;
+    Ok(())
+}
+
 pub fn delete_upstream(conn: &Connection, name: &str) -> Result<bool> {
     let n = conn
         .prepare_cached("DELETE FROM upstream WHERE name = ?1")?

@@ -29,6 +29,11 @@ impl Registry {
         self.db.write(|tx| upstreams::add_upstream(tx, row))
     }
 
+    /// Make `row` the `--mirror` upstream (`REGISTRY_PROXY_*` at start).
+    pub fn set_env_mirror(&self, row: &UpstreamRow) -> Result<()> {
+        self.db.write(|tx| upstreams::set_env_mirror(tx, row))
+    }
+
     /// Delete an upstream (its cached repositories stay, as local ones).
     pub fn delete_upstream(&self, name: &str) -> Result<bool> {
         self.db.write(|tx| upstreams::delete_upstream(tx, name))

@@ -5,7 +5,8 @@
 //! upstream's tag TTL and served from the cache when the upstream is down.
 //! `names` maps repository names to upstreams, `challenge` parses
 //! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
-//! the cache's decisions, `flight` makes concurrent fetches of a blob one. Content is written through `registry` like a push
+//! the cache's decisions, `flight` makes concurrent fetches of a blob one,
+//! `proxy_env` reads distribution's `REGISTRY_PROXY_*`. Content is written through `registry` like a push
 //! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
 //! invariant of the store holds for cached content.
 //!
@@ -19,6 +20,7 @@ pub mod challenge;
 pub mod client;
 mod flight;
 pub mod names;
+mod proxy_env;
 mod pull;
 
 use crate::error::{Code, Error, Result};
@@ -28,6 +30,8 @@ use client::Client;
 use names::Mapped;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+pub use proxy_env::ProxyEnv;
 
 /// The pull-through cache in front of the registry's read path.
 pub struct PullThrough {

@@ -132,3 +132,79 @@ fn the_mirror_serves_names_this_registry_lacks_and_local_ones_win() {
     r.expect_error(404, &["MANIFEST_UNKNOWN"]);
     assert!(r.text().contains("upstream docker.io"), "{}", r.text());
 }
+
+#[test]
+fn registry_proxy_variables_configure_the_mirror_of_the_real_binary() {
+    if !distribution_available("registry_proxy_variables_configure_the_mirror_of_the_real_binary") {
+        return;
+    }
+    let hub = Distribution::start(None);
+    let agent = http_agent();
+    let nginx = push_image(
+        &agent,
+        &hub.url(),
+        "library/nginx",
+        "1.27",
+        110,
+        &[700],
+        None,
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let env = [
+        ("REGISTRY_PROXY_REMOTEURL", hub.url()),
+        ("REGISTRY_PROXY_USERNAME", "someone".to_string()),
+        ("REGISTRY_PROXY_PASSWORD", "env-secret-pw".to_string()),
+        ("REGISTRY_PROXY_TTL", "2m".to_string()),
+    ];
+    let mut check = soute_bin();
+    check
+        .args(["check-config", "--tls", "off"])
+        .envs(env.clone());
+    let out = check.output().expect("check-config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("proxy mirror:     127.0.0.1 = http://"),
+        "{text}"
+    );
+    assert!(!text.contains("env-secret-pw"), "{text}");
+
+    let mut cmd = soute_bin();
+    cmd.args(["serve", "--data"])
+        .arg(&data)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tls",
+            "off",
+            "--gc-interval",
+            "0",
+            "--workers",
+            "8",
+        ])
+        .envs(env);
+    let proc = Proc::spawn(cmd);
+    let addr = proc.wait_line("soute listening on http://", STARTUP);
+    let url = format!("http://{addr}/v2/library/nginx/manifests/1.27");
+    let r = call(
+        &agent,
+        "GET",
+        &url,
+        None,
+        &[("Accept", MANIFEST_ACCEPT)],
+        None,
+    );
+    r.expect_status(200);
+    assert_eq!(r.body, nginx.manifest);
+    let listed = list_json(&data);
+    assert_eq!(listed[0]["name"], "127.0.0.1", "{listed}");
+    assert_eq!(listed[0]["mirror"], true);
+    assert_eq!(listed[0]["tag_ttl_secs"], 120);
+    assert_eq!(listed[0]["username"], "someone");
+    let (_, log) = proc.stop(std::time::Duration::from_secs(10));
+    assert!(
+        !log.contains("env-secret-pw"),
+        "the password reached the log"
+    );
+    assert!(log.contains("REGISTRY_PROXY_REMOTEURL"), "{log}");
+}
