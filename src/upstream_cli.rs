@@ -60,19 +60,12 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
                 }
             }
             let row = UpstreamRow {
-                name: name.clone(),
-                url: url.clone(),
                 username,
                 password,
                 ca_pem,
                 tag_ttl_secs,
                 mirror,
-                hits: 0,
-                misses: 0,
-                bytes_served: 0,
-                bytes_fetched: 0,
-                last_error: None,
-                last_error_at: None,
+                ..UpstreamRow::new(&name, &url)
             };
             if !registry.add_upstream(&row)? {
                 return Err(format!(

@@ -29,6 +29,28 @@ pub struct UpstreamRow {
     pub last_error_at: Option<i64>,
 }
 
+impl UpstreamRow {
+    /// A new upstream: no credentials, no CA, the default tag TTL, no
+    /// counters yet.
+    pub fn new(name: &str, url: &str) -> UpstreamRow {
+        UpstreamRow {
+            name: name.to_string(),
+            url: url.to_string(),
+            username: None,
+            password: None,
+            ca_pem: None,
+            tag_ttl_secs: crate::cli::DEFAULT_TAG_TTL_SECS,
+            mirror: false,
+            hits: 0,
+            misses: 0,
+            bytes_served: 0,
+            bytes_fetched: 0,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+}
+
 const COLUMNS: &str = "name, url, username, password, ca_pem, tag_ttl_secs, mirror, hits, misses, \
                        bytes_served, bytes_fetched, last_error, last_error_at";
 
@@ -199,19 +221,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
         let mut u = UpstreamRow {
-            name: "docker.io".into(),
-            url: "https://registry-1.docker.io".into(),
             username: Some("me".into()),
             password: Some("secret".into()),
-            ca_pem: None,
-            tag_ttl_secs: 300,
-            mirror: false,
-            hits: 0,
-            misses: 0,
-            bytes_served: 0,
-            bytes_fetched: 0,
-            last_error: None,
-            last_error_at: None,
+            ..UpstreamRow::new("docker.io", "https://registry-1.docker.io")
         };
         assert!(db.write(|tx| add_upstream(tx, &u)).expect("add"));
         assert!(

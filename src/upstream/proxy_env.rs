@@ -82,19 +82,11 @@ impl ProxyEnv {
     /// Write it as the `--mirror` upstream (before the server takes requests).
     pub fn apply(&self, registry: &Registry) -> Result<()> {
         registry.set_env_mirror(&UpstreamRow {
-            name: self.name.clone(),
-            url: self.url.clone(),
             username: self.username.clone(),
             password: self.password.clone(),
-            ca_pem: None,
             tag_ttl_secs: self.tag_ttl_secs,
             mirror: true,
-            hits: 0,
-            misses: 0,
-            bytes_served: 0,
-            bytes_fetched: 0,
-            last_error: None,
-            last_error_at: None,
+            ..UpstreamRow::new(&self.name, &self.url)
         })?;
         log::info!(
             "REGISTRY_PROXY_REMOTEURL: upstream {} ({}) is the mirror; pull through HOST/REPO or HOST/{}/REPO",

@@ -40,12 +40,8 @@ fn a_basic_auth_upstream_needs_and_gets_the_credentials() {
 
     pull_manifest(&soute, "corp.example/corp/api", "v1", &image.manifest);
     pull_blobs(&soute, "corp.example/corp/api", &image);
-    let r = call(
-        &agent,
-        "GET",
+    let r = manifest_at(
         &soute.url("/v2/nocreds.example/corp/api/manifests/v1"),
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
         None,
     );
     r.expect_error(502, &["UNKNOWN"]);
@@ -127,14 +123,7 @@ fn a_token_auth_soute_is_a_bearer_upstream() {
         ],
         Some("not-her-pw"),
     );
-    let r = call(
-        &agent,
-        "GET",
-        &wrong.url("/v2/lab.example/app/web/manifests/2"),
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
-        None,
-    );
+    let r = manifest_at(&wrong.url("/v2/lab.example/app/web/manifests/2"), None);
     r.expect_error(502, &["UNKNOWN"]);
     assert!(r.text().contains("token service"), "{}", r.text());
 }
@@ -161,16 +150,7 @@ fn access_rules_decide_who_may_pull_through() {
     assert!(!r.add_user("bob", "bob-pw", false).expect("bob"));
     add_upstream(soute.data(), &["docker.io", &upstream.url()], None);
     let url = soute.url("/v2/docker.io/library/nginx/manifests/1.27");
-    let pull = |auth: Option<&str>| {
-        call(
-            &agent,
-            "GET",
-            &url,
-            auth,
-            &[("Accept", MANIFEST_ACCEPT)],
-            None,
-        )
-    };
+    let pull = |auth: Option<&str>| manifest_at(&url, auth);
 
     pull(None).expect_status(401);
     pull(Some(&basic("bob", "bob-pw"))).expect_error(403, &["DENIED"]);

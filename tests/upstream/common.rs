@@ -103,12 +103,8 @@ pub fn list_json(data: &Path) -> serde_json::Value {
 /// GET a manifest through soute (any manifest type accepted): checks 200,
 /// the bytes and the digest header.
 pub fn pull_manifest(soute: &Soute, repo: &str, reference: &str, expect: &[u8]) -> Resp {
-    let r = call(
-        &http_agent(),
-        "GET",
+    let r = manifest_at(
         &soute.url(&format!("/v2/{repo}/manifests/{reference}")),
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
         None,
     );
     r.expect_status(200);
@@ -118,6 +114,18 @@ pub fn pull_manifest(soute: &Soute, repo: &str, reference: &str, expect: &[u8]) 
         Some(sha256(expect).as_str())
     );
     r
+}
+
+/// GET a manifest URL accepting every manifest type, whatever the answer.
+pub fn manifest_at(url: &str, auth: Option<&str>) -> Resp {
+    call(
+        &http_agent(),
+        "GET",
+        url,
+        auth,
+        &[("Accept", MANIFEST_ACCEPT)],
+        None,
+    )
 }
 
 /// GET every blob of `image` through soute and compare the bytes.

@@ -60,14 +60,7 @@ fn a_stopped_upstream_leaves_cached_content_pullable_and_fails_fast_otherwise() 
         format!("/v2/docker.io/redis/blobs/{}", sha256(&other.blobs[1])),
     ] {
         let started = Instant::now();
-        let r = call(
-            &agent,
-            "GET",
-            &soute.url(&path),
-            None,
-            &[("Accept", MANIFEST_ACCEPT)],
-            None,
-        );
+        let r = manifest_at(&soute.url(&path), None);
         let took = started.elapsed();
         r.expect_error(502, &["UNKNOWN"]);
         let text = r.text();

@@ -55,14 +55,7 @@ fn the_mirror_serves_names_this_registry_lacks_and_local_ones_win() {
 
     // containerd: ?ns=ghcr.io picks that upstream for a bare name.
     let url = soute.url("/v2/org/tool/manifests/2?ns=ghcr.io");
-    let r = call(
-        &agent,
-        "GET",
-        &url,
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
-        None,
-    );
+    let r = manifest_at(&url, None);
     r.expect_status(200);
     assert_eq!(r.body, tool.manifest);
     let layer = sha256(&tool.blobs[1]);
@@ -121,14 +114,7 @@ fn the_mirror_serves_names_this_registry_lacks_and_local_ones_win() {
     );
 
     // And a name nobody has is the mirror's 404.
-    let r = call(
-        &agent,
-        "GET",
-        &soute.url("/v2/library/nothing/manifests/1"),
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
-        None,
-    );
+    let r = manifest_at(&soute.url("/v2/library/nothing/manifests/1"), None);
     r.expect_error(404, &["MANIFEST_UNKNOWN"]);
     assert!(r.text().contains("upstream docker.io"), "{}", r.text());
 }
@@ -186,14 +172,7 @@ fn registry_proxy_variables_configure_the_mirror_of_the_real_binary() {
     let proc = Proc::spawn(cmd);
     let addr = proc.wait_line("soute listening on http://", STARTUP);
     let url = format!("http://{addr}/v2/library/nginx/manifests/1.27");
-    let r = call(
-        &agent,
-        "GET",
-        &url,
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
-        None,
-    );
+    let r = manifest_at(&url, None);
     r.expect_status(200);
     assert_eq!(r.body, nginx.manifest);
     let listed = list_json(&data);

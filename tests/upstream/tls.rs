@@ -30,12 +30,8 @@ fn an_https_upstream_is_trusted_with_its_ca_and_refused_without() {
     pull_manifest(&soute, "trusted.example/org/tls", "1", &image.manifest);
     pull_blobs(&soute, "trusted.example/org/tls", &image);
 
-    let r = call(
-        &http_agent(),
-        "GET",
+    let r = manifest_at(
         &soute.url("/v2/untrusted.example/org/tls/manifests/1"),
-        None,
-        &[("Accept", MANIFEST_ACCEPT)],
         None,
     );
     r.expect_error(502, &["UNKNOWN"]);
