@@ -81,7 +81,9 @@ impl PullThrough {
         if self.registry.repo_exists(name)? {
             return Ok(None);
         }
-        self.client_for(row, name.as_str()).map(Some)
+        let (mut mapped, client) = self.client_for(row, name.as_str())?;
+        mapped.mirrored = true;
+        Ok(Some((mapped, client)))
     }
 
     /// `rest` (a repository name without the upstream's prefix) mapped to

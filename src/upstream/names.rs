@@ -56,6 +56,9 @@ pub struct Mapped {
     pub remote: String,
     /// Where the cache keeps it (`docker.io/library/busybox`).
     pub local: RepoName,
+    /// Reached through mirror mode (a name this registry lacks), not the
+    /// upstream's own namespace.
+    pub mirrored: bool,
 }
 
 /// Split `name` into its first segment and the rest; `None` when it has
@@ -76,6 +79,7 @@ pub fn map(upstream: &str, rest: &str) -> Option<Mapped> {
         upstream: upstream.to_string(),
         remote,
         local,
+        mirrored: false,
     })
 }
 

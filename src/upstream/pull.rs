@@ -314,8 +314,12 @@ impl PullThrough {
 
     /// The error a client gets for content that is not cached and could not
     /// be fetched.
+    /// Through mirror mode, an upstream's 401 or 403 also means "unknown":
+    /// Docker Hub answers 401 for repositories that do not exist, and a push
+    /// of a new repository checks it with HEADs, which must see 404.
     fn failed(&self, m: &Mapped, client: &Client, what: &str, f: &Failure) -> Error {
-        if *f == Failure::Status(404) {
+        let refused = matches!(f, Failure::Status(401 | 403));
+        if *f == Failure::Status(404) || (m.mirrored && refused) {
             let code = if what.starts_with("blob") {
                 Code::BlobUnknown
             } else {
@@ -324,7 +328,7 @@ impl PullThrough {
             return Error::client(
                 code,
                 format!(
-                    "{what} is not on the upstream {} ({})",
+                    "{what} is not on the upstream {} ({}; it answered {f})",
                     m.upstream, m.remote
                 ),
             );

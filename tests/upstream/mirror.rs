@@ -187,3 +187,42 @@ fn registry_proxy_variables_configure_the_mirror_of_the_real_binary() {
     );
     assert!(log.contains("REGISTRY_PROXY_REMOTEURL"), "{log}");
 }
+
+#[test]
+fn through_the_mirror_an_upstream_refusal_is_unknown_so_new_pushes_work() {
+    if !distribution_available(
+        "through_the_mirror_an_upstream_refusal_is_unknown_so_new_pushes_work",
+    ) {
+        return;
+    }
+    // Docker Hub answers 401 for repositories that do not exist.
+    let hub = Distribution::start(Some(("nobody", "unused-pw")));
+    let agent = http_agent();
+    let soute = Soute::plain();
+    add_upstream(soute.data(), &["docker.io", &hub.url(), "--mirror"], None);
+    let r = manifest_at(&soute.url("/v2/team/fresh/manifests/1"), None);
+    r.expect_error(404, &["MANIFEST_UNKNOWN"]);
+    assert!(r.text().contains("401"), "{}", r.text());
+    let head = call(
+        &agent,
+        "HEAD",
+        &soute.url("/v2/team/fresh/manifests/1"),
+        None,
+        &[],
+        None,
+    );
+    head.expect_status(404);
+    let image = push_image(
+        &agent,
+        &soute.http_base(),
+        "team/fresh",
+        "1",
+        120,
+        &[300],
+        None,
+    );
+    pull_manifest(&soute, "team/fresh", "1", &image.manifest);
+    // Its own namespace keeps saying what went wrong.
+    manifest_at(&soute.url("/v2/docker.io/team/fresh/manifests/1"), None)
+        .expect_error(502, &["UNKNOWN"]);
+}
