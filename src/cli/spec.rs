@@ -294,6 +294,48 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     super::audit::SPEC,
     Spec {
+        name: "upstream",
+        operands: "add NAME URL | list | del NAME",
+        summary: "registries to pull through: NAME/REPO is served from URL and cached",
+        flags: &[
+            DATA,
+            valued(
+                "--username",
+                "U",
+                "with add: the user soute signs in to the upstream as",
+            ),
+            switch(
+                "--password-stdin",
+                "with add: read that user's password from stdin",
+            ),
+            valued(
+                "--ca",
+                "FILE",
+                "with add: trust these PEM certificates (default: the system's roots)",
+            ),
+            valued(
+                "--tag-ttl",
+                "SECS",
+                "with add: check a cached tag upstream after this long (default 300)",
+            ),
+            switch(
+                "--mirror",
+                "with add: also serve names this registry lacks (dockerd registry-mirrors)",
+            ),
+            JSON,
+        ],
+        about: "NAME is the namespace clients pull through, one path segment like docker.io:
+`docker pull HOST:5000/docker.io/library/busybox:1.36` (or docker.io/busybox) is
+fetched from URL once, verified, stored, then served from the data folder. Tags
+are re-checked with a HEAD after --tag-ttl; when the upstream is down, what is
+cached is still served. Pushes into NAME/ are refused. With --mirror (one upstream
+at most) a name this registry does not have, like library/nginx, is served from that
+upstream, as dockerd's registry-mirrors asks; containerd's ?ns=NAME picks NAME the same
+way. Local repositories always win. Who may pull through is
+decided by `soute access` rules (e.g. `access grant authenticated 'docker.io/**' pull`).
+The password is kept in soute.db (0600) and never shown. Changes apply at once.",
+    },
+    Spec {
         name: "gc",
         operands: "",
         summary: "remove what nothing needs",
@@ -396,7 +438,8 @@ user, audit, gc, backup, verify and du work while `soute serve` runs on the same
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
-REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH;
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH,
+REGISTRY_PROXY_REMOTEURL (_USERNAME, _PASSWORD, _TTL: one --mirror upstream);
 soute's own: SOUTE_MAX_BLOB_SIZE, SOUTE_DISK_RESERVE. Flags override the environment.
 ",
     );
