@@ -6,6 +6,7 @@
 //! through the function it is given), and never return an HTTP error.
 
 mod access;
+mod args;
 mod audit;
 mod spec;
 mod upstream;
