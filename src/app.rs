@@ -157,6 +157,9 @@ pub fn start(cfg: Config) -> Result<Running> {
     if unlinked > 0 {
         log::info!("finished an interrupted gc: unlinked {unlinked} blob file(s)");
     }
+    if let Some(proxy) = &cfg.proxy {
+        proxy.apply(&registry)?;
+    }
     if let Some(path) = &cfg.htpasswd {
         let changed = registry.import_htpasswd(path)?;
         log::info!(

@@ -62,6 +62,8 @@ pub struct Config {
     pub max_upload_sessions_per_client: u64,
     /// How many events and days the audit log keeps; `--audit-keep`, `--audit-days`.
     pub audit: crate::registry::AuditRetention,
+    /// `REGISTRY_PROXY_*`: one `--mirror` upstream written at start.
+    pub proxy: Option<crate::upstream::ProxyEnv>,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -113,6 +115,7 @@ impl Config {
             max_upload_sessions_per_client: crate::registry::DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
             disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
             audit: crate::registry::AuditRetention::default(),
+            proxy: None,
         }
     }
 
@@ -147,6 +150,7 @@ impl Config {
                 ))
             }
         }
+        cfg.proxy = crate::upstream::ProxyEnv::from_env(env).map_err(config_error)?;
         if let Some(v) = env("SOUTE_MAX_CONNECTIONS") {
             cfg.http.max_connections = parse_count("SOUTE_MAX_CONNECTIONS", &v)?;
         }
@@ -263,7 +267,17 @@ impl Config {
                 (keep, Some(days)) => format!("at most {keep} events, {days} days"),
                 (keep, None) => format!("at most {keep} events, no age limit"),
             },
-        )
+        ) + &match &self.proxy {
+            // REGISTRY_PROXY_*: never the password.
+            Some(p) => format!(
+                "proxy mirror:     {} = {} (user {}, tag ttl {}s)\n",
+                p.name,
+                p.url,
+                p.username.as_deref().unwrap_or("none"),
+                p.tag_ttl_secs
+            ),
+            None => String::new(),
+        }
     }
 
     /// Password checks that may wait for a verifier thread: half the

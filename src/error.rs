@@ -148,6 +148,10 @@ pub enum Error {
     /// (`--disk-reserve`, `reserve` bytes) free; `available` were free. Same
     /// code as `NoSpace`: to a client both mean "the registry's disk is full".
     BelowDiskReserve { reserve: u64, available: u64 },
+    /// 502 UNKNOWN: the pull-through cache's upstream failed (down, timed
+    /// out, refused, sent wrong bytes) and the content is not cached. The
+    /// message says which upstream and why (it holds no credentials).
+    Upstream(String),
     /// 500 UNKNOWN: a server-side failure; the client sees a request id.
     Internal {
         context: String,
@@ -201,9 +205,10 @@ impl Error {
             Error::TooManyTagParams { .. } => Code::TagInvalid,
             Error::NoEndpoint(_) | Error::InvalidParameter(_) => Code::Unsupported,
             Error::BlobTooLarge { .. } => Code::BlobUploadInvalid,
-            Error::NoSpace(_) | Error::BelowDiskReserve { .. } | Error::Internal { .. } => {
-                Code::Unknown
-            }
+            Error::NoSpace(_)
+            | Error::BelowDiskReserve { .. }
+            | Error::Upstream(_)
+            | Error::Internal { .. } => Code::Unknown,
         }
     }
 
@@ -218,6 +223,7 @@ impl Error {
             Error::InvalidParameter(_) => 400,
             Error::BlobTooLarge { .. } => 413,
             Error::NoSpace(_) | Error::BelowDiskReserve { .. } => 507,
+            Error::Upstream(_) => 502,
             Error::Internal { .. } => 500,
         }
     }
@@ -227,7 +233,8 @@ impl Error {
         match self {
             Error::Client { message, .. }
             | Error::NoEndpoint(message)
-            | Error::InvalidParameter(message) => message.clone(),
+            | Error::InvalidParameter(message)
+            | Error::Upstream(message) => message.clone(),
             Error::UploadOutOfOrder { .. }
             | Error::ManifestTooLarge { .. }
             | Error::TooManyTagParams { .. }
@@ -296,7 +303,9 @@ impl fmt::Display for Error {
             Error::TooManyTagParams { limit } => {
                 write!(f, "too many tag parameters (at most {limit})")
             }
-            Error::NoEndpoint(m) | Error::InvalidParameter(m) => write!(f, "{m}"),
+            Error::NoEndpoint(m) | Error::InvalidParameter(m) | Error::Upstream(m) => {
+                write!(f, "{m}")
+            }
             Error::NoSpace(m) => write!(f, "no space left on the data folder's disk: {m}"),
             Error::BlobTooLarge { limit } => write!(
                 f,

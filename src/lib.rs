@@ -18,3 +18,4 @@ pub mod oci;
 pub mod registry;
 pub mod storage;
 pub mod tls;
+pub mod upstream;

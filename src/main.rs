@@ -5,6 +5,7 @@
 mod access_cli;
 mod audit_cli;
 mod ops_cli;
+mod upstream_cli;
 
 use soute::cli::{self, Command, UserAction};
 use std::io::Write;
@@ -107,6 +108,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             init_logging("warn");
             audit_cli::audit(&data_dir, &query, json)?
         }
+        Command::Upstream {
+            action,
+            data_dir,
+            json,
+        } => upstream_cli::upstream(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,

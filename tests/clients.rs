@@ -14,7 +14,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{in_ci, serve, sha256, wait_until, Proc, STARTUP};
+use support::{in_ci, run_soute, serve, sha256, wait_until, Proc, STARTUP};
 
 use std::collections::BTreeSet;
 use std::env;
@@ -605,6 +605,105 @@ fn skopeo_round_trip() {
         .args(["inspect", "--raw", "--tls-verify=false"])
         .arg(reg("lab/multiarch:1")));
     drop(registry);
+}
+
+/// Issue I: skopeo pulls an image and one platform of an index through soute's
+/// pull-through cache from a docker-registry upstream (Docker Hub's short form
+/// included); the bytes are the upstream's, the other platform is never fetched.
+#[test]
+fn skopeo_pulls_through_the_cache() {
+    let _serial = serial();
+    if !require(
+        "skopeo_pulls_through_the_cache",
+        &["skopeo", "umoci", "busybox", "flock", "docker-registry"],
+        false,
+        false,
+    ) {
+        return;
+    }
+    let _machine = MachineLock::take();
+    let _cache = RestoreAbsent::new("/var/lib/containers");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let work = tmp.path();
+    write_containers_conf(work);
+    let oci = build_images(work);
+    let upstream_dir = work.join("upstream");
+    fs::create_dir_all(&upstream_dir).expect("mkdir upstream");
+    let mut upstream = Registry::start_distribution(&upstream_dir);
+    let src = |tag: &str| format!("oci:{}:{tag}", oci.0.display());
+    run(skopeo(work)
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(src("multi"))
+        .arg(format!("docker://{}/library/multi:1", upstream.addr)));
+    run(skopeo(work)
+        .args(["copy", "--all", "--dest-tls-verify=false"])
+        .arg(src("multiarch"))
+        .arg(format!("docker://{}/library/multiarch:1", upstream.addr)));
+    let data = work.join("soute-data");
+    let soute = serve(&data, &[]);
+    let (ok, out, err) = run_soute(&[
+        "upstream",
+        "add",
+        "docker.io",
+        &format!("http://{}", upstream.addr),
+        "--data",
+        data.to_str().expect("utf-8 path"),
+    ]);
+    assert!(ok, "soute upstream add: {out}{err}");
+    let through = |name: &str| format!("docker://{}/docker.io/{name}", soute.addr);
+
+    let manifest_digest = oci.tagged("multi");
+    let layers = layer_digests(&oci.manifest(&manifest_digest));
+    let out = Layout(work.join("out-oci"));
+    run(skopeo(work)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(through("multi:1"))
+        .arg(format!("oci:{}:multi", out.0.display())));
+    assert_eq!(out.tagged("multi"), manifest_digest);
+    for digest in &layers {
+        assert_eq!(&sha256(&out.blob(digest)), digest, "layer {digest}");
+    }
+    let index_digest = oci.tagged("multiarch");
+    let raw_index = run(skopeo(work)
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(through("library/multiarch:1")));
+    assert_eq!(
+        sha256(raw_index.as_bytes()),
+        index_digest,
+        "index bytes changed"
+    );
+    let arm = json(&run(skopeo(work)
+        .args(["inspect", "--override-arch", "arm64", "--tls-verify=false"])
+        .arg(through("multiarch:1"))));
+    assert_eq!(arm["Architecture"], "arm64", "{arm}");
+    drop(soute);
+    let arm_digest = oci.tagged("multi-arm64");
+    let (stdout, stderr) = upstream
+        .proc
+        .take()
+        .expect("running")
+        .stop(Duration::from_secs(10));
+    let upstream_log = format!("{stdout}{stderr}");
+    let soute_lines: Vec<&str> = upstream_log
+        .lines()
+        .filter(|l| l.contains("soute/") && l.contains("\"GET "))
+        .collect();
+    assert!(
+        soute_lines
+            .iter()
+            .any(|l| l.contains(&index_digest) || l.contains("multiarch/manifests/1")),
+        "soute fetched the index: {soute_lines:?}"
+    );
+    assert!(
+        soute_lines.iter().any(|l| l.contains(&arm_digest)),
+        "soute fetched the arm64 manifest skopeo asked for: {soute_lines:?}"
+    );
+    assert!(
+        !soute_lines
+            .iter()
+            .any(|l| l.contains("multiarch/manifests/") && l.contains(&manifest_digest)),
+        "soute fetched the amd64 child of the index, which nobody asked for: {soute_lines:?}"
+    );
 }
 
 /// Issues B and H: the real-clients suite (`tests/e2e/real_clients.sh`) against soute

@@ -6,6 +6,7 @@
 
 use super::envelope::error_response;
 use super::headers::blob_headers;
+use super::query::Query;
 use super::ranges::{parse_range, RangeRequest};
 use super::Api;
 use crate::error::{Code, Error, Result};
@@ -19,8 +20,13 @@ impl Api {
         req: &Request<'_>,
         name: &RepoName,
         digest: &str,
+        query: &Query,
     ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
+        let cached = self
+            .pull_through
+            .blob(name, &digest, query.get("ns"), false)?;
+        let name = cached.as_ref().unwrap_or(name);
         let (file, size) = self.registry.open_blob(name, &digest)?;
         let resp = blob_headers(Response::new(200), &digest);
         match req.header("range").map(|r| parse_range(r, size)) {
@@ -49,8 +55,17 @@ impl Api {
         }
     }
 
-    pub(super) fn head_blob(&self, name: &RepoName, digest: &str) -> Result<Response> {
+    pub(super) fn head_blob(
+        &self,
+        name: &RepoName,
+        digest: &str,
+        query: &Query,
+    ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
+        let cached = self
+            .pull_through
+            .blob(name, &digest, query.get("ns"), true)?;
+        let name = cached.as_ref().unwrap_or(name);
         let size = self.registry.blob_size(name, &digest)?;
         Ok(blob_headers(Response::new(200), &digest).body(Body::Length(size)))
     }

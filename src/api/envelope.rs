@@ -142,6 +142,13 @@ mod tests {
                 json!({}),
             ),
             (
+                Error::Upstream("upstream docker.io (https://x) answered HTTP 503".into()),
+                502,
+                "UNKNOWN",
+                "upstream docker.io (https://x) answered HTTP 503".into(),
+                json!({}),
+            ),
+            (
                 Error::BlobTooLarge { limit: 1024 },
                 413,
                 "BLOB_UPLOAD_INVALID",

@@ -191,6 +191,8 @@ impl Api {
 
     pub(super) fn tags(&self, name: &RepoName, query: &Query) -> Result<Response> {
         let (n, last) = page_params(query)?;
+        let cached = self.pull_through.local_name(name, query.get("ns"))?;
+        let target = cached.as_ref().unwrap_or(name);
         let mut body = ListBody::new(self.registry.data_dir());
         body.raw(b"{\"name\":")?;
         let quoted =
@@ -202,7 +204,7 @@ impl Api {
         let mut last_tag = None;
         let more = loop {
             let want = left.min(LIST_PAGE);
-            let page = self.registry.tags(name, &cursor, want)?;
+            let page = self.registry.tags(target, &cursor, want)?;
             // The page is a JSON array: its entries without the brackets.
             let json = &page.json;
             body.entries(

@@ -18,14 +18,32 @@ use std::io::Read;
 const MAX_TAG_PARAMS: usize = 100;
 
 impl Api {
-    pub(super) fn get_manifest(&self, name: &RepoName, reference: &str) -> Result<Response> {
+    pub(super) fn get_manifest(
+        &self,
+        name: &RepoName,
+        reference: &str,
+        query: &Query,
+    ) -> Result<Response> {
         let reference = lookup_reference(reference)?;
+        let cached = self
+            .pull_through
+            .manifest(name, &reference, query.get("ns"))?;
+        let name = cached.as_ref().unwrap_or(name);
         let (digest, media_type, bytes) = self.registry.get_manifest(name, &reference)?;
         Ok(manifest_headers(Response::new(200), &digest, &media_type).body(Body::Bytes(bytes)))
     }
 
-    pub(super) fn head_manifest(&self, name: &RepoName, reference: &str) -> Result<Response> {
+    pub(super) fn head_manifest(
+        &self,
+        name: &RepoName,
+        reference: &str,
+        query: &Query,
+    ) -> Result<Response> {
         let reference = lookup_reference(reference)?;
+        let cached = self
+            .pull_through
+            .manifest(name, &reference, query.get("ns"))?;
+        let name = cached.as_ref().unwrap_or(name);
         let (digest, media_type, size) = self.registry.head_manifest(name, &reference)?;
         Ok(manifest_headers(Response::new(200), &digest, &media_type).body(Body::Length(size)))
     }

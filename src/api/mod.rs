@@ -62,6 +62,8 @@ pub struct Api {
     bearer_key: Option<crate::auth::Key>,
     /// Refused bearer tokens are logged at most once per 10 s.
     bearer_warnings: token::QuietWarnings,
+    /// Reads under an upstream's namespace go through the cache.
+    pull_through: crate::upstream::PullThrough,
 }
 
 impl Api {
@@ -82,6 +84,7 @@ impl Api {
             AuthMode::Basic => None,
         };
         Ok(Api {
+            pull_through: crate::upstream::PullThrough::new(registry.clone()),
             registry,
             ca_pem,
             auth,
@@ -105,6 +108,11 @@ impl Api {
             self.audit_refusal(req, &route, &caller, refused.status);
             return Ok(refused_before_body(req, refused));
         }
+        if let (Some(name), false) = (route.repo(), matches!(req.method.as_str(), "GET" | "HEAD")) {
+            if let Err(e) = self.pull_through.refuse_write(name) {
+                return Ok(refused_before_body(req, error_response(&e, req.id)));
+            }
+        }
         // The audit log: pushes, deletes and admin actions, after the fact.
         let audited = audit::audited(&route, &req.method);
         let result = self.dispatch(req, route, &caller);
@@ -126,16 +134,20 @@ impl Api {
             (Route::V1Search, "GET") => self.search(&query, caller, req.id),
             (Route::Catalog, "GET") => self.catalog(&query, caller),
             (Route::Tags { name }, "GET") => self.tags(&name, &query),
-            (Route::Manifest { name, reference }, "GET") => self.get_manifest(&name, &reference),
-            (Route::Manifest { name, reference }, "HEAD") => self.head_manifest(&name, &reference),
+            (Route::Manifest { name, reference }, "GET") => {
+                self.get_manifest(&name, &reference, &query)
+            }
+            (Route::Manifest { name, reference }, "HEAD") => {
+                self.head_manifest(&name, &reference, &query)
+            }
             (Route::Manifest { name, reference }, "PUT") => {
                 self.put_manifest(req, &name, &reference, &query)
             }
             (Route::Manifest { name, reference }, "DELETE") => {
                 self.delete_manifest(&name, &reference)
             }
-            (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest),
-            (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest),
+            (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest, &query),
+            (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest, &query),
             (Route::Blob { name, digest }, "DELETE") => self.delete_blob(&name, &digest),
             (Route::UploadStart { name }, "POST") => {
                 let from = query.get("from").filter(|f| !f.is_empty());

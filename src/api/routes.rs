@@ -55,6 +55,21 @@ pub enum Route {
     AdminDu,
 }
 
+impl Route {
+    /// The repository the route is about, if any.
+    pub fn repo(&self) -> Option<&RepoName> {
+        match self {
+            Route::Manifest { name, .. }
+            | Route::Blob { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Tags { name }
+            | Route::Referrers { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+}
+
 /// Parse a raw (still percent-encoded) request path. `Ok(None)`: no such endpoint.
 pub fn parse(raw_path: &str) -> Result<Option<Route>> {
     match raw_path {

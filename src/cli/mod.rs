@@ -6,12 +6,15 @@
 //! through the function it is given), and never return an HTTP error.
 
 mod access;
+mod args;
 mod audit;
 mod spec;
+mod upstream;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
 pub use audit::{format_rfc3339, parse_rfc3339, AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
+pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
 
 use crate::config::{
     parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
@@ -49,6 +52,11 @@ pub enum Command {
     Audit {
         data_dir: PathBuf,
         query: AuditQuery,
+        json: bool,
+    },
+    Upstream {
+        action: UpstreamAction,
+        data_dir: PathBuf,
         json: bool,
     },
     Gc {
@@ -192,6 +200,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         "audit" => Command::Audit {
             data_dir: data_dir(&args, env),
             query: audit::audit_query(&args)?,
+            json: args.has("--json"),
+        },
+        "upstream" => Command::Upstream {
+            action: upstream::upstream_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
             json: args.has("--json"),
         },
         "gc" => {

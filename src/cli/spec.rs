@@ -1,10 +1,11 @@
-//! cli::spec: the table of sub-commands and the flags each accepts, the help
-//! text made from it, and the scanner that checks argv against it. The parser
-//! reads flags only through `Args`, which refuses a name the table lacks, so
-//! the help cannot forget a flag the parser accepts.
+//! cli::spec: the table of sub-commands and the flags each accepts, and the
+//! help text made from it. The parser reads flags only through
+//! `super::args::Args`, which refuses a name the table lacks, so the help
+//! cannot forget a flag the parser accepts.
 //!
 //! It must never do I/O or build a `Config`: it only knows names and text.
 
+pub use super::args::{unknown_command, Args};
 use std::fmt;
 
 /// A flag of a sub-command.
@@ -294,6 +295,48 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     super::audit::SPEC,
     Spec {
+        name: "upstream",
+        operands: "add NAME URL | list | del NAME",
+        summary: "registries to pull through: NAME/REPO is served from URL and cached",
+        flags: &[
+            DATA,
+            valued(
+                "--username",
+                "U",
+                "with add: the user soute signs in to the upstream as",
+            ),
+            switch(
+                "--password-stdin",
+                "with add: read that user's password from stdin",
+            ),
+            valued(
+                "--ca",
+                "FILE",
+                "with add: trust these PEM certificates (default: the system's roots)",
+            ),
+            valued(
+                "--tag-ttl",
+                "SECS",
+                "with add: check a cached tag upstream after this long (default 300)",
+            ),
+            switch(
+                "--mirror",
+                "with add: also serve names this registry lacks (dockerd registry-mirrors)",
+            ),
+            JSON,
+        ],
+        about: "NAME is the namespace clients pull through, one path segment like docker.io:
+`docker pull HOST:5000/docker.io/library/busybox:1.36` (or docker.io/busybox) is
+fetched from URL once, verified, stored, then served from the data folder. Tags
+are re-checked with a HEAD after --tag-ttl; when the upstream is down, what is
+cached is still served. Pushes into NAME/ are refused. With --mirror (one upstream
+at most) a name this registry does not have, like library/nginx, is served from that
+upstream, as dockerd's registry-mirrors asks; containerd's ?ns=NAME picks NAME the same
+way. Local repositories always win. Who may pull through is
+decided by `soute access` rules (e.g. `access grant authenticated 'docker.io/**' pull`).
+The password is kept in soute.db (0600) and never shown. Changes apply at once.",
+    },
+    Spec {
         name: "gc",
         operands: "",
         summary: "remove what nothing needs",
@@ -396,7 +439,8 @@ user, audit, gc, backup, verify and du work while `soute serve` runs on the same
 The data folder defaults to ./soute-data (or REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY).
 Environment (distribution's names): REGISTRY_HTTP_ADDR, REGISTRY_HTTP_TLS_CERTIFICATE,
 REGISTRY_HTTP_TLS_KEY, REGISTRY_LOG_LEVEL, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
-REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH;
+REGISTRY_STORAGE_DELETE_ENABLED, REGISTRY_AUTH_HTPASSWD_REALM, REGISTRY_AUTH_HTPASSWD_PATH,
+REGISTRY_PROXY_REMOTEURL (_USERNAME, _PASSWORD, _TTL: one --mirror upstream);
 soute's own: SOUTE_MAX_BLOB_SIZE, SOUTE_DISK_RESERVE. Flags override the environment.
 ",
     );
@@ -439,151 +483,9 @@ pub fn command_help(s: &Spec) -> String {
     out
 }
 
-/// Levenshtein distance (insertions, deletions, substitutions), for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The known name closest to `given`, if it is close enough to be a typo.
-pub fn closest<'a>(given: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .map(|k| (edit_distance(given, k), k))
-        .filter(|(d, k)| *d <= (k.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// argv of one sub-command, checked against its `Spec`.
-#[derive(Debug)]
-pub struct Args {
-    spec: &'static Spec,
-    flags: Vec<(&'static str, Option<String>)>,
-    pub positionals: Vec<String>,
-    pub help: bool,
-}
-
-impl Args {
-    /// Check `argv` (after the sub-command's name): every flag must be in the
-    /// table, with a value when it takes one.
-    pub fn scan(spec: &'static Spec, argv: &[String]) -> Result<Args, UsageError> {
-        let mut args = Args {
-            spec,
-            flags: Vec::new(),
-            positionals: Vec::new(),
-            help: false,
-        };
-        let mut it = argv.iter();
-        while let Some(arg) = it.next() {
-            if arg == "-h" || arg == "--help" {
-                args.help = true;
-                continue;
-            }
-            if !arg.starts_with('-') || arg == "-" {
-                args.positionals.push(arg.clone());
-                continue;
-            }
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (arg.as_str(), None),
-            };
-            let Some(flag) = spec.flags.iter().find(|f| f.name == name) else {
-                return Err(unknown_flag(spec, name));
-            };
-            let value = match (flag.value, inline) {
-                (None, Some(_)) => return Err(usage(format!("{name} takes no value"))),
-                (None, None) => None,
-                (Some(_), Some(v)) => Some(v),
-                (Some(placeholder), None) => match it.next() {
-                    Some(v) if !v.starts_with("--") => Some(v.clone()),
-                    _ => return Err(usage(format!("{name} needs a value ({placeholder})"))),
-                },
-            };
-            if !flag.repeat && args.flags.iter().any(|(n, _)| *n == flag.name) {
-                return Err(usage(format!("{name} is given more than once")));
-            }
-            args.flags.push((flag.name, value));
-        }
-        Ok(args)
-    }
-
-    fn check(&self, name: &str) {
-        assert!(
-            self.spec.flags.iter().any(|f| f.name == name),
-            "flag {name} is read but not in the table of `soute {}`",
-            self.spec.name
-        );
-    }
-
-    /// Whether the switch `name` was given.
-    pub fn has(&self, name: &str) -> bool {
-        self.check(name);
-        self.flags.iter().any(|(n, _)| *n == name)
-    }
-
-    /// Every value given to `name`, in order.
-    pub fn values(&self, name: &str) -> Vec<&str> {
-        self.check(name);
-        self.flags
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .filter_map(|(_, v)| v.as_deref())
-            .collect()
-    }
-
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.values(name).into_iter().next()
-    }
-
-    /// The value of `name` parsed as a `T`; a bad value names the flag.
-    pub fn parsed<T: std::str::FromStr>(
-        &self,
-        name: &str,
-        expected: &str,
-    ) -> Result<Option<T>, UsageError> {
-        match self.value(name) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<T>()
-                .map(Some)
-                .map_err(|_| usage(format!("{name}: expected {expected}, got {v:?}"))),
-        }
-    }
-}
-
-fn unknown_flag(spec: &Spec, name: &str) -> UsageError {
-    let hint = match closest(name, spec.flags.iter().map(|f| f.name)) {
-        Some(k) => format!("; did you mean `{k}`?"),
-        None => String::new(),
-    };
-    usage(format!(
-        "unknown flag `{name}` for `soute {}`{hint} (`soute help {}` lists its flags)",
-        spec.name, spec.name
-    ))
-}
-
-/// An unknown sub-command, with the closest known one.
-pub fn unknown_command(name: &str) -> UsageError {
-    let hint = match closest(name, COMMANDS.iter().map(|s| s.name)) {
-        Some(k) => format!("; did you mean `{k}`?"),
-        None => String::new(),
-    };
-    usage(format!(
-        "unknown command `{name}`{hint} (`soute help` lists the commands)"
-    ))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::args::{closest, edit_distance};
     use super::*;
 
     #[test]

@@ -20,6 +20,7 @@ pub mod tags;
 pub mod tokens;
 pub mod trash;
 pub mod uploads;
+pub mod upstreams;
 pub mod users;
 
 use crate::error::{Error, Result};
@@ -37,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_add_gc_backup.sql"),
     include_str!("../../migrations/0004_add_access.sql"),
     include_str!("../../migrations/0005_audit.sql"),
+    include_str!("../../migrations/0006_upstreams.sql"),
 ];
 
 pub struct Db {

@@ -6,7 +6,7 @@
 
 use super::sessions::truncate_chars;
 use super::Registry;
-use crate::db::{blobs, manifests, repos, search, tags};
+use crate::db::{blobs, manifests, now, repos, search, tags};
 use crate::error::{Code, Error, Result};
 use crate::oci::manifest::Manifest;
 use crate::oci::{media, Algorithm, Digest, Reference, RepoName, Tag};
@@ -43,6 +43,22 @@ impl Registry {
         content_type: Option<&str>,
         body: &[u8],
         extra_tags: &[Tag],
+    ) -> Result<PutOutcome> {
+        self.store_manifest(repo, reference, content_type, body, extra_tags, None)
+    }
+
+    /// `put_manifest`, or with `cached_from` (an upstream's name) a manifest
+    /// fetched by the pull-through cache: its references are not required
+    /// (they are fetched when a client asks for them), and the repository is
+    /// marked as cached in the same transaction.
+    pub(super) fn store_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        body: &[u8],
+        extra_tags: &[Tag],
+        cached_from: Option<&str>,
     ) -> Result<PutOutcome> {
         let manifest = Manifest::parse(body, content_type)?;
         let digest = match reference {
@@ -89,7 +105,13 @@ impl Registry {
         }
         self.db.write(|tx| {
             let repo_id = repos::ensure_repo(tx, repo.as_str())?;
-            for (child, kind) in &refs {
+            if let Some(upstream) = cached_from {
+                crate::db::upstreams::mark_cached_repo(tx, repo_id, upstream)?;
+                for t in &tags {
+                    crate::db::upstreams::set_tag_checked(tx, repo_id, t.as_str(), now())?;
+                }
+            }
+            for (child, kind) in refs.iter().filter(|_| cached_from.is_none()) {
                 let present = if *kind == "blob" {
                     blobs::repo_blob_size(tx, repo_id, child)?.is_some()
                 } else {

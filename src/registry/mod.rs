@@ -8,6 +8,7 @@
 mod access;
 mod audit;
 mod backup;
+mod cached;
 mod gc;
 mod gc_plan;
 mod manifests;
@@ -20,6 +21,7 @@ mod verify;
 pub use access::{TokenInfo, UserInfo};
 pub use audit::{AuditAction, AuditEvent, AuditRetention, DEFAULT_AUDIT_DAYS, DEFAULT_AUDIT_KEEP};
 pub use backup::{BackupProgress, BackupReport};
+pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};

@@ -83,7 +83,7 @@ impl Registry {
     }
 
     /// Whether `digest` has its row and its file.
-    fn blob_stored(&self, digest: &Digest) -> Result<bool> {
+    pub(super) fn blob_stored(&self, digest: &Digest) -> Result<bool> {
         let key = digest.to_string();
         let row = self.db.read(|c| blobs::blob_size(c, &key))?;
         Ok(row.is_some() && self.store.blob_exists(digest))

@@ -38,6 +38,7 @@ pub mod rng;
 pub mod server;
 pub mod spawn;
 pub mod tls;
+pub mod upstream;
 pub mod wait;
 
 pub use bearer::*;
@@ -51,6 +52,7 @@ pub use rng::*;
 pub use server::*;
 pub use spawn::*;
 pub use tls::*;
+pub use upstream::*;
 pub use wait::*;
 
 /// True when the suite runs in CI (`CI=true`): tests that would skip for a

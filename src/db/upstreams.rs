@@ -1,0 +1,254 @@
+//! Queries over the pull-through cache's tables (migration 0006): `upstream`
+//! (configured registries, their counters and last error), `cached_repo`
+//! (which local repositories were filled from an upstream) and `cached_tag`
+//! (when a cached tag was last checked upstream).
+//!
+//! They must never return a password to anything but the upstream client
+//! (`UpstreamRow::password` is read only by `upstream`), nor touch blob files.
+
+use super::now;
+use crate::error::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// One configured upstream, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamRow {
+    pub name: String,
+    pub url: String,
+    pub username: Option<String>,
+    /// Never printed: `list` shows only whether one is set.
+    pub password: Option<String>,
+    pub ca_pem: Option<String>,
+    pub tag_ttl_secs: u64,
+    pub mirror: bool,
+    pub hits: u64,
+    pub misses: u64,
+    pub bytes_served: u64,
+    pub bytes_fetched: u64,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
+}
+
+impl UpstreamRow {
+    /// A new upstream: no credentials, no CA, the default tag TTL, no
+    /// counters yet.
+    pub fn new(name: &str, url: &str) -> UpstreamRow {
+        UpstreamRow {
+            name: name.to_string(),
+            url: url.to_string(),
+            username: None,
+            password: None,
+            ca_pem: None,
+            tag_ttl_secs: crate::cli::DEFAULT_TAG_TTL_SECS,
+            mirror: false,
+            hits: 0,
+            misses: 0,
+            bytes_served: 0,
+            bytes_fetched: 0,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+}
+
+const COLUMNS: &str = "name, url, username, password, ca_pem, tag_ttl_secs, mirror, hits, misses, \
+                       bytes_served, bytes_fetched, last_error, last_error_at";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UpstreamRow> {
+    Ok(UpstreamRow {
+        name: r.get(0)?,
+        url: r.get(1)?,
+        username: r.get(2)?,
+        password: r.get(3)?,
+        ca_pem: r.get(4)?,
+        tag_ttl_secs: r.get::<_, i64>(5)?.max(0) as u64,
+        mirror: r.get::<_, i64>(6)? != 0,
+        hits: r.get::<_, i64>(7)?.max(0) as u64,
+        misses: r.get::<_, i64>(8)?.max(0) as u64,
+        bytes_served: r.get::<_, i64>(9)?.max(0) as u64,
+        bytes_fetched: r.get::<_, i64>(10)?.max(0) as u64,
+        last_error: r.get(11)?,
+        last_error_at: r.get(12)?,
+    })
+}
+
+/// Insert a new upstream; false when the name is taken.
+pub fn add_upstream(conn: &Connection, u: &UpstreamRow) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO upstream (name, url, username, password, ca_pem, tag_ttl_secs, mirror, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            u.name,
+            u.url,
+            u.username,
+            u.password,
+            u.ca_pem,
+            u.tag_ttl_secs.min(i64::MAX as u64) as i64,
+            i64::from(u.mirror),
+            now()
+        ])?;
+    Ok(n > 0)
+}
+
+/// Insert or update the upstream the environment configures as the mirror
+/// (its counters and last error are kept); every other one stops being it.
+pub fn set_env_mirror(conn: &Connection, u: &UpstreamRow) -> Result<()> {
+    conn.prepare_cached("UPDATE upstream SET mirror = 0 WHERE name <> ?1")?
+        .execute([&u.name])?;
+    conn.prepare_cached(
+        "INSERT INTO upstream (name, url, username, password, ca_pem, tag_ttl_secs, mirror, created_at)
+         VALUES (?1, ?2, ?3, ?4, NULL, ?5, 1, ?6)
+         ON CONFLICT (name) DO UPDATE SET url = excluded.url, username = excluded.username,
+             password = excluded.password, tag_ttl_secs = excluded.tag_ttl_secs, mirror = 1",
+    )?
+    .execute(params![
+        u.name,
+        u.url,
+        u.username,
+        u.password,
+        u.tag_ttl_secs.min(i64::MAX as u64) as i64,
+        now()
+    ])?;
+    Ok(())
+}
+
+pub fn delete_upstream(conn: &Connection, name: &str) -> Result<bool> {
+    let n = conn
+        .prepare_cached("DELETE FROM upstream WHERE name = ?1")?
+        .execute([name])?;
+    Ok(n > 0)
+}
+
+pub fn upstream(conn: &Connection, name: &str) -> Result<Option<UpstreamRow>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM upstream WHERE name = ?1"))?
+        .query_row([name], row)
+        .optional()?)
+}
+
+/// The upstream added with `--mirror`, if any (the first by name).
+pub fn mirror_upstream(conn: &Connection) -> Result<Option<UpstreamRow>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM upstream WHERE mirror = 1 ORDER BY name LIMIT 1"
+        ))?
+        .query_row([], row)
+        .optional()?)
+}
+
+pub fn upstreams(conn: &Connection) -> Result<Vec<UpstreamRow>> {
+    super::collect(
+        conn,
+        &format!("SELECT {COLUMNS} FROM upstream ORDER BY name"),
+        row,
+    )
+}
+
+/// Add to an upstream's counters.
+pub fn count(
+    conn: &Connection,
+    name: &str,
+    hits: u64,
+    misses: u64,
+    served: u64,
+    fetched: u64,
+) -> Result<()> {
+    let clamp = |n: u64| n.min(i64::MAX as u64) as i64;
+    conn.prepare_cached(
+        "UPDATE upstream SET hits = hits + ?2, misses = misses + ?3,
+                bytes_served = bytes_served + ?4, bytes_fetched = bytes_fetched + ?5
+         WHERE name = ?1",
+    )?
+    .execute(params![
+        name,
+        clamp(hits),
+        clamp(misses),
+        clamp(served),
+        clamp(fetched)
+    ])?;
+    Ok(())
+}
+
+/// Remember an upstream's last failure (shown by `soute upstream list`).
+pub fn set_last_error(conn: &Connection, name: &str, error: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE upstream SET last_error = ?2, last_error_at = ?3 WHERE name = ?1")?
+        .execute(params![name, error, now()])?;
+    Ok(())
+}
+
+/// Mark a local repository as filled from `upstream`.
+pub fn mark_cached_repo(conn: &Connection, repo_id: i64, upstream: &str) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO cached_repo (repo_id, upstream) VALUES (?1, ?2)")?
+        .execute(params![repo_id, upstream])?;
+    Ok(())
+}
+
+/// Whether a local repository was filled from an upstream.
+pub fn is_cached_repo(conn: &Connection, repo_id: i64) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM cached_repo WHERE repo_id = ?1")?
+        .query_row([repo_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// When a cached tag was last checked upstream (seconds since the epoch).
+pub fn tag_checked_at(conn: &Connection, repo_id: i64, tag: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT checked_at FROM cached_tag WHERE repo_id = ?1 AND name = ?2")?
+        .query_row(params![repo_id, tag], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set_tag_checked(conn: &Connection, repo_id: i64, tag: &str, at: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO cached_tag (repo_id, name, checked_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (repo_id, name) DO UPDATE SET checked_at = excluded.checked_at",
+    )?
+    .execute(params![repo_id, tag, at])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+
+    #[test]
+    fn add_list_count_delete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        let mut u = UpstreamRow {
+            username: Some("me".into()),
+            password: Some("secret".into()),
+            ..UpstreamRow::new("docker.io", "https://registry-1.docker.io")
+        };
+        assert!(db.write(|tx| add_upstream(tx, &u)).expect("add"));
+        assert!(
+            !db.write(|tx| add_upstream(tx, &u)).expect("again"),
+            "the name is taken"
+        );
+        db.write(|tx| count(tx, "docker.io", 1, 2, 30, 40))
+            .expect("count");
+        db.write(|tx| set_last_error(tx, "docker.io", "refused"))
+            .expect("error");
+        let listed = db.read(upstreams).expect("list");
+        u.hits = 1;
+        u.misses = 2;
+        u.bytes_served = 30;
+        u.bytes_fetched = 40;
+        u.last_error = Some("refused".into());
+        u.last_error_at = listed[0].last_error_at;
+        assert!(u.last_error_at.is_some());
+        assert_eq!(listed, vec![u]);
+        assert!(db
+            .write(|tx| delete_upstream(tx, "docker.io"))
+            .expect("del"));
+        assert!(db
+            .read(|c| upstream(c, "docker.io"))
+            .expect("get")
+            .is_none());
+    }
+}
