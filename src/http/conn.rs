@@ -276,7 +276,7 @@ pub(crate) fn plan(head: &Head) -> Result<Plan, (u16, &'static str)> {
 /// Flushes and shuts the write side, then gives the connection to the
 /// readiness loop, which reads (and drops) briefly what the client still
 /// sends, so the answer is not lost to a reset; no worker waits for that.
-fn linger_close(shared: &Shared, mut conn: Conn) {
+pub(super) fn linger_close(shared: &Shared, mut conn: Conn) {
     let _ = conn.io.flush();
     if let Stream::Tls(t) = &mut conn.io.stream {
         t.conn.send_close_notify();
@@ -289,7 +289,7 @@ fn linger_close(shared: &Shared, mut conn: Conn) {
 }
 
 /// A plain close after a complete exchange (TLS: with close_notify).
-fn close_clean(mut io: ConnIo) {
+pub(super) fn close_clean(mut io: ConnIo) {
     if let Stream::Tls(t) = &mut io.stream {
         t.conn.send_close_notify();
         let _ = t.conn.write_tls(&mut t.sock);
@@ -439,9 +439,9 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             rate: send_rate(shared),
         };
         let status = resp.status;
-        // A file body on a plain socket: copied here while the client keeps
-        // up; what a stalled client has not taken, the loop sends.
-        let defer = !head_only && !secure && matches!(resp.body, Body::File { .. });
+        // A file body: copied here while the client keeps up; what a
+        // stalled client has not taken, the loop sends (plain or TLS).
+        let defer = !head_only && matches!(resp.body, Body::File { .. });
         let (written, bytes) = match defer.then(|| shared.sends.try_take()).flatten() {
             Some(permit) => match response::write_or_hand_off(&mut conn.io, resp, out) {
                 (Ok(Some(body)), bytes) => {
