@@ -401,7 +401,7 @@ fn slow_tls_readers_hold_no_worker_stay_bounded_and_are_dropped() {
         "normal TLS pull took {worst_few:?} with {FIRST_READERS} slow readers"
     );
     assert!(
-        worst < Duration::from_secs(3),
+        worst < Duration::from_secs(5),
         "normal TLS pull took {worst:?} with {TLS_READERS} slow readers"
     );
     assert_eq!(dropped, TLS_READERS, "every slow reader dropped: {got:?}");
