@@ -276,7 +276,7 @@ pub(crate) fn plan(head: &Head) -> Result<Plan, (u16, &'static str)> {
 /// Flushes and shuts the write side, then gives the connection to the
 /// readiness loop, which reads (and drops) briefly what the client still
 /// sends, so the answer is not lost to a reset; no worker waits for that.
-pub(super) fn linger_close(shared: &Shared, mut conn: Conn) {
+fn linger_close(shared: &Shared, mut conn: Conn) {
     let _ = conn.io.flush();
     if let Stream::Tls(t) = &mut conn.io.stream {
         t.conn.send_close_notify();
@@ -289,7 +289,7 @@ pub(super) fn linger_close(shared: &Shared, mut conn: Conn) {
 }
 
 /// A plain close after a complete exchange (TLS: with close_notify).
-pub(super) fn close_clean(mut io: ConnIo) {
+fn close_clean(mut io: ConnIo) {
     if let Stream::Tls(t) = &mut io.stream {
         t.conn.send_close_notify();
         let _ = t.conn.write_tls(&mut t.sock);

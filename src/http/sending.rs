@@ -11,7 +11,7 @@
 //! length, and never keep a connection whose window fell under the minimum rate.
 
 use super::admission::SendPermit;
-use super::conn::{close_clean, linger_close, Conn};
+use super::conn::Conn;
 use super::io::{ConnIo, Stream};
 use super::readiness::{Arrival, Table, Waiting, MAX_STEPS};
 use super::response::{FileBody, SendRate};
@@ -205,19 +205,28 @@ pub(super) fn start_sending(
 
 /// A file body is all sent: the connection closes (lingering if request
 /// bytes were left unread) or waits for its next request, both through the
-/// inbox like any answered connection.
+/// inbox like any answered connection. A TLS close_notify is written while
+/// the socket is still non-blocking (the loop never waits on a full socket).
 pub(super) fn sent(shared: &Shared, mut w: Waiting) {
     let Some(s) = w.sending.take() else { return };
     let d = s.into_deferred();
-    if w.conn.io.set_nonblocking(false).is_err() || shared.stopping() {
+    if shared.stopping() {
+        return;
+    }
+    if d.close {
+        if let Stream::Tls(t) = &mut w.conn.io.stream {
+            t.conn.send_close_notify();
+            let _ = t.conn.write_tls(&mut t.sock);
+        }
+        let _ = w.conn.io.tcp().shutdown(std::net::Shutdown::Write);
+    }
+    if w.conn.io.set_nonblocking(false).is_err() {
         return;
     }
     if !d.close {
         shared.waiting.hand(w.conn, Arrival::KeptAlive);
     } else if d.unread {
-        linger_close(shared, w.conn);
-    } else {
-        close_clean(w.conn.io);
+        shared.waiting.hand(w.conn, Arrival::Closing);
     }
 }
 
