@@ -774,6 +774,64 @@ fn tls_file_body_and_keep_alive() {
     server.shutdown();
 }
 
+fn tls_connect(addr: SocketAddr, ccfg: &Arc<rustls::ClientConfig>) -> TlsTestClient {
+    let sock = TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).expect("rto");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(ccfg.clone(), name).expect("client");
+    BufReader::new(rustls::StreamOwned::new(conn, sock))
+}
+
+type TlsTestClient = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+
+#[test]
+fn a_stalled_tls_file_body_is_finished_by_the_loop_intact_and_kept_alive() {
+    // Two workers; two TLS clients each asking for eight pipelined file
+    // answers (12 MB) and reading nothing for 300 ms: each worker stalls and
+    // hands the rest of a body, with its TLS session, to the readiness loop
+    // (else both would be held and `/other` never answered).
+    let (scfg, ccfg) = tls_configs();
+    let (server, addr) = start_with("127.0.0.1:0", |c| {
+        c.tls = Some(scfg);
+        c.workers = 2;
+    });
+    let bytes = file_bytes();
+    let part = &bytes[7..];
+    let one = format!(
+        "GET /file?off=7&len={} HTTP/1.1\r\nHost: t\r\n\r\n",
+        part.len()
+    );
+    let mut stalled: Vec<TlsTestClient> = (0..2).map(|_| tls_connect(addr, &ccfg)).collect();
+    for c in &mut stalled {
+        c.get_mut()
+            .write_all(one.repeat(8).as_bytes())
+            .expect("send");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    for _ in 0..4 {
+        let mut o = tls_connect(addr, &ccfg);
+        o.get_mut()
+            .write_all(b"GET /other HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("send");
+        assert_eq!(read_response(&mut o, false).expect("other").status, 200);
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    for c in &mut stalled {
+        for i in 0..8 {
+            let r = read_response(c, false).expect("answer");
+            assert_eq!(r.status, 206, "answer {i}");
+            assert!(r.body == part, "answer {i}: every byte, in order");
+        }
+        // Kept alive after the loop sent the body.
+        c.get_mut()
+            .write_all(b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("send");
+        assert_eq!(read_response(c, false).expect("after").status, 200);
+    }
+    server.shutdown();
+}
+
 #[test]
 fn tls_trickled_head_respects_head_timeout() {
     let (scfg, ccfg) = tls_configs();

@@ -368,7 +368,7 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
                 continue;
             };
             if let Some(s) = w.sending.as_mut() {
-                match s.pump(w.conn.io.fd()) {
+                match s.pump(&mut w.conn.io) {
                     Pumped::Wait => table.slots[i] = Some(w),
                     Pumped::Done => {
                         table.release(i, &w, epoll);

@@ -1,8 +1,8 @@
 //! Response serialisation: status line, the headers the server owns
 //! (Content-Length, Date, Connection), and the body (files through one
-//! 256 KiB buffer), at no less than the minimum send rate; a file body on a
-//! plain socket whose client stops keeping up is given back for the
-//! readiness loop to send.
+//! 256 KiB buffer), at no less than the minimum send rate; a file body whose
+//! client stops keeping up (plain or TLS) is given back for the readiness
+//! loop to send.
 //!
 //! It must never emit a header value containing CR/LF, never send chunked
 //! responses, never wrap the socket in a buffer on the file fast path, and
@@ -292,11 +292,11 @@ pub(crate) struct FileBody {
     pub(crate) len: u64,
 }
 
-/// How long a worker waits for a plain socket to take more of a file body
+/// How long a worker waits for a socket (plain or TLS) to take more of a file body
 /// before it gives the rest to the readiness loop.
 const STALL: Duration = Duration::from_millis(20);
 
-/// Like [`write`], but a `Body::File` answer on a plain socket is copied
+/// Like [`write`], but a `Body::File` answer (plain or TLS) is copied
 /// only while the client keeps up: once the socket takes nothing for
 /// [`STALL`], or the copy has lasted one send-rate window (the write timeout
 /// without a rate), the rest is given back (`Some`) for the readiness loop to
@@ -307,8 +307,8 @@ pub(crate) fn write_or_hand_off(
     resp: Response,
     out: Outgoing,
 ) -> (io::Result<Option<FileBody>>, u64) {
-    let plain_file = matches!(resp.body, Body::File { .. }) && !io.is_tls();
-    if bodiless(resp.status) || out.head_only || !plain_file {
+    let file_body = matches!(resp.body, Body::File { .. });
+    if bodiless(resp.status) || out.head_only || !file_body {
         let (r, n) = write(io, resp, out);
         return (r.map(|()| None), n);
     }
@@ -329,7 +329,12 @@ pub(crate) fn write_or_hand_off(
         out.rate.write_timeout
     };
     let until = Instant::now() + budget;
-    let r = match copy_until_stalled(io.fd(), &file, (offset, len), until, &mut sent) {
+    let copied = if io.is_tls() {
+        super::sending::copy_tls_until_stalled(io, &file, (offset, len), (until, STALL), &mut sent)
+    } else {
+        copy_until_stalled(io.fd(), &file, (offset, len), until, &mut sent)
+    };
+    let r = match copied {
         Ok(true) if sent == len => Ok(None),
         Ok(true) => Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

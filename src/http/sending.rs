@@ -1,25 +1,36 @@
 //! File bodies the readiness loop sends: after a worker wrote the head of a
-//! `Body::File` answer on a plain socket, the loop feeds the rest with
-//! non-blocking `sendfile(2)` on each writability event, at no less than
-//! the minimum send rate, so a slow reader holds a descriptor and a table
-//! slot, never a worker.
+//! `Body::File` answer and its client stopped keeping up, the loop feeds the
+//! rest on each writability event, at no less than the minimum send rate, so
+//! a slow reader holds a descriptor and a table slot, never a worker. Plain
+//! sockets get non-blocking `sendfile(2)`; TLS connections get one 16 KiB
+//! chunk of the file at a time through rustls, the next read only once the
+//! previous one is all on the socket (also the worker's stall-detecting copy).
 //!
-//! It must never block (it runs on the loop thread), never read the file
-//! into memory (the kernel copies it), never send past the announced length,
-//! and never keep a connection whose window fell under the minimum rate.
+//! It must never block (it runs on the loop thread), never hold more than one
+//! chunk of a body in memory per connection, never send past the announced
+//! length, and never keep a connection whose window fell under the minimum rate.
 
 use super::admission::SendPermit;
 use super::conn::Conn;
+use super::io::{ConnIo, Stream};
 use super::readiness::{Arrival, Table, Waiting, MAX_STEPS};
 use super::response::{FileBody, SendRate};
 use super::server::Shared;
 use super::sys::Epoll;
-use std::io;
+use std::fs::File;
+use std::io::{self, Write};
+use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Instant;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
 
 /// Most bytes one `sendfile` call is asked for.
 const CHUNK: u64 = 1 << 20;
+/// Plaintext read from the file per TLS step (one TLS record's worth): what
+/// rustls holds for a connection the loop sends is at most this, encrypted.
+pub(crate) const TLS_CHUNK: usize = 16 * 1024;
+
+type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
 
 /// What the worker leaves to the loop: the body, how the connection ends
 /// after it, and its place among the loop's senders.
@@ -71,7 +82,21 @@ impl Sending {
     }
 
     /// Sends what the socket takes now.
-    pub(super) fn pump(&mut self, sock: RawFd) -> Pumped {
+    pub(super) fn pump(&mut self, io: &mut ConnIo) -> Pumped {
+        match &mut io.stream {
+            Stream::Plain(s) => self.pump_plain(s.as_raw_fd()),
+            Stream::Tls(t) => {
+                let body = &self.deferred.body;
+                let mut pos = body.offset + self.sent;
+                let end = body.offset + body.len;
+                let r = pump_tls(t, &body.file, (&mut pos, end), &mut self.last_progress);
+                self.sent = pos - body.offset;
+                r
+            }
+        }
+    }
+
+    fn pump_plain(&mut self, sock: RawFd) -> Pumped {
         let body = &self.deferred.body;
         for _ in 0..MAX_STEPS {
             let left = body.len - self.sent;
@@ -141,12 +166,15 @@ pub(super) fn start_sending(
     rate: &SendRate,
     now: Instant,
 ) {
+    let mut conn = conn;
     if let Err(e) = conn.io.set_nonblocking(true) {
         log::debug!("{}: set_nonblocking: {e}", conn.remote);
         return;
     }
+    // Nothing buffered (no pipelined head): no read buffer while it is sent.
+    conn.io.release_buffer();
     let mut s = Sending::new(body, now);
-    match s.pump(conn.io.fd()) {
+    match s.pump(&mut conn.io) {
         Pumped::Done => sent(
             shared,
             Waiting {
@@ -177,18 +205,118 @@ pub(super) fn start_sending(
 
 /// A file body is all sent: the connection closes (lingering if request
 /// bytes were left unread) or waits for its next request, both through the
-/// inbox like any answered connection.
+/// inbox like any answered connection. A TLS close_notify is written while
+/// the socket is still non-blocking (the loop never waits on a full socket).
 pub(super) fn sent(shared: &Shared, mut w: Waiting) {
     let Some(s) = w.sending.take() else { return };
     let d = s.into_deferred();
-    if w.conn.io.set_nonblocking(false).is_err() || shared.stopping() {
+    if shared.stopping() {
+        return;
+    }
+    if d.close {
+        if let Stream::Tls(t) = &mut w.conn.io.stream {
+            t.conn.send_close_notify();
+            let _ = t.conn.write_tls(&mut t.sock);
+        }
+        let _ = w.conn.io.tcp().shutdown(std::net::Shutdown::Write);
+    }
+    if w.conn.io.set_nonblocking(false).is_err() {
         return;
     }
     if !d.close {
         shared.waiting.hand(w.conn, Arrival::KeptAlive);
     } else if d.unread {
         shared.waiting.hand(w.conn, Arrival::Closing);
-    } else {
-        let _ = w.conn.io.tcp().shutdown(std::net::Shutdown::Write);
     }
+}
+
+/// Moves the file bytes `[*pos, end)` through the TLS session to its
+/// non-blocking socket: first what rustls holds already, then one
+/// [`TLS_CHUNK`] of the file at a time, read only once the previous one is
+/// all on the socket. `progress` is set whenever the socket takes bytes.
+fn pump_tls(
+    t: &mut TlsStream,
+    file: &File,
+    (pos, end): (&mut u64, u64),
+    progress: &mut Instant,
+) -> Pumped {
+    let mut chunk = [0u8; TLS_CHUNK];
+    for _ in 0..MAX_STEPS {
+        while t.conn.wants_write() {
+            match t.conn.write_tls(&mut t.sock) {
+                Ok(0) => return Pumped::Failed,
+                Ok(_) => *progress = Instant::now(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Pumped::Wait,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("sending a file body over TLS: {e}");
+                    return Pumped::Failed;
+                }
+            }
+        }
+        if *pos >= end {
+            return Pumped::Done;
+        }
+        let ask = (end - *pos).min(TLS_CHUNK as u64) as usize;
+        let n = match file.read_at(&mut chunk[..ask], *pos) {
+            // The file is shorter than announced: the framing is broken.
+            Ok(0) => return Pumped::Failed,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log::debug!("reading a file body: {e}");
+                return Pumped::Failed;
+            }
+        };
+        match t.conn.writer().write(&chunk[..n]) {
+            Ok(k) if k > 0 => *pos += k as u64,
+            _ => return Pumped::Failed,
+        }
+    }
+    if *pos >= end && !t.conn.wants_write() {
+        Pumped::Done
+    } else {
+        Pumped::Wait
+    }
+}
+
+/// A worker's copy of a file body over TLS while the client keeps up: true
+/// when all of it is on the socket, false when the socket took nothing for
+/// `stall` or `until` passed (the rest, and what rustls holds, is then the
+/// loop's to send). `sent` counts the body bytes given to rustls.
+pub(crate) fn copy_tls_until_stalled(
+    io: &mut ConnIo,
+    file: &File,
+    (offset, len): (u64, u64),
+    (until, stall): (Instant, Duration),
+    sent: &mut u64,
+) -> io::Result<bool> {
+    let Stream::Tls(t) = &mut io.stream else {
+        return Err(io::Error::other("not a TLS connection"));
+    };
+    t.sock.set_nonblocking(true)?;
+    let mut pos = offset;
+    let mut progress = Instant::now();
+    let r = loop {
+        match pump_tls(t, file, (&mut pos, offset + len), &mut progress) {
+            Pumped::Done => break Ok(true),
+            Pumped::Failed => break Err(io::Error::other("sending a file body over TLS failed")),
+            Pumped::Wait if Instant::now() >= until => break Ok(false),
+            Pumped::Wait => {
+                let mut p = [libc::pollfd {
+                    fd: t.sock.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                match super::sys::poll(&mut p, stall.as_millis() as i32) {
+                    Ok(0) => break Ok(false),
+                    Ok(_) => {}
+                    Err(e) => break Err(e),
+                }
+            }
+        }
+    };
+    *sent = pos - offset;
+    t.sock.set_nonblocking(false)?;
+    r
 }
