@@ -74,6 +74,16 @@ impl Soute {
     }
 
     /// Lines of the server's log at WARN level.
+    /// The WARN lines of the server's log, joined.
+    pub fn warn_text(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("WARN"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn warn_lines(&self) -> usize {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
