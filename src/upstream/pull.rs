@@ -108,18 +108,7 @@ impl PullThrough {
         client: &Client,
         tag: &Tag,
     ) -> Result<Option<Digest>, Failure> {
-        let path = format!("/v2/{}/manifests/{tag}", m.remote);
-        let resp = client.send(
-            "HEAD",
-            &path,
-            &m.remote,
-            Some(MANIFEST_ACCEPT),
-            Call::Manifest,
-        )?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Err(Failure::Status(status));
-        }
+        let resp = manifest_request(m, client, "HEAD", tag.as_str())?;
         Ok(resp
             .headers()
             .get("docker-content-digest")
@@ -186,18 +175,7 @@ impl PullThrough {
         client: &Client,
         reference: &str,
     ) -> Result<Fetched, Failure> {
-        let path = format!("/v2/{}/manifests/{reference}", m.remote);
-        let resp = client.send(
-            "GET",
-            &path,
-            &m.remote,
-            Some(MANIFEST_ACCEPT),
-            Call::Manifest,
-        )?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return Err(Failure::Status(status));
-        }
+        let resp = manifest_request(m, client, "GET", reference)?;
         let header = |k: &str| {
             resp.headers()
                 .get(k)
@@ -379,4 +357,25 @@ struct Fetched {
     /// The digest the upstream named (`Docker-Content-Digest`), if any.
     digest: Option<Digest>,
     body: Vec<u8>,
+}
+/// `method` (GET or HEAD) of `/v2/REMOTE/manifests/reference` upstream,
+/// with soute's Accept list; anything but 200 is a `Failure::Status`.
+fn manifest_request(
+    m: &Mapped,
+    client: &Client,
+    method: &str,
+    reference: &str,
+) -> Result<ureq::http::Response<ureq::Body>, Failure> {
+    let path = format!("/v2/{}/manifests/{reference}", m.remote);
+    let resp = client.send(
+        method,
+        &path,
+        &m.remote,
+        Some(MANIFEST_ACCEPT),
+        Call::Manifest,
+    )?;
+    match resp.status().as_u16() {
+        200 => Ok(resp),
+        status => Err(Failure::Status(status)),
+    }
 }
