@@ -7,7 +7,9 @@
 //! time come in, decisions go out, and `gc` applies them.
 
 use super::gc::{GcPolicy, GcReport, Kept, Removed};
+use super::gc_evict::{apply, cached_bytes, evictions, private_blobs};
 use crate::db::graph::Graph;
+use crate::db::upstreams::CacheState;
 use serde::Serialize;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -40,6 +42,34 @@ fn mark<'a>(
 
 /// Decide what goes. Pure: the graph and the clock in, the plan out.
 pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
+    plan_with(g, p, now, explain, &HashSet::new())
+}
+
+/// The plan with the cache's evictions first (`gc_evict`): evicted
+/// manifests and links go, then the plan runs on what remains, freeing the
+/// blobs they held without waiting for the grace period (unless something
+/// else keeps them: a private image's reference, a recent link, a backup).
+/// `purge`: upstreams whose whole cache goes.
+pub(super) fn plan_evicting(
+    g: &Graph,
+    cache: &CacheState,
+    p: &GcPolicy,
+    now: i64,
+    explain: bool,
+    purge: &[String],
+) -> Plan {
+    let e = evictions(g, cache, now, purge);
+    let mut out = plan_with(&apply(g, &e), p, now, explain, &e.blobs);
+    out.report.freed_bytes += e.manifests.iter().map(|m| m.2).sum::<u64>();
+    out.manifests.extend(e.manifests);
+    out.links.extend(e.links);
+    out.report.evicted = e.report;
+    out
+}
+
+/// `plan`, where the blobs in `no_grace` (evicted ones) are not kept for
+/// being younger than the grace period.
+fn plan_with(g: &Graph, p: &GcPolicy, now: i64, explain: bool, no_grace: &HashSet<String>) -> Plan {
     let repo_name: HashMap<i64, &str> = g.repos.iter().map(|(i, n)| (*i, n.as_str())).collect();
     let rn = |id: i64| repo_name.get(&id).copied().unwrap_or("?");
     let mut out = Plan::default();
@@ -180,7 +210,7 @@ pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
             Some(l.clone())
         } else if g.pinned.contains(&b.digest) {
             Some("pinned by a running backup".to_string())
-        } else if now - b.created_at < p.grace_secs {
+        } else if now - b.created_at < p.grace_secs && !no_grace.contains(&b.digest) {
             Some("younger than the grace period".to_string())
         } else {
             None
@@ -225,6 +255,8 @@ pub struct RepoUsage {
     /// (a blob freed from two repositories counts in both).
     pub reclaimable_bytes: u64,
     pub upload_bytes: u64,
+    /// The upstream it caches (`None`: a private repository).
+    pub cached_from: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -236,12 +268,32 @@ pub struct TotalUsage {
     pub upload_bytes: u64,
     /// Exactly what `gc` with the same policy frees now.
     pub reclaimable_bytes: u64,
+    /// Blobs a private repository links or references, and private manifests.
+    pub private_bytes: u64,
+    /// Blobs only cached repositories use, and cached manifests.
+    pub cached_bytes: u64,
+    /// Blobs no repository uses any more (GC frees them after the grace period).
+    pub unreferenced_bytes: u64,
+}
+
+/// One upstream's cache (deleted upstreams' too, until GC evicts them).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct UpstreamUsage {
+    pub name: String,
+    /// Its images' manifests and the blobs only cached repositories use:
+    /// what `--max-bytes` limits.
+    pub cached_bytes: u64,
+    pub max_bytes: Option<u64>,
+    pub evict_after_secs: Option<u64>,
+    /// false: the upstream was deleted; what it cached stays read-only.
+    pub configured: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Usage {
     pub repositories: Vec<RepoUsage>,
     pub total: TotalUsage,
+    pub upstreams: Vec<UpstreamUsage>,
     /// With a repository: what deleting it would eventually free (after the
     /// grace periods, with untagged manifests collected).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,7 +314,12 @@ pub(super) fn eventual() -> GcPolicy {
     }
 }
 
-pub(super) fn usage(g: &Graph, policy: &GcPolicy, now: i64) -> (Vec<RepoUsage>, TotalUsage) {
+pub(super) fn usage(
+    g: &Graph,
+    cache: &CacheState,
+    policy: &GcPolicy,
+    now: i64,
+) -> (Vec<RepoUsage>, TotalUsage, Vec<UpstreamUsage>) {
     let blob_size: HashMap<&str, u64> = g
         .blobs
         .iter()
@@ -283,7 +340,7 @@ pub(super) fn usage(g: &Graph, policy: &GcPolicy, now: i64) -> (Vec<RepoUsage>, 
             *users.entry(d).or_default() += 1;
         }
     }
-    let plan = plan(g, policy, now, false);
+    let plan = plan_evicting(g, cache, policy, now, false, &[]);
     let freed_blobs: HashSet<&str> = plan.blobs.iter().map(|b| b.0.as_str()).collect();
     let mut repos = Vec::new();
     for (id, name) in &g.repos {
@@ -335,8 +392,33 @@ pub(super) fn usage(g: &Graph, policy: &GcPolicy, now: i64) -> (Vec<RepoUsage>, 
             shared_bytes: blob_bytes - unique_blobs,
             reclaimable_bytes: reclaimable,
             upload_bytes,
+            cached_from: cache.repos.get(id).cloned(),
         });
     }
+    let private = private_blobs(g, cache);
+    let cached_repo_blobs: HashSet<&str> = sets
+        .iter()
+        .filter(|(id, _)| cache.repos.contains_key(id))
+        .flat_map(|(_, s)| s.iter().copied())
+        .collect();
+    let (mut private_bytes, mut cached_bytes, mut unreferenced_bytes) = (0, 0, 0);
+    for b in &g.blobs {
+        if private.contains(b.digest.as_str()) {
+            private_bytes += b.size;
+        } else if cached_repo_blobs.contains(b.digest.as_str()) {
+            cached_bytes += b.size;
+        } else {
+            unreferenced_bytes += b.size;
+        }
+    }
+    for m in &g.manifests {
+        if cache.repos.contains_key(&m.repo_id) {
+            cached_bytes += m.size;
+        } else {
+            private_bytes += m.size;
+        }
+    }
+    let upstreams = cached_bytes_by_upstream(g, cache);
     let total = TotalUsage {
         blobs: g.blobs.len() as u64,
         blob_bytes: g.blobs.iter().map(|b| b.size).sum(),
@@ -344,8 +426,32 @@ pub(super) fn usage(g: &Graph, policy: &GcPolicy, now: i64) -> (Vec<RepoUsage>, 
         manifest_bytes: g.manifests.iter().map(|m| m.size).sum(),
         upload_bytes: g.uploads.iter().map(|u| u.length).sum(),
         reclaimable_bytes: plan.report.freed_bytes,
+        private_bytes,
+        cached_bytes,
+        unreferenced_bytes,
     };
-    (repos, total)
+    (repos, total, upstreams)
+}
+
+/// Every upstream with a cache or a configuration, with its bytes and limits.
+pub(super) fn cached_bytes_by_upstream(g: &Graph, cache: &CacheState) -> Vec<UpstreamUsage> {
+    let mut bytes = cached_bytes(g, cache);
+    for name in cache.policies.keys() {
+        bytes.entry(name.clone()).or_insert(0);
+    }
+    bytes
+        .into_iter()
+        .map(|(name, cached_bytes)| {
+            let p = cache.policies.get(&name);
+            UpstreamUsage {
+                configured: p.is_some(),
+                max_bytes: p.and_then(|p| p.max_bytes),
+                evict_after_secs: p.and_then(|p| p.evict_after_secs),
+                name,
+                cached_bytes,
+            }
+        })
+        .collect()
 }
 
 /// What removing `drop_tag` (or, without it, the whole repository) would
@@ -529,7 +635,14 @@ mod tests {
     fn du_agrees_with_plan_and_predicts_deletes() {
         let g = graph();
         let p = policy(true);
-        let (repos, total) = usage(&g, &p, 1000);
+        let (repos, total, upstreams) = usage(&g, &CacheState::default(), &p, 1000);
+        assert!(upstreams.is_empty());
+        assert_eq!(repos[0].cached_from, None);
+        assert_eq!(
+            total.private_bytes + total.cached_bytes + total.unreferenced_bytes,
+            total.blob_bytes + total.manifest_bytes
+        );
+        assert_eq!(total.cached_bytes, 0);
         assert_eq!(
             total.reclaimable_bytes,
             plan(&g, &p, 1000, false).report.freed_bytes
