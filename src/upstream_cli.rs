@@ -166,6 +166,8 @@ fn list(
                     "misses": u.misses,
                     "bytes_served": u.bytes_served,
                     "bytes_fetched": u.bytes_fetched,
+                    // served that did not come from the upstream just then
+                    "bytes_served_from_cache": u.bytes_served.saturating_sub(u.bytes_fetched),
                     "cached_bytes": cached(&u.name),
                     "max_bytes": policy(&u.name).max_bytes,
                     "evict_after_secs": policy(&u.name).evict_after_secs,
@@ -186,8 +188,8 @@ fn list(
     }
     let w = rows.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
     println!(
-        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>21}  {:>8}  LAST ERROR",
-        "NAME", "URL", "HITS", "MISSES", "SERVED", "FETCHED", "CACHED/MAX", "EVICT"
+        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {:>21}  {:>8}  LAST ERROR",
+        "NAME", "URL", "HITS", "MISSES", "SERVED", "FROM CACHE", "FETCHED", "CACHED/MAX", "EVICT"
     );
     for u in rows {
         let error = match (&u.last_error, u.last_error_at) {
@@ -203,12 +205,13 @@ fn list(
         );
         let evict = p.evict_after_secs.map_or("-".into(), |s| format!("{s}s"));
         println!(
-            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {space:>21}  {evict:>8}  {error}",
+            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {space:>21}  {evict:>8}  {error}",
             u.name,
             u.url,
             u.hits,
             u.misses,
             ops_cli::human(u.bytes_served),
+            ops_cli::human(u.bytes_served.saturating_sub(u.bytes_fetched)),
             ops_cli::human(u.bytes_fetched)
         );
     }

@@ -142,6 +142,16 @@ fn sync_warms_the_cache_and_pulls_work_with_the_upstream_stopped() {
         .sum();
     assert!(n("bytes_fetched") >= image_bytes as u64, "{listed:#}");
     assert!(n("bytes_served") >= image_bytes as u64, "{listed:#}");
+    // The pulls after the syncs came from the cache.
+    assert_eq!(
+        n("bytes_served_from_cache"),
+        n("bytes_served") - n("bytes_fetched"),
+        "{listed:#}"
+    );
+    assert!(
+        n("bytes_served_from_cache") >= image_bytes as u64,
+        "{listed:#}"
+    );
     assert!(n("cached_bytes") >= image_bytes as u64, "{listed:#}");
     assert!(up["last_error"].as_str().is_some(), "{listed:#}");
     let text = upstream_cmd(soute.data(), &["list"], None).1;
