@@ -312,14 +312,22 @@ pub fn record_pull(conn: &Connection, repo: &str, reference: &str, at: i64) -> R
     Ok(())
 }
 
-/// Forget pull times of manifests that are gone (GC deleted or evicted them).
-pub fn delete_stale_pulls(conn: &Connection) -> Result<usize> {
-    Ok(conn
+/// Forget pull times of manifests that are gone and check times of tags
+/// that are gone (GC deleted or evicted them).
+pub fn delete_stale_cache_rows(conn: &Connection) -> Result<usize> {
+    let pulls = conn
         .prepare_cached(
             "DELETE FROM cached_pull WHERE NOT EXISTS (SELECT 1 FROM manifest m
                  WHERE m.repo_id = cached_pull.repo_id AND m.digest = cached_pull.digest)",
         )?
-        .execute([])?)
+        .execute([])?;
+    let tags = conn
+        .prepare_cached(
+            "DELETE FROM cached_tag WHERE NOT EXISTS (SELECT 1 FROM tag t
+                 WHERE t.repo_id = cached_tag.repo_id AND t.name = cached_tag.name)",
+        )?
+        .execute([])?;
+    Ok(pulls + tags)
 }
 
 /// Whether any cached repository lives under the namespace `name` (its

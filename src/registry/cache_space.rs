@@ -8,7 +8,7 @@
 //! return a password.
 
 use super::gc::{GcPolicy, GcReport, PIN_STALE_SECS};
-use super::gc_plan::{cached_bytes_by_upstream, UpstreamUsage};
+use super::gc_usage::{cached_bytes_by_upstream, UpstreamUsage};
 use super::Registry;
 use crate::db::upstreams::{self, CachePolicy};
 use crate::db::{graph, now};

@@ -15,7 +15,8 @@
 //! functions in `gc_plan`, so what `du` calls reclaimable is what GC frees.
 //! It must never see HTTP types nor decide anything the plan did not.
 
-use super::gc_plan::{delete_frees, plan_evicting, usage, Usage};
+use super::gc_plan::plan_evicting;
+use super::gc_usage::{delete_frees, usage, Usage};
 use super::Registry;
 use crate::db::graph;
 use crate::db::{backups, blobs, manifests, now, repos, trash, uploads, upstreams};
@@ -135,7 +136,7 @@ impl Registry {
             for (id, _) in &plan.uploads {
                 uploads::delete_upload(tx, id)?;
             }
-            upstreams::delete_stale_pulls(tx)?;
+            upstreams::delete_stale_cache_rows(tx)?;
             // Names used only by sessions that expired (or never had content).
             repos::delete_empty_repos(tx)?;
             Ok(plan)

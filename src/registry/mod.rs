@@ -13,6 +13,7 @@ mod cached;
 mod gc;
 mod gc_evict;
 mod gc_plan;
+mod gc_usage;
 mod manifests;
 mod pull_log;
 mod sessions;
@@ -28,7 +29,7 @@ pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
 pub use gc_evict::ORPHAN_EVICT_AFTER_SECS;
-pub use gc_plan::{RepoUsage, TotalUsage, UpstreamUsage, Usage};
+pub use gc_usage::{RepoUsage, TotalUsage, UpstreamUsage, Usage};
 pub use manifests::PutOutcome;
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,

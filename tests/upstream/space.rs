@@ -340,3 +340,56 @@ fn a_deleted_upstreams_cache_stays_read_only_until_purged() {
     let (ok, _, _) = upstream_cmd(soute.data(), &["del", "up", "--purge"], None);
     assert!(!ok, "nothing left to purge");
 }
+
+#[test]
+fn the_online_gc_evicts_with_the_servers_own_pull_times() {
+    if !distribution_available("the_online_gc_evicts_with_the_servers_own_pull_times") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let a = push_image(&agent, &upstream.url(), "lab/a", "1", 51, &[60_000], None);
+    let b = push_image(&agent, &upstream.url(), "lab/b", "1", 52, &[70_000], None);
+    // GC every second, from 6 s after the start (the pulls below take about 3 s).
+    let soute = Soute::start(|cfg| {
+        cfg.gc_interval = Some(Duration::from_secs(1));
+        cfg.gc_first_run = Duration::from_secs(6);
+    });
+    let max = cost(&a, &[]) + cost(&b, &[]) - 1;
+    add_upstream(
+        soute.data(),
+        &[
+            "up",
+            &upstream.url(),
+            "--max-bytes",
+            &max.to_string(),
+            "--tag-ttl",
+            "600",
+        ],
+        None,
+    );
+    // a, b, then a again: by the stored times a is the older one (created
+    // first, no pull written: no flush is due within a minute); only the
+    // server's memory knows a was pulled last, and its GC thread flushes first.
+    pull_image(&soute, "up/lab/a", "1", &a);
+    std::thread::sleep(Duration::from_millis(1100));
+    pull_image(&soute, "up/lab/b", "1", &b);
+    std::thread::sleep(Duration::from_millis(1100));
+    pull_manifest(&soute, "up/lab/a", "1", &a.manifest);
+    wait_until(
+        "the online gc to evict up/lab/b",
+        Duration::from_secs(30),
+        || du_json(soute.data())["total"]["cached_bytes"] != cost(&a, &[]) + cost(&b, &[]),
+    );
+    let du = du_json(soute.data());
+    assert_eq!(
+        du["total"]["cached_bytes"],
+        cost(&a, &[]),
+        "b went, a stayed: {du:#}"
+    );
+    assert_eq!(
+        du["total"]["blob_bytes"],
+        blob_bytes_on_disk(soute.data()),
+        "{du:#}"
+    );
+}
