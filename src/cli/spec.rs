@@ -381,7 +381,9 @@ while `soute serve` runs on the same folder.",
         ],
         about: "Removes blobs no manifest references and no repository links, links to blobs
 nothing in their repository references, expired upload sessions and, with
---delete-untagged, manifests no tag reaches. `serve` runs it every --gc-interval.",
+--delete-untagged, manifests no tag reaches. It also evicts cached images of
+upstreams (--evict-after, --max-bytes of `soute upstream add`; never private images);
+--dry-run says which and why. `serve` runs it every --gc-interval.",
     },
     Spec {
         name: "backup",
@@ -419,7 +421,9 @@ the same filesystem), tls/ and SHA256SUMS; `soute serve --data DEST` serves it."
             DELETE_UNTAGGED,
             JSON,
         ],
-        about: "With REPO, also what deleting the repository (or --tag TAG) would free.",
+        about: "With REPO, also what deleting the repository (or --tag TAG) would free.
+Totals split private bytes (what private repositories use, shared layers included),
+bytes cached from upstreams, and unreferenced ones; each upstream's cache is listed.",
     },
     Spec {
         name: "check-config",

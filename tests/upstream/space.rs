@@ -60,6 +60,26 @@ fn cost(image: &Image, skip: &[&Vec<u8>]) -> u64 {
             .sum::<u64>()
 }
 
+/// `upstream add up URL --max-bytes MAX`, then pull a, b and a again (its
+/// manifest), a second apart: b is the least recently pulled.
+fn add_up_and_pull_a_b_a(soute: &Soute, upstream: &Distribution, max: u64, a: &Image, b: &Image) {
+    let max = max.to_string();
+    let args = [
+        "up",
+        &upstream.url(),
+        "--max-bytes",
+        &max,
+        "--tag-ttl",
+        "600",
+    ];
+    add_upstream(soute.data(), &args, None);
+    pull_image(soute, "up/lab/a", "1", a);
+    std::thread::sleep(Duration::from_millis(1100));
+    pull_image(soute, "up/lab/b", "1", b);
+    std::thread::sleep(Duration::from_millis(1100));
+    pull_manifest(soute, "up/lab/a", "1", &a.manifest);
+}
+
 #[test]
 fn max_bytes_evicts_the_least_recently_pulled_never_a_private_image() {
     if !distribution_available("max_bytes_evicts_the_least_recently_pulled_never_a_private_image") {
@@ -109,23 +129,7 @@ fn max_bytes_evicts_the_least_recently_pulled_never_a_private_image() {
     let a_cost = cost(&a, &[shared]);
     let b_cost = cost(&b, &[]);
     let max = a_cost + b_cost / 2;
-    add_upstream(
-        soute.data(),
-        &[
-            "up",
-            &upstream.url(),
-            "--max-bytes",
-            &max.to_string(),
-            "--tag-ttl",
-            "600",
-        ],
-        None,
-    );
-    pull_image(&soute, "up/lab/a", "1", &a);
-    std::thread::sleep(Duration::from_millis(1100));
-    pull_image(&soute, "up/lab/b", "1", &b);
-    std::thread::sleep(Duration::from_millis(1100));
-    pull_manifest(&soute, "up/lab/a", "1", &a.manifest);
+    add_up_and_pull_a_b_a(&soute, &upstream, max, &a, &b);
     // Batched: the three pulls of two references wait in memory until a
     // flush (once a minute; here, now).
     assert_eq!(soute.registry().flush_pulls().expect("flush"), 2);
@@ -356,26 +360,10 @@ fn the_online_gc_evicts_with_the_servers_own_pull_times() {
         cfg.gc_first_run = Duration::from_secs(6);
     });
     let max = cost(&a, &[]) + cost(&b, &[]) - 1;
-    add_upstream(
-        soute.data(),
-        &[
-            "up",
-            &upstream.url(),
-            "--max-bytes",
-            &max.to_string(),
-            "--tag-ttl",
-            "600",
-        ],
-        None,
-    );
     // a, b, then a again: by the stored times a is the older one (created
     // first, no pull written: no flush is due within a minute); only the
     // server's memory knows a was pulled last, and its GC thread flushes first.
-    pull_image(&soute, "up/lab/a", "1", &a);
-    std::thread::sleep(Duration::from_millis(1100));
-    pull_image(&soute, "up/lab/b", "1", &b);
-    std::thread::sleep(Duration::from_millis(1100));
-    pull_manifest(&soute, "up/lab/a", "1", &a.manifest);
+    add_up_and_pull_a_b_a(&soute, &upstream, max, &a, &b);
     wait_until(
         "the online gc to evict up/lab/b",
         Duration::from_secs(30),
