@@ -97,6 +97,10 @@ impl Running {
         if let Some(server) = self.server.take() {
             server.shutdown();
         }
+        // The cache's pull times wait in memory (at most a minute's worth).
+        if let Err(e) = self.registry.flush_pulls() {
+            log::warn!("recording pull times at shutdown: {e}");
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 mod access_cli;
 mod audit_cli;
 mod ops_cli;
+mod sync_cli;
 mod upstream_cli;
 
 use soute::cli::{self, Command, UserAction};

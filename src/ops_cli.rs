@@ -67,7 +67,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 /// A byte progress bar on a terminal; `None` (log lines instead) otherwise.
-fn bar(total: u64, what: &str) -> Option<ProgressBar> {
+pub fn bar(total: u64, what: &str) -> Option<ProgressBar> {
     if !std::io::stderr().is_terminal() {
         eprintln!("{what}: {} to process", human(total));
         return None;
@@ -134,6 +134,16 @@ fn print_gc(r: &GcReport) {
     }
     for item in &r.links_removed {
         println!("  {gone} {}", item.what);
+    }
+    let evict = if r.dry_run { "would evict" } else { "evicted" };
+    for e in &r.evicted {
+        println!(
+            "  {evict} cached {} ({}, last pulled {}): {}",
+            e.what,
+            human(e.bytes),
+            soute::clock::rfc3339(e.last_pulled),
+            e.reason
+        );
     }
     for k in &r.kept {
         println!("  kept {}: {}", k.what, k.reason);
@@ -223,6 +233,12 @@ pub fn verify(data_dir: &Path, repair: bool, json: bool) -> Res<()> {
             r.problems.len(),
             r.orphans.len()
         );
+        if r.cached_refs_not_pulled > 0 {
+            println!(
+                "  {} reference(s) of cached images point at content no client pulled yet (fetched when asked)",
+                r.cached_refs_not_pulled
+            );
+        }
         for p in &r.problems {
             println!("  problem: {p}");
         }
@@ -271,17 +287,18 @@ pub fn du(
 
 fn print_du(u: &Usage, repo: Option<&str>, tag: Option<&str>) {
     println!(
-        "{:<40} {:>11} {:>11} {:>11} {:>11}",
+        "{:<40} {:>11} {:>11} {:>11} {:>11}  CACHED FROM",
         "REPOSITORY", "LOGICAL", "UNIQUE", "SHARED", "RECLAIMABLE"
     );
     for r in &u.repositories {
         println!(
-            "{:<40} {:>11} {:>11} {:>11} {:>11}",
+            "{:<40} {:>11} {:>11} {:>11} {:>11}  {}",
             r.name,
             human(r.logical_bytes),
             human(r.unique_bytes),
             human(r.shared_bytes),
-            human(r.reclaimable_bytes)
+            human(r.reclaimable_bytes),
+            r.cached_from.as_deref().unwrap_or("-")
         );
     }
     let t = &u.total;
@@ -293,6 +310,33 @@ fn print_du(u: &Usage, repo: Option<&str>, tag: Option<&str>) {
         t.manifests,
         human(t.upload_bytes)
     );
+    println!(
+        "private: {} ({} bytes); cached from upstreams: {} ({} bytes); unreferenced: {} ({} bytes)",
+        human(t.private_bytes),
+        t.private_bytes,
+        human(t.cached_bytes),
+        t.cached_bytes,
+        human(t.unreferenced_bytes),
+        t.unreferenced_bytes
+    );
+    for up in &u.upstreams {
+        let limit = up.max_bytes.map_or("no --max-bytes".into(), |m| {
+            format!("--max-bytes {}", human(m))
+        });
+        let age = up
+            .evict_after_secs
+            .map_or(String::new(), |s| format!(", --evict-after {s} s"));
+        let state = if up.configured {
+            ""
+        } else {
+            " (upstream deleted: read-only)"
+        };
+        println!(
+            "  upstream {}: {} cached, {limit}{age}{state}",
+            up.name,
+            human(up.cached_bytes)
+        );
+    }
     println!(
         "reclaimable by `soute gc` now: {} ({} bytes)",
         human(t.reclaimable_bytes),

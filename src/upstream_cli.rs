@@ -1,13 +1,17 @@
 //! The `soute upstream` command: open the existing data folder, add, list or
-//! delete upstreams; the password comes from one line of stdin and the CA
-//! from the `--ca` file.
+//! delete upstreams (`--purge`: with their cache), sync an image into the
+//! cache with a progress bar; the password comes from one line of stdin and
+//! the CA from the `--ca` file. All of it works while `serve` runs on the
+//! folder (it opens the registry as the other operator commands do).
 //!
 //! It must never print or log a password (`list` says only whether one is
-//! set), nor talk to an upstream (the server does, when a client pulls).
+//! set), nor talk to an upstream except through `PullThrough` (sync).
 
 use crate::ops_cli;
 use soute::cli::UpstreamAction;
-use soute::db::upstreams::UpstreamRow;
+use soute::db::upstreams::{CachePolicy, UpstreamRow};
+use soute::registry::{GcPolicy, UpstreamUsage};
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -23,6 +27,8 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
             ca,
             tag_ttl_secs,
             mirror,
+            max_bytes,
+            evict_after_secs,
         } => {
             let password = if password_stdin {
                 let mut line = String::new();
@@ -73,7 +79,17 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
                 )
                 .into());
             }
+            let policy = CachePolicy {
+                max_bytes,
+                evict_after_secs,
+            };
+            if policy != CachePolicy::default() {
+                registry.set_cache_policy(&name, &policy)?;
+            }
             println!("upstream {name} added: {url}; pull through HOST/{name}/REPO:TAG");
+            if registry.is_cached_namespace(&name)? {
+                println!("what {name} cached before it was deleted is its cache again");
+            }
             if mirror {
                 println!("and, as the mirror, names this registry lacks: HOST/REPO:TAG");
             }
@@ -83,17 +99,57 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
             if !registry.delete_upstream(&name)? {
                 return Err(format!("no upstream {name}").into());
             }
-            println!("upstream {name} deleted (what it cached stays, as local repositories)");
+            println!(
+                "upstream {name} deleted: nothing more is fetched; what it cached stays, read-only, \
+                 until gc evicts it ({} days after its last pull) or `soute upstream del {name} --purge`",
+                soute::registry::ORPHAN_EVICT_AFTER_SECS / 86_400
+            );
         }
+        UpstreamAction::Purge(name) => {
+            let registry = ops_cli::open_existing(data_dir, 2, false)?;
+            let Some(report) = registry.purge_upstream(&name, &GcPolicy::default())? else {
+                return Err(format!("no upstream {name}, and nothing cached from one").into());
+            };
+            let bytes: u64 = report.evicted.iter().map(|e| e.bytes).sum();
+            println!(
+                "upstream {name} deleted with its cache: {} image(s) evicted, {} freed",
+                report.evicted.len(),
+                ops_cli::human(report.freed_bytes.max(bytes))
+            );
+            for e in &report.evicted {
+                println!("  evicted {}", e.what);
+            }
+        }
+        UpstreamAction::Sync {
+            repo,
+            reference,
+            platforms,
+        } => crate::sync_cli::sync(data_dir, &repo, &reference, &platforms)?,
         UpstreamAction::List => {
             let registry = ops_cli::open_existing(data_dir, 2, false)?;
-            list(&registry.upstreams()?, json)?;
+            let policies = registry.cache_policies()?;
+            let usage = registry.cache_usage()?;
+            list(&registry.upstreams()?, &policies, &usage, json)?;
         }
     }
     Ok(())
 }
 
-fn list(rows: &[UpstreamRow], json: bool) -> Res<()> {
+fn list(
+    rows: &[UpstreamRow],
+    policies: &HashMap<String, CachePolicy>,
+    usage: &[UpstreamUsage],
+    json: bool,
+) -> Res<()> {
+    let cached = |name: &str| {
+        usage
+            .iter()
+            .find(|u| u.name == name)
+            .map_or(0, |u| u.cached_bytes)
+    };
+    let policy = |name: &str| policies.get(name).copied().unwrap_or_default();
+    // Caches whose upstream was deleted (read-only until evicted).
+    let orphans: Vec<&UpstreamUsage> = usage.iter().filter(|u| !u.configured).collect();
     if json {
         let rows: Vec<serde_json::Value> = rows
             .iter()
@@ -110,18 +166,30 @@ fn list(rows: &[UpstreamRow], json: bool) -> Res<()> {
                     "misses": u.misses,
                     "bytes_served": u.bytes_served,
                     "bytes_fetched": u.bytes_fetched,
+                    // served that did not come from the upstream just then
+                    "bytes_served_from_cache": u.bytes_served.saturating_sub(u.bytes_fetched),
+                    "cached_bytes": cached(&u.name),
+                    "max_bytes": policy(&u.name).max_bytes,
+                    "evict_after_secs": policy(&u.name).evict_after_secs,
                     "last_error": u.last_error,
                     "last_error_at": u.last_error_at,
                 })
             })
+            .chain(orphans.iter().map(|u| {
+                serde_json::json!({
+                    "name": u.name,
+                    "deleted": true,
+                    "cached_bytes": u.cached_bytes,
+                })
+            }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
     let w = rows.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
     println!(
-        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>12}  {:>12}  LAST ERROR",
-        "NAME", "URL", "HITS", "MISSES", "SERVED", "FETCHED"
+        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {:>21}  {:>8}  LAST ERROR",
+        "NAME", "URL", "HITS", "MISSES", "SERVED", "FROM CACHE", "FETCHED", "CACHED/MAX", "EVICT"
     );
     for u in rows {
         let error = match (&u.last_error, u.last_error_at) {
@@ -129,9 +197,30 @@ fn list(rows: &[UpstreamRow], json: bool) -> Res<()> {
             (Some(e), None) => e.clone(),
             _ => "-".into(),
         };
+        let p = policy(&u.name);
+        let space = format!(
+            "{}/{}",
+            ops_cli::human(cached(&u.name)),
+            p.max_bytes.map_or("-".into(), ops_cli::human)
+        );
+        let evict = p.evict_after_secs.map_or("-".into(), |s| format!("{s}s"));
         println!(
-            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>12}  {:>12}  {error}",
-            u.name, u.url, u.hits, u.misses, u.bytes_served, u.bytes_fetched
+            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {space:>21}  {evict:>8}  {error}",
+            u.name,
+            u.url,
+            u.hits,
+            u.misses,
+            ops_cli::human(u.bytes_served),
+            ops_cli::human(u.bytes_served.saturating_sub(u.bytes_fetched)),
+            ops_cli::human(u.bytes_fetched)
+        );
+    }
+    for o in orphans {
+        println!(
+            "{}: deleted upstream; {} cached, read-only until gc evicts it or `soute upstream del {} --purge`",
+            o.name,
+            ops_cli::human(o.cached_bytes),
+            o.name
         );
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! End-to-end tests with real third-party registry clients (skopeo, umoci, and through
-//! `tests/e2e/real_clients.sh` dockerd/docker, podman, ctr, oras-py and the docker SDK),
-//! the script once with Basic challenges and once with `--auth token`.
+//! `tests/e2e/real_clients.sh` dockerd/docker, podman, ctr, oras-py and the docker SDK,
+//! and those daemons pulling through the cache, also as mirrors), the script once per
+//! auth mode (auto, basic, token).
 //!
 //! These drive the real `soute` binary. A client that is not installed makes a test
 //! fail when `CI=true` (`.ci/run` installs them all) and skip loudly otherwise.
@@ -733,8 +734,19 @@ fn real_clients_end_to_end_token_mode() {
 fn real_clients(test: &str, auth: &str) {
     let _serial = serial();
     let tools = [
-        "dockerd", "docker", "ctr", "podman", "skopeo", "umoci", "busybox", "jq", "openssl",
-        "curl", "ss", "flock",
+        "dockerd",
+        "docker",
+        "ctr",
+        "podman",
+        "skopeo",
+        "umoci",
+        "busybox",
+        "jq",
+        "openssl",
+        "curl",
+        "ss",
+        "flock",
+        "docker-registry",
     ];
     if !require(test, &tools, true, true) {
         return;

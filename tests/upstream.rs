@@ -3,7 +3,8 @@
 //! htpasswd Basic auth; a second soute with `--auth token` as a Bearer
 //! upstream, one with its own CA over HTTPS), soute in-process pulling through them over real HTTP, and
 //! `soute upstream` run as the real binary. The upstream's own access log
-//! counts what soute fetched. Under CI=true a missing docker-registry fails
+//! counts what soute fetched. `space` covers eviction, `du` and deleting an
+//! upstream; `sync` the cache warmed ahead of time. Under CI=true a missing docker-registry fails
 //! the run. Helpers: `tests/support` (`support/upstream.rs`).
 
 #[path = "support/mod.rs"]
@@ -19,6 +20,10 @@ mod faults;
 mod mirror;
 #[path = "upstream/pull.rs"]
 mod pull;
+#[path = "upstream/space.rs"]
+mod space;
+#[path = "upstream/sync.rs"]
+mod sync;
 #[path = "upstream/tls.rs"]
 mod tls;
 #[path = "upstream/ttl.rs"]

@@ -296,7 +296,7 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
     super::audit::SPEC,
     Spec {
         name: "upstream",
-        operands: "add NAME URL | list | del NAME",
+        operands: "add NAME URL | list | del NAME | sync NAME/REPO:TAG",
         summary: "registries to pull through: NAME/REPO is served from URL and cached",
         flags: &[
             DATA,
@@ -323,6 +323,22 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
                 "--mirror",
                 "with add: also serve names this registry lacks (dockerd registry-mirrors)",
             ),
+            valued(
+                "--max-bytes",
+                "SIZE",
+                "with add: gc evicts least recently pulled images beyond this (10GiB)",
+            ),
+            valued(
+                "--evict-after",
+                "SECS",
+                "with add: gc evicts images not pulled for this long (SECS, or 12h, 7d)",
+            ),
+            switch("--purge", "with del: also evict everything it cached, now"),
+            repeated(
+                "--platform",
+                "OS/ARCH",
+                "with sync: only these platforms of an index (default this machine's; all)",
+            ),
             JSON,
         ],
         about: "NAME is the namespace clients pull through, one path segment like docker.io:
@@ -334,7 +350,17 @@ at most) a name this registry does not have, like library/nginx, is served from 
 upstream, as dockerd's registry-mirrors asks; containerd's ?ns=NAME picks NAME the same
 way. Local repositories always win. Who may pull through is
 decided by `soute access` rules (e.g. `access grant authenticated 'docker.io/**' pull`).
-The password is kept in soute.db (0600) and never shown. Changes apply at once.",
+The password is kept in soute.db (0600) and never shown. Changes apply at once.
+Space: cached images count apart from private ones (`soute du`); gc (also the one
+`serve` runs every --gc-interval) evicts an upstream's images not pulled for
+--evict-after, then least recently pulled first while it holds over --max-bytes.
+Private images are never evicted, even when they share layers with cached ones.
+`del NAME` stops fetching; what NAME cached stays, read-only, until gc evicts it
+(7 days after its last pull) or `del NAME --purge`; adding NAME again adopts it.
+`sync NAME/REPO:TAG` fetches an image now (before going offline): an index's
+manifest and, by default, only the platform of this machine (as `docker pull`
+does); --platform picks others (repeat it), --platform all every one. It works
+while `soute serve` runs on the same folder.",
     },
     Spec {
         name: "gc",
@@ -355,7 +381,9 @@ The password is kept in soute.db (0600) and never shown. Changes apply at once."
         ],
         about: "Removes blobs no manifest references and no repository links, links to blobs
 nothing in their repository references, expired upload sessions and, with
---delete-untagged, manifests no tag reaches. `serve` runs it every --gc-interval.",
+--delete-untagged, manifests no tag reaches. It also evicts cached images of
+upstreams (--evict-after, --max-bytes of `soute upstream add`; never private images);
+--dry-run says which and why. `serve` runs it every --gc-interval.",
     },
     Spec {
         name: "backup",
@@ -393,7 +421,9 @@ the same filesystem), tls/ and SHA256SUMS; `soute serve --data DEST` serves it."
             DELETE_UNTAGGED,
             JSON,
         ],
-        about: "With REPO, also what deleting the repository (or --tag TAG) would free.",
+        about: "With REPO, also what deleting the repository (or --tag TAG) would free.
+Totals split private bytes (what private repositories use, shared layers included),
+bytes cached from upstreams, and unreferenced ones; each upstream's cache is listed.",
     },
     Spec {
         name: "check-config",

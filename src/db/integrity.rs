@@ -48,17 +48,40 @@ pub fn manifest_bodies(conn: &Connection) -> Result<Vec<ManifestBody>> {
     )
 }
 
-/// References whose target is missing: (repo, manifest, child, kind, why).
-pub fn dangling_refs(conn: &Connection) -> Result<Vec<(String, String, String, String)>> {
-    collect(
-        conn,
-        "SELECT r.name, mr.digest, mr.child, mr.kind FROM manifest_ref mr JOIN repo r ON r.id = mr.repo_id
-         WHERE (mr.kind = 'blob' AND NOT EXISTS (
+/// The condition of a `manifest_ref mr` whose target is missing.
+const MISSING_TARGET: &str = "((mr.kind = 'blob' AND NOT EXISTS (
                     SELECT 1 FROM repo_blob rb JOIN blob b ON b.digest = rb.digest
                     WHERE rb.repo_id = mr.repo_id AND rb.digest = mr.child))
             OR (mr.kind = 'manifest' AND NOT EXISTS (
-                    SELECT 1 FROM manifest m WHERE m.repo_id = mr.repo_id AND m.digest = mr.child))
-         ORDER BY r.name, mr.digest, mr.child",
+                    SELECT 1 FROM manifest m WHERE m.repo_id = mr.repo_id AND m.digest = mr.child)))";
+
+/// References of cached manifests whose target no client pulled yet (a
+/// cache fetches only what is asked for: not a problem).
+pub fn unpulled_cached_refs(conn: &Connection) -> Result<u64> {
+    let n: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM manifest_ref mr
+             WHERE EXISTS (SELECT 1 FROM cached_repo c WHERE c.repo_id = mr.repo_id)
+               AND {MISSING_TARGET}"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n.max(0) as u64)
+}
+
+/// References whose target is missing, outside cached repositories (whose
+/// references may point at content no client pulled yet): (repo, manifest,
+/// child, kind).
+pub fn dangling_refs(conn: &Connection) -> Result<Vec<(String, String, String, String)>> {
+    collect(
+        conn,
+        &format!(
+            "SELECT r.name, mr.digest, mr.child, mr.kind FROM manifest_ref mr JOIN repo r ON r.id = mr.repo_id
+             WHERE NOT EXISTS (SELECT 1 FROM cached_repo c WHERE c.repo_id = mr.repo_id)
+               AND {MISSING_TARGET}
+             ORDER BY r.name, mr.digest, mr.child"
+        ),
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
 }

@@ -1,7 +1,9 @@
 //! Queries over the pull-through cache's tables (migration 0006): `upstream`
 //! (configured registries, their counters and last error), `cached_repo`
 //! (which local repositories were filled from an upstream) and `cached_tag`
-//! (when a cached tag was last checked upstream).
+//! (when a cached tag was last checked upstream); and, from migration 0007,
+//! each upstream's space limits (`CachePolicy`) and `cached_pull` (when a
+//! cached manifest was last pulled, written in batches).
 //!
 //! They must never return a password to anything but the upstream client
 //! (`UpstreamRow::password` is read only by `upstream`), nor touch blob files.
@@ -209,6 +211,133 @@ pub fn set_tag_checked(conn: &Connection, repo_id: i64, tag: &str, at: i64) -> R
     )?
     .execute(params![repo_id, tag, at])?;
     Ok(())
+}
+
+/// An upstream's space limits (migration 0007); `None`: no such limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// Evict least recently pulled first while its cache holds more.
+    pub max_bytes: Option<u64>,
+    /// Evict what was not pulled for this long.
+    pub evict_after_secs: Option<u64>,
+}
+
+fn clamp(n: u64) -> i64 {
+    n.min(i64::MAX as u64) as i64
+}
+
+pub fn set_cache_policy(conn: &Connection, name: &str, p: &CachePolicy) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE upstream SET max_bytes = ?2, evict_after_secs = ?3 WHERE name = ?1",
+    )?
+    .execute(params![
+        name,
+        p.max_bytes.map(clamp),
+        p.evict_after_secs.map(clamp)
+    ])?;
+    Ok(())
+}
+
+/// Every upstream's space limits, by name.
+pub fn cache_policies(conn: &Connection) -> Result<std::collections::HashMap<String, CachePolicy>> {
+    let rows: Vec<(String, CachePolicy)> = super::collect(
+        conn,
+        "SELECT name, max_bytes, evict_after_secs FROM upstream",
+        |r| {
+            let n = |v: Option<i64>| v.map(|v| v.max(0) as u64);
+            Ok((
+                r.get(0)?,
+                CachePolicy {
+                    max_bytes: n(r.get(1)?),
+                    evict_after_secs: n(r.get(2)?),
+                },
+            ))
+        },
+    )?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Which repositories are cached and from which upstream (a name that may
+/// no longer be configured), with when each cached manifest was last pulled.
+#[derive(Clone, Debug, Default)]
+pub struct CacheState {
+    /// repo id -> upstream name.
+    pub repos: std::collections::HashMap<i64, String>,
+    /// (repo id, manifest digest) -> last pulled (seconds since the epoch).
+    pub pulled: std::collections::HashMap<(i64, String), i64>,
+    /// The configured upstreams' limits; a cached repository whose upstream
+    /// is missing here belongs to a deleted upstream.
+    pub policies: std::collections::HashMap<String, CachePolicy>,
+}
+
+/// Read the cache's state (in the transaction that reads the GC graph).
+pub fn cache_state(conn: &Connection) -> Result<CacheState> {
+    let repos: Vec<(i64, String)> =
+        super::collect(conn, "SELECT repo_id, upstream FROM cached_repo", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let pulled: Vec<((i64, String), i64)> = super::collect(
+        conn,
+        "SELECT repo_id, digest, pulled_at FROM cached_pull",
+        |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
+    )?;
+    Ok(CacheState {
+        repos: repos.into_iter().collect(),
+        pulled: pulled.into_iter().collect(),
+        policies: cache_policies(conn)?,
+    })
+}
+
+/// Record that `reference` (a tag, resolved here, or a digest) of the
+/// repository `repo` was pulled at `at`; a name or tag that is gone is
+/// skipped. Only later times replace earlier ones.
+pub fn record_pull(conn: &Connection, repo: &str, reference: &str, at: i64) -> Result<()> {
+    let Some(repo_id) = super::repos::repo_id(conn, repo)? else {
+        return Ok(());
+    };
+    let digest = if reference.contains(':') {
+        Some(reference.to_string())
+    } else {
+        super::tags::resolve_tag(conn, repo_id, reference)?
+    };
+    let Some(digest) = digest else {
+        return Ok(());
+    };
+    conn.prepare_cached(
+        "INSERT INTO cached_pull (repo_id, digest, pulled_at)
+         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM cached_repo WHERE repo_id = ?1)
+         ON CONFLICT (repo_id, digest) DO UPDATE SET pulled_at = max(pulled_at, excluded.pulled_at)",
+    )?
+    .execute(params![repo_id, digest, at])?;
+    Ok(())
+}
+
+/// Forget pull times of manifests that are gone and check times of tags
+/// that are gone (GC deleted or evicted them).
+pub fn delete_stale_cache_rows(conn: &Connection) -> Result<usize> {
+    let pulls = conn
+        .prepare_cached(
+            "DELETE FROM cached_pull WHERE NOT EXISTS (SELECT 1 FROM manifest m
+                 WHERE m.repo_id = cached_pull.repo_id AND m.digest = cached_pull.digest)",
+        )?
+        .execute([])?;
+    let tags = conn
+        .prepare_cached(
+            "DELETE FROM cached_tag WHERE NOT EXISTS (SELECT 1 FROM tag t
+                 WHERE t.repo_id = cached_tag.repo_id AND t.name = cached_tag.name)",
+        )?
+        .execute([])?;
+    Ok(pulls + tags)
+}
+
+/// Whether any cached repository lives under the namespace `name` (its
+/// upstream may have been deleted: that content stays read-only).
+pub fn is_cached_namespace(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM cached_repo WHERE upstream = ?1 LIMIT 1")?
+        .query_row([name], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ impl Registry {
         self.db.write(|tx| upstreams::set_env_mirror(tx, row))
     }
 
-    /// Delete an upstream (its cached repositories stay, as local ones).
+    /// Delete an upstream (its cached repositories stay, read-only, until GC
+    /// evicts them: `cache_space`).
     pub fn delete_upstream(&self, name: &str) -> Result<bool> {
         self.db.write(|tx| upstreams::delete_upstream(tx, name))
     }

@@ -15,10 +15,11 @@
 //! functions in `gc_plan`, so what `du` calls reclaimable is what GC frees.
 //! It must never see HTTP types nor decide anything the plan did not.
 
-use super::gc_plan::{delete_frees, plan, usage, Usage};
+use super::gc_plan::plan_evicting;
+use super::gc_usage::{delete_frees, usage, Usage};
 use super::Registry;
 use crate::db::graph;
-use crate::db::{backups, blobs, manifests, now, repos, trash, uploads};
+use crate::db::{backups, blobs, manifests, now, repos, trash, uploads, upstreams};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepoName, Tag, UploadId};
 use serde::Serialize;
@@ -62,6 +63,19 @@ pub struct Removed {
     pub bytes: u64,
 }
 
+/// A cached image GC evicted (or would evict), and why.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Evicted {
+    /// `REPO@DIGEST (tags ...)`.
+    pub what: String,
+    pub upstream: String,
+    /// What evicting it took off the upstream's cached bytes.
+    pub bytes: u64,
+    /// When it was last pulled (seconds since the epoch).
+    pub last_pulled: i64,
+    pub reason: String,
+}
+
 /// One thing GC kept, and why.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Kept {
@@ -76,6 +90,8 @@ pub struct GcReport {
     pub links_removed: Vec<Removed>,
     pub blobs_deleted: Vec<Removed>,
     pub uploads_expired: Vec<Removed>,
+    /// Cached images evicted (`--max-bytes`, `--evict-after`, a deleted upstream).
+    pub evicted: Vec<Evicted>,
     /// Blobs and manifests kept, with the reason (filled on dry runs).
     pub kept: Vec<Kept>,
     /// Bytes of blob files, manifests and upload files removed.
@@ -85,19 +101,29 @@ pub struct GcReport {
 impl Registry {
     /// Run GC once with `policy` (or only report, on a dry run).
     pub fn gc(&self, policy: &GcPolicy) -> Result<GcReport> {
+        self.gc_purging(policy, &[])
+    }
+
+    /// GC that also evicts the whole cache of the upstreams in `purge`
+    /// (`soute upstream del NAME --purge`).
+    pub fn gc_purging(&self, policy: &GcPolicy, purge: &[String]) -> Result<GcReport> {
         // Finish what an interrupted run left, so the counts below are this run's.
         self.empty_trash()?;
+        // Eviction reads the pull times: this process's pending ones first.
+        self.flush_pulls()?;
         let live_since = now() - PIN_STALE_SECS;
         if policy.dry_run {
             return self.db.read_consistent(|tx| {
                 let g = graph::load_graph(tx, live_since)?;
-                Ok(plan(&g, policy, now(), true).report)
+                let cache = upstreams::cache_state(tx)?;
+                Ok(plan_evicting(&g, &cache, policy, now(), true, purge).report)
             });
         }
         let plan = self.db.write(|tx| {
             backups::delete_stale_backups(tx, live_since)?;
             let g = graph::load_graph(tx, live_since)?;
-            let plan = plan(&g, policy, now(), false);
+            let cache = upstreams::cache_state(tx)?;
+            let plan = plan_evicting(&g, &cache, policy, now(), false, purge);
             for (repo_id, digest, _) in &plan.manifests {
                 manifests::delete_manifest(tx, *repo_id, digest)?;
             }
@@ -110,6 +136,7 @@ impl Registry {
             for (id, _) in &plan.uploads {
                 uploads::delete_upload(tx, id)?;
             }
+            upstreams::delete_stale_cache_rows(tx)?;
             // Names used only by sessions that expired (or never had content).
             repos::delete_empty_repos(tx)?;
             Ok(plan)
@@ -124,14 +151,18 @@ impl Registry {
             }
         }
         let r = &plan.report;
+        for e in &r.evicted {
+            log::info!("gc: evicted {} ({} bytes): {}", e.what, e.bytes, e.reason);
+        }
         if r.freed_bytes > 0 || !r.links_removed.is_empty() {
             log::info!(
-                "gc: freed {} bytes: {} blob(s), {} manifest(s), {} link(s), {} expired upload(s)",
+                "gc: freed {} bytes: {} blob(s), {} manifest(s), {} link(s), {} expired upload(s), {} cached image(s) evicted",
                 r.freed_bytes,
                 r.blobs_deleted.len(),
                 r.manifests_deleted.len(),
                 r.links_removed.len(),
-                r.uploads_expired.len()
+                r.uploads_expired.len(),
+                r.evicted.len()
             );
         }
         Ok(plan.report)
@@ -170,11 +201,15 @@ impl Registry {
         policy: &GcPolicy,
     ) -> Result<Usage> {
         let live_since = now() - PIN_STALE_SECS;
-        let g = self
-            .db
-            .read_consistent(|tx| graph::load_graph(tx, live_since))?;
+        self.flush_pulls()?;
+        let (g, cache) = self.db.read_consistent(|tx| {
+            Ok((
+                graph::load_graph(tx, live_since)?,
+                upstreams::cache_state(tx)?,
+            ))
+        })?;
         let t = now();
-        let (mut repos, total) = usage(&g, policy, t);
+        let (mut repos, total, upstreams) = usage(&g, &cache, policy, t);
         let (mut repo_frees, mut tag_frees) = (None, None);
         if let Some(name) = repo {
             let id = g
@@ -207,6 +242,7 @@ impl Registry {
         Ok(Usage {
             repositories: repos,
             total,
+            upstreams,
             repository_delete_frees_bytes: repo_frees,
             tag_delete_frees_bytes: tag_frees,
         })

@@ -1,14 +1,16 @@
-//! The GC plan and space accounting: pure functions over the reference graph
-//! (`db::graph`) and the clock. `plan` decides what GC removes and why the rest
-//! is kept; `usage` and `delete_frees` run the same plan for `du`, so what `du`
-//! calls reclaimable is exactly what GC frees.
+//! The GC plan: pure functions over the reference graph (`db::graph`) and the
+//! clock. `plan` decides what GC removes and why the rest is kept,
+//! `plan_evicting` with the cache's evictions first (`gc_evict`); `gc_usage`
+//! runs the same plan for `du`, so what `du` calls reclaimable is exactly what
+//! GC frees.
 //!
 //! It must never do I/O, run SQL or read the clock itself: the graph and the
 //! time come in, decisions go out, and `gc` applies them.
 
 use super::gc::{GcPolicy, GcReport, Kept, Removed};
+use super::gc_evict::{apply, evictions};
 use crate::db::graph::Graph;
-use serde::Serialize;
+use crate::db::upstreams::CacheState;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -40,6 +42,34 @@ fn mark<'a>(
 
 /// Decide what goes. Pure: the graph and the clock in, the plan out.
 pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
+    plan_with(g, p, now, explain, &HashSet::new())
+}
+
+/// The plan with the cache's evictions first (`gc_evict`): evicted
+/// manifests and links go, then the plan runs on what remains, freeing the
+/// blobs they held without waiting for the grace period (unless something
+/// else keeps them: a private image's reference, a recent link, a backup).
+/// `purge`: upstreams whose whole cache goes.
+pub(super) fn plan_evicting(
+    g: &Graph,
+    cache: &CacheState,
+    p: &GcPolicy,
+    now: i64,
+    explain: bool,
+    purge: &[String],
+) -> Plan {
+    let e = evictions(g, cache, now, purge);
+    let mut out = plan_with(&apply(g, &e), p, now, explain, &e.blobs);
+    out.report.freed_bytes += e.manifests.iter().map(|m| m.2).sum::<u64>();
+    out.manifests.extend(e.manifests);
+    out.links.extend(e.links);
+    out.report.evicted = e.report;
+    out
+}
+
+/// `plan`, where the blobs in `no_grace` (evicted ones) are not kept for
+/// being younger than the grace period.
+fn plan_with(g: &Graph, p: &GcPolicy, now: i64, explain: bool, no_grace: &HashSet<String>) -> Plan {
     let repo_name: HashMap<i64, &str> = g.repos.iter().map(|(i, n)| (*i, n.as_str())).collect();
     let rn = |id: i64| repo_name.get(&id).copied().unwrap_or("?");
     let mut out = Plan::default();
@@ -180,7 +210,7 @@ pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
             Some(l.clone())
         } else if g.pinned.contains(&b.digest) {
             Some("pinned by a running backup".to_string())
-        } else if now - b.created_at < p.grace_secs {
+        } else if now - b.created_at < p.grace_secs && !no_grace.contains(&b.digest) {
             Some("younger than the grace period".to_string())
         } else {
             None
@@ -210,181 +240,12 @@ pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
     out
 }
 
-/// Space used by one repository.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct RepoUsage {
-    pub name: String,
-    pub manifests: u64,
-    pub blobs: u64,
-    /// Sizes of the blobs it links or references plus its manifests.
-    pub logical_bytes: u64,
-    /// The part of `logical_bytes` no other repository uses.
-    pub unique_bytes: u64,
-    pub shared_bytes: u64,
-    /// What GC with the given policy would free that this repository uses
-    /// (a blob freed from two repositories counts in both).
-    pub reclaimable_bytes: u64,
-    pub upload_bytes: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct TotalUsage {
-    pub blobs: u64,
-    pub blob_bytes: u64,
-    pub manifests: u64,
-    pub manifest_bytes: u64,
-    pub upload_bytes: u64,
-    /// Exactly what `gc` with the same policy frees now.
-    pub reclaimable_bytes: u64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Usage {
-    pub repositories: Vec<RepoUsage>,
-    pub total: TotalUsage,
-    /// With a repository: what deleting it would eventually free (after the
-    /// grace periods, with untagged manifests collected).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repository_delete_frees_bytes: Option<u64>,
-    /// With a repository and a tag: what deleting the tag would eventually free.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tag_delete_frees_bytes: Option<u64>,
-}
-
-/// The policy of "eventually": every grace period over, untagged collected.
-pub(super) fn eventual() -> GcPolicy {
-    GcPolicy {
-        grace_secs: 0,
-        link_grace_secs: 0,
-        upload_ttl_secs: i64::MAX,
-        delete_untagged: true,
-        dry_run: true,
-    }
-}
-
-pub(super) fn usage(g: &Graph, policy: &GcPolicy, now: i64) -> (Vec<RepoUsage>, TotalUsage) {
-    let blob_size: HashMap<&str, u64> = g
-        .blobs
-        .iter()
-        .map(|b| (b.digest.as_str(), b.size))
-        .collect();
-    let mut sets: HashMap<i64, HashSet<&str>> = HashMap::new();
-    for l in &g.links {
-        sets.entry(l.repo_id).or_default().insert(l.digest.as_str());
-    }
-    for r in g.refs.iter().filter(|r| r.is_blob) {
-        if blob_size.contains_key(r.child.as_str()) {
-            sets.entry(r.repo_id).or_default().insert(r.child.as_str());
-        }
-    }
-    let mut users: HashMap<&str, u32> = HashMap::new();
-    for set in sets.values() {
-        for d in set {
-            *users.entry(d).or_default() += 1;
-        }
-    }
-    let plan = plan(g, policy, now, false);
-    let freed_blobs: HashSet<&str> = plan.blobs.iter().map(|b| b.0.as_str()).collect();
-    let mut repos = Vec::new();
-    for (id, name) in &g.repos {
-        let empty = HashSet::new();
-        let set = sets.get(id).unwrap_or(&empty);
-        let (mut manifests, mut manifest_bytes) = (0u64, 0u64);
-        for m in g.manifests.iter().filter(|m| m.repo_id == *id) {
-            manifests += 1;
-            manifest_bytes += m.size;
-        }
-        let size = |d: &&str| blob_size.get(d).copied().unwrap_or(0);
-        let blob_bytes: u64 = set.iter().map(size).sum();
-        let unique_blobs: u64 = set
-            .iter()
-            .filter(|d| users.get(**d).copied() == Some(1))
-            .map(size)
-            .sum();
-        let upload_bytes: u64 = g
-            .uploads
-            .iter()
-            .filter(|u| u.repo_id == *id)
-            .map(|u| u.length)
-            .sum();
-        let reclaimable = set
-            .iter()
-            .filter(|d| freed_blobs.contains(**d))
-            .map(size)
-            .sum::<u64>()
-            + plan
-                .manifests
-                .iter()
-                .filter(|m| m.0 == *id)
-                .map(|m| m.2)
-                .sum::<u64>()
-            + g.uploads
-                .iter()
-                .filter(|u| u.repo_id == *id && plan.uploads.iter().any(|p| p.0 == u.id))
-                .map(|u| u.length)
-                .sum::<u64>();
-        if set.is_empty() && manifests == 0 && upload_bytes == 0 {
-            continue;
-        }
-        repos.push(RepoUsage {
-            name: name.clone(),
-            manifests,
-            blobs: set.len() as u64,
-            logical_bytes: blob_bytes + manifest_bytes,
-            unique_bytes: unique_blobs + manifest_bytes,
-            shared_bytes: blob_bytes - unique_blobs,
-            reclaimable_bytes: reclaimable,
-            upload_bytes,
-        });
-    }
-    let total = TotalUsage {
-        blobs: g.blobs.len() as u64,
-        blob_bytes: g.blobs.iter().map(|b| b.size).sum(),
-        manifests: g.manifests.len() as u64,
-        manifest_bytes: g.manifests.iter().map(|m| m.size).sum(),
-        upload_bytes: g.uploads.iter().map(|u| u.length).sum(),
-        reclaimable_bytes: plan.report.freed_bytes,
-    };
-    (repos, total)
-}
-
-/// What removing `drop_tag` (or, without it, the whole repository) would
-/// free eventually: the rows removed at once plus what GC then collects.
-pub(super) fn delete_frees(mut g: Graph, repo_id: i64, drop_tag: Option<&str>, now: i64) -> u64 {
-    let before = plan(&g, &eventual(), now, false).report.freed_bytes;
-    let mut direct = 0u64;
-    match drop_tag {
-        Some(tag) => g.tags.retain(|t| !(t.repo_id == repo_id && t.name == tag)),
-        None => {
-            direct += g
-                .manifests
-                .iter()
-                .filter(|m| m.repo_id == repo_id)
-                .map(|m| m.size)
-                .sum::<u64>();
-            direct += g
-                .uploads
-                .iter()
-                .filter(|u| u.repo_id == repo_id)
-                .map(|u| u.length)
-                .sum::<u64>();
-            g.tags.retain(|t| t.repo_id != repo_id);
-            g.manifests.retain(|m| m.repo_id != repo_id);
-            g.refs.retain(|r| r.repo_id != repo_id);
-            g.links.retain(|l| l.repo_id != repo_id);
-            g.uploads.retain(|u| u.repo_id != repo_id);
-        }
-    }
-    let after = plan(&g, &eventual(), now, false).report.freed_bytes;
-    (after + direct).saturating_sub(before)
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::db::graph::*;
 
-    fn graph() -> Graph {
+    pub(in crate::registry) fn graph() -> Graph {
         let m = |d: &str, created_at: i64, subject: Option<&str>| ManifestNode {
             repo_id: 1,
             digest: d.into(),
@@ -453,7 +314,7 @@ mod tests {
         }
     }
 
-    fn policy(delete_untagged: bool) -> GcPolicy {
+    pub(in crate::registry) fn policy(delete_untagged: bool) -> GcPolicy {
         GcPolicy {
             grace_secs: 100,
             link_grace_secs: 100,
@@ -523,23 +384,5 @@ mod tests {
         assert!(why("blob F").starts_with("linked in r by a recent upload"));
         assert_eq!(why("blob G"), "younger than the grace period");
         assert_eq!(why("blob H"), "pinned by a running backup");
-    }
-
-    #[test]
-    fn du_agrees_with_plan_and_predicts_deletes() {
-        let g = graph();
-        let p = policy(true);
-        let (repos, total) = usage(&g, &p, 1000);
-        assert_eq!(
-            total.reclaimable_bytes,
-            plan(&g, &p, 1000, false).report.freed_bytes
-        );
-        assert_eq!(repos.len(), 1);
-        assert_eq!(repos[0].shared_bytes, 0);
-        // Dropping tag v1 frees M1 with A and B (M2, its other user, goes anyway) and S with E.
-        let frees = delete_frees(g.clone(), 1, Some("v1"), 1000);
-        assert_eq!(frees, 10 + 10 + 100 * 3, "M1, S, A, B, E");
-        let all = delete_frees(g, 1, None, 1000);
-        assert!(all > frees);
     }
 }

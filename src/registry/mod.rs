@@ -8,10 +8,14 @@
 mod access;
 mod audit;
 mod backup;
+mod cache_space;
 mod cached;
 mod gc;
+mod gc_evict;
 mod gc_plan;
+mod gc_usage;
 mod manifests;
+mod pull_log;
 mod sessions;
 mod upload_body;
 mod uploads;
@@ -23,8 +27,9 @@ pub use audit::{AuditAction, AuditEvent, AuditRetention, DEFAULT_AUDIT_DAYS, DEF
 pub use backup::{BackupProgress, BackupReport};
 pub use cached::CachedTag;
 pub use db::audit::AuditRow;
-pub use gc::{GcPolicy, GcReport, Kept, Removed};
-pub use gc_plan::{RepoUsage, TotalUsage, Usage};
+pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
+pub use gc_evict::ORPHAN_EVICT_AFTER_SECS;
+pub use gc_usage::{RepoUsage, TotalUsage, UpstreamUsage, Usage};
 pub use manifests::PutOutcome;
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
@@ -58,6 +63,8 @@ pub struct Registry {
     search_slots: sessions::SearchSlots,
     /// The audit log's retention and rate limits.
     audit: audit::AuditLog,
+    /// Pull times of cached content, written in batches.
+    pull_log: pull_log::PullLog,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -92,6 +99,7 @@ impl Registry {
             owners: sessions::SessionOwners::default(),
             search_slots: sessions::SearchSlots::default(),
             audit: audit::AuditLog::default(),
+            pull_log: pull_log::PullLog::default(),
         };
         Ok(registry)
     }

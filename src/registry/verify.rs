@@ -36,6 +36,9 @@ pub struct VerifyReport {
     pub orphans: Vec<String>,
     /// What `--repair` removed.
     pub repaired: Vec<String>,
+    /// References of cached manifests to content no client pulled yet
+    /// (not problems: a pull-through cache fetches only what is asked for).
+    pub cached_refs_not_pulled: u64,
 }
 
 impl Registry {
@@ -131,6 +134,7 @@ impl Registry {
             }
         }
         drop(bodies);
+        r.cached_refs_not_pulled = self.db.read(integrity::unpulled_cached_refs)?;
         for (repo, manifest, child, kind) in self.db.read(integrity::dangling_refs)? {
             r.problems.push(format!(
                 "manifest {repo}@{manifest} references {kind} {child}, which is not in {repo}"

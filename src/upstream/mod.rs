@@ -6,7 +6,8 @@
 //! `names` maps repository names to upstreams, `challenge` parses
 //! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
 //! the cache's decisions, `flight` makes concurrent fetches of a blob one,
-//! `proxy_env` reads distribution's `REGISTRY_PROXY_*`. Content is written through `registry` like a push
+//! `proxy_env` reads distribution's `REGISTRY_PROXY_*`, `sync` warms the
+//! cache ahead of time (`soute upstream sync`). Content is written through `registry` like a push
 //! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
 //! invariant of the store holds for cached content.
 //!
@@ -22,6 +23,7 @@ mod flight;
 pub mod names;
 mod proxy_env;
 mod pull;
+pub mod sync;
 
 use crate::error::{Code, Error, Result};
 use crate::oci::RepoName;
@@ -127,7 +129,8 @@ impl PullThrough {
         let Some((first, _)) = names::split_namespace(name) else {
             return Ok(());
         };
-        if self.registry.upstream(first)?.is_some() {
+        // A deleted upstream's cached repositories stay read-only too.
+        if self.registry.upstream(first)?.is_some() || self.registry.is_cached_namespace(first)? {
             return Err(Error::client(
                 Code::Unsupported,
                 format!(

@@ -38,6 +38,8 @@ impl PullThrough {
             Reference::Digest(digest) => self.manifest_by_digest(&m, &client, digest)?,
             Reference::Tag(tag) => self.manifest_by_tag(&m, &client, tag)?,
         }
+        // Its last-pulled time, for eviction (batched: no write per request).
+        self.registry.note_pull(&m.local, reference);
         Ok(Some(m.local))
     }
 

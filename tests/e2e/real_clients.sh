@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # real_clients.sh - end-to-end round trips of REAL registry clients (docker via dockerd,
 # podman, skopeo, containerd ctr, oras-py, docker SDK for Python) against soute served
-# over TLS with its own CA and basic auth (users made with `soute user add`), offline.
+# over TLS with its own CA and basic auth (users made with `soute user add`), offline;
+# and the pull-through cache with a docker-registry upstream on loopback, including the
+# daemons' mirror set-ups (dockerd registry-mirrors, containerd hosts.toml, podman
+# registries.conf).
 # Adapted from shared/lab/real-clients.sh (which targets Debian's docker-registry).
 #
 #   SOUTE_BIN=target/release/soute bash tests/e2e/real_clients.sh
@@ -215,8 +218,9 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- 0. tools
 section "tools (installed by .ci/run; this script installs nothing)"
-TOOLS=(dockerd docker ctr podman skopeo umoci busybox jq openssl curl ss flock /usr/bin/python3)
-[ "$SOUTE" = 1 ] || TOOLS+=(docker-registry htpasswd)
+# docker-registry: the registry under test in distribution mode, the cache's upstream in soute mode
+TOOLS=(dockerd docker ctr podman skopeo umoci busybox jq openssl curl ss flock docker-registry /usr/bin/python3)
+[ "$SOUTE" = 1 ] || TOOLS+=(htpasswd)
 MISSING=()
 for t in "${TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || MISSING+=("$t"); done
 if [ ${#MISSING[@]} -gt 0 ]; then
@@ -367,7 +371,10 @@ section "docker (dockerd $(dockerd --version | awk '{print $3}' | tr -d ,), own 
 export DOCKER_HOST="unix://$W/docker.sock" DOCKER_CONFIG="$W/docker-config"
 mkdir -p "$DOCKER_CONFIG"
 start_dockerd() {
+    # its own daemon.json (never /etc/docker's): the cache section sets registry-mirrors
+    printf '{}\n' >"$W/daemon.json"
     dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+        --config-file "$W/daemon.json" \
         --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/dockerd.pid" \
         -H "unix://$W/docker.sock" >"$W/dockerd.log" 2>&1 9>&- &
     echo $! >"$W/dockerd.bgpid"
@@ -815,6 +822,136 @@ if [ "$SOUTE" = 1 ]; then
     [ "$SOUTE_AUTH" = auto ] && ORAS_BACKEND=basic   # Basic challenges again
 else
     skip "access rules" "distribution has no access rules"
+fi
+
+# ---------------------------------------------------------------- 8b. pull-through cache
+# A Debian docker-registry on 127.0.0.1 (plain HTTP, anonymous) is the upstream, holding
+# the busybox image built above as library/busybox:latest and lab/tool:1. soute caches it
+# as docker.io (--mirror) and as quay.io; docker, podman and ctr pull through
+# HOST/docker.io/...; then the daemons' own mirror set-ups, as the README writes them:
+# dockerd "registry-mirrors" (`docker pull busybox`), containerd hosts.toml (?ns=),
+# podman registries.conf. Docker Hub's and quay's names resolve to ::1 for the run (a
+# daemon that falls back from its mirror stays on loopback: everything is offline).
+# The upstream's access log shows that soute fetched each blob once for all of them.
+if [ "$SOUTE" = 1 ] && [ $DOCKER_OK = 1 ]; then
+    section "pull-through cache: docker-registry upstream on 127.0.0.1, dockerd/containerd/podman mirrors (auth $SOUTE_AUTH)"
+    UPORT=
+    for p in $(seq 5200 5249); do port_free "$p" && { UPORT=$p; break; }; done
+    UP="127.0.0.1:$UPORT"
+    BUSYBOX_IMG="$REG/docker.io/library/busybox:latest"
+    start_upstream() {
+        [ -n "$UPORT" ] || { echo "no free port in 5200..5249"; return 1; }
+        cat >"$W/upstream.yml" <<EOF
+version: 0.1
+log: {level: info, accesslog: {disabled: false}}
+storage: {filesystem: {rootdirectory: $W/upstream-data}, delete: {enabled: true}}
+http: {addr: "$UP", secret: soute-e2e-upstream}
+EOF
+        # REGISTRY_AUTH_FILE (podman's, exported above) would read as distribution's auth.file
+        env -u REGISTRY_AUTH_FILE docker-registry serve "$W/upstream.yml" >"$W/upstream.log" 2>&1 9>&- &
+        echo $! >"$W/upstream.pid"
+        wait_for 30 "curl -sS -f -o /dev/null http://$UP/v2/"
+    }
+    step "docker-registry upstream on http://$UP (anonymous)" start_upstream
+    [ -f "$W/upstream.pid" ] && PIDS_TO_KILL+=("$(cat "$W/upstream.pid")")
+    build_cached_image() { # busybox (the layer the private images have) + a layer of its own
+        set -e
+        echo "hello from the cache" >"$W/cached.txt"
+        umoci new --image "$W/oci:cached"
+        umoci insert --image "$W/oci:cached" "$W/rootfs/bin" /bin
+        umoci insert --image "$W/oci:cached" "$W/cached.txt" /hello.txt
+        umoci config --image "$W/oci:cached" --os linux --architecture amd64 \
+            --config.cmd /bin/cat --config.cmd /hello.txt
+        skopeo copy --dest-tls-verify=false "oci:$W/oci:cached" "docker://$UP/library/busybox:latest"
+        skopeo copy --dest-tls-verify=false "oci:$W/oci:cached" "docker://$UP/lab/tool:1"
+    }
+    step "umoci image only the upstream has -> upstream library/busybox:latest, lab/tool:1" build_cached_image
+    hub_hosts() { # files come before DNS in nsswitch: these lines win while the run lasts
+        grep -q "registry-1.docker.io .*$HOSTS_MARK\$" /etc/hosts ||
+            echo "::1 registry-1.docker.io index.docker.io docker.io auth.docker.io quay.io $HOSTS_MARK" >>/etc/hosts
+        getent ahosts registry-1.docker.io | has '^::1 ' && getent ahosts quay.io | has '^::1 '
+    }
+    step "/etc/hosts: Docker Hub's and quay's names -> ::1 (fallbacks stay on loopback)" hub_hosts
+    step "soute upstream add docker.io http://$UP --mirror; quay.io (server running)" \
+        "soute upstream add docker.io http://$UP --mirror --data $W/soute-data && soute upstream add quay.io http://$UP --data $W/soute-data && soute upstream list --data $W/soute-data"
+
+    echo "$RPASS" | docker login -u "$RUSER" --password-stdin "$REG" >/dev/null 2>&1
+    step "docker pull $BUSYBOX_IMG (cold: through the cache) + run" \
+        "docker pull $BUSYBOX_IMG && docker run --rm --network none $BUSYBOX_IMG | has -x 'hello from the cache'"
+    step "docker pull $REG/docker.io/busybox:latest (Docker Hub's short form)" \
+        "docker pull $REG/docker.io/busybox:latest && test \"\$(docker image inspect -f '{{.Id}}' $REG/docker.io/busybox:latest)\" = \"\$(oci_config_digest cached)\""
+    step "podman pull $BUSYBOX_IMG" \
+        "echo $RPASS | podman login -u $RUSER --password-stdin $REG && podman pull $BUSYBOX_IMG && podman image exists $BUSYBOX_IMG"
+    step "ctr pull $BUSYBOX_IMG --tlscacert --user" \
+        "$CTR images pull --tlscacert $CA --user $RUSER:$RPASS $BUSYBOX_IMG"
+
+    # dockerd: registry-mirrors, reloaded with SIGHUP (start_dockerd passed --config-file)
+    ANON_GRANTED=0
+    mirror_auth() {
+        if [ "$SOUTE_AUTH" = basic ]; then
+            # Basic mode: no anonymous pulls for docker; the CLI sends the daemon the
+            # credentials it has for Docker Hub, which dockerd also gives its mirrors
+            local auth; auth=$(printf '%s:%s' "$RUSER" "$RPASS" | base64 -w0)
+            jq --arg a "$auth" '.auths["https://index.docker.io/v1/"] = {auth: $a}' \
+                "$DOCKER_CONFIG/config.json" >"$W/config.json.new" && mv "$W/config.json.new" "$DOCKER_CONFIG/config.json"
+        else
+            soute access grant anonymous 'library/**' pull --data "$W/soute-data"
+        fi
+    }
+    step "daemons' credentials for the mirror (basic: Docker Hub's auth entry; else anonymous library/** pull)" mirror_auth &&
+        [ "$SOUTE_AUTH" != basic ] && ANON_GRANTED=1
+    dockerd_mirror() {
+        printf '{"registry-mirrors": ["https://%s"]}\n' "$REG" >"$W/daemon.json"
+        kill -HUP "$DOCKERD_PID"
+        wait_for 20 "docker info --format '{{json .RegistryConfig.Mirrors}}' | grep -F 'https://$REG/'"
+        docker info --format '{{json .RegistryConfig.Mirrors}}'
+    }
+    step "dockerd registry-mirrors [https://$REG] (daemon.json, SIGHUP)" dockerd_mirror
+    step "docker pull busybox (dockerd asks the mirror for library/busybox) + run" \
+        "docker pull busybox && docker run --rm --network none busybox | has -x 'hello from the cache' && grep -E '(GET|HEAD) /v2/library/busybox/manifests/latest 200' $W/soute.log"
+
+    # containerd: hosts.toml per registry; containerd adds ?ns=<registry> for a mirror host
+    mkdir -p "$W/ctr-mirror/docker.io" "$W/ctr-mirror/quay.io"
+    for r in docker.io quay.io; do
+        server=https://$r; [ $r = docker.io ] && server=https://registry-1.docker.io
+        printf 'server = "%s"\n[host."https://%s"]\n  capabilities = ["pull", "resolve"]\n  ca = "%s"\n' \
+            "$server" "$REG" "$CA" >"$W/ctr-mirror/$r/hosts.toml"
+    done
+    step "ctr pull docker.io/library/busybox:latest (hosts.toml mirror, ?ns=docker.io)" \
+        "$CTR images pull --hosts-dir $W/ctr-mirror --user $RUSER:$RPASS docker.io/library/busybox:latest"
+    step "ctr pull quay.io/lab/tool:1 (?ns=quay.io picks upstream quay.io, not the mirror)" \
+        "$CTR images pull --hosts-dir $W/ctr-mirror --user $RUSER:$RPASS quay.io/lab/tool:1 && soute du --json --data $W/soute-data | jq -e '[.repositories[].name] | index(\"quay.io/lab/tool\") != null and index(\"docker.io/lab/tool\") == null'"
+
+    # podman: a registries.conf mirror at HOST/docker.io (the upstream's namespace)
+    cat >"$W/containers/registries.conf" <<EOF
+[[registry]]
+prefix = "docker.io"
+location = "docker.io"
+[[registry.mirror]]
+location = "$REG/docker.io"
+EOF
+    step "podman pull docker.io/library/busybox:latest (registries.conf mirror $REG/docker.io)" \
+        "podman rmi -f $BUSYBOX_IMG >/dev/null 2>&1; CONTAINERS_REGISTRIES_CONF=$W/containers/registries.conf podman pull docker.io/library/busybox:latest && podman image exists docker.io/library/busybox:latest"
+    fetched_once() { # one upstream request per blob: a GET, or a HEAD for a blob soute had
+        local lines; lines=$(grep '"soute/' "$W/upstream.log" | grep -oE '"(GET|HEAD) /v2/library/busybox/blobs/sha256:[0-9a-f]{64} [^"]*" 200' | sed 's/^"[A-Z]* //' | sort | uniq -c)
+        echo "$lines"
+        grep '"soute/' "$W/upstream.log" | grep -oE '"(GET|HEAD) /v2/[^"]*" [0-9]+'
+        [ "$(echo "$lines" | grep -c blobs)" -ge 3 ] && ! echo "$lines" | awk '$1 != 1 {bad=1} END {exit !bad}' &&
+            grep '"soute/' "$W/upstream.log" | has -E '"GET /v2/library/busybox/blobs/sha256:[0-9a-f]{64} [^"]*" 200'
+    }
+    step "upstream's access log: one request per busybox blob for 7 pulls (GET, or HEAD if soute had it)" fetched_once
+    step "soute upstream list --json: hits, misses, bytes; no password" \
+        "soute upstream list --json --data $W/soute-data | tee /dev/stderr | jq -e '.[] | select(.name==\"docker.io\") | .hits > 0 and .misses > 0 and .bytes_fetched > 0 and .bytes_served > .bytes_fetched and .password_set == false'"
+    step "soute du: cached bytes apart from private ones" \
+        "soute du --json --data $W/soute-data | tee /dev/stderr | jq -e '.total.cached_bytes > 0 and .total.private_bytes > 0 and (.upstreams | map(.name) | index(\"docker.io\") != null)'"
+
+    # back to the state the next sections expect
+    [ "$ANON_GRANTED" = 1 ] && soute access revoke anonymous 'library/**' --data "$W/soute-data" >/dev/null
+    printf '{}\n' >"$W/daemon.json"; kill -HUP "$DOCKERD_PID" 2>/dev/null
+    $CTR images rm "$BUSYBOX_IMG" docker.io/library/busybox:latest quay.io/lab/tool:1 >/dev/null 2>&1
+    docker logout "$REG" >/dev/null 2>&1; podman logout "$REG" >/dev/null 2>&1
+elif [ "$SOUTE" = 1 ]; then
+    skip "pull-through cache with daemons" "dockerd not running"
 fi
 
 # ---------------------------------------------------------------- 9. registry-side view
