@@ -13,6 +13,7 @@ mod gc;
 mod gc_plan;
 mod manifests;
 mod sessions;
+mod stats;
 mod upload_body;
 mod uploads;
 mod users;
@@ -26,6 +27,7 @@ pub use db::audit::AuditRow;
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
+pub use stats::{Disk, Job, UpstreamCounters};
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
