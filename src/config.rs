@@ -139,8 +139,7 @@ impl Config {
             cfg.listen = parse_listen(&addr).map_err(in_env("REGISTRY_HTTP_ADDR"))?;
         }
         if let Some(addr) = env("REGISTRY_HTTP_DEBUG_ADDR") {
-            cfg.metrics.listen =
-                parse_listen(&addr).map_err(in_env("REGISTRY_HTTP_DEBUG_ADDR"))?;
+            cfg.metrics.listen = parse_listen(&addr).map_err(in_env("REGISTRY_HTTP_DEBUG_ADDR"))?;
         }
         if let Some(v) = env("REGISTRY_STORAGE_DELETE_ENABLED") {
             cfg.delete_enabled = parse_bool("REGISTRY_STORAGE_DELETE_ENABLED", &v)?;

@@ -72,7 +72,10 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
                 writeln!(out, "soute listening on {}://{addr}", running.scheme())?;
             }
             for addr in running.metrics_addrs() {
-                writeln!(out, "soute metrics on http://{addr} (/metrics, /livez, /readyz)")?;
+                writeln!(
+                    out,
+                    "soute metrics on http://{addr} (/metrics, /livez, /readyz)"
+                )?;
             }
             out.flush()?;
             drop(out);

@@ -173,6 +173,9 @@ impl Api {
                 decided(Some(repo), action),
                 format!("{} {repo}", action.as_str()),
             ),
+            Need::System(Action::Metrics) => {
+                (decided(None, Action::Metrics), "read /metrics".to_string())
+            }
             Need::System(action) => (
                 decided(None, action),
                 format!("{} (operator endpoints)", action.as_str()),

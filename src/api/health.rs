@@ -77,9 +77,13 @@ impl Api {
         if !fresh {
             let checks = self.readiness_checks();
             let ready = checks.values().all(|c| c["ok"] == true);
+            let checked_at_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
             let body = json!({
                 "status": if ready { "ready" } else { "not ready" },
                 "checks": Value::Object(checks),
+                "checked_at_ms": checked_at_ms,
             });
             *cached = Some((Instant::now(), if ready { 200 } else { 503 }, body));
         }
@@ -125,7 +129,10 @@ impl Api {
             let tls = match crate::tls::not_after_of_file(cert) {
                 Ok(end) if end - now > CERT_MARGIN_SECS => check(
                     true,
-                    format!("the certificate is valid for {} more days", (end - now) / 86_400),
+                    format!(
+                        "the certificate is valid for {} more days",
+                        (end - now) / 86_400
+                    ),
                 ),
                 Ok(end) if end > now => check(
                     false,

@@ -1,7 +1,8 @@
 //! `GET /metrics`: the Prometheus page. The process's counters
 //! (`crate::metrics`) plus what is read at scrape time: what is stored
-//! (SQLite aggregates, reused for up to 200 x the time they took, at most
-//! 60 s, so a big registry is not scanned on every scrape), upstream
+//! (SQLite aggregates; when they took 5 ms or more, reused for 200 x the
+//! time they took, at most 60 s, so a big registry is not scanned on every
+//! scrape), upstream
 //! counters, the disk and its reserve, and the last GC, backup and verify.
 //! Also [`DebugEndpoints`], the handler of the unauthenticated listener
 //! (`--metrics-listen`): `/metrics`, `/livez` and `/readyz` only.
@@ -24,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// The longest time a reading of what is stored is reused.
 const STORED_TTL_MAX: Duration = Duration::from_secs(60);
+/// A reading quicker than this is not reused (a small registry's is ~1 ms).
+const STORED_CACHE_FROM: Duration = Duration::from_millis(5);
 
 /// What is stored, when it was read and until when it is reused.
 pub(super) struct StoredCache {
@@ -82,7 +85,7 @@ impl Api {
             Ok(stored) => {
                 let took = started.elapsed();
                 let stored = Arc::new(stored);
-                *cache = Some(StoredCache {
+                *cache = (took >= STORED_CACHE_FROM).then(|| StoredCache {
                     until: Instant::now() + (took * 200).min(STORED_TTL_MAX),
                     stored: stored.clone(),
                 });
@@ -123,7 +126,11 @@ impl Collect for ScrapeTime<'_> {
             write_upstreams(&upstreams, out);
         }
         write_last_runs(self.api, out);
-        let up = self.api.health.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let up = self
+            .api
+            .health
+            .started
+            .map_or(0.0, |s| s.elapsed().as_secs_f64());
         out.single(
             "soute_uptime_seconds",
             Kind::Gauge,

@@ -42,7 +42,11 @@ fn split(conn: &Connection, sql: &str) -> Result<[Amount; 2]> {
     let mut out = [Amount::default(); 2];
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })?;
     for row in rows {
         let (cached, count, bytes) = row?;
@@ -85,7 +89,10 @@ pub fn stored(conn: &Connection) -> Result<Stored> {
         manifests,
         tags: [tags[0].count, tags[1].count],
         blobs: [private, cached],
-        upload_sessions: amount(conn, "SELECT COUNT(*), COALESCE(SUM(length), 0) FROM upload")?,
+        upload_sessions: amount(
+            conn,
+            "SELECT COUNT(*), COALESCE(SUM(length), 0) FROM upload",
+        )?,
     })
 }
 

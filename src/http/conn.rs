@@ -348,7 +348,8 @@ fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -
     let m = crate::metrics::get();
     m.transport.bytes_sent.add(bytes);
     let rejected = crate::metrics::Endpoint::Rejected.label();
-    m.requests.observe(rejected, "other", status, start.elapsed());
+    m.requests
+        .observe(rejected, "other", status, start.elapsed());
     linger_close(shared, conn);
     Next::Close
 }

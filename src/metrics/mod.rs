@@ -159,9 +159,7 @@ fn method_index(method: &str) -> usize {
 }
 
 fn status_index(status: u16) -> usize {
-    STATUSES
-        .binary_search(&status)
-        .unwrap_or(STATUSES.len())
+    STATUSES.binary_search(&status).unwrap_or(STATUSES.len())
 }
 
 /// Upper bounds of the request duration buckets, in seconds.
@@ -170,8 +168,20 @@ pub const DURATION_BOUNDS: [f64; 14] = [
 ];
 const BUCKETS: usize = DURATION_BOUNDS.len() + 1;
 const BOUNDS_MICROS: [u64; 14] = [
-    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
-    10_000_000, 30_000_000, 120_000_000,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    10_000_000,
+    30_000_000,
+    120_000_000,
 ];
 
 const REQUEST_SLOTS: usize = Endpoint::COUNT * METHODS.len() * STATUS_SLOTS;
@@ -503,7 +513,11 @@ fn write_auth(m: &Metrics, out: &mut Exposition) {
     let name = "soute_login_failures_total";
     out.family(name, Kind::Counter, "failed logins, by what was wrong");
     for (i, reason) in LOGIN_FAILURES.iter().enumerate() {
-        out.sample(name, &[("reason", reason)], a.login_failures[i].get() as f64);
+        out.sample(
+            name,
+            &[("reason", reason)],
+            a.login_failures[i].get() as f64,
+        );
     }
     out.single(
         "soute_login_throttled_total",
@@ -602,7 +616,12 @@ mod tests {
             200,
             Duration::from_millis(3),
         );
-        r.observe(Endpoint::Manifest.label(), "BREW", 299, Duration::from_secs(500));
+        r.observe(
+            Endpoint::Manifest.label(),
+            "BREW",
+            299,
+            Duration::from_secs(500),
+        );
         assert_eq!(r.count(Endpoint::Manifest, "GET", 200), 1);
         assert_eq!(r.count(Endpoint::Manifest, "other", 999), 1);
         let e = Endpoint::Manifest as usize;

@@ -116,7 +116,8 @@ impl Registry {
             Ok(report) => {
                 gc.freed_bytes.add(report.freed_bytes);
                 gc.blobs_deleted.add(report.blobs_deleted.len() as u64);
-                gc.manifests_deleted.add(report.manifests_deleted.len() as u64);
+                gc.manifests_deleted
+                    .add(report.manifests_deleted.len() as u64);
             }
             Err(_) => gc.failures.inc(),
         }
