@@ -423,6 +423,33 @@ mod tests {
         assert_eq!(Endpoint::name_of(200), "unknown");
     }
 
+    /// What one request's recording costs (`cargo test --release --lib
+    /// recording_cost -- --nocapture`): two threads on the same series,
+    /// the contended case. Asserted far above what it measures.
+    #[test]
+    fn recording_cost() {
+        const N: u64 = 2_000_000;
+        let m = get();
+        let start = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for i in 0..N {
+                        let took = Duration::from_micros(i % 3000);
+                        m.requests
+                            .observe(Endpoint::Manifest.label(), "GET", 200, took);
+                        m.transport.bytes_sent.add(512);
+                        m.transport.bytes_received.add(0);
+                    }
+                });
+            }
+        });
+        let per = start.elapsed().as_nanos() as f64 / (2 * N) as f64;
+        println!("recording one request: {per:.1} ns (2 threads, one series)");
+        assert!(per < 5_000.0, "{per} ns per request");
+        assert!(m.requests.count(Endpoint::Manifest, "GET", 200) >= 2 * N);
+    }
+
     #[test]
     fn an_observation_counts_once_in_its_slot_and_bucket() {
         let r = Requests::new();
