@@ -417,6 +417,21 @@ fn metrics_need_admin_or_the_metrics_scope_except_on_the_metrics_listener() {
             "{who}"
         );
     }
+    // A bearer token from the token service asked for `registry:soute:metrics`.
+    let realm = format!("{base}/v2/token");
+    let scope = ["registry:soute:metrics"];
+    let root_pw = basic("root", "root-pw");
+    let bearer = fetch_token(&agent, &realm, Some("soute"), &scope, Some(&root_pw))
+        .unwrap_or_else(|r| panic!("token: {} {}", r.status, r.text()));
+    get(&agent, &page, Some(&format!("Bearer {bearer}"))).expect_status(200);
+    let other = ["registry:catalog:*"];
+    let listing = fetch_token(&agent, &realm, Some("soute"), &other, Some(&root_pw))
+        .unwrap_or_else(|r| panic!("token: {} {}", r.status, r.text()));
+    // Without the grant: 401 insufficient_scope (a new token would get it).
+    let r = get(&agent, &page, Some(&format!("Bearer {listing}")));
+    r.expect_status(401);
+    let challenge = r.header("www-authenticate").unwrap_or("");
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
     // The scope gives nothing else: no pull, no admin endpoint.
     get(
         &agent,

@@ -11,7 +11,7 @@ use crate::work::{self, Res};
 use crate::Ctx;
 use std::time::Duration;
 
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 7;
 const CLIENTS: usize = 8;
 
 fn started(cx: &Ctx, dir: &str, extra: &[&str]) -> Res<Server> {
