@@ -3,7 +3,8 @@
 //! ```text
 //! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR] [--soute BIN]
 //! ```
-//! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory.
+//! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory,
+//! metrics (manifest GET with metrics on vs `--metrics off`, soute only).
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -13,6 +14,8 @@
 
 #[path = "bench/client.rs"]
 mod client;
+#[path = "bench/metrics.rs"]
+mod metrics;
 #[path = "bench/report.rs"]
 mod report;
 #[path = "bench/servers.rs"]
@@ -30,6 +33,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
+    "metrics",
 ];
 
 pub struct Opts {
@@ -92,6 +96,7 @@ const WORKLOADS: &[Workload] = &[
     ),
     w(&["machine"], Phase::Alone, workloads::fsync_rate),
     w(&["start"], Phase::Alone, workloads::start),
+    w(&["metrics"], Phase::Alone, metrics::metrics_on_off),
     w(&["push", "pull"], Phase::Plain, workloads::push),
     w(&["pull"], Phase::Plain, workloads::pull_plain),
     w(&["small"], Phase::Plain, workloads::small),

@@ -22,6 +22,8 @@ use std::time::Duration;
 /// A running soute: its server, registry and the data folder's lock.
 pub struct Running {
     server: Option<Server>,
+    /// The `--metrics-listen` listener (`/metrics`, `/livez`, `/readyz`).
+    debug: Option<Server>,
     registry: Arc<Registry>,
     addrs: Vec<SocketAddr>,
     secure: bool,
@@ -50,7 +52,7 @@ impl GcThread {
                         Err(RecvTimeoutError::Timeout) => {}
                         _ => return,
                     }
-                    if let Err(e) = registry.gc(&policy) {
+                    if let Err(e) = registry.gc_recorded(&policy) {
                         log::error!("scheduled gc failed: {e}");
                     }
                     wait = interval.max(Duration::from_secs(1));
@@ -70,6 +72,14 @@ impl Running {
     /// The addresses actually bound (port 0 resolved).
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The addresses of the `--metrics-listen` listener (port 0 resolved).
+    pub fn metrics_addrs(&self) -> Vec<SocketAddr> {
+        self.debug
+            .as_ref()
+            .map(|d| d.local_addrs().to_vec())
+            .unwrap_or_default()
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -96,6 +106,9 @@ impl Running {
         }
         if let Some(server) = self.server.take() {
             server.shutdown();
+        }
+        if let Some(debug) = self.debug.take() {
+            debug.shutdown();
         }
         // The cache's pull times wait in memory (at most a minute's worth).
         if let Err(e) = self.registry.flush_pulls() {
@@ -141,6 +154,7 @@ pub fn lock_data_dir(cfg: &Config) -> Result<File> {
 /// leaves nothing behind (no data folder, no CA).
 pub fn start(cfg: Config) -> Result<Running> {
     let listeners = bind_all(&cfg)?;
+    let debug_listeners = bind_metrics(&cfg)?;
     let lock = lock_data_dir(&cfg)?;
     let absolute = std::path::absolute(&cfg.data_dir).unwrap_or_else(|_| cfg.data_dir.clone());
     for report in storage::tighten_modes(&Layout::new(absolute)) {
@@ -201,13 +215,34 @@ pub fn start(cfg: Config) -> Result<Running> {
             ..crate::auth::Limits::default()
         },
     };
-    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?);
+    crate::metrics::set_enabled(!cfg.metrics.off);
+    let health = crate::api::HealthSettings {
+        certificate: match &cfg.tls {
+            TlsMode::Off => None,
+            TlsMode::Auto => Some(Layout::new(&cfg.data_dir).tls_dir().join(layout::LEAF_CERT)),
+            TlsMode::Files { cert, .. } => Some(cert.clone()),
+        },
+        metrics_off: cfg.metrics.off,
+    };
+    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?.with_health(health));
+    let debug = match debug_listeners {
+        None => None,
+        Some(listeners) => {
+            let mut debug_cfg = ServerConfig::new(listeners);
+            debug_cfg.workers = 2;
+            let handler = Arc::new(crate::api::DebugEndpoints(api.clone()));
+            let started = Server::start(debug_cfg, handler)
+                .map_err(|e| Error::io("starting the metrics listener", e))?;
+            Some(started)
+        }
+    };
     let server =
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();
     let gc = GcThread::start(registry.clone(), &cfg);
     Ok(Running {
         server: Some(server),
+        debug,
         registry,
         addrs,
         secure,
@@ -241,6 +276,20 @@ fn bind_all(cfg: &Config) -> Result<Vec<std::net::TcpListener>> {
         }
     }
     Ok(listeners)
+}
+
+/// Bind the `--metrics-listen` addresses, if any.
+fn bind_metrics(cfg: &Config) -> Result<Option<Vec<std::net::TcpListener>>> {
+    if cfg.metrics.listen.is_empty() {
+        return Ok(None);
+    }
+    let mut listeners = Vec::new();
+    for addr in &cfg.metrics.listen {
+        let l = http::bind(*addr)
+            .map_err(|e| Error::io(format!("cannot listen on {addr} (--metrics-listen)"), e))?;
+        listeners.push(l);
+    }
+    Ok(Some(listeners))
 }
 
 type TlsConfig = Arc<rustls::ServerConfig>;

@@ -64,6 +64,16 @@ pub struct Config {
     pub audit: crate::registry::AuditRetention,
     /// `REGISTRY_PROXY_*`: one `--mirror` upstream written at start.
     pub proxy: Option<crate::upstream::ProxyEnv>,
+    /// `/metrics` and its listener (`--metrics`, `--metrics-listen`).
+    pub metrics: MetricsConfig,
+}
+
+/// Metrics: whether requests are counted, and the unauthenticated listener
+/// for `/metrics`, `/livez` and `/readyz` (distribution's debug address).
+#[derive(Clone, Debug, Default)]
+pub struct MetricsConfig {
+    pub off: bool,
+    pub listen: Vec<SocketAddr>,
 }
 
 pub const DEFAULT_PORT: u16 = 5000;
@@ -116,6 +126,7 @@ impl Config {
             disk_reserve: crate::storage::space::DiskReserve::DEFAULT,
             audit: crate::registry::AuditRetention::default(),
             proxy: None,
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -126,6 +137,9 @@ impl Config {
         let mut cfg = Config::for_data(data);
         if let Some(addr) = env("REGISTRY_HTTP_ADDR") {
             cfg.listen = parse_listen(&addr).map_err(in_env("REGISTRY_HTTP_ADDR"))?;
+        }
+        if let Some(addr) = env("REGISTRY_HTTP_DEBUG_ADDR") {
+            cfg.metrics.listen = parse_listen(&addr).map_err(in_env("REGISTRY_HTTP_DEBUG_ADDR"))?;
         }
         if let Some(v) = env("REGISTRY_STORAGE_DELETE_ENABLED") {
             cfg.delete_enabled = parse_bool("REGISTRY_STORAGE_DELETE_ENABLED", &v)?;
@@ -267,6 +281,16 @@ impl Config {
                 (keep, Some(days)) => format!("at most {keep} events, {days} days"),
                 (keep, None) => format!("at most {keep} events, no age limit"),
             },
+        ) + &format!(
+            "metrics:          {}\n",
+            match (self.metrics.off, self.metrics.listen.as_slice()) {
+                (true, _) => "off (--metrics off)".to_string(),
+                (false, []) => "/metrics for admins and metrics tokens".to_string(),
+                (false, l) => format!(
+                    "/metrics for admins and metrics tokens; without auth on {}",
+                    l.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            }
         ) + &match &self.proxy {
             // REGISTRY_PROXY_*: never the password.
             Some(p) => format!(

@@ -72,6 +72,12 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             for addr in running.addrs() {
                 writeln!(out, "soute listening on {}://{addr}", running.scheme())?;
             }
+            for addr in running.metrics_addrs() {
+                writeln!(
+                    out,
+                    "soute metrics on http://{addr} (/metrics, /livez, /readyz)"
+                )?;
+            }
             out.flush()?;
             drop(out);
             startup_notes(&running, &data_dir, &hostnames)?;

@@ -102,7 +102,7 @@ impl Ticker {
 
 pub fn gc(data_dir: &Path, policy: &GcPolicy, json: bool) -> Res<()> {
     let registry = open(data_dir)?;
-    let report = registry.gc(policy)?;
+    let report = registry.gc_recorded(policy)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -176,6 +176,8 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
+    let ok = report.as_ref().is_ok_and(|r| r.problems.is_empty());
+    registry.record_run(soute::registry::Job::Backup, ok);
     let report = report?;
     println!(
         "backup of {} written to {} in {:.1} s: {} blob(s), {} ({} hard-linked, {} copied), {} TLS file(s); check with `soute verify --data {}`",
@@ -221,6 +223,8 @@ pub fn verify(data_dir: &Path, repair: bool, json: bool) -> Res<()> {
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
+    let ok = report.as_ref().is_ok_and(|r| r.problems.is_empty());
+    registry.record_run(soute::registry::Job::Verify, ok);
     let r = report?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);

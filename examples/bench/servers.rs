@@ -100,11 +100,17 @@ pub fn soute_add_user(bin: &Path, data: &Path) {
 
 /// Starts soute; `port` 0 lets it choose (read from its stdout).
 pub fn start_soute(bin: &Path, data: &Path, mode: Mode2, port: u16) -> Server {
+    start_soute_with(bin, data, mode, port, &[])
+}
+
+/// [`start_soute`] with `extra` serve flags.
+pub fn start_soute_with(bin: &Path, data: &Path, mode: Mode2, port: u16, extra: &[&str]) -> Server {
     let listen = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(bin);
     cmd.args(["serve", "--data"])
         .arg(data)
-        .args(["--listen", &listen, "--log-level", "error"]);
+        .args(["--listen", &listen, "--log-level", "error"])
+        .args(extra);
     match mode {
         Mode2::Plain => cmd.args(["--tls", "off"]),
         Mode2::TlsAuth => cmd.args(["--tls", "auto", "--hostname", "localhost"]),

@@ -15,8 +15,9 @@
 //! | tags list, referrers | pull | | | |
 //! | `_catalog`, `/v1/search` | listed: pull per repository | | | |
 //! | `/v2/_soute/*` | admin | | | admin |
+//! | `/metrics` | metrics (admins; a rule or token scope `metrics`) | | | |
 //! | `/v2/` | anyone signed in; anonymous with a token if it may pull somewhere | | | |
-//! | `/ca.crt`, `/v1/_ping` | anyone | | | |
+//! | `/ca.crt`, `/v1/_ping`, `/livez`, `/readyz` | anyone | | | |
 //!
 //! It must never check credentials (`api::auth` does) nor decide itself
 //! (only `Policy::decide` decides): no handler decides access on its own.
@@ -49,7 +50,9 @@ pub(super) enum Need<'r> {
 pub(super) fn need<'r>(route: &'r Route, method: &str) -> Need<'r> {
     let read = matches!(method, "GET" | "HEAD");
     match route {
-        Route::CaCert | Route::V1Ping | Route::Token => Need::Nothing,
+        Route::CaCert | Route::V1Ping | Route::Token | Route::Livez | Route::Readyz => {
+            Need::Nothing
+        }
         Route::Base => Need::Base,
         Route::Catalog | Route::V1Search => Need::Listing,
         Route::Tags { name } | Route::Referrers { name, .. } => Need::Repo(name, Action::Pull),
@@ -60,6 +63,7 @@ pub(super) fn need<'r>(route: &'r Route, method: &str) -> Need<'r> {
         },
         Route::UploadStart { name } | Route::Upload { name, .. } => Need::Repo(name, Action::Push),
         Route::AdminGc | Route::AdminDu => Need::System(Action::Admin),
+        Route::Metrics => Need::System(Action::Metrics),
     }
 }
 
@@ -169,6 +173,9 @@ impl Api {
                 decided(Some(repo), action),
                 format!("{} {repo}", action.as_str()),
             ),
+            Need::System(Action::Metrics) => {
+                (decided(None, Action::Metrics), "read /metrics".to_string())
+            }
             Need::System(action) => (
                 decided(None, action),
                 format!("{} (operator endpoints)", action.as_str()),
@@ -281,6 +288,9 @@ mod tests {
             ("DELETE", upload.into(), "push"),
             ("POST", "/v2/_soute/gc".into(), "admin"),
             ("GET", "/v2/_soute/du".into(), "admin"),
+            ("GET", "/metrics".into(), "metrics"),
+            ("GET", "/livez".into(), "nothing"),
+            ("GET", "/readyz".into(), "nothing"),
         ];
         for (method, path, want) in cases {
             let route = parse(&path).expect("parse").expect("route");

@@ -20,7 +20,7 @@ impl Api {
     pub(super) fn admin_gc(&self, query: &Query) -> Result<Response> {
         let mut policy = gc_policy(query)?;
         policy.dry_run = flag(query, "dry_run")?;
-        let mut report = self.registry.gc(&policy)?;
+        let mut report = self.registry.gc_recorded(&policy)?;
         if !policy.dry_run {
             report.kept.clear();
         }

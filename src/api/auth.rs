@@ -55,7 +55,10 @@ impl Api {
     /// Who is asking: no credentials, a user whose password is right, or a
     /// valid token; wrong credentials get 401, throttled ones 429.
     pub(super) fn authenticate(&self, req: &Request<'_>, route: &Route) -> Result<Access> {
-        if matches!(route, Route::CaCert | Route::V1Ping) {
+        if matches!(
+            route,
+            Route::CaCert | Route::V1Ping | Route::Livez | Route::Readyz
+        ) {
             return Ok(Access::Known(Caller::open()));
         }
         // Read for every request: a user added, a rule granted or a registry
@@ -75,6 +78,9 @@ impl Api {
                 match self.bearer_identity(token, Some(&policy)) {
                     Ok(identity) => identity,
                     Err(why) => {
+                        crate::metrics::get()
+                            .auth
+                            .login_failed(crate::metrics::LoginFailure::Bearer);
                         let ip = req.remote.ip();
                         self.bearer_warnings
                             .warn(|| format!("refused a bearer token from {ip}: {why}"));
@@ -129,6 +135,8 @@ impl Api {
                     Ok(identity)
                 }
                 TokenOutcome::Bad(why) => {
+                    let m = &crate::metrics::get().auth;
+                    m.login_failed(crate::metrics::LoginFailure::Token);
                     log::warn!(
                         "failed token login for user {shown:?} from {}: {why}",
                         req.remote.ip()
@@ -148,12 +156,15 @@ impl Api {
                 Ok(identity)
             }
             AuthOutcome::Bad => {
+                let m = &crate::metrics::get().auth;
+                m.login_failed(crate::metrics::LoginFailure::Password);
                 log::warn!("failed login for user {shown:?} from {}", req.remote.ip());
                 let why = "wrong password or unknown user";
                 self.audit_login(req, AuditAction::LoginFailed, user, why, 401);
                 Err(self.challenge(req, "invalid username or password"))
             }
             AuthOutcome::Throttled { retry_after_secs } => {
+                crate::metrics::get().auth.throttled.inc();
                 self.audit_login(req, AuditAction::LoginFailed, user, "throttled", 429);
                 Err(throttled(
                     "too many failed logins; try again later",

@@ -18,8 +18,10 @@ pub mod basic;
 mod blobs;
 pub mod envelope;
 mod headers;
+mod health;
 mod lists;
 mod manifests;
+mod metrics;
 pub mod query;
 pub(crate) mod ranges;
 pub mod routes;
@@ -30,6 +32,8 @@ mod uploads;
 
 pub use auth::AuthSettings;
 pub use envelope::error_response;
+pub use health::HealthSettings;
+pub use metrics::DebugEndpoints;
 pub use token::AuthMode;
 
 use crate::auth::tokens::LastUsed;
@@ -64,6 +68,8 @@ pub struct Api {
     bearer_warnings: token::QuietWarnings,
     /// Reads under an upstream's namespace go through the cache.
     pull_through: crate::upstream::PullThrough,
+    /// `/livez`, `/readyz` and `/metrics`.
+    health: health::Health,
 }
 
 impl Api {
@@ -93,13 +99,25 @@ impl Api {
             token_uses: LastUsed::new(Duration::from_secs(60), 10_000),
             bearer_key,
             bearer_warnings: token::QuietWarnings::new(Duration::from_secs(10)),
+            health: health::Health::new(HealthSettings::default()),
         })
     }
 
-    fn route_and_dispatch(&self, req: &mut Request<'_>) -> Result<Response> {
+    /// The same handler with the health and metrics endpoints' settings.
+    pub fn with_health(mut self, settings: HealthSettings) -> Api {
+        self.health = health::Health::new(settings);
+        self
+    }
+
+    fn route_and_dispatch(
+        &self,
+        req: &mut Request<'_>,
+        endpoint: &mut crate::metrics::Endpoint,
+    ) -> Result<Response> {
         let Some(route) = routes::parse(&req.path)? else {
             return Err(Error::NoEndpoint(format!("no endpoint at {}", req.path)));
         };
+        *endpoint = metrics::endpoint_of(&route);
         let caller = match self.authenticate(req, &route)? {
             Access::Known(caller) => caller,
             Access::Denied(resp) => return Ok(refused_before_body(req, resp)),
@@ -115,6 +133,10 @@ impl Api {
         }
         // The audit log: pushes, deletes and admin actions, after the fact.
         let audited = audit::audited(&route, &req.method);
+        let uploading = matches!(route, Route::UploadStart { .. } | Route::Upload { .. })
+            && matches!(req.method.as_str(), "POST" | "PATCH" | "PUT");
+        let _uploading = uploading
+            .then(|| crate::metrics::InProgress::of(&crate::metrics::get().uploads_in_progress));
         let result = self.dispatch(req, route, &caller);
         if let Some(audited) = audited {
             self.audit_outcome(req, audited, &caller, &result);
@@ -170,6 +192,9 @@ impl Api {
             (Route::AdminGc, "POST") => self.admin_gc(&query),
             (Route::AdminDu, "GET") => self.admin_du(&query),
             (Route::AdminGc | Route::AdminDu, _) => self.admin_other_method(&query),
+            (Route::Metrics, "GET" | "HEAD") => self.metrics_page(),
+            (Route::Livez, "GET" | "HEAD") => Ok(self.livez()),
+            (Route::Readyz, "GET" | "HEAD") => Ok(self.readyz()),
             _ => Err(method_not_allowed()),
         }
     }
@@ -190,11 +215,14 @@ impl Api {
 
 impl Handler for Api {
     fn handle(&self, req: &mut Request<'_>) -> Response {
-        let resp = match self.route_and_dispatch(req) {
+        let mut endpoint = crate::metrics::Endpoint::Unknown;
+        let resp = match self.route_and_dispatch(req, &mut endpoint) {
             Ok(resp) => resp,
             Err(e) => error_response(&e, req.id),
         };
-        resp.header(API_VERSION.0, API_VERSION.1)
+        let mut resp = resp.header(API_VERSION.0, API_VERSION.1);
+        resp.label = endpoint.label();
+        resp
     }
 
     fn rejection(&self, status: u16, reason: &str) -> Response {

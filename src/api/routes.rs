@@ -53,6 +53,11 @@ pub enum Route {
     AdminGc,
     /// `/v2/_soute/du`: space accounting (GET). Admin: never anonymous.
     AdminDu,
+    /// `/metrics`: the Prometheus page (admins and `metrics` scopes).
+    Metrics,
+    /// `/livez` and `/readyz`: health, no auth.
+    Livez,
+    Readyz,
 }
 
 impl Route {
@@ -81,6 +86,9 @@ pub fn parse(raw_path: &str) -> Result<Option<Route>> {
         "/v2/token" | "/v2/token/" => return Ok(Some(Route::Token)),
         "/v2/_soute/gc" => return Ok(Some(Route::AdminGc)),
         "/v2/_soute/du" => return Ok(Some(Route::AdminDu)),
+        "/metrics" => return Ok(Some(Route::Metrics)),
+        "/livez" => return Ok(Some(Route::Livez)),
+        "/readyz" => return Ok(Some(Route::Readyz)),
         _ => {}
     }
     let Some(rest) = raw_path.strip_prefix("/v2/") else {
@@ -205,6 +213,19 @@ mod tests {
             ("/v2/_soute/gc".into(), Some(Route::AdminGc)),
             ("/v2/_soute/du".into(), Some(Route::AdminDu)),
             ("/v1/search".into(), Some(Route::V1Search)),
+            ("/metrics".into(), Some(Route::Metrics)),
+            ("/livez".into(), Some(Route::Livez)),
+            ("/readyz".into(), Some(Route::Readyz)),
+            // Repositories named like them stay repositories.
+            (
+                "/v2/metrics/manifests/livez".into(),
+                Some(Route::Manifest {
+                    name: name("metrics"),
+                    reference: "livez".into(),
+                }),
+            ),
+            ("/metrics/".into(), None),
+            ("/v2/readyz".into(), None),
             (
                 "/v2/a/manifests/sha256%3Aab".into(),
                 Some(Route::Manifest {

@@ -347,16 +347,17 @@ fn grant(scope: &str, caller: &Caller) -> Option<Grant> {
                 Vec::new()
             }
         }
-        "registry" if name == "soute" && asked.contains(&"admin") => match &caller.policy {
-            None => vec!["admin".into()],
-            Some(p) => {
-                if p.decide(&caller.who, None, Action::Admin).allowed {
-                    vec!["admin".into()]
-                } else {
-                    Vec::new()
-                }
-            }
-        },
+        "registry" if name == "soute" => [Action::Admin, Action::Metrics]
+            .into_iter()
+            .filter(|a| asked.contains(&a.as_str()))
+            .filter(|a| {
+                caller
+                    .policy
+                    .as_ref()
+                    .is_none_or(|p| p.decide(&caller.who, None, *a).allowed)
+            })
+            .map(|a| a.as_str().to_string())
+            .collect(),
         _ => Vec::new(),
     };
     (!granted.is_empty()).then(|| Grant {

@@ -79,11 +79,17 @@ impl Claims {
                     pattern: Pattern::everything(),
                     actions: Actions::of(&[Action::Pull]),
                 }),
-                ("registry", "soute") if g.actions.iter().any(|a| a == "admin") => {
-                    out.push(Scope {
-                        pattern: Pattern::everything(),
-                        actions: Actions::of(&[Action::Admin]),
-                    })
+                ("registry", "soute") => {
+                    let system: Vec<Action> = [Action::Admin, Action::Metrics]
+                        .into_iter()
+                        .filter(|a| g.actions.iter().any(|n| n == a.as_str()))
+                        .collect();
+                    if !system.is_empty() {
+                        out.push(Scope {
+                            pattern: Pattern::everything(),
+                            actions: Actions::of(&system),
+                        })
+                    }
                 }
                 _ => {}
             }

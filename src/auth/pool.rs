@@ -95,9 +95,13 @@ impl VerifyPool {
             return Submitted::Full;
         };
         let (reply, verdict) = mpsc::sync_channel(1);
+        let m = &crate::metrics::get().auth;
         match queue.try_send(Job { check, reply }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Submitted::Full,
+            Ok(()) => m.checks_queued.inc(),
+            Err(TrySendError::Full(_)) => {
+                m.check_rejections.inc();
+                return Submitted::Full;
+            }
             Err(TrySendError::Disconnected(_)) => {
                 log::error!("the password verifier threads are gone");
                 return Submitted::Full;
@@ -126,6 +130,9 @@ fn run(rx: &Mutex<Receiver<Job>>, unknown_salt: &[u8; 16]) {
             Ok(job) => job,
             Err(_) => return, // the pool was dropped
         };
+        let m = &crate::metrics::get().auth;
+        m.checks_queued.dec();
+        m.checks_run.inc();
         let verdict = catch_unwind(AssertUnwindSafe(|| match &job.check {
             Check::Stored { hash, password } => password::verify(hash, password, &mut memory),
             Check::Unknown { password } => {

@@ -22,10 +22,18 @@ pub enum Action {
     Delete,
     /// Operator endpoints (`/v2/_soute/*`: gc, du).
     Admin,
+    /// Reading `/metrics` (counts only: no repository or user names).
+    Metrics,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [Action::Pull, Action::Push, Action::Delete, Action::Admin];
+    pub const ALL: [Action; 5] = [
+        Action::Pull,
+        Action::Push,
+        Action::Delete,
+        Action::Admin,
+        Action::Metrics,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,6 +41,7 @@ impl Action {
             Action::Push => "push",
             Action::Delete => "delete",
             Action::Admin => "admin",
+            Action::Metrics => "metrics",
         }
     }
 
@@ -52,7 +61,7 @@ pub struct Actions(u8);
 
 impl Actions {
     pub const NONE: Actions = Actions(0);
-    pub const ALL: Actions = Actions(0b1111);
+    pub const ALL: Actions = Actions(0b1_1111);
 
     pub fn of(actions: &[Action]) -> Actions {
         Actions(actions.iter().fold(0, |m, a| m | a.bit()))
@@ -70,13 +79,19 @@ impl Actions {
         match s {
             "none" => return Ok(Actions::NONE),
             "all" => return Ok(Actions::ALL),
-            "" => return Err("no action given (pull, push, delete, admin, all or none)".into()),
+            "" => {
+                return Err(
+                    "no action given (pull, push, delete, admin, metrics, all or none)".into(),
+                )
+            }
             _ => {}
         }
         let mut set = Actions::NONE;
         for word in s.split(',') {
             let a = Action::parse(word.trim()).ok_or_else(|| {
-                format!("unknown action {word:?}: use pull, push, delete, admin, all or none")
+                format!(
+                    "unknown action {word:?}: use pull, push, delete, admin, metrics, all or none"
+                )
             })?;
             set = set.union(Actions::of(&[a]));
         }
@@ -195,7 +210,8 @@ impl fmt::Display for Rule {
     }
 }
 
-/// What a token is limited to: `PATTERN:ACTIONS`, e.g. `team/**:pull,push`.
+/// What a token is limited to: `PATTERN:ACTIONS`, e.g. `team/**:pull,push`;
+/// `metrics` alone is `**:metrics` (a scraper's token).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub pattern: Pattern,
@@ -204,6 +220,12 @@ pub struct Scope {
 
 impl Scope {
     pub fn parse(s: &str) -> Result<Scope, String> {
+        if s == "metrics" {
+            return Ok(Scope {
+                pattern: Pattern::everything(),
+                actions: Actions::of(&[Action::Metrics]),
+            });
+        }
         let (pattern, actions) = s
             .rsplit_once(':')
             .ok_or_else(|| format!("scope {s:?}: write PATTERN:ACTIONS, e.g. team/**:pull,push"))?;
@@ -263,7 +285,11 @@ mod tests {
         );
         assert_eq!(
             Actions::parse("all").expect("a").to_string(),
-            "pull,push,delete,admin"
+            "pull,push,delete,admin,metrics"
+        );
+        assert_eq!(
+            Scope::parse("metrics").expect("scope").to_string(),
+            "**:metrics"
         );
         assert_eq!(Actions::parse("none").expect("a"), Actions::NONE);
         assert!(Actions::parse("pull,write").is_err());

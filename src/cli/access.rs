@@ -101,10 +101,13 @@ pub fn access_action(
             let pattern = pattern(&take(ops, "PATTERN", USAGE)?)?;
             let actions = Actions::parse(&take(ops, "ACTION", USAGE)?)
                 .map_err(|e| usage(format!("ACTION: {e}")))?;
-            if actions.contains(Action::Admin) && !pattern.is_everything() {
-                return Err(usage(format!(
-                    "admin is about the operator endpoints, not repositories: grant it on '**', not {pattern}"
-                )));
+            for system in [Action::Admin, Action::Metrics] {
+                if actions.contains(system) && !pattern.is_everything() {
+                    return Err(usage(format!(
+                        "{} is about the server, not repositories: grant it on '**', not {pattern}",
+                        system.as_str()
+                    )));
+                }
             }
             AccessAction::Grant {
                 who,
@@ -124,7 +127,9 @@ pub fn access_action(
                 .map_err(|_| usage(format!("{repo:?} is not a repository name")))?;
             let a = take(ops, "ACTION", USAGE)?;
             let action = Action::parse(&a).ok_or_else(|| {
-                usage(format!("unknown action {a:?}: pull, push, delete or admin"))
+                usage(format!(
+                    "unknown action {a:?}: pull, push, delete, admin or metrics"
+                ))
             })?;
             AccessAction::Check {
                 user,

@@ -392,6 +392,15 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
     if let Some(n) = args.parsed::<u64>("--audit-days", "a number of days")? {
         cfg.audit.days = (n > 0).then_some(n);
     }
+    if let Some(l) = args.value("--metrics-listen") {
+        cfg.metrics.listen = parse_listen(l).map_err(flag_error("--metrics-listen"))?;
+    }
+    match args.value("--metrics") {
+        None => {}
+        Some("on") => cfg.metrics.off = false,
+        Some("off") => cfg.metrics.off = true,
+        Some(v) => return Err(usage(format!("--metrics: {v:?}: write on or off"))),
+    }
     Ok(cfg)
 }
 

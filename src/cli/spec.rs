@@ -209,6 +209,16 @@ const SERVER_FLAGS: &[Flag] = &[
     ),
     valued("--audit-keep", "N", "audit events kept (default 100000; 0: none)"),
     valued("--audit-days", "N", "days audit events are kept (default 90; 0: no limit)"),
+    valued(
+        "--metrics-listen",
+        "ADDR",
+        "also serve /metrics, /livez, /readyz without auth here (env REGISTRY_HTTP_DEBUG_ADDR)",
+    ),
+    valued(
+        "--metrics",
+        "on|off",
+        "count requests for /metrics (default on; off: no /metrics, the benchmark's baseline)",
+    ),
 ];
 
 /// Every sub-command, in the order the general help lists them.
@@ -264,7 +274,7 @@ next request of a running server.",
 group:GROUP, anonymous (every caller) or authenticated (every signed-in caller).
 PATTERN is a glob over repository names: * within one path segment, ** across
 segments (alice/*, team/**, public/**, **). ACTIONS: pull, push, delete, admin,
-comma-separated, or all, or none (takes rights away from less specific rules).
+metrics (read /metrics; admin and metrics only on **), comma-separated, or all, or none (takes rights away from less specific rules).
 The most specific rule wins (more literal characters, then fewer **, then fewer *,
 then user > group > authenticated > anonymous); no rule means no access;
 administrators may do everything. `check` prints allow or deny and the rule that
@@ -280,7 +290,7 @@ decided (USER may be anonymous). Changes apply to the next request.",
             repeated(
                 "--scope",
                 "PATTERN:ACTIONS",
-                "with create: what the token may do (default **:all, its user's rights)",
+                "with create: what the token may do (default **:all, its user's rights; metrics: only /metrics)",
             ),
             valued(
                 "--expires",

@@ -16,6 +16,7 @@ pub mod repos;
 pub mod rules;
 pub mod search;
 pub mod settings;
+pub mod stats;
 pub mod tags;
 pub mod tokens;
 pub mod trash;

@@ -78,6 +78,7 @@ impl Drop for Slot {
             c.over = c.over.saturating_sub(1);
         }
         c.total = c.total.saturating_sub(1);
+        crate::metrics::get().transport.open.dec();
         if let Some(n) = c.per_ip.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -126,6 +127,7 @@ impl Admission {
         }
         *c.per_ip.entry(ip).or_insert(0) += 1;
         c.total += 1;
+        crate::metrics::get().transport.open.inc();
         Ok(Slot {
             admission: self.clone(),
             ip,

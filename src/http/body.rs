@@ -277,6 +277,11 @@ impl<'c> BodyReader<'c> {
         self.failed
     }
 
+    /// Body bytes read so far (drained ones included).
+    pub(crate) fn got(&self) -> u64 {
+        self.got
+    }
+
     /// Bytes still expected for a Content-Length body (None when chunked).
     pub(crate) fn remaining(&self) -> Option<u64> {
         match &self.kind {

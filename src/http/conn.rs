@@ -345,6 +345,11 @@ fn reject(shared: &Shared, conn: Conn, status: u16, why: &str, start: Instant) -
         log::debug!("{} writing {status}: {e}", conn.remote);
     }
     access_log(conn.remote, "-", "-", status, bytes, start, id);
+    let m = crate::metrics::get();
+    m.transport.bytes_sent.add(bytes);
+    let rejected = crate::metrics::Endpoint::Rejected.label();
+    m.requests
+        .observe(rejected, "other", status, start.elapsed());
     linger_close(shared, conn);
     Next::Close
 }
@@ -429,6 +434,8 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             }
         }
         let unread = !body.finished() || body.failed();
+        let metrics = crate::metrics::get();
+        metrics.transport.bytes_received.add(body.got());
         drop(body);
 
         resp.close = close;
@@ -439,6 +446,13 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             rate: send_rate(shared),
         };
         let status = resp.status;
+        let label = resp.label;
+        let counted = |bytes: u64| {
+            metrics.transport.bytes_sent.add(bytes);
+            metrics
+                .requests
+                .observe(label, &method, status, start.elapsed());
+        };
         // A file body: copied here while the client keeps up; what a
         // stalled client has not taken, the loop sends (plain or TLS).
         let defer = !head_only && matches!(resp.body, Body::File { .. });
@@ -446,6 +460,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             Some(permit) => match response::write_or_hand_off(&mut conn.io, resp, out) {
                 (Ok(Some(body)), bytes) => {
                     access_log(remote, &method, &path, status, bytes, start, id);
+                    counted(bytes);
                     let deferred = Deferred {
                         body,
                         close,
@@ -459,6 +474,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
             None => response::write(&mut conn.io, resp, out),
         };
         access_log(remote, &method, &path, status, bytes, start, id);
+        counted(bytes);
         if let Err(e) = written {
             log::debug!("{remote} writing response: {e}");
             return Next::Close;

@@ -107,6 +107,9 @@ pub struct Response {
     pub body: Body,
     /// Close the connection after this response.
     pub close: bool,
+    /// What the handler calls this request in the request counters
+    /// (`metrics::Endpoint`); opaque to the transport.
+    pub label: u8,
 }
 
 impl Response {
@@ -116,6 +119,7 @@ impl Response {
             headers: Vec::new(),
             body: Body::Empty,
             close: false,
+            label: 0,
         }
     }
 

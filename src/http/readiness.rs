@@ -251,6 +251,8 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
         for (mut conn, arrival) in incoming {
             if conn.slot.needs_room() {
                 if room == 0 {
+                    let transport = &crate::metrics::get().transport;
+                    transport.refused(crate::metrics::Refused::TotalCap);
                     refuse(shared, conn, "too many connections, retry later");
                     continue;
                 }
@@ -340,6 +342,8 @@ pub(crate) fn run(shared: &Shared, waker: Waker) {
         }
         table.sweep(now, epoll, &rate);
         hand_over(shared, ready);
+        let held = table.slots.len() - table.free.len();
+        crate::metrics::get().transport.in_loop.set(held as i64);
 
         let wait = table
             .earliest

@@ -406,7 +406,7 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
         status,
         headers,
         body,
-        close: _,
+        ..
     } = resp;
     let mut head = encode_head(status, &headers, body.len(), &out);
     let no_body = bodiless(status);

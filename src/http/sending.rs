@@ -83,6 +83,14 @@ impl Sending {
 
     /// Sends what the socket takes now.
     pub(super) fn pump(&mut self, io: &mut ConnIo) -> Pumped {
+        let before = self.sent;
+        let pumped = self.pump_stream(io);
+        let bytes = &crate::metrics::get().transport.bytes_sent;
+        bytes.add(self.sent.saturating_sub(before));
+        pumped
+    }
+
+    fn pump_stream(&mut self, io: &mut ConnIo) -> Pumped {
         match &mut io.stream {
             Stream::Plain(s) => self.pump_plain(s.as_raw_fd()),
             Stream::Tls(t) => {

@@ -156,6 +156,7 @@ impl Shared {
         match spawn(format!("http-worker-{idx}"), move || worker(&me, idx)) {
             Ok(h) => {
                 workers.push(h);
+                crate::metrics::get().transport.workers_started.inc();
                 true
             }
             Err(e) => {
@@ -402,6 +403,9 @@ fn worker(shared: &Shared, idx: usize) {
                             shared.cfg.max_workers_per_ip
                         )
                     });
+                crate::metrics::get()
+                    .transport
+                    .refused(crate::metrics::Refused::QueueTimeout);
                 conn::refuse(shared, c, 503, "server busy, retry later");
                 shared.finished(ip);
                 continue;
@@ -415,7 +419,9 @@ fn worker(shared: &Shared, idx: usize) {
             shared.finished(ip);
             continue;
         }
+        let busy = crate::metrics::InProgress::of(&crate::metrics::get().transport.workers_busy);
         let next = conn::serve(shared, conn);
+        drop(busy);
         *lock(&shared.active[idx]) = None;
         shared.finished(ip);
         match next {
@@ -510,9 +516,15 @@ fn fit_open_file_limit(max_connections: usize, workers: usize) -> (usize, usize)
 /// already readable, gives it to the readiness loop (which does the TLS
 /// handshake and waits for the head). Never blocks.
 fn admit(shared: &Shared, sock: TcpStream, remote: SocketAddr) {
+    let transport = &crate::metrics::get().transport;
+    transport.accepted.inc();
     let slot = match shared.admission.admit(remote.ip()) {
         Ok(slot) => slot,
         Err(why) => {
+            transport.refused(match why {
+                Refusal::Total => crate::metrics::Refused::TotalCap,
+                Refusal::PerAddress => crate::metrics::Refused::AddressCap,
+            });
             let (kind, summary, line) = match why {
                 Refusal::Total => {
                     let cap = shared.admission.max_total();

@@ -78,6 +78,8 @@ impl Table {
             }
         }
         if refused > 0 {
+            let transport = &crate::metrics::get().transport;
+            transport.refused_by(crate::metrics::Refused::HeadBudget, refused as u64);
             shared.warnings.warn(
                 Trouble::OverHeadBudget,
                 "connections refused over the head budget",

@@ -72,6 +72,7 @@ impl Registry {
 
     /// Record an upstream's failure (shown by `soute upstream list`).
     pub fn upstream_failed(&self, name: &str, error: &str) -> Result<()> {
+        crate::metrics::get().upstream_errors.inc();
         self.db
             .write_unsynced(|tx| upstreams::set_last_error(tx, name, error))
     }

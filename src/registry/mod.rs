@@ -17,6 +17,7 @@ mod gc_usage;
 mod manifests;
 mod pull_log;
 mod sessions;
+mod stats;
 mod upload_body;
 mod uploads;
 mod users;
@@ -34,6 +35,7 @@ pub use manifests::PutOutcome;
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
+pub use stats::{Disk, Job, UpstreamCounters};
 pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 

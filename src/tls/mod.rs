@@ -8,12 +8,14 @@
 //! It must never open sockets, speak HTTP, touch the database, or write outside
 //! the TLS folder it is given. Private keys are never logged.
 
+mod expiry;
 mod issue;
 mod names;
 mod resolver;
 mod server_config;
 mod trust;
 
+pub use expiry::not_after_of_file;
 pub use issue::{ensure_ca_and_leaf, TlsFiles};
 pub use names::default_names;
 pub use resolver::ReloadingResolver;
