@@ -156,8 +156,26 @@ impl Registry {
             if title.is_some() || description.is_some() {
                 search::set_repo_search_text(tx, repo_id, title, description)?;
             }
+            if cached_from.is_none() {
+                let by_tag = match reference {
+                    Reference::Tag(t) => Some(t.as_str()),
+                    Reference::Digest(_) => None,
+                };
+                let names: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+                let size = body.len() as u64;
+                self.webhooks.manifest_pushed(
+                    tx,
+                    repo.as_str(),
+                    &key,
+                    &manifest.media_type,
+                    size,
+                    by_tag,
+                    &names,
+                )?;
+            }
             Ok(())
         })?;
+        self.webhooks.wake();
         Ok(PutOutcome {
             digest,
             subject,
@@ -219,12 +237,21 @@ impl Registry {
             let Some(repo_id) = repos::repo_id(tx, repo.as_str())? else {
                 return Ok(false);
             };
-            match reference {
-                Reference::Tag(t) => tags::delete_tag(tx, repo_id, t.as_str()),
-                Reference::Digest(d) => manifests::delete_manifest(tx, repo_id, &d.to_string()),
+            let removed = match reference {
+                Reference::Tag(t) => tags::delete_tag(tx, repo_id, t.as_str())?,
+                Reference::Digest(d) => manifests::delete_manifest(tx, repo_id, &d.to_string())?,
+            };
+            if removed {
+                let (events, name) = (&self.webhooks, repo.as_str());
+                match reference {
+                    Reference::Tag(t) => events.tag_deleted(tx, name, t.as_str())?,
+                    Reference::Digest(d) => events.manifest_deleted(tx, name, &d.to_string())?,
+                }
             }
+            Ok(removed)
         })?;
         if removed {
+            self.webhooks.wake();
             Ok(())
         } else {
             Err(manifest_unknown(repo, reference))

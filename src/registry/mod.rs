@@ -58,6 +58,8 @@ pub struct Registry {
     search_slots: sessions::SearchSlots,
     /// The audit log's retention and rate limits.
     audit: audit::AuditLog,
+    /// Webhook events: recorded in the transactions below, sent by `webhook::deliver`.
+    pub(crate) webhooks: crate::webhook::Outbox,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -92,6 +94,7 @@ impl Registry {
             owners: sessions::SessionOwners::default(),
             search_slots: sessions::SearchSlots::default(),
             audit: audit::AuditLog::default(),
+            webhooks: crate::webhook::Outbox::default(),
         };
         Ok(registry)
     }
@@ -176,10 +179,18 @@ impl Registry {
         let removed = self
             .db
             .write(|tx| match db::repos::repo_id(tx, repo.as_str())? {
-                Some(id) => db::blobs::unlink_blob(tx, id, &digest.to_string()),
+                Some(id) => {
+                    let key = digest.to_string();
+                    let removed = db::blobs::unlink_blob(tx, id, &key)?;
+                    if removed {
+                        self.webhooks.blob_deleted(tx, repo.as_str(), &key)?;
+                    }
+                    Ok(removed)
+                }
                 None => Ok(false),
             })?;
         if removed {
+            self.webhooks.wake();
             Ok(())
         } else {
             Err(Error::client(
