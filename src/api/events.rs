@@ -74,7 +74,7 @@ impl Api {
                 .unwrap_or("")
         };
         let digest = header("docker-content-digest");
-        let size = header("content-length").parse().unwrap_or(0);
+        let size = resp.body.len();
         let tag = if pull.reference.contains(':') {
             ""
         } else {
