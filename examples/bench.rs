@@ -3,7 +3,7 @@
 //! ```text
 //! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR] [--soute BIN]
 //! ```
-//! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory.
+//! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory, webhook.
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -17,6 +17,8 @@ mod client;
 mod report;
 #[path = "bench/servers.rs"]
 mod servers;
+#[path = "bench/webhooks.rs"]
+mod webhooks;
 #[path = "bench/work.rs"]
 mod work;
 #[path = "bench/workloads.rs"]
@@ -30,6 +32,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
+    "webhook",
 ];
 
 pub struct Opts {
@@ -99,6 +102,7 @@ const WORKLOADS: &[Workload] = &[
     w(&["tags"], Phase::Plain, workloads::tags),
     w(&["catalog"], Phase::Plain, workloads::catalog),
     w(&["memory"], Phase::Plain, workloads::memory),
+    w(&["webhook"], Phase::Plain, webhooks::webhook),
     w(&["pull"], Phase::TlsAuth, workloads::pull_tls),
     w(&["manifest"], Phase::TlsAuth, workloads::manifest_tls),
 ];

@@ -9,7 +9,7 @@
 //! is until it is acknowledged; webhooks wait for each other only during a
 //! request (at most [`REQUEST_TIMEOUT`]). It sleeps until woken by a commit,
 //! a retry is due, or a second passed (webhooks added by `soute webhook add`
-//! are seen within a second).
+//! are seen within a second), then [`LINGER`]s so a burst goes in one batch.
 //!
 //! Delivery is at least once: the outbox row goes only after the receiver
 //! acknowledged it, so a crash between the two sends it again, with the same
@@ -42,6 +42,10 @@ pub const FIRST_RETRY: Duration = Duration::from_millis(500);
 pub const MAX_RETRY: Duration = Duration::from_secs(300);
 /// The longest the thread sleeps with nothing due.
 const IDLE: Duration = Duration::from_secs(1);
+/// Once woken, it waits this long for more events before it sends: under a
+/// burst of pushes, one request and one acknowledging transaction carry
+/// many events instead of one or two each.
+pub const LINGER: Duration = Duration::from_millis(100);
 /// The most of an answer's body read (and thrown away).
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
@@ -164,6 +168,7 @@ impl Deliverer {
             };
             if !wait.is_zero() {
                 registry.webhooks.wait(wait);
+                std::thread::sleep(LINGER);
             }
         }
     }

@@ -134,9 +134,14 @@ impl Outbox {
     }
 
     /// Records a change in the transaction `conn` that makes it (a no-op
-    /// when no webhook wants it).
-    fn record(&self, conn: &Connection, kind: EventKind, target: Target) -> Result<()> {
-        let subs = db::webhooks::subscriptions(conn)?;
+    /// when none of `subs` wants it).
+    fn record(
+        &self,
+        conn: &Connection,
+        subs: &[Subscription],
+        kind: EventKind,
+        target: Target,
+    ) -> Result<()> {
         let repo = Some(target.repository.as_str());
         if !subs
             .iter()
@@ -148,7 +153,7 @@ impl Outbox {
         let event = self.event(kind, target);
         self.save(
             conn,
-            &subs,
+            subs,
             kind,
             Some(&repository),
             &event.id,
@@ -178,9 +183,14 @@ impl Outbox {
             url: String::new(),
             tag: tag.to_string(),
         };
-        self.record(conn, EventKind::Push, target(pushed_by_tag.unwrap_or("")))?;
+        let subs = db::webhooks::subscriptions(conn)?;
+        if subs.is_empty() {
+            return Ok(());
+        }
+        let push = target(pushed_by_tag.unwrap_or(""));
+        self.record(conn, &subs, EventKind::Push, push)?;
         for tag in tags {
-            self.record(conn, EventKind::Tag, target(tag))?;
+            self.record(conn, &subs, EventKind::Tag, target(tag))?;
         }
         Ok(())
     }
@@ -192,7 +202,8 @@ impl Outbox {
             tag: tag.to_string(),
             ..Target::default()
         };
-        self.record(conn, EventKind::Delete, target)
+        let subs = db::webhooks::subscriptions(conn)?;
+        self.record(conn, &subs, EventKind::Delete, target)
     }
 
     /// A manifest deleted by digest (its tags went with it).
@@ -207,7 +218,8 @@ impl Outbox {
             digest: digest.to_string(),
             ..Target::default()
         };
-        self.record(conn, EventKind::Delete, target)
+        let subs = db::webhooks::subscriptions(conn)?;
+        self.record(conn, &subs, EventKind::Delete, target)
     }
 
     /// A blob unlinked from a repository.
@@ -218,7 +230,8 @@ impl Outbox {
             digest: digest.to_string(),
             ..Target::default()
         };
-        self.record(conn, EventKind::Delete, target)
+        let subs = db::webhooks::subscriptions(conn)?;
+        self.record(conn, &subs, EventKind::Delete, target)
     }
 
     /// Whether some webhook subscribes to pulls (one atomic load: the
