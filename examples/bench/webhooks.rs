@@ -22,27 +22,34 @@ use std::time::{Duration, Instant};
 struct Receiver {
     port: u16,
     events: Arc<AtomicU64>,
+    /// When the first and the latest events came.
+    first: Arc<Mutex<Option<Instant>>>,
     last: Arc<Mutex<Instant>>,
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Receiver {
-    fn start() -> Res<Receiver> {
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+    fn start(port: u16) -> Res<Receiver> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let events = Arc::new(AtomicU64::new(0));
         let last = Arc::new(Mutex::new(Instant::now()));
+        let first = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let (e, l, s) = (events.clone(), last.clone(), stop.clone());
+        let (e, l, s, f) = (events.clone(), last.clone(), stop.clone(), first.clone());
         let handle = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         if let Ok(n) = one_request(stream) {
                             e.fetch_add(n, Ordering::Relaxed);
-                            *l.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                            let now = Instant::now();
+                            *l.lock().unwrap_or_else(|p| p.into_inner()) = now;
+                            f.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(now);
                         }
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
@@ -52,6 +59,7 @@ impl Receiver {
         Ok(Receiver {
             port,
             events,
+            first,
             last,
             stop,
             handle: Some(handle),
@@ -119,7 +127,7 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
     let soute = servers[0];
     let secs = cx.sz.small_secs;
     eprintln!("[webhook] small images, 8 clients, {ROUNDS} rounds without / with a webhook");
-    let receiver = Receiver::start()?;
+    let receiver = Receiver::start(0)?;
     let url = format!("http://127.0.0.1:{}/events", receiver.port);
     let (mut offs, mut ons, mut rates) = (Vec::new(), Vec::new(), Vec::new());
     let (mut delivered, mut expected) = (0, 0);
@@ -152,6 +160,7 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
         ons.push(with.rate());
     }
     drop(receiver);
+    let drain = drain_rate(cx, soute)?;
     let (off, on) = (median(offs), median(ons));
     let change = (on / off - 1.0) * 100.0;
     eprintln!("[webhook] medians: {off:.1} img/s without, {on:.1} with ({change:+.1} %)");
@@ -188,10 +197,45 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
         None,
         None,
     );
+    rep.add(
+        "webhook_drain_events_s",
+        "webhook backlog drained (receiver back after a c8 push run)",
+        "ev/s",
+        Some(drain),
+        None,
+        None,
+    );
     if delivered < expected {
         return Err(format!("the receiver got {delivered} of {expected} events").into());
     }
     Ok(())
+}
+
+/// Events/s of a backlog drained: one push run (8 clients) while the
+/// receiver is down, then the receiver starts on its port and counts from
+/// its first event to its last.
+fn drain_rate(cx: &Ctx, soute: &Server) -> Res<f64> {
+    let port = crate::servers::free_port();
+    let url = format!("http://127.0.0.1:{port}/events");
+    webhook_cmd(cx, &["add", "drain", &url, "--events", "push,tag"])?;
+    let pushed = small_images(soute, 8, cx.sz.small_secs, 299)?;
+    let want = 2 * pushed.ops;
+    let receiver = Receiver::start(port)?;
+    let until = Instant::now() + Duration::from_secs(120);
+    while receiver.events.load(Ordering::Relaxed) < want && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let got = receiver.events.load(Ordering::Relaxed);
+    let first = *receiver.first.lock().unwrap_or_else(|p| p.into_inner());
+    let last = *receiver.last.lock().unwrap_or_else(|p| p.into_inner());
+    webhook_cmd(cx, &["del", "drain"])?;
+    let span = first.map_or(0.0, |f| last.duration_since(f).as_secs_f64());
+    eprintln!("[webhook] drain: {got} of {want} events in {span:.2} s once the receiver was up");
+    if got < want {
+        return Err(format!("the drain got {got} of {want} events").into());
+    }
+    Ok(got as f64 / span.max(1e-3))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

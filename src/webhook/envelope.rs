@@ -42,6 +42,27 @@ pub struct Target {
     pub tag: String,
 }
 
+impl Target {
+    /// A manifest (`tag` empty when it was not named by one).
+    pub fn manifest(
+        repository: &str,
+        digest: &str,
+        media_type: &str,
+        size: u64,
+        tag: &str,
+    ) -> Target {
+        Target {
+            media_type: media_type.to_string(),
+            size,
+            digest: digest.to_string(),
+            length: size,
+            repository: repository.to_string(),
+            url: String::new(),
+            tag: tag.to_string(),
+        }
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

@@ -174,15 +174,7 @@ impl Outbox {
         pushed_by_tag: Option<&str>,
         tags: &[&str],
     ) -> Result<()> {
-        let target = |tag: &str| Target {
-            media_type: media_type.to_string(),
-            size,
-            digest: digest.to_string(),
-            length: size,
-            repository: repository.to_string(),
-            url: String::new(),
-            tag: tag.to_string(),
-        };
+        let target = |tag: &str| Target::manifest(repository, digest, media_type, size, tag);
         let subs = db::webhooks::subscriptions(conn)?;
         if subs.is_empty() {
             return Ok(());
@@ -245,15 +237,7 @@ impl Outbox {
         if !self.wants_pulls() {
             return;
         }
-        let target = Target {
-            media_type: media_type.to_string(),
-            size,
-            digest: digest.to_string(),
-            length: size,
-            repository: repository.to_string(),
-            url: String::new(),
-            tag: tag.to_string(),
-        };
+        let target = Target::manifest(repository, digest, media_type, size, tag);
         let event = self.event(EventKind::Pull, target);
         self.queue(EventKind::Pull, Some(repository.to_string()), event);
     }

@@ -5,9 +5,7 @@
 use crate::support::*;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// How long a delivery may take to arrive (the delivery thread wakes on a
@@ -17,23 +15,7 @@ pub const ARRIVAL: Duration = Duration::from_secs(20);
 /// `soute webhook ARGS... --data DIR`, `stdin` written to its stdin:
 /// (exit code, stdout, stderr).
 pub fn webhook_cmd(data: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = soute_bin()
-        .arg("webhook")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn soute webhook");
-    {
-        let mut pipe = child.stdin.take().expect("stdin");
-        if let Some(s) = stdin {
-            pipe.write_all(format!("{s}\n").as_bytes()).expect("stdin");
-        }
-    }
-    let out = child.wait_with_output().expect("soute webhook");
+    let out = data_cmd("webhook", data, args, stdin);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
