@@ -4,7 +4,8 @@
 //! (catalog, tags, referrers), `search` (v1), `admin` (`/v2/_soute/`), `auth`
 //! (who is asking, the challenge), `access` (the one place a request is
 //! allowed or refused, by `auth::access::Policy`), `audit` (what a request is
-//! recorded as in the audit log), `events` (what it tells the webhooks); `envelope` is the only place an `Error` becomes a
+//! recorded as in the audit log), `events` (what it tells the webhooks);
+//! `envelope` is the only place an `Error` becomes a
 //! response, `headers` builds the rest, `query` and `ranges` parse the client's
 //! parameters.
 //!

@@ -157,25 +157,15 @@ impl Registry {
                 search::set_repo_search_text(tx, repo_id, title, description)?;
             }
             if cached_from.is_none() {
-                let by_tag = match reference {
-                    Reference::Tag(t) => Some(t.as_str()),
-                    Reference::Digest(_) => None,
-                };
-                let names: Vec<&str> = tags.iter().map(Tag::as_str).collect();
-                let size = body.len() as u64;
-                self.webhooks.manifest_pushed(
-                    tx,
-                    repo.as_str(),
-                    &key,
-                    &manifest.media_type,
-                    size,
-                    by_tag,
-                    &names,
-                )?;
+                let (media_type, size) = (&manifest.media_type, body.len() as u64);
+                let events = &self.webhooks;
+                events.manifest_pushed(tx, repo, &key, media_type, size, reference, &tags)?;
             }
             Ok(())
         })?;
-        self.webhooks.wake();
+        if cached_from.is_none() {
+            self.webhooks.wake();
+        }
         Ok(PutOutcome {
             digest,
             subject,

@@ -18,6 +18,7 @@ use super::{current_origin, stats};
 use crate::db::webhooks::{Subscription, WebhookRow};
 use crate::db::{self, Db};
 use crate::error::Result;
+use crate::oci::{Reference, RepoName, Tag};
 use rusqlite::Connection;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -161,28 +162,33 @@ impl Outbox {
         )
     }
 
-    /// A manifest stored by a push: one `push` event (with the tag it was
-    /// pushed by, if any) and one `tag` event per tag now pointing at it.
+    /// A manifest stored by a push to `reference`: one `push` event (with
+    /// the tag it was pushed by, if any) and one `tag` event per tag now
+    /// pointing at it.
     #[allow(clippy::too_many_arguments)]
     pub fn manifest_pushed(
         &self,
         conn: &Connection,
-        repository: &str,
+        repository: &RepoName,
         digest: &str,
         media_type: &str,
         size: u64,
-        pushed_by_tag: Option<&str>,
-        tags: &[&str],
+        reference: &Reference,
+        tags: &[Tag],
     ) -> Result<()> {
-        let target = |tag: &str| Target::manifest(repository, digest, media_type, size, tag);
         let subs = db::webhooks::subscriptions(conn)?;
         if subs.is_empty() {
             return Ok(());
         }
-        let push = target(pushed_by_tag.unwrap_or(""));
-        self.record(conn, &subs, EventKind::Push, push)?;
+        let target =
+            |tag: &str| Target::manifest(repository.as_str(), digest, media_type, size, tag);
+        let by_tag = match reference {
+            Reference::Tag(t) => t.as_str(),
+            Reference::Digest(_) => "",
+        };
+        self.record(conn, &subs, EventKind::Push, target(by_tag))?;
         for tag in tags {
-            self.record(conn, &subs, EventKind::Tag, target(tag))?;
+            self.record(conn, &subs, EventKind::Tag, target(tag.as_str()))?;
         }
         Ok(())
     }
