@@ -4,7 +4,7 @@
 //! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR] [--soute BIN]
 //! ```
 //! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory,
-//! metrics (manifest GET with metrics on vs `--metrics off`, soute only).
+//! metrics (manifest GET with metrics on vs `--metrics off`, soute only), webhook.
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -20,6 +20,8 @@ mod metrics;
 mod report;
 #[path = "bench/servers.rs"]
 mod servers;
+#[path = "bench/webhooks.rs"]
+mod webhooks;
 #[path = "bench/work.rs"]
 mod work;
 #[path = "bench/workloads.rs"]
@@ -34,6 +36,7 @@ use work::{BigBlob, Res, SmallImage};
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
     "metrics",
+    "webhook",
 ];
 
 pub struct Opts {
@@ -104,6 +107,7 @@ const WORKLOADS: &[Workload] = &[
     w(&["tags"], Phase::Plain, workloads::tags),
     w(&["catalog"], Phase::Plain, workloads::catalog),
     w(&["memory"], Phase::Plain, workloads::memory),
+    w(&["webhook"], Phase::Plain, webhooks::webhook),
     w(&["pull"], Phase::TlsAuth, workloads::pull_tls),
     w(&["manifest"], Phase::TlsAuth, workloads::manifest_tls),
 ];

@@ -28,6 +28,7 @@ pub struct Running {
     addrs: Vec<SocketAddr>,
     secure: bool,
     gc: Option<GcThread>,
+    webhooks: Option<crate::webhook::Delivery>,
     _lock: File,
 }
 
@@ -103,6 +104,9 @@ impl Running {
     fn stop(&mut self) {
         if let Some(gc) = self.gc.take() {
             gc.stop();
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop();
         }
         if let Some(server) = self.server.take() {
             server.shutdown();
@@ -240,6 +244,12 @@ pub fn start(cfg: Config) -> Result<Running> {
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();
     let gc = GcThread::start(registry.clone(), &cfg);
+    registry.webhooks.set_source_addr(match addrs.first() {
+        Some(a) => format!("{}:{}", public_host_name(&cfg), a.port()),
+        None => public_host_name(&cfg),
+    });
+    let webhooks = crate::webhook::Delivery::start(registry.clone())
+        .map_err(|e| Error::io("starting the webhook delivery thread", e))?;
     Ok(Running {
         server: Some(server),
         debug,
@@ -247,8 +257,18 @@ pub fn start(cfg: Config) -> Result<Running> {
         addrs,
         secure,
         gc,
+        webhooks: Some(webhooks),
         _lock: lock,
     })
+}
+
+/// The name events give as their source: the first `--hostname`, else the
+/// machine's name.
+fn public_host_name(cfg: &Config) -> String {
+    crate::tls::default_names(&cfg.hostnames)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// Bind every configured address (before anything touches the disk).

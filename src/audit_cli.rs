@@ -1,7 +1,7 @@
 //! `soute audit`: open the existing data folder (beside a running `serve`:
 //! SQLite WAL), read the events the query asks for, print one line per
 //! event or a JSON array. Also the operator's own changes (`user`, `group`,
-//! `access`, `token`, `gc`, `verify --repair`), recorded as `admin` events by
+//! `access`, `token`, `webhook add|del`, `gc`, `verify --repair`), recorded as `admin` events by
 //! `local:$USER` once the command succeeded ([`operator_event`]).
 //!
 //! It must never decide what the log holds beyond naming those commands
@@ -140,6 +140,16 @@ pub fn operator_event(cmd: &Command) -> Option<(PathBuf, String)> {
             };
             (data_dir, words)
         }
+        Command::Webhook {
+            action, data_dir, ..
+        } => match action {
+            // The URL may carry a receiver's token in its query: not logged.
+            soute::cli::WebhookAction::Add { name, .. } => {
+                (data_dir, format!("webhook add {name}"))
+            }
+            soute::cli::WebhookAction::Del(name) => (data_dir, format!("webhook del {name}")),
+            _ => return None,
+        },
         Command::Gc {
             data_dir, policy, ..
         } if !policy.dry_run => (data_dir, "gc".to_string()),

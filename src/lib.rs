@@ -20,3 +20,4 @@ pub mod registry;
 pub mod storage;
 pub mod tls;
 pub mod upstream;
+pub mod webhook;

@@ -7,6 +7,7 @@ mod audit_cli;
 mod ops_cli;
 mod sync_cli;
 mod upstream_cli;
+mod webhook_cli;
 
 use soute::cli::{self, Command, UserAction};
 use std::io::Write;
@@ -120,6 +121,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => upstream_cli::upstream(action, &data_dir, json)?,
+        Command::Webhook {
+            action,
+            data_dir,
+            json,
+        } => webhook_cli::webhook(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,

@@ -608,7 +608,7 @@ fn timed_pull(srv: &Server, repo: &str, digest: &str, size: usize) -> Res<(f64, 
     Ok((best, cpu / (2.0 * size as f64 / 1e9)))
 }
 
-fn small_images(srv: &Server, clients: usize, secs: f64, run: u64) -> Res<Stats> {
+pub fn small_images(srv: &Server, clients: usize, secs: f64, run: u64) -> Res<Stats> {
     work::run_clients(
         &srv.target,
         clients,

@@ -4,7 +4,8 @@
 //! (catalog, tags, referrers), `search` (v1), `admin` (`/v2/_soute/`), `auth`
 //! (who is asking, the challenge), `access` (the one place a request is
 //! allowed or refused, by `auth::access::Policy`), `audit` (what a request is
-//! recorded as in the audit log); `envelope` is the only place an `Error` becomes a
+//! recorded as in the audit log), `events` (what it tells the webhooks);
+//! `envelope` is the only place an `Error` becomes a
 //! response, `headers` builds the rest, `query` and `ranges` parse the client's
 //! parameters.
 //!
@@ -17,6 +18,7 @@ mod auth;
 pub mod basic;
 mod blobs;
 pub mod envelope;
+mod events;
 mod headers;
 mod health;
 mod lists;
@@ -137,9 +139,19 @@ impl Api {
             && matches!(req.method.as_str(), "POST" | "PATCH" | "PUT");
         let _uploading = uploading
             .then(|| crate::metrics::InProgress::of(&crate::metrics::get().uploads_in_progress));
-        let result = self.dispatch(req, route, &caller);
+        // Webhooks: the writes it audits record their events with this origin.
+        let pull = self.pull_event(&route, &req.method);
+        let result = match audited {
+            Some(_) => crate::webhook::with_origin(self.event_origin(req, &caller), || {
+                self.dispatch(req, route, &caller)
+            }),
+            None => self.dispatch(req, route, &caller),
+        };
         if let Some(audited) = audited {
             self.audit_outcome(req, audited, &caller, &result);
+        }
+        if let Some(pull) = pull {
+            self.record_pull(req, pull, &caller, &result);
         }
         result
     }

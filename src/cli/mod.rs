@@ -10,11 +10,13 @@ mod args;
 mod audit;
 mod spec;
 mod upstream;
+mod webhook;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
 pub use audit::{format_rfc3339, parse_rfc3339, AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
+pub use webhook::WebhookAction;
 
 use crate::config::{
     parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
@@ -56,6 +58,11 @@ pub enum Command {
     },
     Upstream {
         action: UpstreamAction,
+        data_dir: PathBuf,
+        json: bool,
+    },
+    Webhook {
+        action: WebhookAction,
         data_dir: PathBuf,
         json: bool,
     },
@@ -204,6 +211,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         },
         "upstream" => Command::Upstream {
             action: upstream::upstream_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
+        "webhook" => Command::Webhook {
+            action: webhook::webhook_action(&args, &mut operands)?,
             data_dir: data_dir(&args, env),
             json: args.has("--json"),
         },

@@ -23,6 +23,7 @@ pub mod trash;
 pub mod uploads;
 pub mod upstreams;
 pub mod users;
+pub mod webhooks;
 
 use crate::error::{Error, Result};
 use r2d2::Pool;
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_audit.sql"),
     include_str!("../../migrations/0006_upstreams.sql"),
     include_str!("../../migrations/0007_add_cache_space.sql"),
+    include_str!("../../migrations/0009_webhooks.sql"),
 ];
 
 pub struct Db {

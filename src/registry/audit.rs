@@ -9,6 +9,9 @@
 //! prunes to the retention limits every so many inserts
 //! ([`AuditRetention::prune_every`]).
 //!
+//! Failed logins the rate limit admits also go to the webhooks
+//! (`login-failure` events), whatever the retention.
+//!
 //! It must never fail the caller's request: a failed write is a warning in
 //! the log. It must never record a password, hash or token secret (callers
 //! pass names and reasons only).
@@ -274,11 +277,16 @@ impl Registry {
     /// pruned). Never fails: a write that fails is logged.
     pub fn audit(&self, event: &AuditEvent) {
         let log = &self.audit;
+        let admit = log.admit(event, Instant::now());
+        // Webhooks get the failed logins the rate limit lets through.
+        if event.action == AuditAction::LoginFailed && admit != Admit::Drop {
+            self.webhooks.login_failed(&event.actor, &event.address);
+        }
         if log.retention.keep == 0 {
             return;
         }
         let suppressed;
-        let event = match log.admit(event, Instant::now()) {
+        let event = match admit {
             Admit::Record => event,
             Admit::Drop => return,
             Admit::RecordSuppressed => {

@@ -156,8 +156,16 @@ impl Registry {
             if title.is_some() || description.is_some() {
                 search::set_repo_search_text(tx, repo_id, title, description)?;
             }
+            if cached_from.is_none() {
+                let (media_type, size) = (&manifest.media_type, body.len() as u64);
+                let events = &self.webhooks;
+                events.manifest_pushed(tx, repo, &key, media_type, size, reference, &tags)?;
+            }
             Ok(())
         })?;
+        if cached_from.is_none() {
+            self.webhooks.wake();
+        }
         Ok(PutOutcome {
             digest,
             subject,
@@ -219,12 +227,21 @@ impl Registry {
             let Some(repo_id) = repos::repo_id(tx, repo.as_str())? else {
                 return Ok(false);
             };
-            match reference {
-                Reference::Tag(t) => tags::delete_tag(tx, repo_id, t.as_str()),
-                Reference::Digest(d) => manifests::delete_manifest(tx, repo_id, &d.to_string()),
+            let removed = match reference {
+                Reference::Tag(t) => tags::delete_tag(tx, repo_id, t.as_str())?,
+                Reference::Digest(d) => manifests::delete_manifest(tx, repo_id, &d.to_string())?,
+            };
+            if removed {
+                let (events, name) = (&self.webhooks, repo.as_str());
+                match reference {
+                    Reference::Tag(t) => events.tag_deleted(tx, name, t.as_str())?,
+                    Reference::Digest(d) => events.manifest_deleted(tx, name, &d.to_string())?,
+                }
             }
+            Ok(removed)
         })?;
         if removed {
+            self.webhooks.wake();
             Ok(())
         } else {
             Err(manifest_unknown(repo, reference))

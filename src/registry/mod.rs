@@ -67,6 +67,8 @@ pub struct Registry {
     audit: audit::AuditLog,
     /// Pull times of cached content, written in batches.
     pull_log: pull_log::PullLog,
+    /// Webhook events: recorded in the transactions below, sent by `webhook::deliver`.
+    pub(crate) webhooks: crate::webhook::Outbox,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -102,6 +104,7 @@ impl Registry {
             search_slots: sessions::SearchSlots::default(),
             audit: audit::AuditLog::default(),
             pull_log: pull_log::PullLog::default(),
+            webhooks: crate::webhook::Outbox::default(),
         };
         Ok(registry)
     }
@@ -186,10 +189,18 @@ impl Registry {
         let removed = self
             .db
             .write(|tx| match db::repos::repo_id(tx, repo.as_str())? {
-                Some(id) => db::blobs::unlink_blob(tx, id, &digest.to_string()),
+                Some(id) => {
+                    let key = digest.to_string();
+                    let removed = db::blobs::unlink_blob(tx, id, &key)?;
+                    if removed {
+                        self.webhooks.blob_deleted(tx, repo.as_str(), &key)?;
+                    }
+                    Ok(removed)
+                }
                 None => Ok(false),
             })?;
         if removed {
+            self.webhooks.wake();
             Ok(())
         } else {
             Err(Error::client(

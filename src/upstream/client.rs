@@ -75,7 +75,7 @@ pub struct Client {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
-fn roots(ca_pem: Option<&str>) -> Result<RootCerts, String> {
+pub(crate) fn roots(ca_pem: Option<&str>) -> Result<RootCerts, String> {
     let parse = |pem: &[u8]| -> Vec<Certificate<'static>> {
         ureq::tls::parse_pem(pem)
             .filter_map(|item| match item {

@@ -10,7 +10,8 @@
 //! Docker token protocol (Bearer challenges, token requests: [`bearer`]), bounded waiting ([`wait`]),
 //! a seeded RNG replayable with `SOUTE_TEST_SEED` ([`rng`]), /proc
 //! readers ([`procfs`]) and many-socket helpers: connections from a chosen
-//! loopback source address, the fd limit raised, p99 ([`net`]).
+//! loopback source address, the fd limit raised, p99 ([`net`]), a webhook
+//! receiver that records deliveries ([`receiver`]).
 //!
 //! It must NEVER talk to a non-loopback address, wait without a deadline, or
 //! leave a server or child process running after its owner is dropped. It
@@ -34,6 +35,7 @@ pub mod net;
 pub mod oci;
 pub mod procfs;
 pub mod raw;
+pub mod receiver;
 pub mod rng;
 pub mod server;
 pub mod spawn;
@@ -48,6 +50,7 @@ pub use net::*;
 pub use oci::*;
 pub use procfs::*;
 pub use raw::*;
+pub use receiver::*;
 pub use rng::*;
 pub use server::*;
 pub use spawn::*;

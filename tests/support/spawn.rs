@@ -57,24 +57,30 @@ pub fn user_cmd(data: &Path, args: &[&str], password: Option<&str>) -> Output {
 
 /// [`user_cmd`] that returns the output whether it succeeded or not.
 pub fn try_user_cmd(data: &Path, args: &[&str], password: Option<&str>) -> Output {
+    data_cmd("user", data, args, password)
+}
+
+/// `soute COMMAND ARGS... --data DIR` to its end, `stdin_line` (if any)
+/// written to its stdin as one line; success or not.
+pub fn data_cmd(command: &str, data: &Path, args: &[&str], stdin_line: Option<&str>) -> Output {
     let mut cmd = soute_bin();
-    cmd.arg("user")
+    cmd.arg(command)
         .args(args)
         .arg("--data")
         .arg(data)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn soute user");
+    let mut child = cmd.spawn().expect("spawn soute");
     {
         let mut stdin = child.stdin.take().expect("stdin");
-        if let Some(pw) = password {
+        if let Some(line) = stdin_line {
             stdin
-                .write_all(format!("{pw}\n").as_bytes())
-                .expect("write password");
+                .write_all(format!("{line}\n").as_bytes())
+                .expect("write stdin");
         }
     }
-    child.wait_with_output().expect("soute user")
+    child.wait_with_output().expect("soute")
 }
 
 /// A spawned process whose stdout and stderr are collected by threads (so it
