@@ -35,8 +35,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
-    "metrics",
-    "webhook",
+    "metrics", "webhook",
 ];
 
 pub struct Opts {

@@ -337,6 +337,15 @@ fn counters_move_by_the_workload_and_prometheus_parses_the_page() {
         !after.has("soute_last_run_success", &[("job", "verify")]),
         "no verify ran"
     );
+    // No webhook is configured: nothing delivered, failed, dropped or waiting.
+    for family in [
+        "soute_webhook_delivered_total",
+        "soute_webhook_failed_attempts_total",
+        "soute_webhook_dropped_total",
+        "soute_webhook_backlog",
+    ] {
+        assert_eq!(after.get(family, &[]), 0.0, "{family}");
+    }
     // The transport: this scrape is on a connection, in a worker.
     assert!(after.get("soute_http_connections_open", &[]) >= 1.0);
     assert!(after.get("soute_http_workers_busy", &[]) >= 1.0);

@@ -126,6 +126,7 @@ impl Collect for ScrapeTime<'_> {
             write_upstreams(&upstreams, out);
         }
         write_last_runs(self.api, out);
+        write_webhooks(out);
         let up = self
             .api
             .health
@@ -283,4 +284,33 @@ impl Handler for DebugEndpoints {
     fn internal_error(&self, request_id: u64) -> Response {
         super::transport_errors::internal_error(request_id)
     }
+}
+
+/// Webhook deliveries (`webhook::stats`: totals since start, and the backlog).
+fn write_webhooks(out: &mut Exposition) {
+    let w = crate::webhook::stats::counters();
+    let counter = Kind::Counter;
+    let help = "webhook events delivered (acknowledged with a 2xx)";
+    out.single(
+        "soute_webhook_delivered_total",
+        counter,
+        help,
+        w.delivered as f64,
+    );
+    let help = "webhook delivery attempts that failed (each retried with back-off)";
+    out.single(
+        "soute_webhook_failed_attempts_total",
+        counter,
+        help,
+        w.failed_attempts as f64,
+    );
+    let help = "webhook events dropped (a backlog or the pull/login queue was full)";
+    out.single(
+        "soute_webhook_dropped_total",
+        counter,
+        help,
+        w.dropped as f64,
+    );
+    let help = "webhook events waiting for delivery, all webhooks";
+    out.single("soute_webhook_backlog", Kind::Gauge, help, w.backlog as f64);
 }
