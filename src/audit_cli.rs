@@ -140,6 +140,9 @@ pub fn operator_event(cmd: &Command) -> Option<(PathBuf, String)> {
             };
             (data_dir, words)
         }
+        Command::Policy {
+            action, data_dir, ..
+        } => (data_dir, crate::policy_cli::operator_words(action)?),
         Command::Gc {
             data_dir, policy, ..
         } if !policy.dry_run => (data_dir, "gc".to_string()),

@@ -138,6 +138,12 @@ fn print_gc(r: &GcReport) {
     for k in &r.kept {
         println!("  kept {}: {}", k.what, k.reason);
     }
+    for v in &r.retention {
+        println!(
+            "  tag {}:{} (rule {}) {}",
+            v.repository, v.tag, v.rule, v.reason
+        );
+    }
 }
 
 pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {

@@ -294,6 +294,9 @@ password: docker login -u USER --password-stdin. A token may do what its user ma
 do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     super::audit::SPEC,
+    super::retention::SPEC,
+    super::tag::SPEC,
+    super::quota::SPEC,
     Spec {
         name: "upstream",
         operands: "add NAME URL | list | del NAME",

@@ -12,6 +12,7 @@ pub mod graph;
 pub mod groups;
 pub mod integrity;
 pub mod manifests;
+pub mod policies;
 pub mod repos;
 pub mod rules;
 pub mod search;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_add_access.sql"),
     include_str!("../../migrations/0005_audit.sql"),
     include_str!("../../migrations/0006_upstreams.sql"),
+    include_str!("../../migrations/0011_add_policies.sql"),
 ];
 
 pub struct Db {

@@ -15,8 +15,8 @@
 //! functions in `gc_plan`, so what `du` calls reclaimable is what GC frees.
 //! It must never see HTTP types nor decide anything the plan did not.
 
-use super::gc_plan::{delete_frees, plan, usage, Usage};
-use super::Registry;
+use super::gc_plan::{delete_frees, plan, usage, Plan, Usage};
+use super::{quota, retention, Registry};
 use crate::db::graph;
 use crate::db::{backups, blobs, manifests, now, repos, trash, uploads};
 use crate::error::{Error, Result};
@@ -78,6 +78,8 @@ pub struct GcReport {
     pub uploads_expired: Vec<Removed>,
     /// Blobs and manifests kept, with the reason (filled on dry runs).
     pub kept: Vec<Kept>,
+    /// What the retention rules decided for each tag they cover (`retention`).
+    pub retention: Vec<super::retention::TagVerdict>,
     /// Bytes of blob files, manifests and upload files removed.
     pub freed_bytes: u64,
 }
@@ -90,14 +92,17 @@ impl Registry {
         let live_since = now() - PIN_STALE_SECS;
         if policy.dry_run {
             return self.db.read_consistent(|tx| {
-                let g = graph::load_graph(tx, live_since)?;
-                Ok(plan(&g, policy, now(), true).report)
+                let mut g = graph::load_graph(tx, live_since)?;
+                let rules = retention::apply(tx, &mut g, now(), false)?;
+                Ok(with_retention(plan(&g, policy, now(), true), rules).report)
             });
         }
         let plan = self.db.write(|tx| {
             backups::delete_stale_backups(tx, live_since)?;
-            let g = graph::load_graph(tx, live_since)?;
-            let plan = plan(&g, policy, now(), false);
+            let mut g = graph::load_graph(tx, live_since)?;
+            // Retention first: its tag and manifest deletes, then the plan of what they left.
+            let rules = retention::apply(tx, &mut g, now(), true)?;
+            let plan = with_retention(plan(&g, policy, now(), false), rules);
             for (repo_id, digest, _) in &plan.manifests {
                 manifests::delete_manifest(tx, *repo_id, digest)?;
             }
@@ -112,8 +117,10 @@ impl Registry {
             }
             // Names used only by sessions that expired (or never had content).
             repos::delete_empty_repos(tx)?;
+            quota::recompute(tx, None)?;
             Ok(plan)
         })?;
+        self.audit_retention(&plan.report.retention);
         self.empty_trash()?;
         for (id, _) in &plan.uploads {
             if let Ok(id) = UploadId::parse(id) {
@@ -135,6 +142,23 @@ impl Registry {
             );
         }
         Ok(plan.report)
+    }
+
+    /// Records each tag retention removed in the audit log, with its rule.
+    fn audit_retention(&self, verdicts: &[retention::TagVerdict]) {
+        for v in verdicts.iter().filter(|v| !v.kept) {
+            self.audit(&super::AuditEvent {
+                action: super::AuditAction::Delete,
+                actor: "retention".into(),
+                address: "local".into(),
+                repository: v.repository.clone(),
+                detail: format!(
+                    "tag {} ({}) by rule {}: {}",
+                    v.tag, v.digest, v.rule, v.reason
+                ),
+                status: 0,
+            });
+        }
     }
 
     /// Unlink the files GC queued, each under the write lock and only while no
@@ -211,4 +235,15 @@ impl Registry {
             tag_delete_frees_bytes: tag_frees,
         })
     }
+}
+
+/// The plan with what retention removed before it (manifests, bytes, verdicts).
+fn with_retention(mut plan: Plan, rules: retention::Outcome) -> Plan {
+    let r = &mut plan.report;
+    r.freed_bytes += rules.manifests.iter().map(|m| m.bytes).sum::<u64>();
+    let mut manifests = rules.manifests;
+    manifests.append(&mut r.manifests_deleted);
+    r.manifests_deleted = manifests;
+    r.retention = rules.verdicts;
+    plan
 }

@@ -12,6 +12,9 @@ mod cached;
 mod gc;
 mod gc_plan;
 mod manifests;
+pub mod protect;
+mod quota;
+mod retention;
 mod sessions;
 mod upload_body;
 mod uploads;
@@ -26,6 +29,9 @@ pub use db::audit::AuditRow;
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
 pub use gc_plan::{RepoUsage, TotalUsage, Usage};
 pub use manifests::PutOutcome;
+pub use protect::Protection;
+pub use quota::Quota;
+pub use retention::{RetentionRule, TagVerdict};
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
