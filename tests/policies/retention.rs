@@ -339,3 +339,35 @@ fn bad_rules_are_usage_errors_and_change_nothing() {
     let (ok, _, err) = try_cli(&dir, &["retention", "del", "lab/**"]);
     assert!(!ok && err.contains("no retention rule for lab/**"), "{err}");
 }
+
+#[test]
+fn an_index_removed_by_retention_takes_the_children_nothing_else_keeps() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let (a, b, new) = (image("A"), image("B"), image("C"));
+    a.push(&c, REPO, "a").expect("push a");
+    b.push(&c, REPO, &b.digest()).expect("push B by digest");
+    let idx = index(&[&a.manifest(), &b.manifest()]);
+    let r = c.manifest(REPO, "old", &idx).expect("put index");
+    r.expect_status(201);
+    new.push(&c, REPO, "new").expect("push new");
+    for (tag, days) in [("new", 1), ("a", 2), ("old", 10)] {
+        set_pushed(&dir, REPO, tag, days);
+    }
+    cli(&dir, &["retention", "set", "lab/app", "--keep-last", "2"]);
+    cli(&dir, &["gc", "--grace", "0", "--link-grace", "0"]);
+    assert_eq!(tags(&c, REPO), ["a", "new"]);
+    let status = |digest: &str| {
+        c.get(&format!("/v2/{REPO}/manifests/{digest}"))
+            .expect("get")
+            .status
+    };
+    assert_eq!(status(&sha256(&idx)), 404, "the index went with its tag");
+    assert_eq!(status(&b.digest()), 404, "its child only it kept went too");
+    assert_eq!(status(&a.digest()), 200, "the child tag a names stays");
+    a.check_pull(&c, REPO, "a").expect("a pulls whole");
+    let b_layer = sha256(&b.layers[0]);
+    let r = c.get(&format!("/v2/{REPO}/blobs/{b_layer}")).expect("get");
+    assert_eq!(r.status, 404, "B's layer was freed");
+}
