@@ -358,7 +358,8 @@ The password is kept in soute.db (0600) and never shown. Changes apply at once."
         ],
         about: "Removes blobs no manifest references and no repository links, links to blobs
 nothing in their repository references, expired upload sessions and, with
---delete-untagged, manifests no tag reaches. `serve` runs it every --gc-interval.",
+--delete-untagged, manifests no tag reaches. `serve` runs it every --gc-interval.
+Retention rules (`soute retention`) are applied first; --dry-run gives each tag's verdict.",
     },
     Spec {
         name: "backup",
