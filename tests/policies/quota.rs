@@ -161,3 +161,65 @@ fn every_matching_quota_applies_and_sizes_parse() {
         assert!(!ok && !err.is_empty(), "{bad:?} accepted");
     }
 }
+
+/// The push path's cost: a manifest PUT charged to a quota does a few
+/// indexed reads per layer, not a scan of the registry. 200 repositories
+/// share a base layer (the worst case of the design: each charge lists every
+/// repository referencing it); PUTs into a covered and an uncovered
+/// namespace alternate. Prints the medians; the bound is far (5x + 20 ms).
+#[test]
+fn a_quota_charge_does_not_scan_the_registry() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let base = b"a base layer every repository shares".to_vec();
+    for i in 0..200 {
+        let config = format!("config of base {i}");
+        let own = format!("layer of base {i}");
+        Image::new(config.as_bytes(), &[&base, own.as_bytes()])
+            .push(&c, &format!("q/base-{i}"), "v1")
+            .expect("seed");
+    }
+    cli(&dir, &["quota", "set", "q/**", "100GB"]);
+    let mut covered = Vec::new();
+    let mut uncovered = Vec::new();
+    for i in 0..30 {
+        for (ns, times) in [("q", &mut covered), ("n", &mut uncovered)] {
+            let repo = format!("{ns}/new-{i}");
+            let config = format!("config of {repo}");
+            let img = Image::new(config.as_bytes(), &[&base]);
+            for b in img.blobs() {
+                c.blob(&repo, b).expect("blob");
+            }
+            let t = std::time::Instant::now();
+            c.manifest(&repo, "v1", &img.manifest())
+                .expect("put")
+                .expect_status(201);
+            times.push(t.elapsed());
+        }
+    }
+    covered.sort();
+    uncovered.sort();
+    let (with, without) = (covered[15], uncovered[15]);
+    println!("manifest PUT median over 30: {with:?} charged to q/** (200 repositories share its layer), {without:?} uncovered");
+    assert!(
+        with < without * 5 + std::time::Duration::from_millis(20),
+        "{with:?} vs {without:?}"
+    );
+    let seeded = {
+        let v: serde_json::Value =
+            serde_json::from_str(&cli(&dir, &["quota", "list", "--json"])).expect("json");
+        v[0]["used_bytes"].as_u64().expect("used")
+    };
+    let du: serde_json::Value =
+        serde_json::from_str(&cli(&dir, &["du", "--json"])).expect("du json");
+    let logical_q: u64 = du["repositories"]
+        .as_array()
+        .expect("repositories")
+        .iter()
+        .filter(|r| r["name"].as_str().is_some_and(|n| n.starts_with("q/")))
+        .map(|r| r["logical_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    // du counts the shared layer once per repository; the quota once in all.
+    assert_eq!(seeded, logical_q - 229 * base.len() as u64);
+}
