@@ -101,7 +101,13 @@ impl Ticker {
 }
 
 pub fn gc(data_dir: &Path, policy: &GcPolicy, json: bool) -> Res<()> {
-    let registry = open(data_dir)?;
+    let mut registry = open(data_dir)?;
+    // Retention's audit events are written here; the log's limits are the
+    // server's (`--audit-keep`, `--audit-days`), which this process does not know.
+    registry.set_audit_retention(soute::registry::AuditRetention {
+        keep: u64::MAX,
+        days: None,
+    });
     let report = registry.gc(policy)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -34,6 +34,16 @@ pub struct Quota {
     pub used_bytes: u64,
 }
 
+impl From<policies::QuotaRow> for Quota {
+    fn from(q: policies::QuotaRow) -> Quota {
+        Quota {
+            pattern: q.pattern,
+            limit_bytes: q.limit_bytes,
+            used_bytes: q.used_bytes,
+        }
+    }
+}
+
 fn exceeded(would_be: u64, q: &policies::QuotaRow, adds: u64) -> Error {
     Error::client(
         Code::Denied,
@@ -193,11 +203,7 @@ impl Registry {
                 used_bytes: used,
             };
             policies::set_quota(tx, &row)?;
-            Ok(Quota {
-                pattern: row.pattern,
-                limit_bytes,
-                used_bytes: used,
-            })
+            Ok(row.into())
         })
     }
 
@@ -210,14 +216,7 @@ impl Registry {
     pub fn quotas(&self) -> Result<Vec<Quota>> {
         self.db.write(|tx| {
             recompute(tx, None)?;
-            Ok(policies::quotas(tx)?
-                .into_iter()
-                .map(|q| Quota {
-                    pattern: q.pattern,
-                    limit_bytes: q.limit_bytes,
-                    used_bytes: q.used_bytes,
-                })
-                .collect())
+            Ok(policies::quotas(tx)?.into_iter().map(Quota::from).collect())
         })
     }
 }
