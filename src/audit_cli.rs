@@ -150,6 +150,9 @@ pub fn operator_event(cmd: &Command) -> Option<(PathBuf, String)> {
             soute::cli::WebhookAction::Del(name) => (data_dir, format!("webhook del {name}")),
             _ => return None,
         },
+        Command::Policy {
+            action, data_dir, ..
+        } => (data_dir, crate::policy_cli::operator_words(action)?),
         Command::Gc {
             data_dir, policy, ..
         } if !policy.dry_run => (data_dir, "gc".to_string()),

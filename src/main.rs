@@ -5,6 +5,7 @@
 mod access_cli;
 mod audit_cli;
 mod ops_cli;
+mod policy_cli;
 mod sync_cli;
 mod upstream_cli;
 mod webhook_cli;
@@ -126,6 +127,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => webhook_cli::webhook(action, &data_dir, json)?,
+        Command::Policy {
+            action,
+            data_dir,
+            json,
+        } => policy_cli::policy(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,

@@ -101,7 +101,13 @@ impl Ticker {
 }
 
 pub fn gc(data_dir: &Path, policy: &GcPolicy, json: bool) -> Res<()> {
-    let registry = open(data_dir)?;
+    let mut registry = open(data_dir)?;
+    // Retention's audit events are written here; the log's limits are the
+    // server's (`--audit-keep`, `--audit-days`), which this process does not know.
+    registry.set_audit_retention(soute::registry::AuditRetention {
+        keep: u64::MAX,
+        days: None,
+    });
     let report = registry.gc_recorded(policy)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -147,6 +153,12 @@ fn print_gc(r: &GcReport) {
     }
     for k in &r.kept {
         println!("  kept {}: {}", k.what, k.reason);
+    }
+    for v in &r.retention {
+        println!(
+            "  tag {}:{} (rule {}) {}",
+            v.repository, v.tag, v.rule, v.reason
+        );
     }
 }
 

@@ -3,9 +3,9 @@
 //! cancel. A chunk out of order gets 416 with the session's headers, built
 //! from the length the error carries.
 //!
-//! A body announced past `--max-blob-size` (413) or the disk reserve (507)
-//! is refused before it is read, and before a single-POST upload makes a
-//! session.
+//! A body announced past `--max-blob-size` (413), the disk reserve (507) or
+//! a quota (403) is refused before it is read, and before a single-POST
+//! upload makes a session.
 //!
 //! Open sessions are capped per client address and in total (429 with
 //! `Retry-After`); a request on a session another request is writing gets
@@ -76,6 +76,9 @@ impl Api {
             let expected = declared_len(req);
             // Too large or no room: refused before a session exists.
             self.registry.admit_upload(expected, Some(&digest))?;
+            if let Some(n) = expected {
+                self.registry.admit_quota(name, n, Some(&digest))?;
+            }
             let status = self.start_session(req, name, alg)?;
             let result = self.registry.finish_upload(
                 name,
@@ -120,6 +123,9 @@ impl Api {
         id: &UploadId,
     ) -> Result<Response> {
         let (start, expected) = chunk_range(req.header("content-range"), declared_len(req))?;
+        if let Some(n) = expected {
+            self.registry.admit_quota_chunk(name, id, n)?;
+        }
         let appended = self
             .registry
             .append_upload(name, id, start, expected, &mut *req.body);
@@ -146,6 +152,9 @@ impl Api {
         let digest = Digest::parse(digest)?;
         let (start, expected) = chunk_range(req.header("content-range"), declared_len(req))?;
         let has_body = req.body.is_chunked() || req.body.declared_len().is_some_and(|n| n > 0);
+        if let Some(n) = expected.filter(|_| has_body) {
+            self.registry.admit_quota_chunk(name, id, n)?;
+        }
         let chunk = if has_body {
             Some((start, expected, &mut *req.body as &mut dyn Read))
         } else {

@@ -8,13 +8,19 @@
 mod access;
 mod args;
 mod audit;
+mod quota;
+mod retention;
 mod spec;
+mod tag;
 mod upstream;
 mod webhook;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
 pub use audit::{format_rfc3339, parse_rfc3339, AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
+pub use quota::QuotaAction;
+pub use retention::RetentionAction;
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
+pub use tag::TagAction;
 pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
 pub use webhook::WebhookAction;
 
@@ -66,6 +72,12 @@ pub enum Command {
         data_dir: PathBuf,
         json: bool,
     },
+    /// `retention`, `tag` and `quota` (issue K's policies).
+    Policy {
+        action: PolicyAction,
+        data_dir: PathBuf,
+        json: bool,
+    },
     Gc {
         data_dir: PathBuf,
         policy: GcPolicy,
@@ -100,6 +112,14 @@ impl Command {
             None => general_help(),
         }
     }
+}
+
+/// One of the policy commands' actions.
+#[derive(Debug, PartialEq)]
+pub enum PolicyAction {
+    Retention(RetentionAction),
+    Tag(TagAction),
+    Quota(QuotaAction),
 }
 
 #[derive(Debug, PartialEq)]
@@ -216,6 +236,17 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         },
         "webhook" => Command::Webhook {
             action: webhook::webhook_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
+            json: args.has("--json"),
+        },
+        "retention" | "tag" | "quota" => Command::Policy {
+            action: match spec.name {
+                "retention" => {
+                    PolicyAction::Retention(retention::retention_action(&args, &mut operands)?)
+                }
+                "tag" => PolicyAction::Tag(tag::tag_action(&args, &mut operands)?),
+                _ => PolicyAction::Quota(quota::quota_action(&args, &mut operands)?),
+            },
             data_dir: data_dir(&args, env),
             json: args.has("--json"),
         },

@@ -305,6 +305,9 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     super::audit::SPEC,
     super::webhook::SPEC,
+    super::retention::SPEC,
+    super::tag::SPEC,
+    super::quota::SPEC,
     Spec {
         name: "upstream",
         operands: "add NAME URL | list | del NAME | sync NAME/REPO:TAG",
@@ -394,7 +397,8 @@ while `soute serve` runs on the same folder.",
 nothing in their repository references, expired upload sessions and, with
 --delete-untagged, manifests no tag reaches. It also evicts cached images of
 upstreams (--evict-after, --max-bytes of `soute upstream add`; never private images);
---dry-run says which and why. `serve` runs it every --gc-interval.",
+--dry-run says which and why. `serve` runs it every --gc-interval.
+Retention rules (`soute retention`) are applied first; --dry-run gives each tag's verdict.",
     },
     Spec {
         name: "backup",

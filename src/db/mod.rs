@@ -12,6 +12,7 @@ pub mod graph;
 pub mod groups;
 pub mod integrity;
 pub mod manifests;
+pub mod policies;
 pub mod repos;
 pub mod rules;
 pub mod search;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_upstreams.sql"),
     include_str!("../../migrations/0007_add_cache_space.sql"),
     include_str!("../../migrations/0009_webhooks.sql"),
+    include_str!("../../migrations/0011_add_policies.sql"),
 ];
 
 pub struct Db {

@@ -15,9 +15,9 @@
 //! functions in `gc_plan`, so what `du` calls reclaimable is what GC frees.
 //! It must never see HTTP types nor decide anything the plan did not.
 
-use super::gc_plan::plan_evicting;
+use super::gc_plan::{plan_evicting, Plan};
 use super::gc_usage::{delete_frees, usage, Usage};
-use super::Registry;
+use super::{quota, retention, Registry};
 use crate::db::graph;
 use crate::db::{backups, blobs, manifests, now, repos, trash, uploads, upstreams};
 use crate::error::{Error, Result};
@@ -94,6 +94,8 @@ pub struct GcReport {
     pub evicted: Vec<Evicted>,
     /// Blobs and manifests kept, with the reason (filled on dry runs).
     pub kept: Vec<Kept>,
+    /// What the retention rules decided for each tag they cover (`retention`).
+    pub retention: Vec<super::retention::TagVerdict>,
     /// Bytes of blob files, manifests and upload files removed.
     pub freed_bytes: u64,
 }
@@ -114,16 +116,23 @@ impl Registry {
         let live_since = now() - PIN_STALE_SECS;
         if policy.dry_run {
             return self.db.read_consistent(|tx| {
-                let g = graph::load_graph(tx, live_since)?;
+                let mut g = graph::load_graph(tx, live_since)?;
+                let rules = retention::apply(tx, &mut g, now(), false)?;
                 let cache = upstreams::cache_state(tx)?;
-                Ok(plan_evicting(&g, &cache, policy, now(), true, purge).report)
+                let plan = plan_evicting(&g, &cache, policy, now(), true, purge);
+                Ok(with_retention(plan, rules).report)
             });
         }
         let plan = self.db.write(|tx| {
             backups::delete_stale_backups(tx, live_since)?;
-            let g = graph::load_graph(tx, live_since)?;
+            let mut g = graph::load_graph(tx, live_since)?;
+            // Retention first: its tag and manifest deletes, then the plan of what they left.
+            let rules = retention::apply(tx, &mut g, now(), true)?;
             let cache = upstreams::cache_state(tx)?;
-            let plan = plan_evicting(&g, &cache, policy, now(), false, purge);
+            let plan = with_retention(
+                plan_evicting(&g, &cache, policy, now(), false, purge),
+                rules,
+            );
             for (repo_id, digest, _) in &plan.manifests {
                 manifests::delete_manifest(tx, *repo_id, digest)?;
             }
@@ -139,8 +148,10 @@ impl Registry {
             upstreams::delete_stale_cache_rows(tx)?;
             // Names used only by sessions that expired (or never had content).
             repos::delete_empty_repos(tx)?;
+            quota::recompute(tx, None)?;
             Ok(plan)
         })?;
+        self.audit_retention(&plan.report.retention);
         self.empty_trash()?;
         for (id, _) in &plan.uploads {
             if let Ok(id) = UploadId::parse(id) {
@@ -166,6 +177,23 @@ impl Registry {
             );
         }
         Ok(plan.report)
+    }
+
+    /// Records each tag retention removed in the audit log, with its rule.
+    fn audit_retention(&self, verdicts: &[retention::TagVerdict]) {
+        for v in verdicts.iter().filter(|v| !v.kept) {
+            self.audit(&super::AuditEvent {
+                action: super::AuditAction::Delete,
+                actor: "retention".into(),
+                address: "local".into(),
+                repository: v.repository.clone(),
+                detail: format!(
+                    "tag {} ({}) by rule {}: {}",
+                    v.tag, v.digest, v.rule, v.reason
+                ),
+                status: 0,
+            });
+        }
     }
 
     /// Unlink the files GC queued, each under the write lock and only while no
@@ -247,4 +275,15 @@ impl Registry {
             tag_delete_frees_bytes: tag_frees,
         })
     }
+}
+
+/// The plan with what retention removed before it (manifests, bytes, verdicts).
+fn with_retention(mut plan: Plan, rules: retention::Outcome) -> Plan {
+    let r = &mut plan.report;
+    r.freed_bytes += rules.manifests.iter().map(|m| m.bytes).sum::<u64>();
+    let mut manifests = rules.manifests;
+    manifests.append(&mut r.manifests_deleted);
+    r.manifests_deleted = manifests;
+    r.retention = rules.verdicts;
+    plan
 }

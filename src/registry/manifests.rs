@@ -5,7 +5,7 @@
 //! change the bytes it was given.
 
 use super::sessions::truncate_chars;
-use super::Registry;
+use super::{protect, quota, Registry};
 use crate::db::{blobs, manifests, now, repos, search, tags};
 use crate::error::{Code, Error, Result};
 use crate::oci::manifest::Manifest;
@@ -126,6 +126,24 @@ impl Registry {
                     .with_detail(json!({ "digest": child })));
                 }
             }
+            if cached_from.is_none() {
+                for t in &tags {
+                    protect::check_tag_move(tx, repo.as_str(), repo_id, t.as_str(), &key)?;
+                }
+                let layers: Vec<&str> = refs
+                    .iter()
+                    .filter(|(_, kind)| *kind == "blob")
+                    .map(|(d, _)| d.as_str())
+                    .collect();
+                quota::charge_manifest(
+                    tx,
+                    repo.as_str(),
+                    repo_id,
+                    &key,
+                    body.len() as u64,
+                    &layers,
+                )?;
+            }
             manifests::put_manifest(
                 tx,
                 &manifests::NewManifest {
@@ -228,8 +246,21 @@ impl Registry {
                 return Ok(false);
             };
             let removed = match reference {
-                Reference::Tag(t) => tags::delete_tag(tx, repo_id, t.as_str())?,
-                Reference::Digest(d) => manifests::delete_manifest(tx, repo_id, &d.to_string())?,
+                Reference::Tag(t) => {
+                    if tags::resolve_tag(tx, repo_id, t.as_str())?.is_some() {
+                        protect::check_tag_delete(tx, repo.as_str(), t.as_str())?;
+                    }
+                    tags::delete_tag(tx, repo_id, t.as_str())?
+                }
+                Reference::Digest(d) => {
+                    let key = d.to_string();
+                    protect::check_manifest_delete(tx, repo.as_str(), repo_id, &key)?;
+                    let removed = manifests::delete_manifest(tx, repo_id, &key)?;
+                    if removed {
+                        quota::recompute(tx, Some(repo.as_str()))?;
+                    }
+                    removed
+                }
             };
             if removed {
                 let (events, name) = (&self.webhooks, repo.as_str());

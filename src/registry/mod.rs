@@ -15,7 +15,10 @@ mod gc_evict;
 mod gc_plan;
 mod gc_usage;
 mod manifests;
+pub mod protect;
 mod pull_log;
+mod quota;
+mod retention;
 mod sessions;
 mod stats;
 mod upload_body;
@@ -32,6 +35,9 @@ pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
 pub use gc_evict::ORPHAN_EVICT_AFTER_SECS;
 pub use gc_usage::{RepoUsage, TotalUsage, UpstreamUsage, Usage};
 pub use manifests::PutOutcome;
+pub use protect::Protection;
+pub use quota::Quota;
+pub use retention::{RetentionRule, TagVerdict};
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };

@@ -954,6 +954,44 @@ elif [ "$SOUTE" = 1 ]; then
     skip "pull-through cache with daemons" "dockerd not running"
 fi
 
+# ---------------------------------------------------------------- 8c. policies (issue K)
+# A protected tag and a quota, refused through docker and podman with the 403 DENIED
+# message soute words (clients print "denied: <message>"); nothing stored past the quota.
+if [ "$SOUTE" = 1 ]; then
+    section "policies: protected tags and quotas through docker and podman"
+    manifest_digest() { # manifest_digest REPO REF: Docker-Content-Digest of a HEAD
+        curl -sS -I --cacert "$CA" -u "$RUSER:$RPASS" \
+            -H 'Accept: application/vnd.docker.distribution.manifest.v2+json,application/vnd.oci.image.manifest.v1+json' \
+            "https://$REG/v2/$1/manifests/$2" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'
+    }
+    step "soute tag protect 'lab/prot/**:v*'; soute quota set 'lab/quota/**' 4KB" \
+        "soute tag protect 'lab/prot/**:v*' --data $W/soute-data && soute quota set 'lab/quota/**' 4KB --data $W/soute-data"
+    if [ $DOCKER_OK = 1 ]; then
+        echo "$RPASS" | docker login -u "$RUSER" --password-stdin "$REG" >/dev/null 2>&1
+        step "docker push $REG/lab/prot/app:v1 (lab/multi:1)" \
+            "docker pull $REG/lab/multi:1 && docker tag $REG/lab/multi:1 $REG/lab/prot/app:v1 && docker push $REG/lab/prot/app:v1"
+        xfail "docker push lab/imported:1 over the protected v1" 'denied: tag v1 of lab/prot/app is protected by rule lab/prot/\*\*:v\*' \
+            "docker pull $REG/lab/imported:1 && docker tag $REG/lab/imported:1 $REG/lab/prot/app:v1 && docker push $REG/lab/prot/app:v1"
+        xfail "docker push past the 4KB quota of lab/quota/**" 'denied: quota exceeded: [0-9]+ of 4000 bytes' \
+            "docker tag $REG/lab/multi:1 $REG/lab/quota/app:1 && docker push $REG/lab/quota/app:1"
+        docker logout "$REG" >/dev/null 2>&1
+    else
+        skip "policies through docker" "dockerd did not start (see $W/dockerd.log)"
+        step "seed $REG/lab/prot/app:v1 (lab/multi:1) with skopeo" \
+            "skopeo copy --src-creds $RUSER:$RPASS --dest-creds $RUSER:$RPASS docker://$REG/lab/multi:1 docker://$REG/lab/prot/app:v1"
+    fi
+    step "podman login $REG" "echo $RPASS | podman login -u $RUSER --password-stdin $REG"
+    xfail "podman push lab/imported:1 over the protected v1" 'tag v1 of lab/prot/app is protected by rule lab/prot/\*\*:v\*' \
+        "podman pull $REG/lab/imported:1 && podman tag $REG/lab/imported:1 $REG/lab/prot/app:v1 && podman push $REG/lab/prot/app:v1"
+    xfail "podman push past the 4KB quota of lab/quota/**" 'quota exceeded: [0-9]+ of 4000 bytes' \
+        "podman tag $REG/lab/imported:1 $REG/lab/quota/papp:1 && podman push $REG/lab/quota/papp:1"
+    step "podman logout $REG" "podman logout $REG"
+    step "v1 still names lab/multi:1; nothing counted under lab/quota/**" \
+        "test -n \"\$(manifest_digest lab/multi 1)\" && test \"\$(manifest_digest lab/prot/app v1)\" = \"\$(manifest_digest lab/multi 1)\" && soute quota list --json --data $W/soute-data | tee /dev/stderr | jq -e '.[] | select(.pattern==\"lab/quota/**\") | .used_bytes == 0'"
+    step "soute tag unprotect; soute quota del" \
+        "soute tag unprotect 'lab/prot/**:v*' --data $W/soute-data && soute quota del 'lab/quota/**' --data $W/soute-data"
+fi
+
 # ---------------------------------------------------------------- 9. registry-side view
 section "registry view"
 step "catalog lists all pushed repos" \

@@ -1,0 +1,55 @@
+//! cli::tag: argv of `soute tag ACTION ...` to a `TagAction`, and its row of
+//! the command table ([`SPEC`]). One `match` arm per action: `protect`,
+//! `unprotect`, `protected` (a new action is one more arm and one more
+//! variant). Rules are checked here (`registry::Protection::parse`).
+//!
+//! It must never do I/O nor open a registry.
+
+use super::spec::{switch, usage, Args, Spec, UsageError, DATA};
+use crate::registry::Protection;
+
+/// `soute tag` in the table of commands (`spec::COMMANDS`).
+pub(super) const SPEC: Spec = Spec {
+    name: "tag",
+    operands: "protect|unprotect PATTERN:TAG_GLOB | protected",
+    summary: "immutable tags: refuse moving or deleting the tags a rule covers",
+    flags: &[DATA, switch("--json", "with protected: print a JSON array")],
+    about: "PATTERN is a glob over repository names (as for `soute access`), TAG_GLOB a glob
+over tag names where * matches any characters: `soute tag protect '**:v*'` makes every
+v* tag immutable. Once such a tag exists, a push that would move it to another digest,
+a DELETE of the tag, of the manifest it names, and retention are refused (403 DENIED,
+naming the rule); pushing the same digest again is fine. Administrators are refused
+too: `soute tag unprotect PATTERN:TAG_GLOB` lifts the rule. Applies to the next request.",
+};
+
+const USAGE: &str = "soute tag protect|unprotect PATTERN:TAG_GLOB | protected [--json]";
+
+#[derive(Debug, PartialEq)]
+pub enum TagAction {
+    Protect(Protection),
+    Unprotect(Protection),
+    Protected,
+}
+
+pub fn tag_action(
+    args: &Args,
+    ops: &mut impl Iterator<Item = String>,
+) -> Result<TagAction, UsageError> {
+    let action = ops.next();
+    if args.has("--json") && action.as_deref() != Some("protected") {
+        return Err(usage("--json goes with `soute tag protected`"));
+    }
+    let mut rule = || -> Result<Protection, UsageError> {
+        let r = ops
+            .next()
+            .ok_or_else(|| usage(format!("PATTERN:TAG_GLOB is required: {USAGE}")))?;
+        Protection::parse(&r).map_err(usage)
+    };
+    Ok(match action.as_deref() {
+        Some("protect") => TagAction::Protect(rule()?),
+        Some("unprotect") => TagAction::Unprotect(rule()?),
+        Some("protected") => TagAction::Protected,
+        Some(other) => return Err(usage(format!("unknown tag action `{other}`: {USAGE}"))),
+        None => return Err(usage(format!("usage: {USAGE}"))),
+    })
+}

@@ -1,0 +1,222 @@
+//! Quotas: at most N bytes for the repositories a pattern matches, counted as
+//! the distinct blobs their manifests reference plus their manifests' bytes
+//! (du's accounting of a set of repositories, a layer shared by two of them
+//! counted once; links no manifest references yet, i.e. pushes in progress,
+//! are not counted). Every quota whose pattern matches a repository applies.
+//!
+//! Cost on the push path: `quota.used_bytes` is kept in the transactions
+//! that change it. A manifest PUT reads the quota rows (one small query),
+//! and for each quota matching the repository and each distinct layer of
+//! the manifest one indexed lookup (`manifest_ref_child`) of the repositories
+//! already referencing it; it adds the new bytes in the same transaction that
+//! stores the manifest, or refuses (403 DENIED) and stores nothing. Deleting
+//! a manifest and GC recompute the usage from the reference rows (one pass
+//! over them). A blob upload of known size (single POST, or a chunk with
+//! Content-Length) is refused before its body is read when it alone would
+//! pass a quota.
+//!
+//! It must never count bytes a push has not committed, nor refuse a pull.
+
+use super::Registry;
+use crate::auth::pattern::Pattern;
+use crate::db::{blobs, manifests, policies};
+use crate::error::{Code, Error, Result};
+use crate::oci::{Digest, RepoName};
+use rusqlite::Connection;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// A quota and what the repositories it covers use now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    pub pattern: String,
+    pub limit_bytes: u64,
+    pub used_bytes: u64,
+}
+
+impl From<policies::QuotaRow> for Quota {
+    fn from(q: policies::QuotaRow) -> Quota {
+        Quota {
+            pattern: q.pattern,
+            limit_bytes: q.limit_bytes,
+            used_bytes: q.used_bytes,
+        }
+    }
+}
+
+fn exceeded(would_be: u64, q: &policies::QuotaRow, adds: u64) -> Error {
+    Error::client(
+        Code::Denied,
+        format!(
+            "quota exceeded: {would_be} of {} bytes (quota {}: {} used, this push adds {adds})",
+            q.limit_bytes, q.pattern, q.used_bytes
+        ),
+    )
+}
+
+/// The quotas whose pattern matches `repo`.
+fn matching(conn: &Connection, repo: &str) -> Result<Vec<(policies::QuotaRow, Pattern)>> {
+    let mut out = Vec::new();
+    for q in policies::quotas(conn)? {
+        if let Ok(p) = Pattern::parse(&q.pattern) {
+            if p.matches(repo) {
+                out.push((q, p));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a manifest of a repository `pattern` matches references `digest`.
+fn counted(conn: &Connection, pattern: &Pattern, digest: &str) -> Result<bool> {
+    Ok(policies::repos_referencing_blob(conn, digest)?
+        .iter()
+        .any(|r| pattern.matches(r)))
+}
+
+/// Charges a manifest about to be stored in `repo` to every quota covering
+/// it, or refuses it. In the transaction that stores it, before it is
+/// stored: `blob_refs` are its blob references (config, layers).
+pub(super) fn charge_manifest(
+    tx: &Connection,
+    repo: &str,
+    repo_id: i64,
+    digest: &str,
+    size: u64,
+    blob_refs: &[&str],
+) -> Result<()> {
+    let quotas = matching(tx, repo)?;
+    if quotas.is_empty() || manifests::manifest_head(tx, repo_id, digest)?.is_some() {
+        return Ok(());
+    }
+    let distinct: HashSet<&str> = blob_refs.iter().copied().collect();
+    let mut updates = Vec::with_capacity(quotas.len());
+    for (q, pattern) in &quotas {
+        let mut adds = size;
+        for d in &distinct {
+            if !counted(tx, pattern, d)? {
+                adds += blobs::blob_size(tx, d)?.unwrap_or(0);
+            }
+        }
+        let would_be = q.used_bytes.saturating_add(adds);
+        if would_be > q.limit_bytes {
+            return Err(exceeded(would_be, q, adds));
+        }
+        updates.push((q.pattern.as_str(), would_be));
+    }
+    for (pattern, used) in updates {
+        policies::set_quota_usage(tx, pattern, used)?;
+    }
+    Ok(())
+}
+
+/// Usage of each of `patterns`, recomputed from the reference rows.
+fn usage_of(conn: &Connection, patterns: &[Pattern]) -> Result<Vec<u64>> {
+    let refs = policies::referenced_blobs(conn)?;
+    let manifests = policies::manifest_bytes(conn)?;
+    let mut out = Vec::with_capacity(patterns.len());
+    for p in patterns {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut used = 0u64;
+        for (repo, digest, size) in &refs {
+            if p.matches(repo) && seen.insert(digest.as_str()) {
+                used += size;
+            }
+        }
+        used += manifests
+            .iter()
+            .filter(|(repo, _)| p.matches(repo))
+            .map(|(_, n)| n)
+            .sum::<u64>();
+        out.push(used);
+    }
+    Ok(out)
+}
+
+/// Recomputes the stored usage of the quotas covering `repo` (every quota
+/// with `None`). After deletes and GC, in their transaction.
+pub(super) fn recompute(tx: &Connection, repo: Option<&str>) -> Result<()> {
+    let rows: Vec<(policies::QuotaRow, Pattern)> = match repo {
+        Some(r) => matching(tx, r)?,
+        None => policies::quotas(tx)?
+            .into_iter()
+            .filter_map(|q| Pattern::parse(&q.pattern).ok().map(|p| (q, p)))
+            .collect(),
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let patterns: Vec<Pattern> = rows.iter().map(|(_, p)| p.clone()).collect();
+    for ((q, _), used) in rows.iter().zip(usage_of(tx, &patterns)?) {
+        if used != q.used_bytes {
+            policies::set_quota_usage(tx, &q.pattern, used)?;
+        }
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Refuses a blob upload of `size` bytes into `repo` that alone would
+    /// take a quota past its limit (a blob the quota counts already is free).
+    /// Cheap without quotas: one small read.
+    pub fn admit_quota(&self, repo: &RepoName, size: u64, digest: Option<&Digest>) -> Result<()> {
+        self.db.read(|c| {
+            for (q, pattern) in matching(c, repo.as_str())? {
+                if let Some(d) = digest {
+                    if counted(c, &pattern, &d.to_string())? {
+                        continue;
+                    }
+                }
+                let would_be = q.used_bytes.saturating_add(size);
+                if would_be > q.limit_bytes {
+                    return Err(exceeded(would_be, &q, size));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `admit_quota` for a chunk of `expected` bytes appended to a session.
+    pub fn admit_quota_chunk(
+        &self,
+        repo: &RepoName,
+        id: &crate::oci::UploadId,
+        expected: u64,
+    ) -> Result<()> {
+        let has_quota = self
+            .db
+            .read(|c| Ok(!matching(c, repo.as_str())?.is_empty()))?;
+        if !has_quota {
+            return Ok(());
+        }
+        let length = self.upload_status(repo, id)?.length;
+        self.admit_quota(repo, length.saturating_add(expected), None)
+    }
+
+    /// Sets (or replaces) the quota of `pattern`; returns it with its usage.
+    pub fn set_quota(&self, pattern: &Pattern, limit_bytes: u64) -> Result<Quota> {
+        self.db.write(|tx| {
+            let used = usage_of(tx, std::slice::from_ref(pattern))?[0];
+            let row = policies::QuotaRow {
+                pattern: pattern.as_str().to_string(),
+                limit_bytes,
+                used_bytes: used,
+            };
+            policies::set_quota(tx, &row)?;
+            Ok(row.into())
+        })
+    }
+
+    pub fn delete_quota(&self, pattern: &str) -> Result<bool> {
+        self.db.write(|tx| policies::delete_quota(tx, pattern))
+    }
+
+    /// Every quota with its usage, recomputed now (so drift, if any, is
+    /// corrected and the figures are du's).
+    pub fn quotas(&self) -> Result<Vec<Quota>> {
+        self.db.write(|tx| {
+            recompute(tx, None)?;
+            Ok(policies::quotas(tx)?.into_iter().map(Quota::from).collect())
+        })
+    }
+}

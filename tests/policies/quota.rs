@@ -1,0 +1,225 @@
+//! Quotas through the HTTP API with exact numbers: a manifest PUT past the
+//! quota is 403 DENIED "quota exceeded: N of M bytes" and stores nothing; a
+//! layer shared by two covered repositories counts once; a blob upload of
+//! known size past it is refused before a byte is stored; deletes give the
+//! bytes back; `quota list` agrees with `du`.
+
+use crate::helpers::*;
+
+/// `quota list --json`: the used bytes of `pattern`.
+fn used(dir: &std::path::Path, pattern: &str) -> u64 {
+    let v: serde_json::Value =
+        serde_json::from_str(&cli(dir, &["quota", "list", "--json"])).expect("quota json");
+    v.as_array()
+        .and_then(|a| a.iter().find(|q| q["pattern"] == pattern))
+        .and_then(|q| q["used_bytes"].as_u64())
+        .unwrap_or_else(|| panic!("no quota {pattern} in {v}"))
+}
+
+/// Bytes an image commits: its config, layers and manifest.
+fn bytes(i: &Image) -> u64 {
+    (i.blobs().iter().map(|b| b.len()).sum::<usize>() + i.manifest().len()) as u64
+}
+
+#[test]
+fn quota_refusals_with_exact_numbers() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let a = image("A");
+    a.push(&c, "lab/one", "v1").expect("push before any quota");
+    let used_a = bytes(&a);
+    let out = cli(
+        &dir,
+        &["quota", "set", "lab/**", &(used_a + 30).to_string()],
+    );
+    assert!(
+        out.contains(&format!("used now {used_a} B ({used_a} bytes)")),
+        "{out}"
+    );
+    assert_eq!(used(&dir, "lab/**"), used_a);
+
+    // B's blobs (21 bytes) fit; its manifest does not.
+    let b = image("B");
+    for blob in b.blobs() {
+        c.blob("lab/two", blob).expect("blobs fit");
+    }
+    let r = c.manifest("lab/two", "v1", &b.manifest()).expect("put");
+    r.expect_error(403, &["DENIED"]);
+    let adds = bytes(&b);
+    assert_eq!(
+        message(&r),
+        format!(
+            "quota exceeded: {} of {} bytes (quota lab/**: {used_a} used, this push adds {adds})",
+            used_a + adds,
+            used_a + 30
+        )
+    );
+    c.get(&format!("/v2/lab/two/manifests/{}", b.digest()))
+        .expect("get")
+        .expect_status(404);
+    assert_eq!(used(&dir, "lab/**"), used_a, "nothing of B counted");
+    // Outside the pattern nothing is refused.
+    b.push(&c, "other/app", "v1").expect("not covered");
+
+    // C shares A's layer: only its config and manifest count, exactly to the limit.
+    let layer_a = a.layers[0].clone();
+    let cc = Image::new(b"config of C", &[&layer_a]);
+    let limit = used_a + cc.config.len() as u64 + cc.manifest().len() as u64;
+    cli(&dir, &["quota", "set", "lab/**", &limit.to_string()]);
+    cc.push(&c, "lab/two", "v1")
+        .expect("a shared layer counts once");
+    assert_eq!(used(&dir, "lab/**"), limit);
+
+    // Full: a 100-byte monolithic upload is refused before a byte is stored.
+    let blob = vec![7u8; 100];
+    let d = sha256(&blob);
+    let r = c
+        .post(&format!("/v2/lab/two/blobs/uploads/?digest={d}"), &blob)
+        .expect("post");
+    r.expect_error(403, &["DENIED"]);
+    assert_eq!(
+        message(&r),
+        format!(
+            "quota exceeded: {} of {limit} bytes (quota lab/**: {limit} used, this push adds 100)",
+            limit + 100
+        )
+    );
+    c.get(&format!("/v2/lab/two/blobs/{d}"))
+        .expect("get")
+        .expect_status(404);
+    // A blob the quota counts already is free.
+    c.blob("lab/three", &layer_a).expect("already counted");
+
+    // A chunk with Content-Length past the quota: refused, the session stays at 0.
+    let r = c.post("/v2/lab/two/blobs/uploads/", b"").expect("start");
+    r.expect_status(202);
+    let location = r.header("location").expect("location").to_string();
+    let path = location.trim_start_matches(&c.base).to_string();
+    let r = call(
+        &http_agent(),
+        "PATCH",
+        &format!("{}{path}", c.base),
+        None,
+        &[("Content-Type", "application/octet-stream")],
+        Some(&blob),
+    );
+    r.expect_error(403, &["DENIED"]);
+    let r = c.get(&path).expect("status");
+    r.expect_status(204);
+    assert_eq!(r.header("range"), Some("0-0"));
+
+    // Deleting C gives its config and manifest back (A still holds the layer).
+    c.delete(&format!("/v2/lab/two/manifests/{}", cc.digest()))
+        .expect("delete")
+        .expect_status(202);
+    assert_eq!(used(&dir, "lab/**"), used_a);
+    // ... which agrees with du's logical bytes of lab/one, the only repository left counted.
+    let du: serde_json::Value =
+        serde_json::from_str(&cli(&dir, &["du", "lab/one", "--json"])).expect("du json");
+    assert_eq!(
+        du["repositories"][0]["logical_bytes"].as_u64(),
+        Some(used_a)
+    );
+
+    let listed = cli(&dir, &["quota", "list"]);
+    let row: Vec<&str> = listed
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let (limit_s, used_s) = (limit.to_string(), used_a.to_string());
+    let pct = format!("{:.0}%", used_a as f64 * 100.0 / limit as f64);
+    assert_eq!(row, ["lab/**", &limit_s, &used_s, &pct], "{listed}");
+    cli(&dir, &["quota", "del", "lab/**"]);
+    b.push(&c, "lab/two", "v1").expect("no quota any more");
+    let (ok, _, err) = try_cli(&dir, &["quota", "del", "lab/**"]);
+    assert!(!ok && err.contains("no quota for lab/**"), "{err}");
+}
+
+#[test]
+fn every_matching_quota_applies_and_sizes_parse() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let out = cli(&dir, &["quota", "set", "**", "10GB"]);
+    assert!(out.contains("(10000000000 bytes)"), "{out}");
+    let out = cli(&dir, &["quota", "set", "team/app", "500MiB"]);
+    assert!(out.contains("(524288000 bytes)"), "{out}");
+    cli(&dir, &["quota", "set", "team/**", "100"]);
+    let err = image("A")
+        .push(&c, "team/app", "v1")
+        .expect_err("team/** is small");
+    assert!(err.contains("(quota team/**: 0 used"), "{err}");
+    for bad in [
+        &["quota", "set", "**", "lots"][..],
+        &["quota", "set", "Bad", "1GB"][..],
+        &["quota", "set", "**"][..],
+    ] {
+        let (ok, _, err) = try_cli(&dir, bad);
+        assert!(!ok && !err.is_empty(), "{bad:?} accepted");
+    }
+}
+
+/// The push path's cost: a manifest PUT charged to a quota does a few
+/// indexed reads per layer, not a scan of the registry. 200 repositories
+/// share a base layer (the worst case of the design: each charge lists every
+/// repository referencing it); PUTs into a covered and an uncovered
+/// namespace alternate. Prints the medians; the bound is far (5x + 20 ms).
+#[test]
+fn a_quota_charge_does_not_scan_the_registry() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let base = b"a base layer every repository shares".to_vec();
+    for i in 0..200 {
+        let config = format!("config of base {i}");
+        let own = format!("layer of base {i}");
+        Image::new(config.as_bytes(), &[&base, own.as_bytes()])
+            .push(&c, &format!("q/base-{i}"), "v1")
+            .expect("seed");
+    }
+    cli(&dir, &["quota", "set", "q/**", "100GB"]);
+    let mut covered = Vec::new();
+    let mut uncovered = Vec::new();
+    for i in 0..30 {
+        for (ns, times) in [("q", &mut covered), ("n", &mut uncovered)] {
+            let repo = format!("{ns}/new-{i}");
+            let config = format!("config of {repo}");
+            let img = Image::new(config.as_bytes(), &[&base]);
+            for b in img.blobs() {
+                c.blob(&repo, b).expect("blob");
+            }
+            let t = std::time::Instant::now();
+            c.manifest(&repo, "v1", &img.manifest())
+                .expect("put")
+                .expect_status(201);
+            times.push(t.elapsed());
+        }
+    }
+    covered.sort();
+    uncovered.sort();
+    let (with, without) = (covered[15], uncovered[15]);
+    println!("manifest PUT median over 30: {with:?} charged to q/** (200 repositories share its layer), {without:?} uncovered");
+    assert!(
+        with < without * 5 + std::time::Duration::from_millis(20),
+        "{with:?} vs {without:?}"
+    );
+    let seeded = {
+        let v: serde_json::Value =
+            serde_json::from_str(&cli(&dir, &["quota", "list", "--json"])).expect("json");
+        v[0]["used_bytes"].as_u64().expect("used")
+    };
+    let du: serde_json::Value =
+        serde_json::from_str(&cli(&dir, &["du", "--json"])).expect("du json");
+    let logical_q: u64 = du["repositories"]
+        .as_array()
+        .expect("repositories")
+        .iter()
+        .filter(|r| r["name"].as_str().is_some_and(|n| n.starts_with("q/")))
+        .map(|r| r["logical_bytes"].as_u64().unwrap_or(0))
+        .sum();
+    // du counts the shared layer once per repository; the quota once in all.
+    assert_eq!(seeded, logical_q - 229 * base.len() as u64);
+}
