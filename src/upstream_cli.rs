@@ -23,6 +23,7 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
             ca,
             tag_ttl_secs,
             mirror,
+            max_rate,
         } => {
             let password = if password_stdin {
                 let mut line = String::new();
@@ -65,6 +66,7 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
                 ca_pem,
                 tag_ttl_secs,
                 mirror,
+                max_rate,
                 ..UpstreamRow::new(&name, &url)
             };
             if !registry.add_upstream(&row)? {
@@ -106,6 +108,7 @@ fn list(rows: &[UpstreamRow], json: bool) -> Res<()> {
                     "ca": u.ca_pem.is_some(),
                     "tag_ttl_secs": u.tag_ttl_secs,
                     "mirror": u.mirror,
+                    "max_rate": u.max_rate,
                     "hits": u.hits,
                     "misses": u.misses,
                     "bytes_served": u.bytes_served,
@@ -120,8 +123,8 @@ fn list(rows: &[UpstreamRow], json: bool) -> Res<()> {
     }
     let w = rows.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
     println!(
-        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>12}  {:>12}  LAST ERROR",
-        "NAME", "URL", "HITS", "MISSES", "SERVED", "FETCHED"
+        "{:<w$}  {:<30}  {:>10}  {:>7}  {:>7}  {:>12}  {:>12}  LAST ERROR",
+        "NAME", "URL", "MAX RATE", "HITS", "MISSES", "SERVED", "FETCHED"
     );
     for u in rows {
         let error = match (&u.last_error, u.last_error_at) {
@@ -129,8 +132,9 @@ fn list(rows: &[UpstreamRow], json: bool) -> Res<()> {
             (Some(e), None) => e.clone(),
             _ => "-".into(),
         };
+        let rate = u.max_rate.map_or("-".into(), |r| format!("{r}/s"));
         println!(
-            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>12}  {:>12}  {error}",
+            "{:<w$}  {:<30}  {rate:>10}  {:>7}  {:>7}  {:>12}  {:>12}  {error}",
             u.name, u.url, u.hits, u.misses, u.bytes_served, u.bytes_fetched
         );
     }

@@ -19,6 +19,12 @@ mod faults;
 mod mirror;
 #[path = "upstream/pull.rs"]
 mod pull;
+#[path = "upstream/relay.rs"]
+mod relay;
+#[path = "upstream/resume.rs"]
+mod resume;
+#[path = "upstream/stream.rs"]
+mod stream;
 #[path = "upstream/tls.rs"]
 mod tls;
 #[path = "upstream/ttl.rs"]

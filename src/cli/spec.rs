@@ -323,6 +323,11 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
                 "--mirror",
                 "with add: also serve names this registry lacks (dockerd registry-mirrors)",
             ),
+            valued(
+                "--max-rate",
+                "BYTES_PER_S",
+                "with add: download from it at most this fast, all pulls together",
+            ),
             JSON,
         ],
         about: "NAME is the namespace clients pull through, one path segment like docker.io:

@@ -23,12 +23,14 @@ pub enum UpstreamAction {
         ca: Option<PathBuf>,
         tag_ttl_secs: u64,
         mirror: bool,
+        /// `--max-rate`: bytes per second downloaded from it at most.
+        max_rate: Option<u64>,
     },
     List,
     Del(String),
 }
 
-const USAGE: &str = "soute upstream add NAME URL [--username U --password-stdin] [--ca FILE] [--tag-ttl SECS] [--mirror] | list [--json] | del NAME";
+const USAGE: &str = "soute upstream add NAME URL [--username U --password-stdin] [--ca FILE] [--tag-ttl SECS] [--mirror] [--max-rate BYTES_PER_S] | list [--json] | del NAME";
 
 pub fn upstream_action(
     args: &Args,
@@ -41,6 +43,7 @@ pub fn upstream_action(
         "--ca",
         "--tag-ttl",
         "--mirror",
+        "--max-rate",
     ];
     if action.as_deref() != Some("add") {
         if let Some(f) = add_only.iter().find(|f| args.has(f)) {
@@ -77,6 +80,10 @@ pub fn upstream_action(
                     .parsed("--tag-ttl", "a number of seconds")?
                     .unwrap_or(DEFAULT_TAG_TTL_SECS),
                 mirror: args.has("--mirror"),
+                max_rate: match args.parsed::<u64>("--max-rate", "a number of bytes per second")? {
+                    Some(0) => return Err(usage("--max-rate must be at least 1 byte per second")),
+                    n => n,
+                },
             }
         }
         Some("list") | Some("ls") => UpstreamAction::List,

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_add_access.sql"),
     include_str!("../../migrations/0005_audit.sql"),
     include_str!("../../migrations/0006_upstreams.sql"),
+    include_str!("../../migrations/0008_upstream_max_rate.sql"),
 ];
 
 pub struct Db {

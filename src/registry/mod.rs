@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod backup;
 mod cached;
+mod cached_blob;
 mod gc;
 mod gc_plan;
 mod manifests;

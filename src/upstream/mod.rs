@@ -5,7 +5,8 @@
 //! upstream's tag TTL and served from the cache when the upstream is down.
 //! `names` maps repository names to upstreams, `challenge` parses
 //! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
-//! the cache's decisions, `flight` makes concurrent fetches of a blob one,
+//! the cache's decisions for manifests and `blob` for blobs, `download`
+//! streams one blob in (resumable), `flight` makes concurrent fetches of a blob one,
 //! `proxy_env` reads distribution's `REGISTRY_PROXY_*`. Content is written through `registry` like a push
 //! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
 //! invariant of the store holds for cached content.
@@ -16,8 +17,10 @@
 //! never decide access (the api's `enforce` already did), and never log a
 //! password or token.
 
+mod blob;
 pub mod challenge;
 pub mod client;
+mod download;
 mod flight;
 pub mod names;
 mod proxy_env;
@@ -31,6 +34,7 @@ use names::Mapped;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+pub use blob::BlobAnswer;
 pub use proxy_env::ProxyEnv;
 
 /// The pull-through cache in front of the registry's read path.
@@ -39,7 +43,7 @@ pub struct PullThrough {
     /// One client per upstream, remade when its row changes.
     clients: Mutex<HashMap<String, Arc<Client>>>,
     /// One fetch per blob digest at a time.
-    flights: flight::Flights,
+    flights: Arc<flight::Flights>,
 }
 
 impl PullThrough {
@@ -47,7 +51,7 @@ impl PullThrough {
         PullThrough {
             registry,
             clients: Mutex::new(HashMap::new()),
-            flights: flight::Flights::default(),
+            flights: Arc::new(flight::Flights::default()),
         }
     }
 
@@ -151,4 +155,5 @@ fn same_settings(
         && a.password == b.password
         && a.ca_pem == b.ca_pem
         && a.tag_ttl_secs == b.tag_ttl_secs
+        && a.max_rate == b.max_rate
 }

@@ -1,0 +1,488 @@
+//! One streamed download of a blob from an upstream. The request that finds
+//! the blob cold sends the GET (so its status and length are known before
+//! any client is answered), then a thread of its own copies the body into
+//! the blob's partial file (`upstream-partial/`, kept across restarts),
+//! hashing it as it goes, and publishes how far it got; every client of that
+//! blob (the first and the ones that joined) reads the file behind it
+//! ([`Tail`], a `http::Growing` body). A broken transfer is resumed with
+//! `Range: bytes=N-`; a partial file found at start (a restart) is re-hashed
+//! and resumed the same way. At the end: fsync, digest check, commit.
+//!
+//! It must never let a reader have the last byte before the digest matched
+//! (so a mismatch cuts every streaming client short of its Content-Length),
+//! never keep a file whose digest did not match, never hold more than one
+//! buffer per download, and never wait without a bound.
+
+use super::client::{Call, Client, Failure};
+use super::flight::Flights;
+use super::names::Mapped;
+use crate::error::Error;
+use crate::http::Growing;
+use crate::oci::{Digest, Hasher};
+use crate::registry::Registry;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Copy buffer of one download.
+const BUF: usize = 256 * 1024;
+/// A broken transfer is resumed at most this many times.
+pub const MAX_RESUMES: u32 = 5;
+/// A reader waits at most this long for the next bytes (the download itself
+/// gives up sooner: 30 s idle per read, [`MAX_RESUMES`] resumes).
+pub const READ_STALL: Duration = Duration::from_secs(360);
+
+/// Why a download could not start.
+pub enum StartError {
+    /// The upstream's answer (or no answer).
+    Upstream(Failure),
+    /// This side: the disk reserve, the largest blob, I/O.
+    Local(Error),
+}
+
+impl From<Error> for StartError {
+    fn from(e: Error) -> StartError {
+        StartError::Local(e)
+    }
+}
+
+/// A download, shared by its thread and its readers.
+pub struct Download {
+    /// The blob's size (the upstream's Content-Length or Content-Range).
+    pub size: u64,
+    /// The local repository it is cached for.
+    pub local: crate::oci::RepoName,
+    file: File,
+    /// Where the blob is once committed.
+    blob_path: PathBuf,
+    state: Mutex<Progress>,
+    grew: Condvar,
+}
+
+struct Progress {
+    /// Bytes in the file, from 0.
+    written: u64,
+    /// `None` while running; `Ok` once verified and committed.
+    outcome: Option<Result<(), String>>,
+}
+
+impl Download {
+    fn publish(&self, written: u64) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).written = written;
+        self.grew.notify_all();
+    }
+
+    fn finish(&self, outcome: Result<(), String>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).outcome = Some(outcome);
+        self.grew.notify_all();
+    }
+
+    /// Whether it ended (verified and stored, or failed).
+    pub fn ended(&self) -> bool {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.outcome.is_some()
+    }
+
+    /// Wait (at most `limit`) until it ended; `None` when it still runs.
+    pub fn wait_outcome(&self, limit: Duration) -> Option<Result<(), String>> {
+        let deadline = Instant::now() + limit;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(o) = &st.outcome {
+                return Some(o.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            st = self
+                .grew
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A reader of a download: the bytes written so far, all but the last one
+/// until the digest matched.
+pub struct Tail(pub Arc<Download>);
+
+impl Growing for Tail {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
+        let d = &self.0;
+        let deadline = Instant::now() + READ_STALL;
+        let mut st = d.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let readable = match &st.outcome {
+                Some(Err(e)) => return Err(io::Error::other(e.clone())),
+                Some(Ok(())) => d.size,
+                None => st.written.min(d.size.saturating_sub(1)),
+            };
+            if pos < readable {
+                drop(st);
+                let n = buf.len().min((readable - pos) as usize);
+                return d.file.read_at(&mut buf[..n], pos);
+            }
+            if pos >= d.size && matches!(st.outcome, Some(Ok(()))) {
+                return Ok(0);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the upstream download stalled",
+                ));
+            }
+            st = d
+                .grew
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn complete(&self) -> Option<File> {
+        let st = self.0.state.lock().unwrap_or_else(|p| p.into_inner());
+        match st.outcome {
+            // A file description of its own: the sender seeks it.
+            Some(Ok(())) => File::open(&self.0.blob_path).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// What a download's thread needs.
+pub struct Job {
+    pub registry: Arc<Registry>,
+    pub client: Arc<Client>,
+    pub m: Mapped,
+    pub digest: Digest,
+    pub flights: Arc<Flights>,
+}
+
+impl Job {
+    fn path(&self) -> String {
+        format!("/v2/{}/blobs/{}", self.m.remote, self.digest)
+    }
+
+    /// GET the blob from byte `from` on: the body, the bytes of it to skip
+    /// (an upstream that ignored the Range) and the blob's size.
+    fn open_from(&self, from: u64) -> Result<(ureq::Body, u64, u64), Failure> {
+        let resp = self.client.send_from(
+            "GET",
+            &self.path(),
+            &self.m.remote,
+            None,
+            (Call::Blob, from),
+        )?;
+        let header = |k: &str| {
+            resp.headers()
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (skip, size) = match resp.status().as_u16() {
+            200 => {
+                let len = header("content-length").and_then(|v| v.parse::<u64>().ok());
+                (from, len.ok_or_else(no_length)?)
+            }
+            206 if from > 0 => {
+                let range = header("content-range").unwrap_or_default();
+                match parse_content_range(&range) {
+                    Some((start, size)) if start == from => (0, size),
+                    _ => {
+                        return Err(Failure::Invalid(format!(
+                            "answered Range: bytes={from}- with Content-Range {range:?}"
+                        )))
+                    }
+                }
+            }
+            s => return Err(Failure::Status(s)),
+        };
+        Ok((resp.into_body(), skip, size))
+    }
+}
+
+fn no_length() -> Failure {
+    Failure::Invalid("sent a blob without its Content-Length".into())
+}
+
+/// `bytes START-END/SIZE` → (START, SIZE).
+fn parse_content_range(v: &str) -> Option<(u64, u64)> {
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, size) = rest.split_once('/')?;
+    let (start, end) = range.split_once('-')?;
+    let (start, end, size) = (
+        start.parse().ok()?,
+        end.parse::<u64>().ok()?,
+        size.parse().ok()?,
+    );
+    (start <= end && end < size).then_some((start, size))
+}
+
+/// Start the download of `job.digest`: the partial file (resumed from its
+/// length, re-hashed, when a previous download left one), the GET, the
+/// thread. Registered in `job.flights` before the thread runs.
+pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
+    let path = job.registry.partial_download_path(&job.digest)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(crate::storage::layout::FILE_MODE)
+        .open(&path)
+        .map_err(|e| Error::io("opening a partial download", e))?;
+    let mut have = file
+        .metadata()
+        .map_err(|e| Error::io("partial download metadata", e))?
+        .len();
+    let mut opened = job.open_from(have);
+    if have > 0 && matches!(opened, Err(Failure::Status(416))) {
+        // Longer than the blob: not this blob's bytes. Start over.
+        have = 0;
+        opened = job.open_from(0);
+    }
+    let (body, skip, size) = opened.map_err(StartError::Upstream)?;
+    if have > size {
+        return Err(StartError::Upstream(Failure::Invalid(format!(
+            "says blob {} has {size} bytes, fewer than the {have} already downloaded",
+            job.digest
+        ))));
+    }
+    job.registry.admit_upload(Some(size), Some(&job.digest))?;
+    let mut hasher = Hasher::new(job.digest.algorithm());
+    if have > 0 {
+        hash_prefix(&file, have, &mut hasher)
+            .map_err(|e| Error::io("re-hashing a partial download", e))?;
+        log::info!(
+            "upstream {}: resuming blob {} of {} at {have} of {size} bytes (Range: bytes={have}-)",
+            job.m.upstream,
+            job.digest,
+            job.m.local
+        );
+    }
+    let download = Arc::new(Download {
+        size,
+        local: job.m.local.clone(),
+        file: file
+            .try_clone()
+            .map_err(|e| Error::io("sharing a partial download", e))?,
+        blob_path: job.registry.blob_file_path(&job.digest),
+        state: Mutex::new(Progress {
+            written: have,
+            outcome: None,
+        }),
+        grew: Condvar::new(),
+    });
+    let key = job.digest.to_string();
+    let flights = job.flights.clone();
+    flights.add_running(&key, download.clone());
+    let d = download.clone();
+    let spawned = std::thread::Builder::new()
+        .name("soute-pull".into())
+        .spawn(move || {
+            let fetch = Fetch {
+                path,
+                pos: have,
+                started_at: have,
+                hasher,
+            };
+            let outcome = fetch.run(&job, &d, (body.into_reader(), skip));
+            if let Err(msg) = &outcome {
+                log::warn!("upstream {}: {msg}", job.m.upstream);
+                if let Err(e) = job.registry.upstream_failed(&job.m.upstream, msg) {
+                    log::warn!("recording upstream {}'s error: {e}", job.m.upstream);
+                }
+            }
+            d.finish(outcome);
+            job.flights.remove_running(&job.digest.to_string(), &d);
+        });
+    if let Err(e) = spawned {
+        download.finish(Err("no thread for the download".into()));
+        flights.remove_running(&key, &download);
+        return Err(StartError::Local(Error::internal(format!(
+            "starting a download thread: {e}"
+        ))));
+    }
+    Ok(download)
+}
+
+fn hash_prefix(file: &File, len: u64, hasher: &mut Hasher) -> io::Result<()> {
+    let mut buf = vec![0u8; BUF];
+    let mut pos = 0u64;
+    while pos < len {
+        let want = (len - pos).min(BUF as u64) as usize;
+        let n = file.read_at(&mut buf[..want], pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "partial download shrank",
+            ));
+        }
+        hasher.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(())
+}
+
+/// The thread's state: how far the file is written and its running hash.
+struct Fetch {
+    path: PathBuf,
+    pos: u64,
+    started_at: u64,
+    hasher: Hasher,
+}
+
+impl Fetch {
+    fn run(
+        mut self,
+        job: &Job,
+        d: &Download,
+        first: (ureq::BodyReader<'static>, u64),
+    ) -> Result<(), String> {
+        let what = format!("blob {} of {}", job.digest, job.m.local);
+        let mut body = Some(first);
+        let mut resumes = 0;
+        let mut last_break = String::new();
+        let mut buf = vec![0u8; BUF];
+        while self.pos < d.size {
+            let (reader, skip) = match body.take() {
+                Some(b) => b,
+                None => {
+                    if resumes == MAX_RESUMES {
+                        return Err(format!(
+                            "{what}: the transfer broke {} times, last at {} of {} bytes ({last_break}); \
+                             the {} bytes downloaded are kept for the next pull",
+                            resumes + 1,
+                            self.pos,
+                            d.size,
+                            self.pos
+                        ));
+                    }
+                    resumes += 1;
+                    std::thread::sleep(Duration::from_millis(200 * u64::from(resumes)));
+                    log::warn!(
+                        "upstream {}: {what} broke at {} of {} bytes ({last_break}); resuming with Range: bytes={}- ({resumes}/{MAX_RESUMES})",
+                        job.m.upstream, self.pos, d.size, self.pos
+                    );
+                    match job.open_from(self.pos) {
+                        Ok((b, skip, size)) if size == d.size => (b.into_reader(), skip),
+                        Ok((_, _, size)) => {
+                            return Err(format!(
+                            "{what}: its size changed from {} to {size} bytes while downloading",
+                            d.size
+                        ))
+                        }
+                        Err(f) => {
+                            last_break = f.to_string();
+                            continue;
+                        }
+                    }
+                }
+            };
+            last_break = self.copy(job, d, reader, skip, &mut buf)?;
+        }
+        d.file
+            .sync_all()
+            .map_err(|e| self.local_failure(&what, "syncing", e))?;
+        let actual =
+            std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm())).finish();
+        let fetched = d.size - self.started_at;
+        let _ = job.registry.count_fetched(&job.m.upstream, fetched);
+        if actual != job.digest {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(format!(
+                "{what}: the upstream sent other bytes (their digest is {actual}); nothing was stored"
+            ));
+        }
+        job.registry
+            .commit_cached_file(
+                &job.m.upstream,
+                &job.m.local,
+                &job.digest,
+                &self.path,
+                d.size,
+            )
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&self.path);
+                format!("{what}: storing it failed ({e}); nothing was stored")
+            })?;
+        log::info!(
+            "upstream {}: cached {what} ({} bytes{})",
+            job.m.upstream,
+            d.size,
+            if resumes > 0 {
+                format!(", resumed {resumes} times")
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    }
+
+    /// Copy one response body into the file; returns why it stopped short
+    /// (the caller resumes), or an error that ends the download.
+    fn copy(
+        &mut self,
+        job: &Job,
+        d: &Download,
+        reader: ureq::BodyReader<'static>,
+        mut skip: u64,
+        buf: &mut [u8],
+    ) -> Result<String, String> {
+        let what = format!("blob {}", job.digest);
+        let mut src = reader.take(d.size - self.pos + skip);
+        loop {
+            let n = match src.read(buf) {
+                Ok(0) => return Ok("the connection ended early".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Ok(e.to_string()),
+            };
+            job.client.pace(n);
+            let mut chunk = &buf[..n];
+            if skip > 0 {
+                let k = (skip.min(n as u64)) as usize;
+                skip -= k as u64;
+                chunk = &chunk[k..];
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            d.file
+                .write_all_at(chunk, self.pos)
+                .map_err(|e| self.local_failure(&what, "writing", e))?;
+            self.hasher.update(chunk);
+            self.pos += chunk.len() as u64;
+            d.publish(self.pos);
+            if self.pos == d.size {
+                return Ok(String::new());
+            }
+        }
+    }
+
+    /// This side failed (a full disk): the partial file goes.
+    fn local_failure(&self, what: &str, doing: &str, e: io::Error) -> String {
+        let _ = std::fs::remove_file(&self.path);
+        format!("{what}: {doing} the download failed ({e}); nothing was stored")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 10-99/100"), Some((10, 100)));
+        assert_eq!(parse_content_range("bytes 0-0/1"), Some((0, 1)));
+        assert_eq!(parse_content_range("bytes 10-100/100"), None);
+        assert_eq!(parse_content_range("bytes */100"), None);
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+    }
+}
