@@ -3,7 +3,8 @@
 //! ```text
 //! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR] [--soute BIN]
 //! ```
-//! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory.
+//! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory,
+//! upstream (the pull-through cache, distribution as soute's upstream).
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -17,6 +18,8 @@ mod client;
 mod report;
 #[path = "bench/servers.rs"]
 mod servers;
+#[path = "bench/upstream.rs"]
+mod upstream;
 #[path = "bench/work.rs"]
 mod work;
 #[path = "bench/workloads.rs"]
@@ -30,6 +33,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
+    "upstream",
 ];
 
 pub struct Opts {
@@ -86,7 +90,7 @@ const fn w(
 const WORKLOADS: &[Workload] = &[
     w(&["null"], Phase::Alone, workloads::null_ceiling),
     w(
-        &["machine", "push", "pull", "memory"],
+        &["machine", "push", "pull", "memory", "upstream"],
         Phase::Alone,
         workloads::big_blob,
     ),
@@ -99,6 +103,7 @@ const WORKLOADS: &[Workload] = &[
     w(&["tags"], Phase::Plain, workloads::tags),
     w(&["catalog"], Phase::Plain, workloads::catalog),
     w(&["memory"], Phase::Plain, workloads::memory),
+    w(&["upstream"], Phase::Plain, upstream::pull_through),
     w(&["pull"], Phase::TlsAuth, workloads::pull_tls),
     w(&["manifest"], Phase::TlsAuth, workloads::manifest_tls),
 ];

@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// round trip more or less does not matter; a digest mismatch is then a
 /// clean 502 instead of a cut connection).
 pub const STREAM_FROM: u64 = 1024 * 1024;
+/// At most this many downloads run at once (a download goes on when its
+/// clients leave, so the workers alone do not bound them); then 429.
+pub const MAX_DOWNLOADS: usize = 64;
 
 /// How the api serves a blob of an upstream's repository.
 pub enum BlobAnswer {
@@ -91,6 +94,14 @@ impl PullThrough {
             }
         }
         let what = format!("blob {digest} of {}", m.local);
+        if self.flights.running_count() >= MAX_DOWNLOADS {
+            return Err(Error::client(
+                Code::TooManyRequests,
+                format!(
+                    "{MAX_DOWNLOADS} blobs are downloading from upstreams already; retry later"
+                ),
+            ));
+        }
         let job = Job {
             registry: self.registry.clone(),
             client: client.clone(),

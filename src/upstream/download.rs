@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 /// Copy buffer of one download.
 const BUF: usize = 256 * 1024;
+/// A buffer is written (and shown to readers) once it is full or after this.
+const FILL_FOR: Duration = Duration::from_millis(20);
 /// A broken transfer is resumed at most this many times.
 pub const MAX_RESUMES: u32 = 5;
 /// A reader waits at most this long for the next bytes (the download itself
@@ -65,6 +67,9 @@ pub struct Download {
 struct Progress {
     /// Bytes in the file, from 0.
     written: u64,
+    /// Every byte is written and the digest matched: readers may have all
+    /// of them (before the fsync and the commit, which are the cache's).
+    verified: bool,
     /// `None` while running; `Ok` once verified and committed.
     outcome: Option<Result<(), String>>,
 }
@@ -72,6 +77,14 @@ struct Progress {
 impl Download {
     fn publish(&self, written: u64) {
         self.state.lock().unwrap_or_else(|p| p.into_inner()).written = written;
+        self.grew.notify_all();
+    }
+
+    fn verified(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .verified = true;
         self.grew.notify_all();
     }
 
@@ -118,6 +131,7 @@ impl Growing for Tail {
         let mut st = d.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let readable = match &st.outcome {
+                _ if st.verified => d.size,
                 Some(Err(e)) => return Err(io::Error::other(e.clone())),
                 Some(Ok(())) => d.size,
                 None => st.written.min(d.size.saturating_sub(1)),
@@ -127,7 +141,7 @@ impl Growing for Tail {
                 let n = buf.len().min((readable - pos) as usize);
                 return d.file.read_at(&mut buf[..n], pos);
             }
-            if pos >= d.size && matches!(st.outcome, Some(Ok(()))) {
+            if pos >= d.size && (st.verified || matches!(st.outcome, Some(Ok(())))) {
                 return Ok(0);
             }
             let now = Instant::now();
@@ -275,6 +289,7 @@ pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
         blob_path: job.registry.blob_file_path(&job.digest),
         state: Mutex::new(Progress {
             written: have,
+            verified: false,
             outcome: None,
         }),
         grew: Condvar::new(),
@@ -328,6 +343,24 @@ fn hash_prefix(file: &File, len: u64, hasher: &mut Hasher) -> io::Result<()> {
         pos += n as u64;
     }
     Ok(())
+}
+
+/// Read into `buf` until it is full, [`FILL_FOR`] passed, the body ends or a
+/// read fails (the reason, after the bytes that came): one write, hash and
+/// wake-up of the readers per buffer, not per network read, and a slow
+/// upstream's bytes still reach the readers soon.
+fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<String>) {
+    let mut n = 0;
+    let started = Instant::now();
+    while n < buf.len() && (n == 0 || started.elapsed() < FILL_FOR) {
+        match src.read(&mut buf[n..]) {
+            Ok(0) => return (n, (n > 0).then(|| "the connection ended early".into())),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e.to_string())),
+        }
+    }
+    (n, None)
 }
 
 /// The thread's state: how far the file is written and its running hash.
@@ -387,9 +420,6 @@ impl Fetch {
             };
             last_break = self.copy(job, d, reader, skip, &mut buf)?;
         }
-        d.file
-            .sync_all()
-            .map_err(|e| self.local_failure(&what, "syncing", e))?;
         let actual =
             std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm())).finish();
         let fetched = d.size - self.started_at;
@@ -400,6 +430,11 @@ impl Fetch {
                 "{what}: the upstream sent other bytes (their digest is {actual}); nothing was stored"
             ));
         }
+        // The clients may finish now; the fsync and the commit are the cache's.
+        d.verified();
+        d.file
+            .sync_all()
+            .map_err(|e| self.local_failure(&what, "syncing", e))?;
         job.registry
             .commit_cached_file(
                 &job.m.upstream,
@@ -438,12 +473,10 @@ impl Fetch {
         let what = format!("blob {}", job.digest);
         let mut src = reader.take(d.size - self.pos + skip);
         loop {
-            let n = match src.read(buf) {
-                Ok(0) => return Ok("the connection ended early".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Ok(e.to_string()),
-            };
+            let (n, broke) = fill(&mut src, buf);
+            if n == 0 {
+                return Ok(broke.unwrap_or_else(|| "the connection ended early".into()));
+            }
             job.client.pace(n);
             let mut chunk = &buf[..n];
             if skip > 0 {
@@ -462,6 +495,9 @@ impl Fetch {
             d.publish(self.pos);
             if self.pos == d.size {
                 return Ok(String::new());
+            }
+            if let Some(why) = broke {
+                return Ok(why);
             }
         }
     }

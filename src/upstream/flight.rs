@@ -43,6 +43,11 @@ impl Flights {
         running.get(key).cloned()
     }
 
+    /// How many downloads run now.
+    pub fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     pub fn add_running(&self, key: &str, d: Arc<Download>) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.insert(key.to_string(), d);

@@ -147,7 +147,10 @@ fn a_cold_blob_streams_to_its_first_client_and_eight_clients_make_one_get() {
         .filter(|(m, p, _)| m == "GET" && p.ends_with(&layer))
         .collect();
     assert_eq!(gets.len(), 1, "one upstream GET for 8 clients: {gets:?}");
-    assert!(blob_rows(soute.data()).contains(&layer));
+    let data = soute.data().to_path_buf();
+    wait_until("the blob to be stored", Duration::from_secs(20), || {
+        blob_rows(&data).contains(&layer)
+    });
     assert_eq!(
         list_json(soute.data())[0]["bytes_fetched"].as_u64(),
         Some(image.manifest.len() as u64 + size as u64),
@@ -215,4 +218,73 @@ fn a_cold_blob_head_asks_the_upstream_and_downloads_nothing() {
     );
     assert!(blob_rows(soute.data()).is_empty());
     assert!(blob_files(soute.data()).is_empty());
+}
+
+#[test]
+fn a_slow_client_and_a_range_of_a_cold_blob_get_the_right_bytes() {
+    if !distribution_available("a_slow_client_and_a_range_of_a_cold_blob_get_the_right_bytes") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let size = 16 << 20;
+    let image = push_image(
+        &agent,
+        &upstream.url(),
+        "org/slow",
+        "1",
+        42,
+        &[size, 3 << 20],
+        None,
+    );
+    let (layer, second) = (sha256(&image.blobs[1]), sha256(&image.blobs[2]));
+    let soute = Soute::plain();
+    add_upstream(soute.data(), &["ghcr.io", &upstream.url()], None);
+
+    // The client reads 64 KiB, then nothing until the download is stored:
+    // the rest comes from the committed file.
+    let mut s = TcpStream::connect(soute.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    write!(
+        s,
+        "GET /v2/ghcr.io/org/slow/blobs/{layer} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut got = vec![0u8; 64 * 1024];
+    s.read_exact(&mut got).expect("the first bytes");
+    let data = soute.data().to_path_buf();
+    wait_until("the download to be stored", Duration::from_secs(30), || {
+        blob_rows(&data).contains(&layer)
+    });
+    s.read_to_end(&mut got).expect("the rest");
+    let h = find(&got, b"\r\n\r\n").expect("head") + 4;
+    assert!(
+        got[..h].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got[..h])
+    );
+    assert!(
+        got[h..] == image.blobs[1][..],
+        "the slow client's bytes differ"
+    );
+
+    // A range of a cold blob, while it streams.
+    let r = call(
+        &agent,
+        "GET",
+        &soute.url(&format!("/v2/ghcr.io/org/slow/blobs/{second}")),
+        None,
+        &[("Range", "bytes=1000000-1999999")],
+        None,
+    );
+    r.expect_status(206);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 1000000-1999999/{}", 3 << 20).as_str())
+    );
+    assert!(
+        r.body == image.blobs[2][1_000_000..2_000_000],
+        "range bytes differ"
+    );
 }
