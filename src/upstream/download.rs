@@ -1,12 +1,13 @@
 //! One streamed download of a blob from an upstream. The request that finds
 //! the blob cold sends the GET (so its status and length are known before
 //! any client is answered), then a thread of its own copies the body into
-//! the blob's partial file (`upstream-partial/`, kept across restarts),
-//! hashing it as it goes, and publishes how far it got; every client of that
-//! blob (the first and the ones that joined) reads the file behind it
-//! ([`Tail`], a `http::Growing` body). A broken transfer is resumed with
-//! `Range: bytes=N-`; a partial file found at start (a restart) is re-hashed
-//! and resumed the same way. At the end: fsync, digest check, commit.
+//! the blob's partial file (`upstream-partial/`, kept across restarts) and
+//! publishes how far it got, while a second thread hashes the file behind
+//! it; every client of that blob (the first and the ones that joined) reads
+//! the file behind the writer ([`Tail`], a `http::Growing` body). A broken
+//! transfer is resumed with `Range: bytes=N-`; a partial file found at start
+//! (a restart) is re-hashed and resumed the same way. At the end: digest
+//! check, then fsync and commit.
 //!
 //! It must never let a reader have the last byte before the digest matched
 //! (so a mismatch cuts every streaming client short of its Content-Length),
@@ -24,6 +25,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -269,10 +271,9 @@ pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
         ))));
     }
     job.registry.admit_upload(Some(size), Some(&job.digest))?;
-    let mut hasher = Hasher::new(job.digest.algorithm());
+    // The bytes a previous download left are re-hashed by the hashing thread.
+    let hasher = Hasher::new(job.digest.algorithm());
     if have > 0 {
-        hash_prefix(&file, have, &mut hasher)
-            .map_err(|e| Error::io("re-hashing a partial download", e))?;
         log::info!(
             "upstream {}: resuming blob {} of {} at {have} of {size} bytes (Range: bytes={have}-)",
             job.m.upstream,
@@ -327,24 +328,6 @@ pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
     Ok(download)
 }
 
-fn hash_prefix(file: &File, len: u64, hasher: &mut Hasher) -> io::Result<()> {
-    let mut buf = vec![0u8; BUF];
-    let mut pos = 0u64;
-    while pos < len {
-        let want = (len - pos).min(BUF as u64) as usize;
-        let n = file.read_at(&mut buf[..want], pos)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "partial download shrank",
-            ));
-        }
-        hasher.update(&buf[..n]);
-        pos += n as u64;
-    }
-    Ok(())
-}
-
 /// Read into `buf` until it is full, [`FILL_FOR`] passed, the body ends or a
 /// read fails (the reason, after the bytes that came): one write, hash and
 /// wake-up of the readers per buffer, not per network read, and a slow
@@ -363,6 +346,43 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<String>) {
     (n, None)
 }
 
+/// Hash the file from `from` (what `hasher` has seen already; 0) to the end,
+/// each part once the writer published it; `None` when `stop` is set (the
+/// transfer failed) or the file cannot be read.
+fn hash_behind(d: &Download, mut hasher: Hasher, from: u64, stop: &AtomicBool) -> Option<Digest> {
+    let mut buf = vec![0u8; BUF];
+    let mut pos = from;
+    while pos < d.size {
+        let written = {
+            let mut st = d.state.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if st.written > pos {
+                    break st.written;
+                }
+                if stop.load(Ordering::SeqCst) {
+                    return None;
+                }
+                st = d
+                    .grew
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        };
+        while pos < written {
+            let want = (written - pos).min(BUF as u64) as usize;
+            match d.file.read_at(&mut buf[..want], pos) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    pos += n as u64;
+                }
+            }
+        }
+    }
+    Some(hasher.finish())
+}
+
 /// The thread's state: how far the file is written and its running hash.
 struct Fetch {
     path: PathBuf,
@@ -379,6 +399,81 @@ impl Fetch {
         first: (ureq::BodyReader<'static>, u64),
     ) -> Result<(), String> {
         let what = format!("blob {} of {}", job.digest, job.m.local);
+        // The hash runs in a thread of its own behind the writer (reading the
+        // file back from the page cache), so receiving, hashing and the
+        // clients' sending overlap.
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm()));
+        let stop = AtomicBool::new(false);
+        let from = 0;
+        let (received, actual) = std::thread::scope(|scope| {
+            let hashing = std::thread::Builder::new()
+                .name("soute-pull-hash".into())
+                .spawn_scoped(scope, || hash_behind(d, hasher, from, &stop));
+            let received = self.receive(job, d, first, &what);
+            if received.is_err() {
+                stop.store(true, Ordering::SeqCst);
+                d.grew.notify_all();
+            }
+            let actual = match hashing {
+                Ok(h) => h.join().ok().flatten(),
+                Err(e) => {
+                    log::warn!("no thread to hash a download: {e}");
+                    None
+                }
+            };
+            (received, actual)
+        });
+        let resumes = received?;
+        let actual = actual.ok_or_else(|| {
+            self.local_failure(&what, "hashing", io::Error::other("the hash stopped"))
+        })?;
+        let fetched = d.size - self.started_at;
+        let _ = job.registry.count_fetched(&job.m.upstream, fetched);
+        if actual != job.digest {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(format!(
+                "{what}: the upstream sent other bytes (their digest is {actual}); nothing was stored"
+            ));
+        }
+        // The clients may finish now; the fsync and the commit are the cache's.
+        d.verified();
+        d.file
+            .sync_all()
+            .map_err(|e| self.local_failure(&what, "syncing", e))?;
+        job.registry
+            .commit_cached_file(
+                &job.m.upstream,
+                &job.m.local,
+                &job.digest,
+                &self.path,
+                d.size,
+            )
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&self.path);
+                format!("{what}: storing it failed ({e}); nothing was stored")
+            })?;
+        log::info!(
+            "upstream {}: cached {what} ({} bytes{})",
+            job.m.upstream,
+            d.size,
+            if resumes > 0 {
+                format!(", resumed {resumes} times")
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    }
+
+    /// Receive the body into the file, resuming a broken transfer; the
+    /// number of resumes.
+    fn receive(
+        &mut self,
+        job: &Job,
+        d: &Download,
+        first: (ureq::BodyReader<'static>, u64),
+        what: &str,
+    ) -> Result<u32, String> {
         let mut body = Some(first);
         let mut resumes = 0;
         let mut last_break = String::new();
@@ -420,44 +515,7 @@ impl Fetch {
             };
             last_break = self.copy(job, d, reader, skip, &mut buf)?;
         }
-        let actual =
-            std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm())).finish();
-        let fetched = d.size - self.started_at;
-        let _ = job.registry.count_fetched(&job.m.upstream, fetched);
-        if actual != job.digest {
-            let _ = std::fs::remove_file(&self.path);
-            return Err(format!(
-                "{what}: the upstream sent other bytes (their digest is {actual}); nothing was stored"
-            ));
-        }
-        // The clients may finish now; the fsync and the commit are the cache's.
-        d.verified();
-        d.file
-            .sync_all()
-            .map_err(|e| self.local_failure(&what, "syncing", e))?;
-        job.registry
-            .commit_cached_file(
-                &job.m.upstream,
-                &job.m.local,
-                &job.digest,
-                &self.path,
-                d.size,
-            )
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&self.path);
-                format!("{what}: storing it failed ({e}); nothing was stored")
-            })?;
-        log::info!(
-            "upstream {}: cached {what} ({} bytes{})",
-            job.m.upstream,
-            d.size,
-            if resumes > 0 {
-                format!(", resumed {resumes} times")
-            } else {
-                String::new()
-            }
-        );
-        Ok(())
+        Ok(resumes)
     }
 
     /// Copy one response body into the file; returns why it stopped short
@@ -490,7 +548,6 @@ impl Fetch {
             d.file
                 .write_all_at(chunk, self.pos)
                 .map_err(|e| self.local_failure(&what, "writing", e))?;
-            self.hasher.update(chunk);
             self.pos += chunk.len() as u64;
             d.publish(self.pos);
             if self.pos == d.size {
