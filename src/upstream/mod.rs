@@ -6,7 +6,7 @@
 //! `names` maps repository names to upstreams, `challenge` parses
 //! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
 //! the cache's decisions for manifests and `blob` for blobs, `download`
-//! streams one blob in (resumable), `flight` makes concurrent fetches of a blob one,
+//! streams one blob in (its thread's loop, resumable, in `fetch`), `flight` makes concurrent fetches of a blob one,
 //! `proxy_env` reads distribution's `REGISTRY_PROXY_*`. Content is written through `registry` like a push
 //! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
 //! invariant of the store holds for cached content.
@@ -21,6 +21,7 @@ mod blob;
 pub mod challenge;
 pub mod client;
 mod download;
+mod fetch;
 mod flight;
 pub mod names;
 mod proxy_env;

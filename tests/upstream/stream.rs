@@ -288,3 +288,44 @@ fn a_slow_client_and_a_range_of_a_cold_blob_get_the_right_bytes() {
         "range bytes differ"
     );
 }
+
+#[test]
+fn a_cold_blob_streams_over_tls_too() {
+    if !distribution_available("a_cold_blob_streams_over_tls_too") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let image = push_image(
+        &agent,
+        &upstream.url(),
+        "org/tls",
+        "1",
+        43,
+        &[4 << 20],
+        None,
+    );
+    let layer = sha256(&image.blobs[1]);
+    let soute = Soute::start(|cfg| cfg.tls = soute::config::TlsMode::Auto);
+    // 2 MiB/s: about two seconds of streaming through rustls.
+    add_upstream(
+        soute.data(),
+        &["ghcr.io", &upstream.url(), "--max-rate", "2097152"],
+        None,
+    );
+    let ca_pem = std::fs::read(soute.data().join("tls/ca.crt")).expect("ca.crt");
+    let tls = tls_agent(&ca_pem, ureq::config::IpFamily::Ipv4Only);
+    let url = format!("{}/v2/ghcr.io/org/tls/blobs/{layer}", soute.https_base());
+    let started = Instant::now();
+    let r = get(&tls, &url, None);
+    r.expect_status(200);
+    assert!(r.body == image.blobs[1], "bytes differ over TLS");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "not rate-capped, so not streamed: {:?}",
+        started.elapsed()
+    );
+    // Warm, over TLS: the stored file.
+    let r = get(&tls, &url, None);
+    assert!(r.body == image.blobs[1], "warm bytes differ over TLS");
+}
