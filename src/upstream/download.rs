@@ -242,32 +242,36 @@ fn parse_content_range(v: &str) -> Option<(u64, u64)> {
 /// thread. Registered in `job.flights` before the thread runs.
 pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
     let path = job.registry.partial_download_path(&job.digest)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(crate::storage::layout::FILE_MODE)
-        .open(&path)
-        .map_err(|e| Error::io("opening a partial download", e))?;
-    let mut have = file
-        .metadata()
-        .map_err(|e| Error::io("partial download metadata", e))?
-        .len();
+    // What a previous download left (the file is made only once the
+    // upstream answered: a 404 leaves nothing behind).
+    let mut have = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let mut opened = job.open_from(have);
-    if have > 0 && matches!(opened, Err(Failure::Status(416))) {
+    let stale = have > 0
+        && match &opened {
+            Err(Failure::Status(416)) => true,
+            Ok((_, _, size)) => have > *size,
+            Err(_) => false,
+        };
+    if stale {
         // Longer than the blob: not this blob's bytes. Start over.
+        log::warn!(
+            "upstream {}: the {have} bytes kept for blob {} are more than it has; downloading it again",
+            job.m.upstream,
+            job.digest
+        );
         have = 0;
         opened = job.open_from(0);
     }
     let (body, skip, size) = opened.map_err(StartError::Upstream)?;
-    if have > size {
-        return Err(StartError::Upstream(Failure::Invalid(format!(
-            "says blob {} has {size} bytes, fewer than the {have} already downloaded",
-            job.digest
-        ))));
-    }
     job.registry.admit_upload(Some(size), Some(&job.digest))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(stale)
+        .mode(crate::storage::layout::FILE_MODE)
+        .open(&path)
+        .map_err(|e| Error::io("opening a partial download", e))?;
     // The bytes a previous download left are re-hashed by the hashing thread.
     let hasher = Hasher::new(job.digest.algorithm());
     if have > 0 {

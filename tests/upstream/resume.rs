@@ -210,3 +210,56 @@ fn a_partial_download_survives_a_restart_and_is_resumed() {
         || partial_files(&folder).is_empty(),
     );
 }
+
+#[test]
+fn a_kept_partial_file_longer_than_the_blob_is_downloaded_again() {
+    if !distribution_available("a_kept_partial_file_longer_than_the_blob_is_downloaded_again") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let image = push_image(
+        &agent,
+        &upstream.url(),
+        "org/stale",
+        "1",
+        53,
+        &[2 << 20],
+        None,
+    );
+    let layer = sha256(&image.blobs[1]);
+    let soute = Soute::plain();
+    add_upstream(soute.data(), &["ghcr.io", &upstream.url()], None);
+    // What an older download (of other bytes) could have left.
+    let dir = soute.data().join("upstream-partial");
+    std::fs::create_dir_all(&dir).expect("partial dir");
+    let hex = layer.strip_prefix("sha256:").expect("sha256");
+    std::fs::write(
+        dir.join(format!("sha256-{hex}")),
+        vec![7u8; (2 << 20) + 4096],
+    )
+    .expect("stale partial");
+    let r = raw_pull(
+        soute.addr(),
+        &format!("/v2/ghcr.io/org/stale/blobs/{layer}"),
+        1,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body == image.blobs[1], "bytes differ");
+    let data = soute.data().to_path_buf();
+    wait_until("the blob to be stored", Duration::from_secs(20), || {
+        blob_rows(&data).contains(&layer)
+    });
+    let stored = std::fs::metadata(blob_path(soute.data(), &layer)).expect("blob file");
+    assert_eq!(stored.len(), 2 << 20, "the stale tail was kept");
+    let statuses: Vec<u16> = soute_requests(&upstream)
+        .into_iter()
+        .filter(|(m, p, _)| m == "GET" && p.ends_with(&layer))
+        .map(|g| g.2)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![416, 200],
+        "a Range GET refused, then the whole blob"
+    );
+}

@@ -206,6 +206,19 @@ fn a_cold_blob_head_asks_the_upstream_and_downloads_nothing() {
     );
     head.expect_status(404);
     let asked = soute_requests(&upstream);
+    // A GET of a digest the upstream lacks: 404, and no partial file.
+    let r = get(
+        &agent,
+        &soute.url(&format!("/v2/quay.io/org/headed/blobs/{missing}")),
+        None,
+    );
+    r.expect_error(404, &["BLOB_UNKNOWN"]);
+    let partial = soute.data().join("upstream-partial");
+    assert_eq!(
+        std::fs::read_dir(&partial).map(|d| d.count()).unwrap_or(0),
+        0,
+        "a 404 left a partial file"
+    );
     assert!(
         asked
             .iter()
