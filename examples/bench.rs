@@ -4,7 +4,8 @@
 //! cargo build --release && cargo run --release --example bench -- [--quick] [--only W[,W]] [--json PATH] [--dir DIR] [--soute BIN]
 //! ```
 //! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory,
-//! metrics (manifest GET with metrics on vs `--metrics off`, soute only), webhook.
+//! metrics (manifest GET with metrics on vs `--metrics off`, soute only), webhook,
+//! upstream (the pull-through cache, distribution as soute's upstream).
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -20,6 +21,8 @@ mod metrics;
 mod report;
 #[path = "bench/servers.rs"]
 mod servers;
+#[path = "bench/upstream.rs"]
+mod upstream;
 #[path = "bench/webhooks.rs"]
 mod webhooks;
 #[path = "bench/work.rs"]
@@ -35,7 +38,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
-    "metrics", "webhook",
+    "metrics", "webhook", "upstream",
 ];
 
 pub struct Opts {
@@ -92,7 +95,7 @@ const fn w(
 const WORKLOADS: &[Workload] = &[
     w(&["null"], Phase::Alone, workloads::null_ceiling),
     w(
-        &["machine", "push", "pull", "memory"],
+        &["machine", "push", "pull", "memory", "upstream"],
         Phase::Alone,
         workloads::big_blob,
     ),
@@ -107,6 +110,7 @@ const WORKLOADS: &[Workload] = &[
     w(&["catalog"], Phase::Plain, workloads::catalog),
     w(&["memory"], Phase::Plain, workloads::memory),
     w(&["webhook"], Phase::Plain, webhooks::webhook),
+    w(&["upstream"], Phase::Plain, upstream::pull_through),
     w(&["pull"], Phase::TlsAuth, workloads::pull_tls),
     w(&["manifest"], Phase::TlsAuth, workloads::manifest_tls),
 ];

@@ -29,6 +29,7 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
             mirror,
             max_bytes,
             evict_after_secs,
+            max_rate,
         } => {
             let password = if password_stdin {
                 let mut line = String::new();
@@ -71,6 +72,7 @@ pub fn upstream(action: UpstreamAction, data_dir: &Path, json: bool) -> Res<()> 
                 ca_pem,
                 tag_ttl_secs,
                 mirror,
+                max_rate,
                 ..UpstreamRow::new(&name, &url)
             };
             if !registry.add_upstream(&row)? {
@@ -162,6 +164,7 @@ fn list(
                     "ca": u.ca_pem.is_some(),
                     "tag_ttl_secs": u.tag_ttl_secs,
                     "mirror": u.mirror,
+                    "max_rate": u.max_rate,
                     "hits": u.hits,
                     "misses": u.misses,
                     "bytes_served": u.bytes_served,
@@ -188,8 +191,17 @@ fn list(
     }
     let w = rows.iter().map(|u| u.name.len()).max().unwrap_or(4).max(4);
     println!(
-        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {:>21}  {:>8}  LAST ERROR",
-        "NAME", "URL", "HITS", "MISSES", "SERVED", "FROM CACHE", "FETCHED", "CACHED/MAX", "EVICT"
+        "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {:>21}  {:>8}  {:>10}  LAST ERROR",
+        "NAME",
+        "URL",
+        "HITS",
+        "MISSES",
+        "SERVED",
+        "FROM CACHE",
+        "FETCHED",
+        "CACHED/MAX",
+        "EVICT",
+        "MAX RATE"
     );
     for u in rows {
         let error = match (&u.last_error, u.last_error_at) {
@@ -204,8 +216,9 @@ fn list(
             p.max_bytes.map_or("-".into(), ops_cli::human)
         );
         let evict = p.evict_after_secs.map_or("-".into(), |s| format!("{s}s"));
+        let rate = u.max_rate.map_or("-".into(), |r| format!("{r}/s"));
         println!(
-            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {space:>21}  {evict:>8}  {error}",
+            "{:<w$}  {:<30}  {:>7}  {:>7}  {:>10}  {:>10}  {:>10}  {space:>21}  {evict:>8}  {rate:>10}  {error}",
             u.name,
             u.url,
             u.hits,

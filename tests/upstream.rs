@@ -20,8 +20,14 @@ mod faults;
 mod mirror;
 #[path = "upstream/pull.rs"]
 mod pull;
+#[path = "upstream/relay.rs"]
+mod relay;
+#[path = "upstream/resume.rs"]
+mod resume;
 #[path = "upstream/space.rs"]
 mod space;
+#[path = "upstream/stream.rs"]
+mod stream;
 #[path = "upstream/sync.rs"]
 mod sync;
 #[path = "upstream/tls.rs"]

@@ -2,7 +2,8 @@
 //! with single byte ranges on GET.
 //!
 //! They must never serve a blob the repository does not link (the registry
-//! checks) nor read a blob into memory: the body is the file.
+//! checks) nor read a blob into memory: the body is the file (or, for a
+//! blob the pull-through cache is fetching, the file as it grows).
 
 use super::envelope::error_response;
 use super::headers::blob_headers;
@@ -12,7 +13,28 @@ use super::Api;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Request, Response};
 use crate::oci::{Digest, RepoName};
+use crate::upstream::BlobAnswer;
 use serde_json::json;
+use std::fs::File;
+
+/// Where a blob's bytes come from: its file, or a download still growing.
+enum BodySource {
+    File(File),
+    Growing(Box<dyn crate::http::Growing>),
+}
+
+impl BodySource {
+    fn part(self, offset: u64, len: u64) -> Body {
+        match self {
+            BodySource::File(file) => Body::File { file, offset, len },
+            BodySource::Growing(source) => Body::Growing {
+                source,
+                offset,
+                len,
+            },
+        }
+    }
+}
 
 impl Api {
     pub(super) fn get_blob(
@@ -23,18 +45,23 @@ impl Api {
         query: &Query,
     ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
-        let cached = self
+        let pulled = self
             .pull_through
             .blob(name, &digest, query.get("ns"), false)?;
-        let name = cached.as_ref().unwrap_or(name);
-        let (file, size) = self.registry.open_blob(name, &digest)?;
+        let (body, size): (BodySource, u64) = match pulled {
+            Some(BlobAnswer::Streaming { body, size }) => (BodySource::Growing(body), size),
+            Some(BlobAnswer::Stored(local)) => {
+                let (file, size) = self.registry.open_blob(&local, &digest)?;
+                (BodySource::File(file), size)
+            }
+            Some(BlobAnswer::Size(_)) | None => {
+                let (file, size) = self.registry.open_blob(name, &digest)?;
+                (BodySource::File(file), size)
+            }
+        };
         let resp = blob_headers(Response::new(200), &digest);
         match req.header("range").map(|r| parse_range(r, size)) {
-            None | Some(RangeRequest::Ignore) => Ok(resp.body(Body::File {
-                file,
-                offset: 0,
-                len: size,
-            })),
+            None | Some(RangeRequest::Ignore) => Ok(resp.body(body.part(0, size))),
             Some(RangeRequest::Unsatisfiable) => {
                 let err = Error::client(
                     Code::RangeInvalid,
@@ -44,11 +71,7 @@ impl Api {
                 Ok(error_response(&err, req.id).header("Content-Range", format!("bytes */{size}")))
             }
             Some(RangeRequest::Bytes(start, end)) => {
-                let mut resp = resp.body(Body::File {
-                    file,
-                    offset: start,
-                    len: RangeRequest::len(start, end),
-                });
+                let mut resp = resp.body(body.part(start, RangeRequest::len(start, end)));
                 resp.status = 206;
                 Ok(resp.header("Content-Range", format!("bytes {start}-{end}/{size}")))
             }
@@ -62,11 +85,15 @@ impl Api {
         query: &Query,
     ) -> Result<Response> {
         let digest = Digest::parse(digest)?;
-        let cached = self
+        let size = match self
             .pull_through
-            .blob(name, &digest, query.get("ns"), true)?;
-        let name = cached.as_ref().unwrap_or(name);
-        let size = self.registry.blob_size(name, &digest)?;
+            .blob(name, &digest, query.get("ns"), true)?
+        {
+            // A cold blob: the upstream's HEAD answered, nothing was fetched.
+            Some(BlobAnswer::Size(size)) | Some(BlobAnswer::Streaming { size, .. }) => size,
+            Some(BlobAnswer::Stored(local)) => self.registry.blob_size(&local, &digest)?,
+            None => self.registry.blob_size(name, &digest)?,
+        };
         Ok(blob_headers(Response::new(200), &digest).body(Body::Length(size)))
     }
 

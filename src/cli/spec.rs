@@ -353,6 +353,11 @@ do and one of its scopes allows. `revoke` makes it unusable at once.",
                 "OS/ARCH",
                 "with sync: only these platforms of an index (default this machine's; all)",
             ),
+            valued(
+                "--max-rate",
+                "BYTES_PER_S",
+                "with add: download from it at most this fast, all pulls together",
+            ),
             JSON,
         ],
         about: "NAME is the namespace clients pull through, one path segment like docker.io:

@@ -27,6 +27,8 @@ pub enum UpstreamAction {
         max_bytes: Option<u64>,
         /// `--evict-after`: evict what was not pulled for this long.
         evict_after_secs: Option<u64>,
+        /// `--max-rate`: bytes per second downloaded from it at most.
+        max_rate: Option<u64>,
     },
     List,
     Del(String),
@@ -43,7 +45,7 @@ pub enum UpstreamAction {
     },
 }
 
-const USAGE: &str = "soute upstream add NAME URL [--username U --password-stdin] [--ca FILE] [--tag-ttl SECS] [--mirror] [--max-bytes SIZE] [--evict-after SECS|7d] | list [--json] | del NAME [--purge] | sync NAME/REPO:TAG [--platform OS/ARCH]...";
+const USAGE: &str = "soute upstream add NAME URL [--username U --password-stdin] [--ca FILE] [--tag-ttl SECS] [--mirror] [--max-bytes SIZE] [--evict-after SECS|7d] [--max-rate BYTES_PER_S] | list [--json] | del NAME [--purge] | sync NAME/REPO:TAG [--platform OS/ARCH]...";
 
 /// `--evict-after`: seconds, or a number with s, m, h or d.
 pub fn parse_age(s: &str) -> Result<u64, String> {
@@ -82,6 +84,7 @@ pub fn upstream_action(
         "--mirror",
         "--max-bytes",
         "--evict-after",
+        "--max-rate",
     ];
     if action.as_deref() != Some("add") {
         if let Some(f) = add_only.iter().find(|f| args.has(f)) {
@@ -135,6 +138,10 @@ pub fn upstream_action(
                     .value("--evict-after")
                     .map(|v| parse_age(v).map_err(|e| usage(format!("--evict-after: {e}"))))
                     .transpose()?,
+                max_rate: match args.parsed::<u64>("--max-rate", "a number of bytes per second")? {
+                    Some(0) => return Err(usage("--max-rate must be at least 1 byte per second")),
+                    n => n,
+                },
             }
         }
         Some("list") | Some("ls") => UpstreamAction::List,

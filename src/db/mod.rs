@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_audit.sql"),
     include_str!("../../migrations/0006_upstreams.sql"),
     include_str!("../../migrations/0007_add_cache_space.sql"),
+    include_str!("../../migrations/0008_upstream_max_rate.sql"),
     include_str!("../../migrations/0009_webhooks.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
 ];

@@ -29,6 +29,8 @@ pub struct UpstreamRow {
     pub bytes_fetched: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<i64>,
+    /// `--max-rate`: bytes per second from this upstream, all downloads together.
+    pub max_rate: Option<u64>,
 }
 
 impl UpstreamRow {
@@ -49,12 +51,13 @@ impl UpstreamRow {
             bytes_fetched: 0,
             last_error: None,
             last_error_at: None,
+            max_rate: None,
         }
     }
 }
 
 const COLUMNS: &str = "name, url, username, password, ca_pem, tag_ttl_secs, mirror, hits, misses, \
-                       bytes_served, bytes_fetched, last_error, last_error_at";
+                       bytes_served, bytes_fetched, last_error, last_error_at, max_rate";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UpstreamRow> {
     Ok(UpstreamRow {
@@ -71,6 +74,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UpstreamRow> {
         bytes_fetched: r.get::<_, i64>(10)?.max(0) as u64,
         last_error: r.get(11)?,
         last_error_at: r.get(12)?,
+        max_rate: r.get::<_, Option<i64>>(13)?.map(|n| n.max(1) as u64),
     })
 }
 
@@ -78,8 +82,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UpstreamRow> {
 pub fn add_upstream(conn: &Connection, u: &UpstreamRow) -> Result<bool> {
     let n = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO upstream (name, url, username, password, ca_pem, tag_ttl_secs, mirror, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR IGNORE INTO upstream (name, url, username, password, ca_pem, tag_ttl_secs, mirror, created_at, max_rate)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             u.name,
@@ -89,7 +93,8 @@ pub fn add_upstream(conn: &Connection, u: &UpstreamRow) -> Result<bool> {
             u.ca_pem,
             u.tag_ttl_secs.min(i64::MAX as u64) as i64,
             i64::from(u.mirror),
-            now()
+            now(),
+            u.max_rate.map(|n| n.min(i64::MAX as u64) as i64)
         ])?;
     Ok(n > 0)
 }

@@ -455,7 +455,7 @@ pub(crate) fn serve(shared: &Shared, mut conn: Conn) -> Next {
         };
         // A file body: copied here while the client keeps up; what a
         // stalled client has not taken, the loop sends (plain or TLS).
-        let defer = !head_only && matches!(resp.body, Body::File { .. });
+        let defer = !head_only && matches!(resp.body, Body::File { .. } | Body::Growing { .. });
         let (written, bytes) = match defer.then(|| shared.sends.try_take()).flatten() {
             Some(permit) => match response::write_or_hand_off(&mut conn.io, resp, out) {
                 (Ok(Some(body)), bytes) => {

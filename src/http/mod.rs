@@ -8,6 +8,7 @@ mod admission;
 pub(crate) mod body;
 pub(crate) mod conn;
 mod eviction;
+mod growing;
 mod io;
 mod limits;
 mod readiness;
@@ -82,6 +83,27 @@ pub enum Body {
     },
     /// No body, but `Content-Length: n` (answers to HEAD).
     Length(u64),
+    /// `len` bytes from `offset` of a body still arriving (a blob the
+    /// pull-through cache is fetching): read as they come, and the
+    /// connection is cut if the source fails (see [`Growing`]).
+    Growing {
+        source: Box<dyn Growing>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// A body whose bytes are still being written by someone else. The sender
+/// copies what `read_at` gives; once `complete` names a file with every
+/// byte (verified), the rest is sent as a file body.
+pub trait Growing: Send {
+    /// Reads bytes at `pos`, waiting (bounded) until some are there. An
+    /// error (the source failed, or stalled too long) cuts the connection,
+    /// so the client never sees a complete body. `Ok(0)`: past the end.
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<usize>;
+    /// The whole body as a file of its own (its own file offset), once all
+    /// of it is there and verified.
+    fn complete(&self) -> Option<File>;
 }
 
 impl Body {
@@ -92,6 +114,7 @@ impl Body {
             Body::Bytes(b) => b.len() as u64,
             Body::File { len, .. } => *len,
             Body::Length(n) => *n,
+            Body::Growing { len, .. } => *len,
         }
     }
 

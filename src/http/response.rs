@@ -73,7 +73,7 @@ impl SendRate {
 
 /// The connection's writer while a response goes out, enforcing its
 /// [`SendRate`] and the write timeout (no progress for that long).
-struct Paced<'a> {
+pub(super) struct Paced<'a> {
     io: &'a mut ConnIo,
     rate: SendRate,
     window_start: Instant,
@@ -83,7 +83,7 @@ struct Paced<'a> {
 }
 
 impl<'a> Paced<'a> {
-    fn new(io: &'a mut ConnIo, rate: SendRate) -> Paced<'a> {
+    pub(super) fn new(io: &'a mut ConnIo, rate: SendRate) -> Paced<'a> {
         let now = Instant::now();
         Paced {
             io,
@@ -111,6 +111,15 @@ impl<'a> Paced<'a> {
         self.window_start = now;
         self.at_window_start = self.sent;
         Ok(())
+    }
+
+    /// The body's source made the sender wait (a blob still arriving from
+    /// an upstream): that time is not the client's, so a new window starts.
+    pub(super) fn restart_window(&mut self) {
+        let now = Instant::now();
+        self.window_start = now;
+        self.at_window_start = self.sent;
+        self.last_progress = now;
     }
 
     /// Whether a write that timed out may be retried (the socket timeout is
@@ -307,21 +316,58 @@ pub(crate) fn write_or_hand_off(
     resp: Response,
     out: Outgoing,
 ) -> (io::Result<Option<FileBody>>, u64) {
-    let file_body = matches!(resp.body, Body::File { .. });
-    if bodiless(resp.status) || out.head_only || !file_body {
+    let deferrable = matches!(resp.body, Body::File { .. } | Body::Growing { .. });
+    if bodiless(resp.status) || out.head_only || !deferrable {
         let (r, n) = write(io, resp, out);
         return (r.map(|()| None), n);
     }
     let head = encode_head(resp.status, &resp.headers, resp.body.len(), &out);
-    let Body::File { file, offset, len } = resp.body else {
-        return (Ok(None), 0);
-    };
-    {
-        let mut paced = Paced::new(io, out.rate);
-        if let Err(e) = paced.write_all(&head).and_then(|()| paced.flush()) {
-            return (Err(e), 0);
+    match resp.body {
+        Body::File { file, offset, len } => {
+            let mut paced = Paced::new(io, out.rate);
+            if let Err(e) = paced.write_all(&head).and_then(|()| paced.flush()) {
+                return (Err(e), 0);
+            }
+            hand_off_file(io, &out, file, (offset, len))
         }
+        Body::Growing {
+            source,
+            offset,
+            len,
+        } => {
+            // While it grows, the worker copies it; once it is complete (and
+            // verified), the rest is a file body like any other.
+            let mut sent = 0u64;
+            let copied = {
+                let mut paced = Paced::new(io, out.rate);
+                paced.write_all(&head).and_then(|()| {
+                    let f =
+                        super::growing::copy(&mut paced, &*source, (offset, len), &mut sent, true)?;
+                    paced.flush()?;
+                    Ok(f)
+                })
+            };
+            match copied {
+                Err(e) => (Err(e), sent),
+                Ok(None) => (Ok(None), sent),
+                Ok(Some(file)) => {
+                    let (r, more) = hand_off_file(io, &out, file, (offset + sent, len - sent));
+                    (r, sent + more)
+                }
+            }
+        }
+        _ => (Ok(None), 0),
     }
+}
+
+/// The rest of a file body whose head is written: copied while the client
+/// keeps up, else given back for the readiness loop (see [`write_or_hand_off`]).
+fn hand_off_file(
+    io: &mut ConnIo,
+    out: &Outgoing,
+    file: File,
+    (offset, len): (u64, u64),
+) -> (io::Result<Option<FileBody>>, u64) {
     let mut sent = 0u64;
     let budget = if out.rate.enforced() {
         out.rate.window.min(out.rate.write_timeout)
@@ -432,6 +478,17 @@ pub(crate) fn write(io: &mut ConnIo, resp: Response, out: Outgoing) -> (io::Resu
             let r = io
                 .write_all(&head)
                 .and_then(|()| send_file(io, &file, offset, len, &mut sent));
+            (r.and_then(|()| io.flush()), sent)
+        }
+        Body::Growing {
+            source,
+            offset,
+            len,
+        } => {
+            let mut sent = 0u64;
+            let r = io.write_all(&head).and_then(|()| {
+                super::growing::copy(io, &*source, (offset, len), &mut sent, false).map(drop)
+            });
             (r.and_then(|()| io.flush()), sent)
         }
     }

@@ -10,6 +10,7 @@ mod audit;
 mod backup;
 mod cache_space;
 mod cached;
+mod cached_blob;
 mod gc;
 mod gc_evict;
 mod gc_plan;

@@ -178,6 +178,12 @@ impl BlobStore {
     /// Move a finished, verified upload into place as `digest`. The caller has
     /// fsynced the file. When the blob already exists the upload is dropped.
     pub fn commit_upload(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
+        self.commit_file(&self.upload_path(id), digest)
+    }
+
+    /// Move a finished, verified, fsynced file of this data folder (an
+    /// upload, or a pull-through download) into place as `digest`.
+    pub fn commit_file(&self, from: &Path, digest: &Digest) -> io::Result<()> {
         let dest = self.blob_path(digest);
         let shard = dest
             .parent()
@@ -188,7 +194,7 @@ impl BlobStore {
                 sync_dir(alg_dir)?;
             }
         }
-        fs::rename(self.upload_path(id), &dest)?;
+        fs::rename(from, &dest)?;
         sync_dir(shard)
     }
 

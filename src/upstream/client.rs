@@ -73,6 +73,8 @@ pub struct Client {
     agent: ureq::Agent,
     /// Authorization header values by scope, and until when they are good.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// `--max-rate`: when the next byte from this upstream may come.
+    next_byte_at: Mutex<Instant>,
 }
 
 pub(crate) fn roots(ca_pem: Option<&str>) -> Result<RootCerts, String> {
@@ -124,7 +126,27 @@ impl Client {
             config,
             agent,
             tokens: Mutex::new(HashMap::new()),
+            next_byte_at: Mutex::new(Instant::now()),
         })
+    }
+
+    /// `n` bytes came from this upstream: with `--max-rate`, sleep until
+    /// the rate allows them. Shared by every download from the upstream, so
+    /// together they stay under it; unused time is not saved up.
+    pub fn pace(&self, n: usize) {
+        let Some(rate) = self.config.max_rate.filter(|r| *r > 0) else {
+            return;
+        };
+        let wait = {
+            let mut next = self.next_byte_at.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(n as f64 / rate as f64);
+            start.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
     }
 
     fn basic(&self) -> Option<String> {
@@ -155,7 +177,7 @@ impl Client {
         path: &str,
         accept: Option<&str>,
         auth: Option<&str>,
-        call: Call,
+        (call, from): (Call, u64),
     ) -> Result<Response<Body>, Failure> {
         let url = format!("{}{path}", self.config.url);
         let mut req = match method {
@@ -167,6 +189,9 @@ impl Client {
         }
         if let Some(a) = auth {
             req = req.header("Authorization", a);
+        }
+        if from > 0 {
+            req = req.header("Range", format!("bytes={from}-"));
         }
         let req = match call {
             Call::Manifest => req.config().timeout_global(Some(MANIFEST_TIMEOUT)).build(),
@@ -190,6 +215,19 @@ impl Client {
         repo: &str,
         accept: Option<&str>,
         call: Call,
+    ) -> Result<Response<Body>, Failure> {
+        self.send_from(method, path, repo, accept, (call, 0))
+    }
+
+    /// [`Client::send`] asking for the bytes from `from` on (`Range:
+    /// bytes=FROM-`, when `from` is not 0): the resume of a broken transfer.
+    pub fn send_from(
+        &self,
+        method: &str,
+        path: &str,
+        repo: &str,
+        accept: Option<&str>,
+        call: (Call, u64),
     ) -> Result<Response<Body>, Failure> {
         let scope = format!("repository:{repo}:pull");
         let cached = self.cached_auth(&scope);

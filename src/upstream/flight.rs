@@ -1,10 +1,13 @@
-//! Single-flight: at most one fetch of a digest at a time. A request for a
-//! blob that another request is fetching waits for it, then finds the blob
-//! in the store (one upstream GET for 8 concurrent cold pulls).
+//! Single-flight: at most one fetch of a digest at a time. Starting a fetch
+//! (the upstream's answer to the GET) happens under the digest's own lock;
+//! the running download is then listed here, and every request for that
+//! blob reads it as it grows (one upstream GET for 8 concurrent cold pulls).
 //!
-//! It must never hold its map's lock while a fetch runs (only the digest's
-//! own lock is held), nor keep entries nobody waits on.
+//! It must never hold its maps' locks while a fetch runs (only the digest's
+//! own lock is held, and only while a download starts), nor keep entries
+//! nobody waits on or downloads that ended.
 
+use super::download::Download;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -14,6 +17,8 @@ const PRUNE_AT: usize = 1024;
 #[derive(Default)]
 pub struct Flights {
     map: Mutex<HashMap<String, Weak<Mutex<()>>>>,
+    /// The downloads running now, by digest.
+    running: Mutex<HashMap<String, Arc<Download>>>,
 }
 
 impl Flights {
@@ -30,6 +35,30 @@ impl Flights {
         let lock = Arc::new(Mutex::new(()));
         map.insert(key.to_string(), Arc::downgrade(&lock));
         lock
+    }
+
+    /// The running download of `key`, if any.
+    pub fn running(&self, key: &str) -> Option<Arc<Download>> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.get(key).cloned()
+    }
+
+    /// How many downloads run now.
+    pub fn running_count(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn add_running(&self, key: &str, d: Arc<Download>) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(key.to_string(), d);
+    }
+
+    /// `d` of `key` ended (a newer download of that key stays).
+    pub fn remove_running(&self, key: &str, d: &Arc<Download>) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running.get(key).is_some_and(|r| Arc::ptr_eq(r, d)) {
+            running.remove(key);
+        }
     }
 
     #[cfg(test)]

@@ -5,7 +5,8 @@
 //! upstream's tag TTL and served from the cache when the upstream is down.
 //! `names` maps repository names to upstreams, `challenge` parses
 //! `WWW-Authenticate`, `client` talks HTTP(S) to one upstream, `pull` holds
-//! the cache's decisions, `flight` makes concurrent fetches of a blob one,
+//! the cache's decisions for manifests and `blob` for blobs, `download`
+//! streams one blob in (its thread's loop, resumable, in `fetch`), `flight` makes concurrent fetches of a blob one,
 //! `proxy_env` reads distribution's `REGISTRY_PROXY_*`, `sync` warms the
 //! cache ahead of time (`soute upstream sync`). Content is written through `registry` like a push
 //! (`Registry::store_cached_manifest`, `Registry::cache_blob`), so every
@@ -17,8 +18,11 @@
 //! never decide access (the api's `enforce` already did), and never log a
 //! password or token.
 
+mod blob;
 pub mod challenge;
 pub mod client;
+mod download;
+mod fetch;
 mod flight;
 pub mod names;
 mod proxy_env;
@@ -33,6 +37,7 @@ use names::Mapped;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+pub use blob::BlobAnswer;
 pub use proxy_env::ProxyEnv;
 
 /// The pull-through cache in front of the registry's read path.
@@ -41,7 +46,7 @@ pub struct PullThrough {
     /// One client per upstream, remade when its row changes.
     clients: Mutex<HashMap<String, Arc<Client>>>,
     /// One fetch per blob digest at a time.
-    flights: flight::Flights,
+    flights: Arc<flight::Flights>,
 }
 
 impl PullThrough {
@@ -49,7 +54,7 @@ impl PullThrough {
         PullThrough {
             registry,
             clients: Mutex::new(HashMap::new()),
-            flights: flight::Flights::default(),
+            flights: Arc::new(flight::Flights::default()),
         }
     }
 
@@ -154,4 +159,5 @@ fn same_settings(
         && a.password == b.password
         && a.ca_pem == b.ca_pem
         && a.tag_ttl_secs == b.tag_ttl_secs
+        && a.max_rate == b.max_rate
 }

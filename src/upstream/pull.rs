@@ -12,7 +12,6 @@ use super::PullThrough;
 use crate::error::{Code, Error, Result};
 use crate::oci::manifest::MAX_MANIFEST_BYTES;
 use crate::oci::{Digest, Reference, RepoName, Tag};
-use std::io::Read;
 
 /// Every manifest type soute stores, for the upstream's content negotiation.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -201,103 +200,12 @@ impl PullThrough {
         })
     }
 
-    /// Make `digest` of `name` servable from the local store when `name` is
-    /// an upstream's (fetched, verified while it streams into an upload
-    /// session, committed); returns the local repository to read it from.
-    /// `head`: a HEAD, which the `--mirror` fallback does not answer (a
-    /// push checks its blobs with HEAD before the repository exists).
-    pub fn blob(
-        &self,
-        name: &RepoName,
-        digest: &Digest,
-        ns: Option<&str>,
-        head: bool,
-    ) -> Result<Option<RepoName>> {
-        let Some((m, client)) = self.target(name, ns, !head)? else {
-            return Ok(None);
-        };
-        if let Ok(size) = self.registry.blob_size(&m.local, digest) {
-            self.count(&m, true, size, 0)?;
-            return Ok(Some(m.local));
-        }
-        // One fetch per digest: who waited finds the blob stored.
-        let flight = self.flights.join(&digest.to_string());
-        let _turn = flight.lock().unwrap_or_else(|p| p.into_inner());
-        if let Ok(size) = self.registry.blob_size(&m.local, digest) {
-            self.count(&m, true, size, 0)?;
-            return Ok(Some(m.local));
-        }
-        let path = format!("/v2/{}/blobs/{digest}", m.remote);
-        if self.registry.blob_known(digest)? && self.upstream_has(&m, &client, &path) {
-            // Stored for another repository (a shared base layer): the
-            // upstream confirmed this repository has it, so link, not fetch.
-            if let Some(size) = self
-                .registry
-                .link_cached_blob(&m.upstream, &m.local, digest)?
-            {
-                self.count(&m, true, size, 0)?;
-                return Ok(Some(m.local));
-            }
-        }
-        let what = format!("blob {digest} of {}", m.local);
-        let resp = client
-            .send("GET", &path, &m.remote, None, Call::Blob)
-            .and_then(|r| match r.status().as_u16() {
-                200 => Ok(r),
-                s => Err(Failure::Status(s)),
-            })
-            .map_err(|f| self.failed(&m, &client, &what, &f))?;
-        let length = resp
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let mut body: Box<dyn Read> = Box::new(resp.into_body().into_reader());
-        let size = self
-            .registry
-            .cache_blob(&m.upstream, &m.local, digest, length, &mut body)
-            .map_err(|e| self.blob_failed(&m, &what, e))?;
-        log::info!("upstream {}: cached {what} ({size} bytes)", m.upstream);
-        self.count(&m, false, size, size)?;
-        Ok(Some(m.local))
-    }
-
-    /// Whether the upstream says its repository has the blob at `path` (a
-    /// HEAD); any failure is a no.
-    fn upstream_has(&self, m: &Mapped, client: &Client, path: &str) -> bool {
-        match client.send("HEAD", path, &m.remote, None, Call::Manifest) {
-            Ok(r) => r.status().as_u16() == 200,
-            Err(_) => false,
-        }
-    }
-
-    /// A blob that could not be cached: nothing was stored. A full disk
-    /// stays itself; anything else is the upstream's fault.
-    fn blob_failed(&self, m: &Mapped, what: &str, e: Error) -> Error {
-        match e {
-            Error::NoSpace(_) | Error::BelowDiskReserve { .. } | Error::Internal { .. } => e,
-            e if e.code() == Code::DigestInvalid => {
-                let msg =
-                    format!("{what}: the upstream sent other bytes ({e}); nothing was stored");
-                log::warn!("upstream {}: {msg}", m.upstream);
-                self.note(m, &msg);
-                Error::Upstream(format!("upstream {} {msg}", m.upstream))
-            }
-            e => {
-                let msg = format!("{what}: the transfer failed ({e}); nothing was stored");
-                log::warn!("upstream {}: {msg}", m.upstream);
-                self.note(m, &msg);
-                Error::Upstream(format!("upstream {} {msg}", m.upstream))
-            }
-        }
-    }
-
     /// The error a client gets for content that is not cached and could not
     /// be fetched.
     /// Through mirror mode, an upstream's 401 or 403 also means "unknown":
     /// Docker Hub answers 401 for repositories that do not exist, and a push
     /// of a new repository checks it with HEADs, which must see 404.
-    fn failed(&self, m: &Mapped, client: &Client, what: &str, f: &Failure) -> Error {
+    pub(super) fn failed(&self, m: &Mapped, client: &Client, what: &str, f: &Failure) -> Error {
         let refused = matches!(f, Failure::Status(401 | 403));
         if *f == Failure::Status(404) || (m.mirrored && refused) {
             let code = if what.starts_with("blob") {
@@ -321,7 +229,7 @@ impl PullThrough {
         ))
     }
 
-    fn mismatch(&self, m: &Mapped, what: &str, actual: &Digest) -> Error {
+    pub(super) fn mismatch(&self, m: &Mapped, what: &str, actual: &Digest) -> Error {
         let msg = format!(
             "{what}: the upstream sent content whose digest is {actual}; nothing was stored"
         );
@@ -330,19 +238,19 @@ impl PullThrough {
         Error::Upstream(format!("upstream {} {msg}", m.upstream))
     }
 
-    fn note_failure(&self, m: &Mapped, f: &Failure) {
+    pub(super) fn note_failure(&self, m: &Mapped, f: &Failure) {
         self.note(m, &f.to_string());
     }
 
     /// Keep the last error for `soute upstream list`; a failure to write it
     /// is only logged (the answer matters more).
-    fn note(&self, m: &Mapped, msg: &str) {
+    pub(super) fn note(&self, m: &Mapped, msg: &str) {
         if let Err(e) = self.registry.upstream_failed(&m.upstream, msg) {
             log::warn!("recording upstream {}'s error: {e}", m.upstream);
         }
     }
 
-    fn count(&self, m: &Mapped, hit: bool, served: u64, fetched: u64) -> Result<()> {
+    pub(super) fn count(&self, m: &Mapped, hit: bool, served: u64, fetched: u64) -> Result<()> {
         if let Err(e) = self
             .registry
             .count_upstream(&m.upstream, hit, served, fetched)

@@ -1,0 +1,72 @@
+//! The registry side of a streamed pull-through download: where its partial
+//! file lives (`upstream-partial/` in the data folder, one file per digest,
+//! kept across restarts so a broken download resumes), and its commit once
+//! the caller verified its digest: fsynced file → rename into `blobs/` →
+//! row, under the write lock, as an upload's commit.
+//!
+//! It must never commit a file whose digest the caller did not check, nor
+//! talk to the network.
+
+use super::Registry;
+use crate::db::{blobs, repos, upstreams};
+use crate::error::{Error, Result};
+use crate::oci::{Digest, RepoName};
+use std::path::{Path, PathBuf};
+
+/// The folder of partial downloads, under the data folder.
+pub const PARTIAL_DIR: &str = "upstream-partial";
+
+impl Registry {
+    /// Where the partial download of `digest` is kept (the folder is made,
+    /// 0700, when missing).
+    pub fn partial_download_path(&self, digest: &Digest) -> Result<PathBuf> {
+        let dir = self.data_dir().join(PARTIAL_DIR);
+        if !dir.is_dir() {
+            crate::storage::create_private_dir(&dir)
+                .and_then(|()| crate::storage::sync_dir(self.data_dir()))
+                .map_err(|e| Error::io("creating upstream-partial/", e))?;
+        }
+        Ok(dir.join(format!("{}-{}", digest.algorithm().as_str(), digest.hex())))
+    }
+
+    /// Where the store keeps `digest` once committed.
+    pub fn blob_file_path(&self, digest: &Digest) -> PathBuf {
+        self.store.blob_path(digest)
+    }
+
+    /// Commit the downloaded file `path` (fsynced, `size` bytes, its digest
+    /// checked against `digest` by the caller) as a blob of the cached
+    /// repository `repo` of `upstream`. When the store has the blob already
+    /// the file is dropped and the blob linked.
+    pub fn commit_cached_file(
+        &self,
+        upstream: &str,
+        repo: &RepoName,
+        digest: &Digest,
+        path: &Path,
+        size: u64,
+    ) -> Result<()> {
+        let key = digest.to_string();
+        // Under the write lock from the existence check to the row, so GC
+        // (which deletes rows under the same lock) cannot interleave.
+        self.db.write(|tx| {
+            if blobs::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
+                std::fs::remove_file(path).map_err(|e| Error::io("removing a download", e))?;
+            } else {
+                self.store
+                    .commit_file(path, digest)
+                    .map_err(|e| Error::io("committing a downloaded blob", e))?;
+                blobs::insert_blob(tx, &key, size)?;
+            }
+            let repo_id = repos::ensure_repo(tx, repo.as_str())?;
+            blobs::link_blob(tx, repo_id, &key)?;
+            upstreams::mark_cached_repo(tx, repo_id, upstream)
+        })
+    }
+
+    /// Add `bytes` to what was fetched from `upstream` (unsynced).
+    pub fn count_fetched(&self, upstream: &str, bytes: u64) -> Result<()> {
+        self.db
+            .write_unsynced(|tx| upstreams::count(tx, upstream, 0, 0, 0, bytes))
+    }
+}
