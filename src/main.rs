@@ -5,6 +5,7 @@
 mod access_cli;
 mod audit_cli;
 mod ops_cli;
+mod tag_history_cli;
 mod upstream_cli;
 
 use soute::cli::{self, Command, UserAction};
@@ -113,6 +114,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => upstream_cli::upstream(action, &data_dir, json)?,
+        Command::TagHistory {
+            action,
+            data_dir,
+            json,
+        } => tag_history_cli::tag(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,

@@ -141,10 +141,12 @@ impl Api {
                 self.head_manifest(&name, &reference, &query)
             }
             (Route::Manifest { name, reference }, "PUT") => {
-                self.put_manifest(req, &name, &reference, &query)
+                let actor = crate::registry::AuditEvent::actor_of(&caller.who);
+                self.put_manifest(req, &name, &reference, &query, &actor)
             }
             (Route::Manifest { name, reference }, "DELETE") => {
-                self.delete_manifest(&name, &reference)
+                let actor = crate::registry::AuditEvent::actor_of(&caller.who);
+                self.delete_manifest(&name, &reference, &actor)
             }
             (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest, &query),
             (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest, &query),

@@ -9,11 +9,13 @@ mod access;
 mod args;
 mod audit;
 mod spec;
+mod tag_history;
 mod upstream;
 
 pub use access::{AccessAction, GroupAction, TokenAction};
 pub use audit::{format_rfc3339, parse_rfc3339, AuditQuery, Since, DEFAULT_AUDIT_LIMIT};
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
+pub use tag_history::TagHistoryAction;
 pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
 
 use crate::config::{
@@ -56,6 +58,11 @@ pub enum Command {
     },
     Upstream {
         action: UpstreamAction,
+        data_dir: PathBuf,
+        json: bool,
+    },
+    TagHistory {
+        action: TagHistoryAction,
         data_dir: PathBuf,
         json: bool,
     },
@@ -200,6 +207,11 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
         "audit" => Command::Audit {
             data_dir: data_dir(&args, env),
             query: audit::audit_query(&args)?,
+            json: args.has("--json"),
+        },
+        "tag" => Command::TagHistory {
+            action: tag_history::tag_history_action(&args, &mut operands)?,
+            data_dir: data_dir(&args, env),
             json: args.has("--json"),
         },
         "upstream" => Command::Upstream {

@@ -294,6 +294,7 @@ password: docker login -u USER --password-stdin. A token may do what its user ma
 do and one of its scopes allows. `revoke` makes it unusable at once.",
     },
     super::audit::SPEC,
+    super::tag_history::SPEC,
     Spec {
         name: "upstream",
         operands: "add NAME URL | list | del NAME",

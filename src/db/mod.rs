@@ -16,6 +16,7 @@ pub mod repos;
 pub mod rules;
 pub mod search;
 pub mod settings;
+pub mod tag_history;
 pub mod tags;
 pub mod tokens;
 pub mod trash;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_add_access.sql"),
     include_str!("../../migrations/0005_audit.sql"),
     include_str!("../../migrations/0006_upstreams.sql"),
+    include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
 ];
 
 pub struct Db {

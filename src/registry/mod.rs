@@ -13,6 +13,7 @@ mod gc;
 mod gc_plan;
 mod manifests;
 mod sessions;
+mod tag_history;
 mod upload_body;
 mod uploads;
 mod users;
@@ -29,6 +30,7 @@ pub use manifests::PutOutcome;
 pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
+pub use tag_history::Rollback;
 pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 
