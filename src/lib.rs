@@ -18,4 +18,5 @@ pub mod oci;
 pub mod registry;
 pub mod storage;
 pub mod tls;
+pub mod ui;
 pub mod upstream;

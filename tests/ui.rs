@@ -9,5 +9,7 @@
 mod fixtures;
 #[path = "ui/history.rs"]
 mod history;
+#[path = "ui/pages.rs"]
+mod pages;
 #[path = "support/mod.rs"]
 mod support;

@@ -26,6 +26,7 @@ pub mod routes;
 mod search;
 mod token;
 pub mod transport_errors;
+mod ui_gate;
 mod uploads;
 
 pub use auth::AuthSettings;
@@ -97,6 +98,9 @@ impl Api {
     }
 
     fn route_and_dispatch(&self, req: &mut Request<'_>) -> Result<Response> {
+        if let Some(page) = crate::ui::serve(self, req) {
+            return Ok(page);
+        }
         let Some(route) = routes::parse(&req.path)? else {
             return Err(Error::NoEndpoint(format!("no endpoint at {}", req.path)));
         };

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod backups;
 pub mod blobs;
+pub mod browse;
 pub mod graph;
 pub mod groups;
 pub mod integrity;
@@ -20,6 +21,7 @@ pub mod tag_history;
 pub mod tags;
 pub mod tokens;
 pub mod trash;
+pub mod ui_sessions;
 pub mod uploads;
 pub mod upstreams;
 pub mod users;

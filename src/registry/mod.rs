@@ -8,12 +8,14 @@
 mod access;
 mod audit;
 mod backup;
+mod browse;
 mod cached;
 mod gc;
 mod gc_plan;
 mod manifests;
 mod sessions;
 mod tag_history;
+mod ui_sessions;
 mod upload_body;
 mod uploads;
 mod users;
@@ -22,6 +24,10 @@ mod verify;
 pub use access::{TokenInfo, UserInfo};
 pub use audit::{AuditAction, AuditEvent, AuditRetention, DEFAULT_AUDIT_DAYS, DEFAULT_AUDIT_KEEP};
 pub use backup::{BackupProgress, BackupReport};
+pub use browse::{
+    ConfigView, ImageView, LayerView, PlatformImage, PlatformSize, ReferrerView, RepoSummary,
+    TagView,
+};
 pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{GcPolicy, GcReport, Kept, Removed};
@@ -31,6 +37,7 @@ pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
 pub use tag_history::Rollback;
+pub use ui_sessions::{NewSession, UI_SESSION_SECS};
 pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 

@@ -112,3 +112,106 @@ pub fn push_index(to: To<'_>, repo: &str, tag: &str, base_layer: &[u8]) -> (Stri
         children.into_iter().map(|(_, p)| p).collect(),
     )
 }
+
+/// What [`seed`] made: who may sign in, and what was pushed.
+pub struct Seeded {
+    pub base: String,
+    /// `lab/app:multi`, a two-platform index.
+    pub index: String,
+    pub platforms: Vec<Pushed>,
+    /// The two digests `lab/app:moving` pointed to, oldest first.
+    pub moving: [String; 2],
+}
+
+pub const ADMIN: (&str, &str) = ("ada", "ada-password-1");
+/// May pull `lab/**` only.
+pub const READER: (&str, &str) = ("bob", "bob-password-1");
+/// The annotation that must show as text.
+pub const XSS: &str = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">";
+
+/// Users (an admin, a reader of `lab/**`), and images: `lab/app` with a
+/// multi-arch index, a tag moved twice, tags to delete and an annotation
+/// holding markup; `lab/base` sharing the base layer; `team/secret`, which
+/// the reader may not see.
+pub fn seed(soute: &crate::support::Soute) -> Seeded {
+    use soute::auth::{Actions, Pattern, Who};
+    let registry = soute.registry();
+    registry.add_user(ADMIN.0, ADMIN.1, true).expect("admin");
+    registry
+        .add_user(READER.0, READER.1, false)
+        .expect("reader");
+    registry
+        .grant(
+            &Who::parse(READER.0).expect("who"),
+            &Pattern::parse("lab/**").expect("pattern"),
+            Actions::parse("pull").expect("actions"),
+        )
+        .expect("grant");
+    let agent = crate::support::http_agent();
+    let base = soute.http_base();
+    let auth = crate::support::basic(ADMIN.0, ADMIN.1);
+    let to = To {
+        agent: &agent,
+        base: &base,
+        auth: Some(&auth),
+    };
+    let base_layer = crate::support::pseudo_random_bytes(7, 40_000);
+    let (index, platforms) = push_index(to, "lab/app", "multi", &base_layer);
+    push_image(
+        to,
+        "lab/base",
+        "latest",
+        "amd64",
+        std::slice::from_ref(&base_layer),
+        None,
+    );
+    let first = push_image(
+        to,
+        "lab/app",
+        "moving",
+        "amd64",
+        &[b"moving one".to_vec()],
+        None,
+    );
+    let second = push_image(
+        to,
+        "lab/app",
+        "moving",
+        "amd64",
+        &[b"moving two".to_vec()],
+        None,
+    );
+    for t in ["old-1", "old-2", "keep"] {
+        push_image(
+            to,
+            "lab/app",
+            t,
+            "amd64",
+            &[format!("layer of {t}").into_bytes()],
+            None,
+        );
+    }
+    let notes = json!({ "org.opencontainers.image.description": XSS, "x.note": XSS });
+    push_image(
+        to,
+        "lab/app",
+        "xss",
+        "amd64",
+        &[b"xss layer".to_vec()],
+        Some(notes),
+    );
+    push_image(
+        to,
+        "team/secret",
+        "v1",
+        "amd64",
+        &[b"secret layer".to_vec()],
+        None,
+    );
+    Seeded {
+        base,
+        index,
+        platforms,
+        moving: [first.digest, second.digest],
+    }
+}
