@@ -5,6 +5,8 @@
 //! (playwright-core, axe-core) and asserts on what it reports.
 //! Helpers: `tests/support` (shared) and `ui/fixtures.rs` (images to push).
 
+#[path = "ui/browser.rs"]
+mod browser;
 #[path = "ui/fixtures.rs"]
 mod fixtures;
 #[path = "ui/history.rs"]

@@ -17,6 +17,7 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · soute" }
+                link rel="icon" href="/ui/static/favicon.svg" type="image/svg+xml";
                 link rel="stylesheet" href="/ui/static/ui.css";
                 script src="/ui/static/ui.js" defer {}
             }

@@ -56,6 +56,7 @@ pub enum SignIn {
 const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 const CSS: &str = include_str!("static/ui.css");
 const JS: &str = include_str!("static/ui.js");
+const ICON: &str = include_str!("static/favicon.svg");
 
 /// The answer to a UI request, or `None` when the path is not the UI's.
 /// `/` redirects to `/ui/` when the client prefers HTML (a browser).
@@ -84,6 +85,7 @@ fn route(gate: &dyn Gate, req: &mut Request<'_>, rest: &str) -> Result<Response>
     match (rest, get) {
         ("static/ui.css", true) => return Ok(asset("text/css; charset=utf-8", CSS)),
         ("static/ui.js", true) => return Ok(asset("text/javascript; charset=utf-8", JS)),
+        ("static/favicon.svg", true) => return Ok(asset("image/svg+xml", ICON)),
         _ => {}
     }
     let viewer = Viewer::of(gate, req)?;

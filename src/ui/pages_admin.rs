@@ -40,8 +40,10 @@ pub fn gc_report(r: &GcReport) -> Markup {
                 }
             }
             @if !r.kept.is_empty() {
-                h3 { "Kept, and why (" (r.kept.len()) ")" }
-                ul { @for k in r.kept.iter().take(200) { li { code { (k.what) } ": " (k.reason) } } }
+                details {
+                    summary { "Kept, and why (" (r.kept.len()) ")" }
+                    ul { @for k in r.kept.iter().take(200) { li { code { (k.what) } ": " (k.reason) } } }
+                }
             }
         }
     }

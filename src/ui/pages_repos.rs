@@ -180,7 +180,7 @@ pub fn repository(
                         input type="checkbox" data-select-all aria-label="Select every tag on this page";
                     } }
                     th scope="col" { "Tag" }
-                    th scope="col" { "Digest" }
+                    th scope="col" .hide-narrow { "Digest" }
                     th scope="col" { "Platforms" }
                     th.num scope="col" { "Size" }
                     th scope="col" .hide-narrow { "Pushed" }
@@ -193,7 +193,7 @@ pub fn repository(
                             } }
                             td { a href=(format!("/ui/i/{name}:{}", t.name)) { (t.name) }
                                  " " a.muted href=(format!("/ui/h/{name}:{}", t.name)) title="Tag history" { "history" } }
-                            td { (format::digest(&t.digest)) }
+                            td.hide-narrow { (format::digest(&t.digest)) }
                             td {
                                 @if t.is_index {
                                     ul.platforms {

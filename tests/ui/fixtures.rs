@@ -23,6 +23,7 @@ pub struct To<'a> {
 pub struct Pushed {
     pub digest: String,
     pub size: usize,
+    pub config_size: usize,
     pub layers: Vec<Descriptor>,
 }
 
@@ -73,6 +74,7 @@ pub fn push_image(
     Pushed {
         digest: sha256(&body),
         size: body.len(),
+        config_size: cfg.len(),
         layers: descs,
     }
 }
@@ -116,6 +118,8 @@ pub fn push_index(to: To<'_>, repo: &str, tag: &str, base_layer: &[u8]) -> (Stri
 /// What [`seed`] made: who may sign in, and what was pushed.
 pub struct Seeded {
     pub base: String,
+    /// The layer both platforms of the index and `lab/base` share.
+    pub base_layer_size: usize,
     /// `lab/app:multi`, a two-platform index.
     pub index: String,
     pub platforms: Vec<Pushed>,
@@ -210,6 +214,7 @@ pub fn seed(soute: &crate::support::Soute) -> Seeded {
     );
     Seeded {
         base,
+        base_layer_size: base_layer.len(),
         index,
         platforms,
         moving: [first.digest, second.digest],
