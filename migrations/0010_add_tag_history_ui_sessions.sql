@@ -26,3 +26,7 @@ CREATE TABLE ui_session (
     expires_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX ui_session_expiry ON ui_session(expires_at);
+
+-- The repositories page's per-repository manifest count, last push and bytes,
+-- read from the index instead of the rows (which hold the manifests' bodies).
+CREATE INDEX manifest_browse ON manifest(repo_id, created_at, size);

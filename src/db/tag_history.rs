@@ -67,21 +67,17 @@ pub fn history(conn: &Connection, repo_id: i64, tag: &str, limit: i64) -> Result
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// The last change of every tag of a repository (the "pushed by" of a
-/// repository page): tag -> (actor, at).
-pub fn last_changes(
-    conn: &Connection,
-    repo_id: i64,
-) -> Result<std::collections::HashMap<String, (String, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT h.tag, h.actor, h.at FROM tag_history h
-         JOIN (SELECT tag, max(id) AS id FROM tag_history WHERE repo_id = ?1 GROUP BY tag) l
-           ON h.id = l.id",
-    )?;
-    let rows = stmt.query_map(params![repo_id], |r| {
-        Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+/// The last change of `tag` (the "pushed by" of a repository page): (actor,
+/// at). One indexed read.
+pub fn last_change(conn: &Connection, repo_id: i64, tag: &str) -> Result<Option<(String, i64)>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached(
+            "SELECT actor, at FROM tag_history WHERE repo_id = ?1 AND tag = ?2
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![repo_id, tag], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 #[cfg(test)]
@@ -123,8 +119,8 @@ mod tests {
                 Some("d5")
             );
             assert_eq!(history(tx, id, "v2", 10)?.len(), 1, "other tags untouched");
-            let last = last_changes(tx, id)?;
-            assert_eq!(last.get("v2"), Some(&("bob".to_string(), 7)));
+            assert_eq!(last_change(tx, id, "v2")?, Some(("bob".to_string(), 7)));
+            assert_eq!(last_change(tx, id, "v3")?, None);
             Ok(())
         })
         .expect("write");

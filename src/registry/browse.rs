@@ -8,7 +8,7 @@
 //! well-formed (a field of the wrong type is shown as absent), nor read more
 //! than [`MAX_CONFIG_BYTES`] of a config blob.
 
-use super::gc::{GcPolicy, PIN_STALE_SECS};
+use super::gc::PIN_STALE_SECS;
 use super::Registry;
 use crate::db::browse::{self, RepoRow};
 use crate::db::{blobs, graph, manifests, now, repos, tag_history};
@@ -17,6 +17,18 @@ use crate::oci::{Digest, Reference, RepoName};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::Arc;
+
+/// How long the repositories page reuses its space figures while the tables
+/// they come from look unchanged ([`browse::space_key`]).
+const SPACE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The last [`browse::repo_space`] and the key it was computed at.
+pub(crate) struct SpaceCache {
+    key: [i64; 5],
+    at: std::time::Instant,
+    space: Arc<HashMap<String, browse::RepoSpace>>,
+}
 
 /// The most bytes of a config blob the image page reads.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -203,23 +215,33 @@ impl Parsed {
 }
 
 impl Registry {
-    /// Every repository with a manifest, with du's space accounting.
+    /// Every repository with a manifest, with du's space accounting
+    /// (`db::browse::repo_space`: the same figures, without the GC plan).
     pub fn repo_summaries(&self) -> Result<Vec<RepoSummary>> {
-        let rows = self.db.read(browse::repo_rows)?;
-        let usage = self.du(None, None, &GcPolicy::default())?;
-        let by_name: HashMap<&str, _> = usage
-            .repositories
-            .iter()
-            .map(|u| (u.name.as_str(), u))
-            .collect();
+        let (rows, space) = self.db.read_consistent(|tx| {
+            let key = browse::space_key(tx)?;
+            let mut cache = self.space_cache.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = cache
+                .as_ref()
+                .is_some_and(|c| c.key == key && c.at.elapsed() < SPACE_CACHE_TTL);
+            if !fresh {
+                *cache = Some(SpaceCache {
+                    key,
+                    at: std::time::Instant::now(),
+                    space: Arc::new(browse::repo_space(tx)?),
+                });
+            }
+            let space = cache.as_ref().map(|c| c.space.clone()).unwrap_or_default();
+            Ok((browse::repo_rows(tx)?, space))
+        })?;
         Ok(rows
             .into_iter()
             .map(|row| {
-                let u = by_name.get(row.name.as_str());
+                let s = space.get(&row.name).copied().unwrap_or_default();
                 RepoSummary {
-                    logical_bytes: u.map_or(0, |u| u.logical_bytes),
-                    unique_bytes: u.map_or(0, |u| u.unique_bytes),
-                    shared_bytes: u.map_or(0, |u| u.shared_bytes),
+                    logical_bytes: s.logical_bytes,
+                    unique_bytes: s.unique_bytes,
+                    shared_bytes: s.shared_bytes,
                     row,
                 }
             })
@@ -237,7 +259,6 @@ impl Registry {
         self.db.read(|c| {
             let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
             let total = browse::tag_count(c, id)?;
-            let by = tag_history::last_changes(c, id)?;
             let mut out = Vec::new();
             for t in browse::tag_rows(c, id, offset, limit)? {
                 let Some(top) = load(c, id, &t.digest)? else {
@@ -281,7 +302,7 @@ impl Registry {
                     }
                 }
                 out.push(TagView {
-                    pushed_by: by.get(&t.name).map(|(actor, _)| actor.clone()),
+                    pushed_by: tag_history::last_change(c, id, &t.name)?.map(|(actor, _)| actor),
                     name: t.name,
                     digest: t.digest,
                     media_type: top.media_type,

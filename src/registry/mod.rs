@@ -67,6 +67,8 @@ pub struct Registry {
     search_slots: sessions::SearchSlots,
     /// The audit log's retention and rate limits.
     audit: audit::AuditLog,
+    /// The web UI's last space figures (`browse::repo_summaries`).
+    space_cache: Mutex<Option<browse::SpaceCache>>,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -101,6 +103,7 @@ impl Registry {
             owners: sessions::SessionOwners::default(),
             search_slots: sessions::SearchSlots::default(),
             audit: audit::AuditLog::default(),
+            space_cache: Mutex::new(None),
         };
         Ok(registry)
     }

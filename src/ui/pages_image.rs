@@ -195,11 +195,11 @@ pub fn history(
         @if changes.is_empty() { p.card { "No recorded changes (history is kept from the upgrade that added it on)." } }
         @else {
             div.table-wrap { table {
-                thead { tr { th scope="col" { "When" } th scope="col" { "Points to" } th scope="col" { "Before" } th scope="col" { "By" } th scope="col" { span.offscreen { "Action" } } } }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Points to" } th scope="col" .hide-narrow { "Before" } th scope="col" { "By" } th scope="col" { span.offscreen { "Action" } } } }
                 tbody { @for c in &changes { tr {
                     td { (format::when(c.at, now)) }
                     td { @match &c.digest { Some(d) => a href=(format!("/ui/i/{name}@{d}")) { (format::digest(d)) }, None => span.muted { "deleted" } } }
-                    td { @if let Some(p) = &c.previous { (format::digest(p)) } }
+                    td.hide-narrow { @if let Some(p) = &c.previous { (format::digest(p)) } }
                     td { (c.actor) }
                     td { @if let Some(d) = &c.digest { @if may_push && current.as_deref() != Some(d.as_str()) {
                         form.inline method="post" action="/ui/rollback" {

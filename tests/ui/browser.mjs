@@ -84,7 +84,11 @@ try {
   step("sign in", { who: await signIn(cfg.admin[0], cfg.admin[1]) });
   await visit("repositories", "/ui/");
   await record("repositories");
-  step("repositories", { names: await page.locator("tbody tr td:first-child a").allInnerTexts() });
+  const space = await page.$$eval("tbody tr", (rows) => rows.map((r) => {
+    const exact = (i) => Number(r.children[i].querySelector(".size").getAttribute("title").split(" ")[0]);
+    return { name: r.children[0].innerText, unique: exact(4), shared: exact(5) };
+  }));
+  step("repositories", { names: await page.locator("tbody tr td:first-child a").allInnerTexts(), space });
 
   await visit("repository", "/ui/r/lab/app");
   await record("repository");
