@@ -176,6 +176,12 @@ try {
   const secretStatus = (await visit("secret-as-reader", "/ui/r/team/secret")).status();
   step("reader", { names, admin: adminStatus, secret: secretStatus });
 
+  // Dark mode (prefers-color-scheme), for the person reading the screenshots.
+  await page.emulateMedia({ colorScheme: "dark" });
+  await visit("repositories", "/ui/");
+  await record("dark-repositories");
+  await page.emulateMedia({ colorScheme: "light" });
+
   // Keyboard: the first Tab reaches the skip link.
   await visit("repositories", "/ui/");
   await page.keyboard.press("Tab");

@@ -258,3 +258,53 @@ fn a_reader_sees_only_what_it_may_pull_and_no_admin_page_or_action() {
     );
     assert!(soute.registry().tokens().expect("tokens").is_empty());
 }
+
+#[test]
+fn a_token_created_in_the_admin_page_is_shown_once_and_works() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let cookie = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("admin");
+    let csrf = csrf_of(&page(&agent, &soute.url("/ui/admin"), Some(&cookie)).text());
+    let c = format!("soute_session={cookie}");
+    let body = format!("csrf={csrf}&name=ci&user={}&scope=lab/**:pull", READER.0);
+    let r = call(
+        &agent,
+        "POST",
+        &soute.url("/ui/admin/token"),
+        None,
+        &[
+            ("Origin", &seeded.base),
+            ("Cookie", &c),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(body.as_bytes()),
+    );
+    r.expect_status(200);
+    let html = r.text();
+    let at = html.find("id=\"new-token\">").expect("the secret is shown") + 15;
+    let secret = html[at..at + html[at..].find('<').expect("end")].to_string();
+    assert!(secret.starts_with("soute_"), "{secret}");
+    let again = page(&agent, &soute.url("/ui/admin"), Some(&cookie)).text();
+    assert!(!again.contains(&secret), "shown once");
+    let auth = basic(READER.0, &secret);
+    get(
+        &agent,
+        &soute.url("/v2/lab/app/manifests/keep"),
+        Some(&auth),
+    )
+    .expect_status(200);
+    get(
+        &agent,
+        &soute.url("/v2/team/secret/manifests/v1"),
+        Some(&auth),
+    )
+    .expect_status(403);
+    let audit = soute
+        .registry()
+        .audit_events(i64::MIN, 1000)
+        .expect("audit");
+    assert!(audit
+        .iter()
+        .any(|e| e.detail.starts_with("token create ci")));
+}
