@@ -167,7 +167,7 @@ pub fn operator_event(cmd: &Command) -> Option<(PathBuf, String)> {
 }
 
 /// Who runs this process: `$USER`, else `uid=N` (the owner of /proc/self).
-fn local_user() -> String {
+pub fn local_user() -> String {
     use std::os::unix::fs::MetadataExt;
     match std::env::var("USER") {
         Ok(user) if !user.is_empty() => user,

@@ -19,5 +19,6 @@ pub mod oci;
 pub mod registry;
 pub mod storage;
 pub mod tls;
+pub mod ui;
 pub mod upstream;
 pub mod webhook;

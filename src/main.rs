@@ -7,6 +7,7 @@ mod audit_cli;
 mod ops_cli;
 mod policy_cli;
 mod sync_cli;
+mod tag_history_cli;
 mod upstream_cli;
 mod webhook_cli;
 
@@ -132,6 +133,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             data_dir,
             json,
         } => policy_cli::policy(action, &data_dir, json)?,
+        Command::TagHistory {
+            action,
+            data_dir,
+            json,
+        } => tag_history_cli::tag(action, &data_dir, json)?,
         Command::Gc {
             data_dir,
             policy,

@@ -194,7 +194,7 @@ impl Api {
     /// The resolved policy, reloaded from SQLite only when the access
     /// generation changed since it was loaded (one read of every rule,
     /// admin and membership; a failed state read, generation -1, reloads).
-    fn policy(&self, generation: i64) -> Result<Arc<Policy>> {
+    pub(super) fn policy(&self, generation: i64) -> Result<Arc<Policy>> {
         {
             let cached = lock(&self.policy_cache);
             if let Some((g, policy)) = cached.as_ref() {

@@ -48,9 +48,14 @@ impl Api {
         Ok(manifest_headers(Response::new(200), &digest, &media_type).body(Body::Length(size)))
     }
 
-    pub(super) fn delete_manifest(&self, name: &RepoName, reference: &str) -> Result<Response> {
+    pub(super) fn delete_manifest(
+        &self,
+        name: &RepoName,
+        reference: &str,
+        actor: &str,
+    ) -> Result<Response> {
         let reference = lookup_reference(reference)?;
-        self.registry.delete_manifest(name, &reference)?;
+        self.registry.delete_manifest(name, &reference, actor)?;
         Ok(Response::new(202))
     }
 
@@ -60,6 +65,7 @@ impl Api {
         name: &RepoName,
         reference: &str,
         query: &Query,
+        actor: &str,
     ) -> Result<Response> {
         let reference = Reference::parse(reference)?;
         let too_large = || Error::ManifestTooLarge {
@@ -102,6 +108,7 @@ impl Api {
             content_type.as_deref(),
             &body,
             &extra_tags,
+            actor,
         )?;
         let mut resp = Response::new(201)
             .header(

@@ -30,6 +30,7 @@ pub mod routes;
 mod search;
 mod token;
 pub mod transport_errors;
+mod ui_gate;
 mod uploads;
 
 pub use auth::AuthSettings;
@@ -116,6 +117,9 @@ impl Api {
         req: &mut Request<'_>,
         endpoint: &mut crate::metrics::Endpoint,
     ) -> Result<Response> {
+        if let Some(page) = crate::ui::serve(self, req) {
+            return Ok(page);
+        }
         let Some(route) = routes::parse(&req.path)? else {
             return Err(Error::NoEndpoint(format!("no endpoint at {}", req.path)));
         };
@@ -175,10 +179,12 @@ impl Api {
                 self.head_manifest(&name, &reference, &query)
             }
             (Route::Manifest { name, reference }, "PUT") => {
-                self.put_manifest(req, &name, &reference, &query)
+                let actor = crate::registry::AuditEvent::actor_of(&caller.who);
+                self.put_manifest(req, &name, &reference, &query, &actor)
             }
             (Route::Manifest { name, reference }, "DELETE") => {
-                self.delete_manifest(&name, &reference)
+                let actor = crate::registry::AuditEvent::actor_of(&caller.who);
+                self.delete_manifest(&name, &reference, &actor)
             }
             (Route::Blob { name, digest }, "GET") => self.get_blob(req, &name, &digest, &query),
             (Route::Blob { name, digest }, "HEAD") => self.head_blob(&name, &digest, &query),

@@ -12,6 +12,7 @@ mod quota;
 mod retention;
 mod spec;
 mod tag;
+mod tag_history;
 mod upstream;
 mod webhook;
 
@@ -21,6 +22,7 @@ pub use quota::QuotaAction;
 pub use retention::RetentionAction;
 pub use spec::{command_help, general_help, Flag, Spec, UsageError, COMMANDS};
 pub use tag::TagAction;
+pub use tag_history::TagHistoryAction;
 pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
 pub use webhook::WebhookAction;
 
@@ -73,6 +75,11 @@ pub enum Command {
         json: bool,
     },
     /// `retention`, `tag` and `quota` (issue K's policies).
+    TagHistory {
+        action: TagHistoryAction,
+        data_dir: PathBuf,
+        json: bool,
+    },
     Policy {
         action: PolicyAction,
         data_dir: PathBuf,
@@ -229,6 +236,18 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
             query: audit::audit_query(&args)?,
             json: args.has("--json"),
         },
+        "tag"
+            if matches!(
+                args.positionals.first().map(String::as_str),
+                Some("history" | "rollback")
+            ) =>
+        {
+            Command::TagHistory {
+                action: tag_history::tag_history_action(&args, &mut operands)?,
+                data_dir: data_dir(&args, env),
+                json: args.has("--json"),
+            }
+        }
         "upstream" => Command::Upstream {
             action: upstream::upstream_action(&args, &mut operands)?,
             data_dir: data_dir(&args, env),

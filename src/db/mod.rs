@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod backups;
 pub mod blobs;
+pub mod browse;
 pub mod graph;
 pub mod groups;
 pub mod integrity;
@@ -18,9 +19,11 @@ pub mod rules;
 pub mod search;
 pub mod settings;
 pub mod stats;
+pub mod tag_history;
 pub mod tags;
 pub mod tokens;
 pub mod trash;
+pub mod ui_sessions;
 pub mod uploads;
 pub mod upstreams;
 pub mod users;
@@ -45,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_add_cache_space.sql"),
     include_str!("../../migrations/0008_upstream_max_rate.sql"),
     include_str!("../../migrations/0009_webhooks.sql"),
+    include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
 ];
 

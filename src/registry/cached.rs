@@ -123,7 +123,7 @@ impl Registry {
             content_type,
             body,
             &tags,
-            Some(upstream),
+            super::manifests::Source::Upstream { name: upstream },
         )?;
         Ok(())
     }

@@ -27,7 +27,15 @@ pub struct PutOutcome {
     pub tags: Vec<Tag>,
 }
 
-fn manifest_unknown(repo: &RepoName, reference: &Reference) -> Error {
+/// Where a stored manifest comes from: a client's push, or the pull-through
+/// cache (an upstream's name).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Source<'a> {
+    Push { actor: &'a str },
+    Upstream { name: &'a str },
+}
+
+pub(super) fn manifest_unknown(repo: &RepoName, reference: &Reference) -> Error {
     Error::client(
         Code::ManifestUnknown,
         format!("manifest {reference} is not in {repo}"),
@@ -35,7 +43,8 @@ fn manifest_unknown(repo: &RepoName, reference: &Reference) -> Error {
 }
 
 impl Registry {
-    /// Validate and store a manifest under `reference`, plus `extra_tags`.
+    /// Validate and store a manifest under `reference`, plus `extra_tags`;
+    /// `actor` (who pushed) is recorded in the tags' history.
     pub fn put_manifest(
         &self,
         repo: &RepoName,
@@ -43,8 +52,10 @@ impl Registry {
         content_type: Option<&str>,
         body: &[u8],
         extra_tags: &[Tag],
+        actor: &str,
     ) -> Result<PutOutcome> {
-        self.store_manifest(repo, reference, content_type, body, extra_tags, None)
+        let source = Source::Push { actor };
+        self.store_manifest(repo, reference, content_type, body, extra_tags, source)
     }
 
     /// `put_manifest`, or with `cached_from` (an upstream's name) a manifest
@@ -58,8 +69,12 @@ impl Registry {
         content_type: Option<&str>,
         body: &[u8],
         extra_tags: &[Tag],
-        cached_from: Option<&str>,
+        source: Source<'_>,
     ) -> Result<PutOutcome> {
+        let (cached_from, actor) = match source {
+            Source::Push { actor } => (None, actor.to_string()),
+            Source::Upstream { name } => (Some(name), format!("upstream:{name}")),
+        };
         let manifest = Manifest::parse(body, content_type)?;
         let digest = match reference {
             Reference::Digest(d) => {
@@ -158,7 +173,7 @@ impl Registry {
                 },
             )?;
             for t in &tags {
-                tags::set_tag(tx, repo_id, t.as_str(), &key)?;
+                tags::set_tag(tx, repo_id, t.as_str(), &key, &actor)?;
             }
             let note = |k: &str| {
                 manifest
@@ -238,8 +253,14 @@ impl Registry {
         })
     }
 
-    /// Delete a tag, or a manifest by digest (which removes its tags too).
-    pub fn delete_manifest(&self, repo: &RepoName, reference: &Reference) -> Result<()> {
+    /// Delete a tag, or a manifest by digest (which removes its tags too);
+    /// `actor` is recorded in the deleted tags' history.
+    pub fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        actor: &str,
+    ) -> Result<()> {
         self.require_delete()?;
         let removed = self.db.write(|tx| {
             let Some(repo_id) = repos::repo_id(tx, repo.as_str())? else {
@@ -250,11 +271,12 @@ impl Registry {
                     if tags::resolve_tag(tx, repo_id, t.as_str())?.is_some() {
                         protect::check_tag_delete(tx, repo.as_str(), t.as_str())?;
                     }
-                    tags::delete_tag(tx, repo_id, t.as_str())?
+                    tags::delete_tag(tx, repo_id, t.as_str(), actor)?
                 }
                 Reference::Digest(d) => {
                     let key = d.to_string();
                     protect::check_manifest_delete(tx, repo.as_str(), repo_id, &key)?;
+                    tags::record_tags_of_deleted(tx, repo_id, &key, actor)?;
                     let removed = manifests::delete_manifest(tx, repo_id, &key)?;
                     if removed {
                         quota::recompute(tx, Some(repo.as_str()))?;

@@ -8,6 +8,7 @@
 mod access;
 mod audit;
 mod backup;
+mod browse;
 mod cache_space;
 mod cached;
 mod cached_blob;
@@ -22,6 +23,8 @@ mod quota;
 mod retention;
 mod sessions;
 mod stats;
+mod tag_history;
+mod ui_sessions;
 mod upload_body;
 mod uploads;
 mod users;
@@ -30,6 +33,10 @@ mod verify;
 pub use access::{TokenInfo, UserInfo};
 pub use audit::{AuditAction, AuditEvent, AuditRetention, DEFAULT_AUDIT_DAYS, DEFAULT_AUDIT_KEEP};
 pub use backup::{BackupProgress, BackupReport};
+pub use browse::{
+    ConfigView, ImageView, LayerView, PlatformImage, PlatformSize, ReferrerView, RepoSummary,
+    TagView,
+};
 pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
@@ -43,6 +50,8 @@ pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
 pub use stats::{Disk, Job, UpstreamCounters};
+pub use tag_history::Rollback;
+pub use ui_sessions::{NewSession, UI_SESSION_SECS};
 pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 
@@ -76,6 +85,8 @@ pub struct Registry {
     pull_log: pull_log::PullLog,
     /// Webhook events: recorded in the transactions below, sent by `webhook::deliver`.
     pub(crate) webhooks: crate::webhook::Outbox,
+    /// The web UI's last space figures (`browse::repo_summaries`).
+    space_cache: Mutex<Option<browse::SpaceCache>>,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -112,6 +123,7 @@ impl Registry {
             audit: audit::AuditLog::default(),
             pull_log: pull_log::PullLog::default(),
             webhooks: crate::webhook::Outbox::default(),
+            space_cache: Mutex::new(None),
         };
         Ok(registry)
     }

@@ -282,7 +282,7 @@ pub(super) fn apply(tx: &Connection, g: &mut Graph, now: i64, write: bool) -> Re
     let released = released_manifests(g, &removed, now);
     if write {
         for (repo_id, name, _) in &removed {
-            tags::delete_tag(tx, *repo_id, name)?;
+            tags::delete_tag(tx, *repo_id, name, "retention")?;
         }
         for (repo_id, digest) in &released {
             manifests::delete_manifest(tx, *repo_id, digest)?;

@@ -1,0 +1,237 @@
+//! The UI's POST actions: sign in and out, delete several tags (a
+//! confirmation page listing what it frees first, from du's plan), roll a tag
+//! back, run or explain GC, create an API token. Every one checks the Origin
+//! and the CSRF token first, then asks `Policy::decide` (through [`Viewer`])
+//! for the same action the API would need (`delete`, `push`, `admin`), and
+//! records what it changed in the audit log as the API does.
+//!
+//! It must never change anything before those checks passed, nor check a
+//! password other than through `Gate::sign_in`.
+
+use super::pages_admin::{admin_with, dashboard_with};
+use super::session::{self, check_csrf, check_origin, field, read_form, Viewer};
+use super::{format, html, layout, redirect, Gate, SignIn};
+use crate::auth::tokens::looks_like_token;
+use crate::auth::{Action, Scope};
+use crate::error::{Code, Error, Result};
+use crate::http::{Request, Response};
+use crate::oci::{Digest, RepoName, Tag};
+use crate::registry::{AuditAction, AuditEvent, GcPolicy, UI_SESSION_SECS};
+use maud::html;
+
+fn denied(what: &str) -> Error {
+    Error::client(Code::Denied, format!("you may not {what}"))
+}
+
+fn event(req: &Request<'_>, viewer: &Viewer, action: AuditAction) -> AuditEvent {
+    AuditEvent::new(action, viewer.name(), req.remote.ip())
+}
+
+pub fn post(
+    gate: &dyn Gate,
+    req: &mut Request<'_>,
+    viewer: &Viewer,
+    rest: &str,
+) -> Result<Response> {
+    check_origin(req)?;
+    let form = read_form(req)?;
+    if rest == "login" {
+        return login(gate, req, &form);
+    }
+    check_csrf(viewer, &form)?;
+    match rest {
+        "logout" => {
+            if let Some(secret) = &viewer.secret {
+                gate.registry().end_ui_session(secret)?;
+            }
+            Ok(redirect("/ui/").header(
+                "Set-Cookie",
+                session::set_cookie(req, session::SESSION_COOKIE, "", 0),
+            ))
+        }
+        "delete" => delete(gate, req, viewer, &form),
+        "rollback" => rollback(gate, req, viewer, &form),
+        "gc" => gc(gate, req, viewer, &form),
+        "admin/token" => create_token(gate, req, viewer, &form),
+        _ => Err(Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+    }
+}
+
+fn login(gate: &dyn Gate, req: &Request<'_>, form: &[(String, String)]) -> Result<Response> {
+    let expected = session::cookie(req, session::LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::same_secret(&expected, field(form, "csrf")) {
+        return Err(Error::client(
+            Code::Denied,
+            "refused: the sign-in form is stale; reload it",
+        ));
+    }
+    let (user, secret) = (field(form, "user").trim(), field(form, "secret"));
+    if user.is_empty() || secret.is_empty() {
+        return Ok(redirect("/ui/login?failed=1"));
+    }
+    match gate.sign_in(req, user, secret) {
+        SignIn::Ok(who) => {
+            let token = looks_like_token(secret).then_some(secret);
+            let started = gate.registry().start_ui_session(&who, token)?;
+            Ok(redirect("/ui/")
+                .header(
+                    "Set-Cookie",
+                    session::set_cookie(
+                        req,
+                        session::SESSION_COOKIE,
+                        &started.secret,
+                        UI_SESSION_SECS,
+                    ),
+                )
+                .header(
+                    "Set-Cookie",
+                    session::set_cookie(req, session::LOGIN_COOKIE, "", 0),
+                ))
+        }
+        SignIn::Refused => Ok(redirect("/ui/login?failed=1")),
+        SignIn::Later(_) => Ok(redirect("/ui/login?failed=later")),
+    }
+}
+
+fn repo_of(
+    viewer: &Viewer,
+    form: &[(String, String)],
+    action: Action,
+    what: &str,
+) -> Result<RepoName> {
+    let repo = RepoName::parse(field(form, "repo"))?;
+    if !viewer.may(&repo, action) {
+        return Err(denied(&format!("{what} in {repo}")));
+    }
+    Ok(repo)
+}
+
+fn delete(
+    gate: &dyn Gate,
+    req: &Request<'_>,
+    viewer: &Viewer,
+    form: &[(String, String)],
+) -> Result<Response> {
+    let repo = repo_of(viewer, form, Action::Delete, "delete")?;
+    let tags: Vec<Tag> = form
+        .iter()
+        .filter(|(k, _)| k == "tag")
+        .map(|(_, v)| Tag::parse(v))
+        .collect::<Result<_>>()?;
+    if tags.is_empty() {
+        return Err(Error::client(
+            Code::TagInvalid,
+            "select at least one tag to delete",
+        ));
+    }
+    let registry = gate.registry();
+    let name = repo.as_str();
+    if field(form, "confirm") != "yes" {
+        let names: Vec<String> = tags.iter().map(|t| t.as_str().to_string()).collect();
+        let frees = registry.tags_delete_frees(&repo, &names)?;
+        let csrf = viewer.csrf.clone().unwrap_or_default();
+        let body = html! {
+            h1 { "Delete " (tags.len()) " tag" @if tags.len() > 1 { "s" } " from " (name) "?" }
+            p.card { "Once GC runs (with untagged manifests collected), this frees "
+                strong #frees data-bytes=(frees) { (format::size(frees)) } " (" (frees) " bytes): "
+                "the layers and manifests no other tag or repository still uses." }
+            ul { @for t in &tags { li { code { (t.as_str()) } } } }
+            form method="post" action="/ui/delete" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="repo" value=(name);
+                input type="hidden" name="confirm" value="yes";
+                @for t in &tags { input type="hidden" name="tag" value=(t.as_str()); }
+                button.danger type="submit" { "Delete them" }
+                " " a href=(format!("/ui/r/{name}")) { "Cancel" }
+            }
+        };
+        return Ok(html(200, layout::page(viewer, "Confirm delete", body)));
+    }
+    let deleted = registry.delete_tags(&repo, &tags, &viewer.name())?;
+    for t in &tags {
+        registry.audit(
+            &event(req, viewer, AuditAction::Delete)
+                .repository(name)
+                .detail(format!("{} (web UI)", t.as_str()))
+                .status(202),
+        );
+    }
+    log::info!("web UI: {} deleted {deleted} tags of {name}", viewer.name());
+    Ok(redirect(&format!("/ui/r/{name}")))
+}
+
+fn rollback(
+    gate: &dyn Gate,
+    req: &Request<'_>,
+    viewer: &Viewer,
+    form: &[(String, String)],
+) -> Result<Response> {
+    let repo = repo_of(viewer, form, Action::Push, "move tags")?;
+    let tag = Tag::parse(field(form, "tag"))?;
+    let digest = Digest::parse(field(form, "digest"))?;
+    let address = req.remote.ip().to_string();
+    gate.registry()
+        .rollback_tag(&repo, &tag, &digest, &viewer.name(), &address)?;
+    Ok(redirect(&format!(
+        "/ui/h/{}:{}",
+        repo.as_str(),
+        tag.as_str()
+    )))
+}
+
+fn gc(
+    gate: &dyn Gate,
+    req: &Request<'_>,
+    viewer: &Viewer,
+    form: &[(String, String)],
+) -> Result<Response> {
+    if !viewer.is_admin() {
+        return Err(denied("run GC"));
+    }
+    let dry_run = match field(form, "mode") {
+        "dry" => true,
+        "run" => false,
+        other => {
+            return Err(Error::InvalidParameter(format!(
+                "mode must be dry or run, not {other:?}"
+            )))
+        }
+    };
+    let policy = GcPolicy {
+        dry_run,
+        ..GcPolicy::default()
+    };
+    let mut report = gate.registry().gc(&policy)?;
+    if !dry_run {
+        report.kept.clear();
+        gate.registry().audit(
+            &event(req, viewer, AuditAction::Admin)
+                .detail(format!("gc (web UI): freed {} bytes", report.freed_bytes)),
+        );
+    }
+    dashboard_with(gate, viewer, Some(&report))
+}
+
+fn create_token(
+    gate: &dyn Gate,
+    req: &Request<'_>,
+    viewer: &Viewer,
+    form: &[(String, String)],
+) -> Result<Response> {
+    if !viewer.is_admin() {
+        return Err(denied("create tokens"));
+    }
+    let (name, user) = (field(form, "name").trim(), field(form, "user").trim());
+    let scope = field(form, "scope").trim();
+    let scopes = if scope.is_empty() {
+        Vec::new()
+    } else {
+        vec![Scope::parse(scope).map_err(Error::InvalidParameter)?]
+    };
+    let secret = gate.registry().create_token(name, user, &scopes, None)?;
+    gate.registry().audit(
+        &event(req, viewer, AuditAction::Admin)
+            .detail(format!("token create {name} --user {user} (web UI)")),
+    );
+    admin_with(gate, viewer, Some((name, &secret)))
+}

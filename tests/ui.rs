@@ -1,0 +1,17 @@
+//! The web UI (issue J) and tag history: real soute on loopback with real
+//! data. `history` drives `soute tag history|rollback` beside a running
+//! serve; `pages` checks the HTML, headers, sessions, CSRF and permissions
+//! over HTTP; `browser` runs the headless Chromium script of `tests/ui/`
+//! (playwright-core, axe-core) and asserts on what it reports.
+//! Helpers: `tests/support` (shared) and `ui/fixtures.rs` (images to push).
+
+#[path = "ui/browser.rs"]
+mod browser;
+#[path = "ui/fixtures.rs"]
+mod fixtures;
+#[path = "ui/history.rs"]
+mod history;
+#[path = "ui/pages.rs"]
+mod pages;
+#[path = "support/mod.rs"]
+mod support;

@@ -1,0 +1,310 @@
+//! The web UI over plain HTTP: the `/` redirect for browsers only, the
+//! security headers, escaping of stored strings, sign in and out with the
+//! API's users and tokens, CSRF and Origin checks, and permissions (a
+//! reader sees only the repositories it may pull and no admin page or
+//! action).
+
+use crate::fixtures::{seed, ADMIN, READER, XSS};
+use crate::support::*;
+
+fn page(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> Resp {
+    let c = cookie.map(|c| format!("soute_session={c}"));
+    let mut headers = vec![("Accept", "text/html")];
+    if let Some(c) = &c {
+        headers.push(("Cookie", c.as_str()));
+    }
+    call(agent, "GET", url, None, &headers, None)
+}
+
+/// Signs in through the form; returns the session cookie's value.
+pub fn sign_in(agent: &ureq::Agent, base: &str, user: &str, secret: &str) -> Option<String> {
+    let r = page(agent, &format!("{base}/ui/login"), None);
+    r.expect_status(200);
+    let set = r.header("set-cookie").expect("login cookie").to_string();
+    let token = set
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .expect("token");
+    let body = format!(
+        "csrf={token}&user={user}&secret={}",
+        soute::api::query::percent_encode(secret)
+    );
+    let cookie = format!("soute_csrf={token}");
+    let r = call(
+        agent,
+        "POST",
+        &format!("{base}/ui/login"),
+        None,
+        &[
+            ("Origin", base),
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(body.as_bytes()),
+    );
+    r.expect_status(303);
+    r.header_values("set-cookie")
+        .iter()
+        .find_map(|c| {
+            c.strip_prefix("soute_session=")
+                .map(|v| v.split(';').next().unwrap_or("").to_string())
+        })
+        .filter(|v| !v.is_empty())
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a csrf field");
+    let rest = &html[at + 19..];
+    rest[..rest.find('"').expect("end")].to_string()
+}
+
+#[test]
+fn browsers_are_redirected_and_pages_carry_the_security_headers() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let r = page(&agent, &soute.url("/"), None);
+    r.expect_status(303);
+    assert_eq!(r.header("location"), Some("/ui/"));
+    // A registry client (no text/html) gets the API's answer, not the UI.
+    call(
+        &agent,
+        "GET",
+        &soute.url("/"),
+        None,
+        &[("Accept", "application/json")],
+        None,
+    )
+    .expect_status(404);
+    let r = page(&agent, &soute.url("/ui/"), None);
+    r.expect_status(200);
+    let csp = r.header("content-security-policy").expect("CSP");
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    let html = r.text();
+    assert!(
+        !html.contains("<style") && !html.contains("style=") && !html.contains("<script>"),
+        "no inline style or script"
+    );
+    let css = page(&agent, &soute.url("/ui/static/ui.css"), None);
+    css.expect_status(200);
+    assert!(css
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/css")));
+
+    let cookie = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("admin signs in");
+    let r = page(&agent, &soute.url("/ui/i/lab/app:xss"), Some(&cookie));
+    r.expect_status(200);
+    let html = r.text();
+    assert!(!html.contains(XSS), "the annotation is escaped");
+    assert!(
+        html.contains("&lt;script&gt;window.__xss=1&lt;/script&gt;"),
+        "shown as text"
+    );
+}
+
+#[test]
+fn sign_in_uses_the_api_users_and_tokens_and_sign_out_ends_the_session() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    assert!(
+        sign_in(&agent, &seeded.base, ADMIN.0, "wrong").is_none(),
+        "a wrong password"
+    );
+    let cookie = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("signed in");
+    let stored: i64 = rusqlite::Connection::open(soute.data().join("soute.db"))
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM ui_session WHERE hash = ?1",
+                [sha256_hex(cookie.as_bytes())],
+                |r| r.get(0),
+            )
+        })
+        .expect("query");
+    assert_eq!(stored, 1, "stored as the sha256 of the cookie");
+    let r = page(&agent, &soute.url("/ui/dashboard"), Some(&cookie));
+    r.expect_status(200);
+    let csrf = csrf_of(&r.text());
+    let c = format!("soute_session={cookie}");
+    let post = |origin: &str, body: String| {
+        call(
+            &agent,
+            "POST",
+            &soute.url("/ui/logout"),
+            None,
+            &[
+                ("Origin", origin),
+                ("Cookie", &c),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body.as_bytes()),
+        )
+    };
+    post("http://evil.example", format!("csrf={csrf}")).expect_status(403);
+    post(&seeded.base, "csrf=0000".to_string()).expect_status(403);
+    page(&agent, &soute.url("/ui/dashboard"), Some(&cookie)).expect_status(200);
+    post(&seeded.base, format!("csrf={csrf}")).expect_status(303);
+    page(&agent, &soute.url("/ui/dashboard"), Some(&cookie)).expect_status(403);
+
+    // An API token signs in too, and revoking it ends the session.
+    let secret = soute
+        .registry()
+        .create_token("ui", READER.0, &[], None)
+        .expect("token");
+    let cookie = sign_in(&agent, &seeded.base, READER.0, &secret).expect("token sign-in");
+    assert!(page(&agent, &soute.url("/ui/"), Some(&cookie))
+        .text()
+        .contains("lab/app"));
+    soute.registry().revoke_token("ui").expect("revoke");
+    assert!(!page(&agent, &soute.url("/ui/"), Some(&cookie))
+        .text()
+        .contains("lab/app"));
+}
+
+#[test]
+fn a_reader_sees_only_what_it_may_pull_and_no_admin_page_or_action() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    // Anonymous: nothing (no anonymous rule), admin pages refused.
+    let anon = page(&agent, &soute.url("/ui/"), None).text();
+    assert!(!anon.contains("lab/app") && !anon.contains("team/secret"));
+    page(&agent, &soute.url("/ui/dashboard"), None).expect_status(403);
+    page(&agent, &soute.url("/ui/r/lab/app"), None).expect_status(404);
+
+    let cookie = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("reader");
+    let list = page(&agent, &soute.url("/ui/"), Some(&cookie)).text();
+    assert!(
+        list.contains("lab/app") && list.contains("lab/base"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("team/secret"),
+        "a repository it may not pull is not listed"
+    );
+    assert!(!list.contains("/ui/dashboard"), "no admin link");
+    page(&agent, &soute.url("/ui/r/team/secret"), Some(&cookie)).expect_status(404);
+    page(&agent, &soute.url("/ui/i/team/secret:v1"), Some(&cookie)).expect_status(404);
+    page(&agent, &soute.url("/ui/dashboard"), Some(&cookie)).expect_status(403);
+    page(&agent, &soute.url("/ui/admin"), Some(&cookie)).expect_status(403);
+    let repo = page(&agent, &soute.url("/ui/r/lab/app"), Some(&cookie)).text();
+    assert!(!repo.contains("/ui/delete"), "no delete form for a reader");
+    let history = page(&agent, &soute.url("/ui/h/lab/app:moving"), Some(&cookie)).text();
+    assert!(
+        !history.contains("/ui/rollback"),
+        "no rollback button for a reader"
+    );
+
+    // Actions posted anyway are refused and change nothing.
+    let csrf = csrf_of(&repo);
+    let c = format!("soute_session={cookie}");
+    let post = |path: &str, body: String| {
+        call(
+            &agent,
+            "POST",
+            &soute.url(path),
+            None,
+            &[
+                ("Origin", &seeded.base),
+                ("Cookie", &c),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(body.as_bytes()),
+        )
+    };
+    post(
+        "/ui/delete",
+        format!("csrf={csrf}&repo=lab/app&tag=keep&confirm=yes"),
+    )
+    .expect_status(403);
+    post(
+        "/ui/rollback",
+        format!(
+            "csrf={csrf}&repo=lab/app&tag=moving&digest={}",
+            seeded.moving[0]
+        ),
+    )
+    .expect_status(403);
+    post("/ui/gc", format!("csrf={csrf}&mode=run")).expect_status(403);
+    post(
+        "/ui/admin/token",
+        format!("csrf={csrf}&name=mine&user={}", READER.0),
+    )
+    .expect_status(403);
+    let auth = basic(ADMIN.0, ADMIN.1);
+    get(
+        &agent,
+        &soute.url("/v2/lab/app/manifests/keep"),
+        Some(&auth),
+    )
+    .expect_status(200);
+    let r = get(
+        &agent,
+        &soute.url("/v2/lab/app/manifests/moving"),
+        Some(&auth),
+    );
+    assert_eq!(
+        r.header("docker-content-digest"),
+        Some(seeded.moving[1].as_str())
+    );
+    assert!(soute.registry().tokens().expect("tokens").is_empty());
+}
+
+#[test]
+fn a_token_created_in_the_admin_page_is_shown_once_and_works() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let cookie = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("admin");
+    let csrf = csrf_of(&page(&agent, &soute.url("/ui/admin"), Some(&cookie)).text());
+    let c = format!("soute_session={cookie}");
+    let body = format!("csrf={csrf}&name=ci&user={}&scope=lab/**:pull", READER.0);
+    let r = call(
+        &agent,
+        "POST",
+        &soute.url("/ui/admin/token"),
+        None,
+        &[
+            ("Origin", &seeded.base),
+            ("Cookie", &c),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(body.as_bytes()),
+    );
+    r.expect_status(200);
+    let html = r.text();
+    let at = html.find("id=\"new-token\">").expect("the secret is shown") + 15;
+    let secret = html[at..at + html[at..].find('<').expect("end")].to_string();
+    assert!(secret.starts_with("soute_"), "{secret}");
+    let again = page(&agent, &soute.url("/ui/admin"), Some(&cookie)).text();
+    assert!(!again.contains(&secret), "shown once");
+    let auth = basic(READER.0, &secret);
+    get(
+        &agent,
+        &soute.url("/v2/lab/app/manifests/keep"),
+        Some(&auth),
+    )
+    .expect_status(200);
+    get(
+        &agent,
+        &soute.url("/v2/team/secret/manifests/v1"),
+        Some(&auth),
+    )
+    .expect_status(403);
+    let audit = soute
+        .registry()
+        .audit_events(i64::MIN, 1000)
+        .expect("audit");
+    assert!(audit
+        .iter()
+        .any(|e| e.detail.starts_with("token create ci")));
+}
