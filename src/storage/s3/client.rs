@@ -136,7 +136,7 @@ impl S3Client {
             .agent
             .put(url.as_str())
             .header("content-length", len.to_string())
-            .send(SendBody::from_reader(body))
+            .send(SendBody::from_reader(&mut Exact::new(body, len)))
             .map_err(|e| transport("PUT", &key, &e))?;
         let resp = expect_ok(resp, "PUT", &key)?;
         Ok(etag(&resp))
@@ -176,7 +176,7 @@ impl S3Client {
             .agent
             .put(url.as_str())
             .header("content-length", len.to_string())
-            .send(SendBody::from_reader(body))
+            .send(SendBody::from_reader(&mut Exact::new(body, len)))
             .map_err(|e| transport("UploadPart", &key, &e))?;
         let resp = expect_ok(resp, "UploadPart", &key)?;
         Ok(etag(&resp))
@@ -445,6 +445,39 @@ impl S3Client {
     }
 }
 
+/// Exactly `len` bytes of a body: never more, and an early end is an
+/// error (ureq would otherwise wait for bytes that never come).
+struct Exact<'a> {
+    inner: &'a mut dyn Read,
+    left: u64,
+}
+
+impl<'a> Exact<'a> {
+    fn new(inner: &'a mut dyn Read, len: u64) -> Exact<'a> {
+        Exact { inner, left: len }
+    }
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("body ended {} bytes before its stated length", self.left),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 fn content_length(resp: &Response<Body>) -> Option<u64> {
     resp.headers()
         .get("content-length")
@@ -530,4 +563,46 @@ fn error_from_xml(status: u16, body: &str, op: &str, key: &str) -> S3Error {
         (false, false) => format!("HTTP {status} {code}: {message}"),
     };
     S3Error::new(kind, format!("{op} {key}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_reader_stops_at_the_length_and_refuses_a_short_body() {
+        let mut long: &[u8] = b"abcdef";
+        let mut got = Vec::new();
+        Exact::new(&mut long, 4)
+            .read_to_end(&mut got)
+            .expect("read");
+        assert_eq!(got, b"abcd");
+        let mut short: &[u8] = b"ab";
+        let e = Exact::new(&mut short, 4)
+            .read_to_end(&mut Vec::new())
+            .expect_err("short");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn store_errors_are_classified() {
+        let kind = |status, body: &str| error_from_xml(status, body, "GET", "k").kind;
+        let xml = |code: &str| format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
+        assert_eq!(kind(404, &xml("NoSuchBucket")), S3ErrorKind::NoSuchBucket);
+        assert_eq!(kind(404, &xml("NoSuchKey")), S3ErrorKind::NotFound);
+        assert_eq!(kind(404, ""), S3ErrorKind::NotFound);
+        assert_eq!(kind(403, &xml("AccessDenied")), S3ErrorKind::Credentials);
+        assert_eq!(kind(403, ""), S3ErrorKind::Credentials);
+        assert_eq!(
+            kind(400, &xml("InvalidAccessKeyId")),
+            S3ErrorKind::Credentials
+        );
+        assert_eq!(
+            kind(503, &xml("ServiceUnavailable")),
+            S3ErrorKind::Unavailable
+        );
+        assert_eq!(kind(400, &xml("InvalidPart")), S3ErrorKind::Refused);
+        let e = error_from_xml(500, &xml("InternalError"), "PUT", "blobs/x");
+        assert_eq!(e.message, "PUT blobs/x: HTTP 500 InternalError: m");
+    }
 }
