@@ -12,6 +12,7 @@ pub mod check;
 pub mod client;
 pub mod config;
 pub mod multipart;
+mod wire;
 mod xml;
 
 pub use client::{ByteRange, InProgressUpload, ObjectEntry, ObjectReader, S3Client};
