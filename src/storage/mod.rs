@@ -10,6 +10,7 @@
 //! It must never run SQL or decide whether a blob may be served.
 
 pub mod layout;
+pub mod s3;
 pub mod space;
 mod sys;
 

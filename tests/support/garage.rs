@@ -1,0 +1,269 @@
+//! A real 3-node Garage cluster on loopback (issue L): three `garage server`
+//! processes, each with its own config file, S3 and RPC ports, data and
+//! metadata folders in one tempdir, `replication_factor = 3`; the nodes
+//! connected, a layout (one zone per node) assigned and applied, a key and a
+//! bucket made with the `garage` CLI. Used by `tests/s3.rs` as
+//! `#[path = "support/garage.rs"] mod garage;` next to `mod support;`.
+//!
+//! The binary: `$SOUTE_GARAGE`, else `garage` on PATH, else the CI cache
+//! `$HOME/.cache/soute-ci/garage/bin/garage` (`.ci/run` builds it there).
+//! Under CI=true a missing binary fails the test; otherwise it is SKIPPED.
+//!
+//! It must NEVER bind or contact a non-loopback address, wait without a
+//! deadline, or leave a garage process running after the cluster is dropped.
+
+use crate::support::Deadline;
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+pub const REGION: &str = "garage";
+pub const BUCKET: &str = "soute-test";
+const RPC_SECRET: &str = "6f0c1e5a7d2b4c8e9a1f3b5d7c9e0a2b4d6f8a0c2e4b6d8f0a1c3e5b7d9f1a3c";
+/// One garage CLI call (they talk RPC to the local node).
+const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+/// Start-up of the whole cluster, under a loaded machine.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The garage binary, or `None` (after printing SKIPPED) when it is absent
+/// and not under CI=true; under CI=true a missing binary panics.
+pub fn garage_or_skip(test: &str) -> Option<PathBuf> {
+    if let Some(bin) = find_garage() {
+        return Some(bin);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: no garage binary (SOUTE_GARAGE, PATH, ~/.cache/soute-ci/garage/bin); .ci/run installs it");
+    }
+    eprintln!(
+        "{test}: SKIPPED: no garage binary (set SOUTE_GARAGE or `cargo install garage --locked`)"
+    );
+    None
+}
+
+fn find_garage() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SOUTE_GARAGE").map(PathBuf::from) {
+        return p.is_file().then_some(p);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("garage"))
+        .find(|p| p.is_file());
+    on_path.or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        let p = Path::new(&home).join(".cache/soute-ci/garage/bin/garage");
+        p.is_file().then_some(p)
+    })
+}
+
+pub struct Node {
+    pub config: PathBuf,
+    pub s3_port: u16,
+    child: Option<Child>,
+}
+
+pub struct GarageCluster {
+    bin: PathBuf,
+    pub nodes: Vec<Node>,
+    pub key_id: String,
+    pub secret: String,
+    /// Holds the nodes' folders until the cluster is dropped.
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl GarageCluster {
+    /// Starts three nodes and sets the cluster up; panics with the CLI's
+    /// output (and the node logs' tails) if a step fails.
+    pub fn start(bin: PathBuf) -> GarageCluster {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            let (s3_port, rpc_port) = (free_port(), free_port());
+            let root = dir.path().join(format!("node{i}"));
+            fs::create_dir_all(&root).expect("node dir");
+            let config = root.join("garage.toml");
+            fs::write(
+                &config,
+                format!(
+                    r#"metadata_dir = "{root}/meta"
+data_dir = "{root}/data"
+db_engine = "sqlite"
+replication_factor = 3
+rpc_bind_addr = "127.0.0.1:{rpc_port}"
+rpc_public_addr = "127.0.0.1:{rpc_port}"
+rpc_secret = "{RPC_SECRET}"
+
+[s3_api]
+s3_region = "{REGION}"
+api_bind_addr = "127.0.0.1:{s3_port}"
+root_domain = ".s3.garage.localhost"
+"#,
+                    root = root.display()
+                ),
+            )
+            .expect("write garage.toml");
+            nodes.push(Node {
+                config,
+                s3_port,
+                child: None,
+            });
+        }
+        let mut cluster = GarageCluster {
+            bin,
+            nodes,
+            key_id: String::new(),
+            secret: String::new(),
+            _dir: dir,
+        };
+        for i in 0..3 {
+            cluster.spawn(i);
+        }
+        cluster.set_up();
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let root = self.nodes[i]
+            .config
+            .parent()
+            .expect("node dir")
+            .to_path_buf();
+        let log = fs::File::create(root.join("server.log")).expect("server log");
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&self.nodes[i].config)
+            .arg("server")
+            .env("RUST_LOG", "garage=info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn garage server");
+        self.nodes[i].child = Some(child);
+    }
+
+    /// Runs `garage -c <node i's config> ARGS`, killed after [`CLI_TIMEOUT`].
+    pub fn cli(&self, i: usize, args: &[&str]) -> Output {
+        let mut child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&self.nodes[i].config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn garage cli");
+        let deadline = Deadline::after(CLI_TIMEOUT);
+        while child.try_wait().expect("try_wait").is_none() {
+            if !deadline.left() {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("garage {args:?} did not finish within {CLI_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().expect("garage cli output")
+    }
+
+    /// [`GarageCluster::cli`] retried until it succeeds (the cluster settles
+    /// after start and after a layout change), bounded by [`START_TIMEOUT`].
+    fn cli_ok(&self, i: usize, args: &[&str]) -> String {
+        let deadline = Deadline::after(START_TIMEOUT);
+        loop {
+            let o = self.cli(i, args);
+            if o.status.success() {
+                return String::from_utf8_lossy(&o.stdout).into_owned();
+            }
+            if !deadline.left() {
+                panic!(
+                    "garage {args:?} still failing after {START_TIMEOUT:?}: {}{}\nnode {i} log tail:\n{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr),
+                    self.log_tail(i, 2000)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    fn set_up(&mut self) {
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let out = self.cli_ok(i, &["node", "id", "-q"]);
+            let id = out
+                .lines()
+                .find(|l| l.contains('@'))
+                .unwrap_or_else(|| panic!("garage node id: no id@addr in {out:?}"))
+                .trim()
+                .to_string();
+            ids.push(id);
+        }
+        for id in &ids[1..] {
+            self.cli_ok(0, &["node", "connect", id]);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let short = id.split('@').next().unwrap_or_default();
+            let zone = format!("dc{}", i + 1);
+            self.cli_ok(0, &["layout", "assign", "-z", &zone, "-c", "1G", short]);
+        }
+        self.cli_ok(0, &["layout", "apply", "--version", "1"]);
+        let key = self.cli_ok(0, &["json-api", "CreateKey", r#"{"name":"soute-test"}"#]);
+        let v: serde_json::Value =
+            serde_json::from_str(&key).unwrap_or_else(|e| panic!("CreateKey {key:?}: {e}"));
+        self.key_id = v["accessKeyId"].as_str().expect("accessKeyId").to_string();
+        self.secret = v["secretAccessKey"]
+            .as_str()
+            .expect("secretAccessKey")
+            .to_string();
+        self.cli_ok(0, &["bucket", "create", BUCKET]);
+        self.cli_ok(
+            0,
+            &[
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                BUCKET,
+                "--key",
+                &self.key_id.clone(),
+            ],
+        );
+    }
+
+    /// The S3 endpoint of node `i`: `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.nodes[i].s3_port)
+    }
+
+    /// SIGKILL node `i` and reap it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The last `n` bytes of node `i`'s log (for failure messages).
+    pub fn log_tail(&self, i: usize, n: usize) -> String {
+        let root = self.nodes[i].config.parent().expect("node dir");
+        let text = fs::read_to_string(root.join("server.log")).unwrap_or_default();
+        let start = text.len().saturating_sub(n);
+        text.get(start..).unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for GarageCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
