@@ -228,7 +228,11 @@ pub fn start(cfg: Config) -> Result<Running> {
         },
         metrics_off: cfg.metrics.off,
     };
-    let api = Arc::new(Api::new(registry.clone(), ca_pem, auth)?.with_health(health));
+    let api = Arc::new(
+        Api::new(registry.clone(), ca_pem, auth)?
+            .with_health(health)
+            .with_workers(cfg.workers.max(2)),
+    );
     let debug = match debug_listeners {
         None => None,
         Some(listeners) => {

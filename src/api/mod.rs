@@ -106,6 +106,12 @@ impl Api {
         })
     }
 
+    /// The server's worker count (the pull-through cache keeps half free).
+    pub fn with_workers(self, workers: usize) -> Api {
+        self.pull_through.set_workers(workers);
+        self
+    }
+
     /// The same handler with the health and metrics endpoints' settings.
     pub fn with_health(mut self, settings: HealthSettings) -> Api {
         self.health = health::Health::new(settings);

@@ -24,6 +24,9 @@ pub fn set_user(conn: &Connection, name: &str, hash: &str, admin_if_new: bool) -
          ON CONFLICT (name) DO UPDATE SET hash = excluded.hash",
     )?
     .execute(params![name, hash, now(), admin_if_new])?;
+    // A new password (or a new user of a deleted one's name) ends every web
+    // UI session signed in under that name: a stolen cookie dies with the old password.
+    end_ui_sessions(conn, name)?;
     mark_closed(conn)?;
     Ok(!existed)
 }
@@ -59,9 +62,17 @@ pub fn delete_user(conn: &Connection, name: &str) -> Result<bool> {
         .execute([name])?
         > 0;
     if deleted {
+        end_ui_sessions(conn, name)?;
         mark_closed(conn)?;
     }
     Ok(deleted)
+}
+
+/// Ends the web UI sessions of `name` (password and token sign-ins alike).
+fn end_ui_sessions(conn: &Connection, name: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM ui_session WHERE user = ?1")?
+        .execute([name])?;
+    Ok(())
 }
 
 pub fn user_names(conn: &Connection) -> Result<Vec<String>> {

@@ -133,14 +133,24 @@ impl PullThrough {
         if head {
             return Ok(BlobAnswer::Size(d.size));
         }
-        self.count(m, false, d.size, 0)?;
         if d.size >= STREAM_FROM {
+            let Some(slot) = self.streaming.take() else {
+                let cap = self.streaming.cap();
+                return Err(Error::client(
+                    Code::TooManyRequests,
+                    format!(
+                        "{cap} clients are reading blobs still downloading from upstreams; retry later"
+                    ),
+                ));
+            };
+            self.count(m, false, d.size, 0)?;
             let size = d.size;
             return Ok(BlobAnswer::Streaming {
-                body: Box::new(Tail(d)),
+                body: Box::new(Tail::new(d, slot)),
                 size,
             });
         }
+        self.count(m, false, d.size, 0)?;
         match d.wait_outcome(READ_STALL) {
             Some(Ok(())) => Ok(BlobAnswer::Stored(m.local.clone())),
             Some(Err(msg)) => Err(Error::Upstream(format!("upstream {} {msg}", m.upstream))),

@@ -120,8 +120,70 @@ impl Download {
 }
 
 /// A reader of a download: the bytes written so far, all but the last one
-/// until the digest matched.
-pub struct Tail(pub Arc<Download>);
+/// until the digest matched. Holds one of the [`StreamSlots`] while it
+/// lives (a client reading a growing file keeps its worker).
+pub struct Tail(pub Arc<Download>, #[allow(dead_code)] StreamSlot);
+
+/// The default of [`StreamSlots`]' bound: half of the default 128 workers.
+pub const STREAMING_CLIENTS: usize = 64;
+
+/// How many clients read downloads as they grow, and the bound: each keeps
+/// a worker until the digest matched, so slow readers of cold blobs could
+/// otherwise take every worker. The bound is half the server's workers
+/// (`PullThrough::set_workers`); the next client gets 429 and retries (the
+/// blob is then stored, or further along).
+#[derive(Debug)]
+pub struct StreamSlots {
+    used: std::sync::atomic::AtomicUsize,
+    cap: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for StreamSlots {
+    fn default() -> Self {
+        StreamSlots {
+            used: Default::default(),
+            cap: STREAMING_CLIENTS.into(),
+        }
+    }
+}
+
+impl StreamSlots {
+    pub fn set_cap(&self, cap: usize) {
+        self.cap
+            .store(cap.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn cap(&self) -> usize {
+        self.cap.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A slot, or `None` when the bound is reached.
+    pub fn take(self: &Arc<Self>) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        let cap = self.cap();
+        self.used
+            .fetch_update(AcqRel, Acquire, |n| (n < cap).then_some(n + 1))
+            .ok()
+            .map(|_| StreamSlot(self.clone()))
+    }
+}
+
+/// One client's share of [`StreamSlots`]; released on drop.
+pub struct StreamSlot(Arc<StreamSlots>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0
+            .used
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Tail {
+    pub fn new(d: Arc<Download>, slot: StreamSlot) -> Tail {
+        Tail(d, slot)
+    }
+}
 
 impl Growing for Tail {
     fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {

@@ -47,6 +47,8 @@ pub struct PullThrough {
     clients: Mutex<HashMap<String, Arc<Client>>>,
     /// One fetch per blob digest at a time.
     flights: Arc<flight::Flights>,
+    /// Clients reading cold blobs as they download (bounded: they hold workers).
+    streaming: Arc<download::StreamSlots>,
 }
 
 impl PullThrough {
@@ -55,7 +57,14 @@ impl PullThrough {
             registry,
             clients: Mutex::new(HashMap::new()),
             flights: Arc::new(flight::Flights::default()),
+            streaming: Arc::default(),
         }
+    }
+
+    /// The server's worker count: at most half of them read cold blobs as
+    /// they download (the others stay free for every other request).
+    pub fn set_workers(&self, workers: usize) {
+        self.streaming.set_cap(workers / 2);
     }
 
     /// The upstream `name` belongs to, with its client, if any: the one

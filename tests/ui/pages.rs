@@ -168,6 +168,46 @@ fn sign_in_uses_the_api_users_and_tokens_and_sign_out_ends_the_session() {
     assert!(!page(&agent, &soute.url("/ui/"), Some(&cookie))
         .text()
         .contains("lab/app"));
+
+    // A new password ends the sessions signed in with the old one; so does
+    // deleting the user, and a new user of the same name does not inherit them.
+    let cookie = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("signed in again");
+    page(&agent, &soute.url("/ui/dashboard"), Some(&cookie)).expect_status(200);
+    soute
+        .registry()
+        .set_user(ADMIN.0, "a-new-password")
+        .expect("passwd");
+    page(&agent, &soute.url("/ui/dashboard"), Some(&cookie)).expect_status(403);
+    let cookie = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("reader");
+    assert!(page(&agent, &soute.url("/ui/"), Some(&cookie))
+        .text()
+        .contains("lab/app"));
+    soute.registry().delete_user(READER.0).expect("del");
+    soute
+        .registry()
+        .set_user(READER.0, READER.1)
+        .expect("re-add");
+    {
+        use soute::auth::{Actions, Pattern, Who};
+        soute
+            .registry()
+            .grant(
+                &Who::parse(READER.0).expect("who"),
+                &Pattern::parse("lab/**").expect("pattern"),
+                Actions::parse("pull").expect("actions"),
+            )
+            .expect("grant");
+    }
+    let fresh = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("the new reader");
+    assert!(page(&agent, &soute.url("/ui/"), Some(&fresh))
+        .text()
+        .contains("lab/app"));
+    assert!(
+        !page(&agent, &soute.url("/ui/"), Some(&cookie))
+            .text()
+            .contains("lab/app"),
+        "the deleted user's session is not the new user's"
+    );
 }
 
 #[test]

@@ -315,7 +315,8 @@ fn eight_concurrent_cold_pulls_make_one_upstream_get_per_blob() {
         &[8 << 20],
         None,
     );
-    let soute = Soute::plain();
+    // 16 workers: 8 may read cold blobs as they grow (half of them).
+    let soute = Soute::start(|c| c.workers = 16);
     add_upstream(soute.data(), &["docker.io", &upstream.url()], None);
     pull_manifest(&soute, "docker.io/python", "3", &image.manifest);
     let layer = &image.blobs[1];

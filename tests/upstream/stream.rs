@@ -84,7 +84,8 @@ fn a_cold_blob_streams_to_its_first_client_and_eight_clients_make_one_get() {
     let size = 4 << 20;
     let image = push_image(&agent, &upstream.url(), "org/big", "1", 40, &[size], None);
     let layer = sha256(&image.blobs[1]);
-    let soute = Soute::plain();
+    // 16 workers: half of them (8) may read cold blobs as they grow.
+    let soute = Soute::start(|c| c.workers = 16);
     // 1 MiB/s: the 4 MiB layer takes about 4 s to download.
     add_upstream(
         soute.data(),
@@ -341,4 +342,74 @@ fn a_cold_blob_streams_over_tls_too() {
     // Warm, over TLS: the stored file.
     let r = get(&tls, &url, None);
     assert!(r.body == image.blobs[1], "warm bytes differ over TLS");
+}
+
+/// Slow readers of a cold blob hold a worker each until its digest matched:
+/// at most half the workers do (8 workers: 4), the next ones get 429, and a
+/// normal client's manifest GET is still answered meanwhile.
+#[test]
+fn readers_of_cold_blobs_hold_at_most_half_the_workers() {
+    if !distribution_available("readers_of_cold_blobs_hold_at_most_half_the_workers") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let size = 2 << 20;
+    let image = push_image(&agent, &upstream.url(), "org/slow", "1", 40, &[size], None);
+    let layer = sha256(&image.blobs[1]);
+    let soute = Soute::plain();
+    // 256 KiB/s: the 2 MiB layer takes about 8 s to download.
+    add_upstream(
+        soute.data(),
+        &["ghcr.io", &upstream.url(), "--max-rate", "262144"],
+        None,
+    );
+    pull_manifest(&soute, "ghcr.io/org/slow", "1", &image.manifest);
+    let addr = soute.addr();
+    let path = format!("/v2/ghcr.io/org/slow/blobs/{layer}");
+    // Six readers from six addresses (the per-address worker cap is not what
+    // bounds them), each holding its connection open for at most 6 s.
+    let readers: Vec<_> = (0..6u8)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let src = std::net::Ipv4Addr::new(127, 0, 3, 10 + i);
+                let mut s = connect_from(src, addr, Duration::from_secs(10)).expect("connect");
+                write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("request");
+                let mut head = [0u8; 12];
+                s.read_exact(&mut head).expect("status line");
+                let status: u16 = String::from_utf8_lossy(&head[9..12])
+                    .parse()
+                    .expect("status");
+                // Hold it (a slow reader), then drop it.
+                let until = Instant::now() + Duration::from_secs(6);
+                let mut buf = [0u8; 1024];
+                while status == 200 && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if matches!(s.read(&mut buf), Ok(0) | Err(_)) {
+                        break;
+                    }
+                }
+                status
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Meanwhile a normal client: the cached manifest, promptly, three times.
+    for _ in 0..3 {
+        let t = Instant::now();
+        pull_manifest(&soute, "ghcr.io/org/slow", "1", &image.manifest);
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "a manifest GET waited {:?} behind the cold readers",
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let mut statuses: Vec<u16> = readers
+        .into_iter()
+        .map(|t| t.join().expect("reader"))
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 200, 200, 200, 429, 429], "{statuses:?}");
 }
