@@ -29,6 +29,32 @@ impl Registry {
         Ok(dir.join(format!("{}-{}", digest.algorithm().as_str(), digest.hex())))
     }
 
+    /// Partial downloads no download has written to for `ttl_secs` (a
+    /// running one writes all the time; one its clients and upstream left is
+    /// resumed by the next pull of its blob, else removed by GC after this
+    /// long): each file with its name and size.
+    pub fn stale_partial_downloads(&self, ttl_secs: i64) -> Vec<(PathBuf, String, u64)> {
+        let dir = self.data_dir().join(PARTIAL_DIR);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let ttl = std::time::Duration::from_secs(ttl_secs.max(0) as u64);
+        let now = std::time::SystemTime::now();
+        entries
+            .flatten()
+            .filter_map(|e| {
+                let meta = e.metadata().ok().filter(|m| m.is_file())?;
+                let age = now
+                    .duration_since(meta.modified().ok()?)
+                    .unwrap_or_default();
+                (age >= ttl).then(|| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    (e.path(), name, meta.len())
+                })
+            })
+            .collect()
+    }
+
     /// Where the store keeps `digest` once committed.
     pub fn blob_file_path(&self, digest: &Digest) -> PathBuf {
         self.store.blob_path(digest)

@@ -15,6 +15,7 @@
 //! functions in `gc_plan`, so what `du` calls reclaimable is what GC frees.
 //! It must never see HTTP types nor decide anything the plan did not.
 
+use super::cached_blob::PARTIAL_DIR;
 use super::gc_plan::{plan_evicting, Plan};
 use super::gc_usage::{delete_frees, usage, Usage};
 use super::{quota, retention, Registry};
@@ -115,13 +116,23 @@ impl Registry {
         self.flush_pulls()?;
         let live_since = now() - PIN_STALE_SECS;
         if policy.dry_run {
-            return self.db.read_consistent(|tx| {
-                let mut g = graph::load_graph(tx, live_since)?;
-                let rules = retention::apply(tx, &mut g, now(), false)?;
-                let cache = upstreams::cache_state(tx)?;
-                let plan = plan_evicting(&g, &cache, policy, now(), true, purge);
-                Ok(with_retention(plan, rules).report)
-            });
+            return self
+                .db
+                .read_consistent(|tx| {
+                    let mut g = graph::load_graph(tx, live_since)?;
+                    let rules = retention::apply(tx, &mut g, now(), false)?;
+                    let cache = upstreams::cache_state(tx)?;
+                    let plan = plan_evicting(&g, &cache, policy, now(), true, purge);
+                    Ok(with_retention(plan, rules).report)
+                })
+                .map(|mut report| {
+                    for (_, name, bytes) in self.stale_partial_downloads(policy.upload_ttl_secs) {
+                        let what = format!("partial download {PARTIAL_DIR}/{name}");
+                        report.uploads_expired.push(Removed { what, bytes });
+                        report.freed_bytes += bytes;
+                    }
+                    report
+                });
         }
         let plan = self.db.write(|tx| {
             backups::delete_stale_backups(tx, live_since)?;
@@ -161,7 +172,19 @@ impl Registry {
                 }
             }
         }
-        let r = &plan.report;
+        let mut report = plan.report;
+        // Partial pull-through downloads nobody resumed within the upload TTL.
+        for (path, name, bytes) in self.stale_partial_downloads(policy.upload_ttl_secs) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {
+                    let what = format!("partial download {PARTIAL_DIR}/{name}");
+                    report.uploads_expired.push(Removed { what, bytes });
+                    report.freed_bytes += bytes;
+                }
+                Err(e) => log::warn!("could not remove the partial download {name}: {e}"),
+            }
+        }
+        let r = &report;
         for e in &r.evicted {
             log::info!("gc: evicted {} ({} bytes): {}", e.what, e.bytes, e.reason);
         }
@@ -176,7 +199,7 @@ impl Registry {
                 r.evicted.len()
             );
         }
-        Ok(plan.report)
+        Ok(report)
     }
 
     /// Records each tag retention removed in the audit log, with its rule.

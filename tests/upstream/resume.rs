@@ -263,3 +263,89 @@ fn a_kept_partial_file_longer_than_the_blob_is_downloaded_again() {
         "a Range GET refused, then the whole blob"
     );
 }
+
+/// A download its upstream left mid-blob keeps its partial file (the next
+/// pull resumes it); GC removes one nobody resumed within the upload TTL,
+/// and says so (it is counted in what GC frees).
+#[test]
+fn gc_removes_partial_downloads_nobody_resumed() {
+    if !distribution_available("gc_removes_partial_downloads_nobody_resumed") {
+        return;
+    }
+    let upstream = Distribution::start(None);
+    let agent = http_agent();
+    let image = push_image(&agent, &upstream.url(), "org/left", "1", 52, &[SIZE], None);
+    let layer = sha256(&image.blobs[1]);
+    // The relay holds the blob's connection at 1.5 MiB, then goes away
+    // (its port closed: the download's Range retries are refused).
+    let relay = Relay::start(&upstream.addr, Fault::StallAt(AT));
+    let soute = Soute::plain();
+    add_upstream(soute.data(), &["ghcr.io", &relay.url()], None);
+    pull_manifest(&soute, "ghcr.io/org/left", "1", &image.manifest);
+    let addr = soute.addr();
+    let path = format!("/v2/ghcr.io/org/left/blobs/{layer}");
+    let client = std::thread::spawn(move || raw_pull(addr, &path, 1));
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(relay);
+    let r = client.join().expect("client");
+    assert!(
+        (r.body.len() as u64) < SIZE as u64,
+        "a whole blob from a stopped upstream"
+    );
+    // The download gives up (its resume attempts fail) and leaves the file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let left = loop {
+        let files = partial_files(soute.data());
+        let running = soute.registry().gc(&soute::registry::GcPolicy {
+            dry_run: true,
+            ..soute::registry::GcPolicy::default()
+        });
+        if !files.is_empty() && running.is_ok() {
+            break files;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no partial file was left"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(left.len(), 1, "{left:?}");
+    let (name, bytes) = left[0].clone();
+    assert!(bytes > 0 && bytes < SIZE as u64, "{bytes}");
+    // Within the TTL (24 h by default) it stays, to be resumed.
+    let report = soute
+        .registry()
+        .gc(&soute::registry::GcPolicy::default())
+        .expect("gc");
+    assert!(report
+        .uploads_expired
+        .iter()
+        .all(|r| !r.what.contains(&name)));
+    assert_eq!(partial_files(soute.data()).len(), 1);
+    // Past it (here 0 s), a dry run names it and GC removes it.
+    let policy = |dry_run| soute::registry::GcPolicy {
+        dry_run,
+        upload_ttl_secs: 0,
+        ..soute::registry::GcPolicy::default()
+    };
+    let dry = soute.registry().gc(&policy(true)).expect("dry run");
+    assert!(dry
+        .uploads_expired
+        .iter()
+        .any(|r| r.what.contains(&name) && r.bytes == bytes));
+    assert_eq!(partial_files(soute.data()).len(), 1, "a dry run removed it");
+    let report = soute.registry().gc(&policy(false)).expect("gc");
+    assert!(
+        report
+            .uploads_expired
+            .iter()
+            .any(|r| r.what.contains(&name) && r.bytes == bytes),
+        "{:?}",
+        report.uploads_expired
+    );
+    assert!(report.freed_bytes >= bytes);
+    assert!(
+        partial_files(soute.data()).is_empty(),
+        "the partial file is still there"
+    );
+}
