@@ -173,10 +173,19 @@ fn split_target(target: &str) -> Option<(String, String)> {
             return None;
         }
         let after = &target[target.find("://")? + 3..];
-        match after.find(['/', '?']) {
-            Some(i) if after.as_bytes()[i] == b'/' => &after[i..],
-            Some(i) => return Some(("/".to_string(), after[i + 1..].to_string())),
-            None => "/",
+        // The authority ends at the first `/`, `?` or `#` (RFC 3986 3.2).
+        match after
+            .find(['/', '?', '#'])
+            .map(|i| (i, after.as_bytes()[i]))
+        {
+            Some((i, b'/')) => &after[i..],
+            Some((i, b'?')) => {
+                let query = &after[i + 1..];
+                let query = query.split('#').next().unwrap_or(query);
+                return Some(("/".to_string(), query.to_string()));
+            }
+            // Only a fragment, or nothing, after the authority.
+            _ => "/",
         }
     };
     let rest = rest.split('#').next().unwrap_or(rest);
@@ -556,6 +565,10 @@ mod tests {
             Some(("/v2/x".into(), "q".into()))
         );
         assert_eq!(t("https://h"), Some(("/".into(), "".into())));
+        // A query right after the authority loses its fragment too (found by
+        // the http_head fuzz target); a fragment there is no path.
+        assert_eq!(t("http://h?v1/#x"), Some(("/".into(), "v1/".into())));
+        assert_eq!(t("http://h#frag/v2/x"), Some(("/".into(), "".into())));
         assert_eq!(t("*"), Some(("*".into(), "".into())));
         assert_eq!(t("v2"), None);
     }
