@@ -201,7 +201,7 @@ fn gc(
         dry_run,
         ..GcPolicy::default()
     };
-    let mut report = gate.registry().gc(&policy)?;
+    let mut report = gate.registry().gc_recorded(&policy)?;
     if !dry_run {
         report.kept.clear();
         gate.registry().audit(
