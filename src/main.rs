@@ -25,6 +25,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !matches!(cmd, Command::Serve(_)) {
+        quit_quietly_on_a_closed_pipe();
+    }
     let operator_event = audit_cli::operator_event(&cmd);
     match run(cmd) {
         Ok(()) => {
@@ -37,6 +40,21 @@ fn main() -> ExitCode {
             eprintln!("soute: {}", describe(e.as_ref()));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `soute gc | head`: when the reader of stdout goes away, end as every Unix
+/// tool does (killed by SIGPIPE, no output) instead of panicking in `println!`.
+/// Rust ignores SIGPIPE by default; the server keeps that (a client closing
+/// its socket during `sendfile` must not kill it), so only the one-shot
+/// commands restore the default. They are all safe to stop at any write
+/// (each change is one SQLite transaction; GC survives kill -9).
+#[allow(unsafe_code)]
+fn quit_quietly_on_a_closed_pipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL before any thread is
+    // started has no memory-safety conditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

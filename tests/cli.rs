@@ -788,3 +788,20 @@ fn access_commands_grant_check_and_tokens() {
         "deny: no rule applies"
     );
 }
+
+/// `soute --help | head -0`: the reader is gone before soute writes a byte.
+/// soute ends killed by SIGPIPE, as `ls` or `cat` would, never with a panic
+/// ("failed printing to stdout") on stderr.
+#[test]
+fn a_closed_stdout_pipe_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut cmd = soute(tmp.path(), &["--help"]);
+    cmd.stdout(writer).stderr(Stdio::piped());
+    let out = cmd.output().expect("run soute");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
