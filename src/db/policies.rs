@@ -117,6 +117,52 @@ pub fn tags_of(conn: &Connection, repo_id: i64, digest: &str) -> Result<Vec<Stri
     Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
 }
 
+/// Tags of `repo_id` from which `digest` (a manifest or a blob) is reachable:
+/// tags naming it, naming an index that lists it, or a manifest that
+/// references it as config or layer, at any depth, as `(tag, tagged digest)`.
+/// `UNION` (not `UNION ALL`) stops at digests already seen, so a cycle in a
+/// crafted graph ends; the walk visits each manifest of the repository once
+/// at most.
+pub fn tags_reaching(
+    conn: &Connection,
+    repo_id: i64,
+    digest: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE up(d) AS (
+             SELECT ?2
+             UNION
+             SELECT r.digest FROM manifest_ref r JOIN up ON r.child = up.d WHERE r.repo_id = ?1
+         )
+         SELECT t.name, t.digest FROM tag t JOIN up ON t.digest = up.d
+         WHERE t.repo_id = ?1 ORDER BY t.name",
+    )?;
+    let rows = stmt.query_map(params![repo_id, digest], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<(String, String)>>>()?)
+}
+
+/// Every repository as `(id, name)`.
+pub fn repo_names(conn: &Connection) -> Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM repo")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<(i64, String)>>>()?)
+}
+
+/// Blobs linked into `repo_id` that none of its manifests references, with
+/// their sizes.
+pub fn unreferenced_links(conn: &Connection, repo_id: i64) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rb.digest, b.size FROM repo_blob rb JOIN blob b ON b.digest = rb.digest
+         WHERE rb.repo_id = ?1 AND NOT EXISTS (
+             SELECT 1 FROM manifest_ref mr
+             WHERE mr.child = rb.digest AND mr.kind = 'blob' AND mr.repo_id = rb.repo_id)",
+    )?;
+    let rows = stmt.query_map(params![repo_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<(String, u64)>>>()?)
+}
+
 /// A stored quota.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaRow {

@@ -210,6 +210,7 @@ impl Registry {
             .write(|tx| match db::repos::repo_id(tx, repo.as_str())? {
                 Some(id) => {
                     let key = digest.to_string();
+                    protect::check_blob_delete(tx, repo.as_str(), id, &key)?;
                     let removed = db::blobs::unlink_blob(tx, id, &key)?;
                     if removed {
                         self.webhooks.blob_deleted(tx, repo.as_str(), &key)?;

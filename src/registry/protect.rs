@@ -154,24 +154,49 @@ pub fn check_tag_delete(conn: &Connection, repo: &str, tag: &str) -> Result<()> 
     }
 }
 
-/// Refuses deleting manifest `digest` of `repo` while a protected tag names it.
+/// Refuses deleting manifest `digest` of `repo` while a protected tag
+/// reaches it: names it, or names an index that lists it (at any depth).
+/// Deleting a child would leave the protected tag pointing at an image that
+/// no longer pulls, which is a change as real as moving it.
 pub fn check_manifest_delete(
     conn: &Connection,
     repo: &str,
     repo_id: i64,
     digest: &str,
 ) -> Result<()> {
+    check_reachable(conn, repo, repo_id, digest, "manifest")
+}
+
+/// Refuses unlinking blob `digest` from `repo` (`DELETE /v2/<name>/blobs/<digest>`)
+/// while a protected tag reaches it as a config or layer: the tag would
+/// stay, but its image would no longer pull from this repository.
+pub fn check_blob_delete(conn: &Connection, repo: &str, repo_id: i64, digest: &str) -> Result<()> {
+    check_reachable(conn, repo, repo_id, digest, "blob")
+}
+
+fn check_reachable(
+    conn: &Connection,
+    repo: &str,
+    repo_id: i64,
+    digest: &str,
+    what: &str,
+) -> Result<()> {
     let rules = rules(conn)?;
     if rules.is_empty() {
         return Ok(());
     }
-    for tag in policies::tags_of(conn, repo_id, digest)? {
+    for (tag, tagged) in policies::tags_reaching(conn, repo_id, digest)? {
         if let Some(rule) = rules.iter().find(|r| r.covers(repo, &tag)) {
+            let how = if tagged == digest {
+                "which it names".to_string()
+            } else {
+                format!("which its image {tagged} contains")
+            };
             return Err(refused(
                 repo,
                 &tag,
                 rule,
-                &format!("deleting manifest {digest}, which it names,"),
+                &format!("deleting {what} {digest}, {how},"),
             ));
         }
     }

@@ -1,8 +1,15 @@
 //! Quotas: at most N bytes for the repositories a pattern matches, counted as
 //! the distinct blobs their manifests reference plus their manifests' bytes
 //! (du's accounting of a set of repositories, a layer shared by two of them
-//! counted once; links no manifest references yet, i.e. pushes in progress,
-//! are not counted). Every quota whose pattern matches a repository applies.
+//! counted once). Every quota whose pattern matches a repository applies.
+//! Blobs linked into a covered repository that no manifest references yet
+//! (a push in progress, or bytes uploaded and never used) are not in the
+//! stored usage, but they hold disk until GC drops the link: every new link
+//! (an upload's commit, a mount) is admitted only if usage + those pending
+//! links + the new blob fit, checked under the write lock that links it, so
+//! uploading blobs without manifests cannot pass a quota either. Open upload
+//! sessions are not counted: their bytes are bounded by the upload limits
+//! (`--max-upload-sessions`, the disk reserve) and expire with `--upload-ttl`.
 //!
 //! Cost on the push path: `quota.used_bytes` is kept in the transactions
 //! that change it. A manifest PUT reads the quota rows (one small query),
@@ -110,6 +117,62 @@ pub(super) fn charge_manifest(
     Ok(())
 }
 
+/// Blobs linked into repositories `pattern` covers that no manifest of those
+/// repositories references: their distinct digests and bytes. One indexed
+/// range of `repo_blob` per covered repository.
+fn pending_links(conn: &Connection, pattern: &Pattern) -> Result<(HashSet<String>, u64)> {
+    let mut digests = HashSet::new();
+    let mut bytes = 0u64;
+    for (repo_id, name) in policies::repo_names(conn)? {
+        if !pattern.matches(&name) {
+            continue;
+        }
+        for (digest, size) in policies::unreferenced_links(conn, repo_id)? {
+            if !digests.contains(&digest) && !counted(conn, pattern, &digest)? {
+                bytes = bytes.saturating_add(size);
+                digests.insert(digest);
+            }
+        }
+    }
+    Ok((digests, bytes))
+}
+
+/// Refuses linking blob `digest` (`size` bytes) into `repo` when a quota
+/// covering it would be passed by its usage, its pending links and this
+/// blob. A blob the quota counts already, or already pending in it, adds
+/// nothing. In the write transaction that links it.
+pub(super) fn check_link(tx: &Connection, repo: &str, digest: &str, size: u64) -> Result<()> {
+    for (q, pattern) in matching(tx, repo)? {
+        if counted(tx, &pattern, digest)? {
+            continue;
+        }
+        let (pending, pending_bytes) = pending_links(tx, &pattern)?;
+        if pending.contains(digest) {
+            continue;
+        }
+        let would_be = q
+            .used_bytes
+            .saturating_add(pending_bytes)
+            .saturating_add(size);
+        if would_be > q.limit_bytes {
+            return Err(exceeded_with_pending(would_be, &q, pending_bytes, size));
+        }
+    }
+    Ok(())
+}
+
+fn exceeded_with_pending(would_be: u64, q: &policies::QuotaRow, pending: u64, adds: u64) -> Error {
+    Error::client(
+        Code::Denied,
+        format!(
+            "quota exceeded: {would_be} of {} bytes (quota {}: {} used by images, {pending} in \
+             blobs no manifest references yet, this blob adds {adds}; push the manifest of \
+             the blobs already sent, or delete them)",
+            q.limit_bytes, q.pattern, q.used_bytes
+        ),
+    )
+}
+
 /// Usage of each of `patterns`, recomputed from the reference rows.
 fn usage_of(conn: &Connection, patterns: &[Pattern]) -> Result<Vec<u64>> {
     let refs = policies::referenced_blobs(conn)?;
@@ -162,14 +225,22 @@ impl Registry {
     pub fn admit_quota(&self, repo: &RepoName, size: u64, digest: Option<&Digest>) -> Result<()> {
         self.db.read(|c| {
             for (q, pattern) in matching(c, repo.as_str())? {
-                if let Some(d) = digest {
-                    if counted(c, &pattern, &d.to_string())? {
+                let key = digest.map(|d| d.to_string());
+                if let Some(d) = &key {
+                    if counted(c, &pattern, d)? {
                         continue;
                     }
                 }
-                let would_be = q.used_bytes.saturating_add(size);
+                let (pending, pending_bytes) = pending_links(c, &pattern)?;
+                if key.as_ref().is_some_and(|d| pending.contains(d)) {
+                    continue;
+                }
+                let would_be = q
+                    .used_bytes
+                    .saturating_add(pending_bytes)
+                    .saturating_add(size);
                 if would_be > q.limit_bytes {
-                    return Err(exceeded(would_be, &q, size));
+                    return Err(exceeded_with_pending(would_be, &q, pending_bytes, size));
                 }
             }
             Ok(())

@@ -161,6 +161,8 @@ impl Registry {
                 None => blobs::blob_size(tx, &key)?.is_some(),
             };
             if present {
+                let size = blobs::blob_size(tx, &key)?.unwrap_or(0);
+                super::quota::check_link(tx, repo.as_str(), &key, size)?;
                 let repo_id = repos::ensure_repo(tx, repo.as_str())?;
                 blobs::link_blob(tx, repo_id, &key)?;
             }
@@ -295,6 +297,7 @@ impl Registry {
         // The write lock is held from the existence check to the row insert, so
         // GC (which deletes rows under the same lock) cannot interleave.
         self.db.write(|tx| {
+            super::quota::check_link(tx, repo.as_str(), &key, size)?;
             if blobs::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
                 self.store
                     .remove_upload(id)
@@ -352,6 +355,8 @@ impl Registry {
                     format!("blob {digest} was removed during the upload; upload it again"),
                 ));
             }
+            let size = blobs::blob_size(tx, &key)?.unwrap_or(0);
+            super::quota::check_link(tx, repo.as_str(), &key, size)?;
             self.store
                 .remove_upload(id)
                 .map_err(|e| Error::io("removing upload", e))?;

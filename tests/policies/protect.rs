@@ -176,3 +176,65 @@ fn a_rule_covers_only_its_repositories_and_bad_rules_are_refused() {
     }
     assert_eq!(cli(&dir, &["tag", "protected"]).trim(), "lab/*:release-*");
 }
+
+/// A protected tag is more than its own digest: deleting a child manifest of
+/// a protected index, or unlinking a layer of a protected image from the
+/// repository, would leave the tag in place but its image unpullable. Both
+/// are refused, naming the rule and the tagged image; the same deletes of an
+/// unprotected image still work.
+#[test]
+fn what_a_protected_tag_contains_cannot_be_deleted_either() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let child = image("child");
+    child
+        .push(&c, REPO, &child.digest())
+        .expect("child by digest");
+    let idx = index(&[&child.manifest()]);
+    c.manifest(REPO, "v3", &idx)
+        .expect("put index")
+        .expect_status(201);
+    let loose = image("loose");
+    loose.push(&c, REPO, "latest").expect("unprotected image");
+    cli(&dir, &["tag", "protect", "**:v*"]);
+    let idx_digest = sha256(&idx);
+
+    let r = c
+        .delete(&format!("/v2/{REPO}/manifests/{}", child.digest()))
+        .expect("delete child");
+    r.expect_error(403, &["DENIED"]);
+    assert_eq!(
+        message(&r),
+        format!(
+            "tag v3 of lab/app is protected by rule **:v*: deleting manifest {}, which its \
+             image {idx_digest} contains, is refused (an administrator lifts it with `soute \
+             tag unprotect '**:v*'`)",
+            child.digest()
+        )
+    );
+    let layer = sha256(&child.layers[0]);
+    let r = c
+        .delete(&format!("/v2/{REPO}/blobs/{layer}"))
+        .expect("delete layer");
+    r.expect_error(403, &["DENIED"]);
+    assert!(
+        message(&r).contains(&format!(
+            "deleting blob {layer}, which its image {idx_digest} contains"
+        )),
+        "{}",
+        message(&r)
+    );
+    child
+        .check_pull(&c, REPO, &child.digest())
+        .expect("the protected image still pulls");
+
+    // Not protected: its layer and its manifest go.
+    let loose_layer = sha256(&loose.layers[0]);
+    c.delete(&format!("/v2/{REPO}/blobs/{loose_layer}"))
+        .expect("delete")
+        .expect_status(202);
+    c.delete(&format!("/v2/{REPO}/manifests/{}", loose.digest()))
+        .expect("delete")
+        .expect_status(202);
+}

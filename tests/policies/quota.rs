@@ -78,11 +78,15 @@ fn quota_refusals_with_exact_numbers() {
         .post(&format!("/v2/lab/two/blobs/uploads/?digest={d}"), &blob)
         .expect("post");
     r.expect_error(403, &["DENIED"]);
+    // B's blobs, linked into lab/two with no manifest, hold disk: they count.
+    let pending_b: u64 = b.blobs().iter().map(|x| x.len() as u64).sum();
     assert_eq!(
         message(&r),
         format!(
-            "quota exceeded: {} of {limit} bytes (quota lab/**: {limit} used, this push adds 100)",
-            limit + 100
+            "quota exceeded: {} of {limit} bytes (quota lab/**: {limit} used by images, \
+             {pending_b} in blobs no manifest references yet, this blob adds 100; push the \
+             manifest of the blobs already sent, or delete them)",
+            limit + pending_b + 100
         )
     );
     c.get(&format!("/v2/lab/two/blobs/{d}"))
@@ -222,4 +226,68 @@ fn a_quota_charge_does_not_scan_the_registry() {
         .sum();
     // du counts the shared layer once per repository; the quota once in all.
     assert_eq!(seeded, logical_q - 229 * base.len() as u64);
+}
+
+/// Blobs uploaded without a manifest hold disk until GC drops their links,
+/// so they count against the quota at the next link: an attacker with push
+/// rights cannot store 20x the quota as "pushes in progress". The same blob
+/// again, or one an image already counts, adds nothing; a mount of an
+/// outside blob is a link too.
+#[test]
+fn blobs_without_manifests_count_against_the_quota() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    let outside = pseudo_random_bytes(7, 600);
+    c.blob("elsewhere/app", &outside)
+        .expect("outside any quota");
+    cli(&dir, &["quota", "set", "carol/**", "1000"]);
+
+    let first = pseudo_random_bytes(1, 600);
+    c.blob("carol/a", &first).expect("600 of 1000 fits");
+    c.blob("carol/b", &first)
+        .expect("the same blob again adds nothing");
+    let second = pseudo_random_bytes(2, 600);
+    let d = sha256(&second);
+    // Monolithic POST (checked before the body is read) ...
+    let r = c
+        .post(&format!("/v2/carol/a/blobs/uploads/?digest={d}"), &second)
+        .expect("post");
+    r.expect_error(403, &["DENIED"]);
+    assert!(
+        message(&r).contains("600 in blobs no manifest references yet"),
+        "{}",
+        message(&r)
+    );
+    // ... and a chunked session (checked at the commit, under the write lock).
+    let r = c.post("/v2/carol/a/blobs/uploads/", b"").expect("start");
+    r.expect_status(202);
+    let location = r.header("location").expect("location").to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}digest={d}", location.trim_start_matches(&c.base));
+    let r = c
+        .put(&url, "application/octet-stream", &second)
+        .expect("put");
+    r.expect_error(403, &["DENIED"]);
+    c.get(&format!("/v2/carol/a/blobs/{d}"))
+        .expect("get")
+        .expect_status(404);
+    // A mount of a blob from outside the quota is a new link: refused too.
+    let m = sha256(&outside);
+    let r = c
+        .post(
+            &format!("/v2/carol/c/blobs/uploads/?mount={m}&from=elsewhere/app"),
+            b"",
+        )
+        .expect("mount");
+    r.expect_error(403, &["DENIED"]);
+    c.get(&format!("/v2/carol/c/blobs/{m}"))
+        .expect("get")
+        .expect_status(404);
+
+    // An image using the pending blob as its layer: the blob moves from
+    // pending to used; a small config still fits.
+    let img = Image::new(b"cfg", &[&first]);
+    img.push(&c, "carol/a", "v1").expect("fits");
+    assert_eq!(used(&dir, "carol/**"), bytes(&img));
 }
