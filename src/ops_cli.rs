@@ -360,7 +360,7 @@ fn print_du(u: &Usage, repo: Option<&str>, tag: Option<&str>) {
     );
     for v in &u.retention_removes {
         println!(
-            "  includes {}:{} ({}), removed by retention rule {}: {}",
+            "  includes {}:{} ({}): retention rule {}, {}",
             v.repository, v.tag, v.digest, v.rule, v.reason
         );
     }
