@@ -358,6 +358,12 @@ fn print_du(u: &Usage, repo: Option<&str>, tag: Option<&str>) {
         human(t.reclaimable_bytes),
         t.reclaimable_bytes
     );
+    for v in &u.retention_removes {
+        println!(
+            "  includes {}:{} ({}): retention rule {}, {}",
+            v.repository, v.tag, v.digest, v.rule, v.reason
+        );
+    }
     if let (Some(repo), Some(n)) = (repo, u.repository_delete_frees_bytes) {
         println!("deleting {repo} would free {} after gc", human(n));
     }

@@ -16,5 +16,7 @@ mod protect;
 mod quota;
 #[path = "policies/retention.rs"]
 mod retention;
+#[path = "policies/retention_du.rs"]
+mod retention_du;
 #[path = "support/mod.rs"]
 mod support;

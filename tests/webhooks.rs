@@ -12,6 +12,10 @@ mod support;
 #[path = "upstream/common.rs"]
 mod images;
 
+#[path = "webhooks/batches.rs"]
+mod batches;
+#[path = "webhooks/changes.rs"]
+mod changes;
 #[path = "webhooks/common.rs"]
 mod common;
 #[path = "webhooks/durability.rs"]

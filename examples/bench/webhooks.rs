@@ -1,8 +1,10 @@
 //! `webhook`: the small-images push workload (8 clients) on soute, in
 //! rounds alternating without a webhook and with one (push and tag events
 //! to a receiver in this process on loopback); reports the median images/s
-//! each way, the change, and the median events/s the receiver got (from
-//! the start of a run to its last event, once the outbox drained).
+//! each way, the change, the server's CPU per image each way (the "with"
+//! side measured until the outbox drained, so delivery is included), and
+//! the median events/s the receiver got (from the start of a run to its
+//! last event, once the outbox drained).
 //!
 //! It must never send anything off loopback, nor leave its receiver or the
 //! webhook behind (both go before it returns).
@@ -130,12 +132,20 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
     let receiver = Receiver::start(0)?;
     let url = format!("http://127.0.0.1:{}/events", receiver.port);
     let (mut offs, mut ons, mut rates) = (Vec::new(), Vec::new(), Vec::new());
+    // Server CPU per image (utime + stime): steadier than images/s on a
+    // shared machine; "with" runs until the outbox drained (delivery included).
+    let (mut off_cpu, mut on_cpu) = (Vec::new(), Vec::new());
+    let cpu = || crate::servers::cpu_seconds(soute.pid());
     let (mut delivered, mut expected) = (0, 0);
     for round in 0..ROUNDS {
-        offs.push(small_images(soute, 8, secs, 200 + 2 * round)?.rate());
+        let cpu0 = cpu();
+        let without = small_images(soute, 8, secs, 200 + 2 * round)?;
+        off_cpu.push((cpu() - cpu0) * 1e6 / without.ops.max(1) as f64);
+        offs.push(without.rate());
         webhook_cmd(cx, &["add", "bench", &url, "--events", "push,tag"])?;
         let counted = receiver.events.load(Ordering::Relaxed);
         let started = Instant::now();
+        let cpu0 = cpu();
         let with = small_images(soute, 8, secs, 201 + 2 * round)?;
         // Each image pushed is one push and one tag event (warm-up pushes too).
         let want = 2 * with.ops;
@@ -144,15 +154,19 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
         while got() < want && Instant::now() < drained {
             std::thread::sleep(Duration::from_millis(20));
         }
+        on_cpu.push((cpu() - cpu0) * 1e6 / with.ops.max(1) as f64);
         std::thread::sleep(Duration::from_millis(300));
         let last = *receiver.last.lock().unwrap_or_else(|p| p.into_inner());
         let span = last.duration_since(started).as_secs_f64().max(1e-9);
         webhook_cmd(cx, &["del", "bench"])?;
         eprintln!(
-            "[webhook] round {round}: {:.1} img/s without, {:.1} with; {} events in {span:.2} s",
+            "[webhook] round {round}: {:.1} img/s without, {:.1} with; {} events in {span:.2} s; \
+             server CPU {:.0} us/img without, {:.0} with",
             offs[offs.len() - 1],
             with.rate(),
-            got()
+            got(),
+            off_cpu[off_cpu.len() - 1],
+            on_cpu[on_cpu.len() - 1]
         );
         rates.push(got() as f64 / span);
         delivered += got();
@@ -162,6 +176,8 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
     drop(receiver);
     let drain = drain_rate(cx, soute)?;
     let (off, on) = (median(offs), median(ons));
+    let (off_us, on_us) = (median(off_cpu), median(on_cpu));
+    eprintln!("[webhook] server CPU medians: {off_us:.0} us/img without, {on_us:.0} with");
     let change = (on / off - 1.0) * 100.0;
     eprintln!("[webhook] medians: {off:.1} img/s without, {on:.1} with ({change:+.1} %)");
     let rep = &mut cx.rep;
@@ -188,6 +204,14 @@ pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
         Some(change),
         None,
         Some(Target::AbsMin(-5.0)),
+    );
+    rep.add(
+        "webhook_cpu_us_per_img",
+        "server CPU per image, small images c8: a webhook (on) vs none (off)",
+        "us",
+        Some(on_us),
+        Some(off_us),
+        None,
     );
     rep.add(
         "webhook_events_s",

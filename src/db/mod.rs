@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_webhooks.sql"),
     include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
+    include_str!("../../migrations/0013_webhook_event_count.sql"),
 ];
 
 pub struct Db {

@@ -38,12 +38,17 @@ pub struct Subscription {
     pub repo_pattern: String,
 }
 
-/// One undelivered event of a webhook.
+/// The undelivered events of one change for a webhook (migration 0013:
+/// one row per change, not per event).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxRow {
     pub seq: i64,
-    pub event_id: String,
-    pub event: String,
+    /// The events' ids, separated by spaces.
+    pub event_ids: String,
+    /// The events' JSON objects joined by commas.
+    pub events_json: String,
+    /// How many events the row holds.
+    pub count: u64,
 }
 
 const COLUMNS: &str = "id, name, url, events, repo_pattern, secret, pending, delivered, dropped, \
@@ -119,63 +124,75 @@ pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Queues one event for a webhook unless its backlog already holds
-/// `backlog_limit` events, in which case the event is counted as dropped.
-/// Returns whether it was queued.
+/// Queues the events one change produced for a webhook, as one row
+/// (`event_ids` space separated, `events` their JSON joined by commas,
+/// `count` how many), unless its backlog would then hold more than
+/// `backlog_limit` events, in which case they are counted as dropped.
+/// Returns whether they were queued.
 pub fn enqueue(
     conn: &Connection,
     webhook_id: i64,
-    event_id: &str,
-    event: &str,
+    event_ids: &str,
+    events: &str,
+    count: u64,
     backlog_limit: u64,
 ) -> Result<bool> {
     let limit = i64::try_from(backlog_limit).unwrap_or(i64::MAX);
+    let count = i64::try_from(count).unwrap_or(i64::MAX).max(1);
     let room = conn
-        .prepare_cached("UPDATE webhook SET pending = pending + 1 WHERE id = ?1 AND pending < ?2")?
-        .execute(params![webhook_id, limit])?;
+        .prepare_cached(
+            "UPDATE webhook SET pending = pending + ?3 WHERE id = ?1 AND pending + ?3 <= ?2",
+        )?
+        .execute(params![webhook_id, limit, count])?;
     if room == 0 {
-        conn.prepare_cached("UPDATE webhook SET dropped = dropped + 1 WHERE id = ?1")?
-            .execute([webhook_id])?;
+        conn.prepare_cached("UPDATE webhook SET dropped = dropped + ?2 WHERE id = ?1")?
+            .execute(params![webhook_id, count])?;
         return Ok(false);
     }
     conn.prepare_cached(
-        "INSERT INTO webhook_event (webhook_id, event_id, event, created_at)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO webhook_event (webhook_id, event_id, event, events, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![webhook_id, event_id, event, now()])?;
+    .execute(params![webhook_id, event_ids, events, count, now()])?;
     Ok(true)
 }
 
-/// The oldest `limit` undelivered events of a webhook, in order.
+/// The oldest `limit` undelivered rows of a webhook, in order.
 pub fn oldest(conn: &Connection, webhook_id: i64, limit: usize) -> Result<Vec<OutboxRow>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, event_id, event FROM webhook_event
+        "SELECT seq, event_id, event, events FROM webhook_event
          WHERE webhook_id = ?1 ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![webhook_id, limit], |r| {
         Ok(OutboxRow {
             seq: r.get(0)?,
-            event_id: r.get(1)?,
-            event: r.get(2)?,
+            event_ids: r.get(1)?,
+            events_json: r.get(2)?,
+            count: r.get::<_, i64>(3)?.max(1) as u64,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-/// Removes a webhook's events up to `last_seq` (they were acknowledged) and
-/// counts them as delivered; returns how many went.
+/// Removes a webhook's rows up to `last_seq` (the receiver acknowledged
+/// them) and counts their events as delivered; returns how many events went.
 pub fn acknowledge(conn: &Connection, webhook_id: i64, last_seq: i64) -> Result<u64> {
-    let gone = conn
-        .prepare_cached("DELETE FROM webhook_event WHERE webhook_id = ?1 AND seq <= ?2")?
+    let gone: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(events), 0) FROM webhook_event
+             WHERE webhook_id = ?1 AND seq <= ?2",
+        )?
+        .query_row(params![webhook_id, last_seq], |r| r.get(0))?;
+    conn.prepare_cached("DELETE FROM webhook_event WHERE webhook_id = ?1 AND seq <= ?2")?
         .execute(params![webhook_id, last_seq])?;
     conn.prepare_cached(
         "UPDATE webhook SET pending = max(pending - ?2, 0), delivered = delivered + ?2,
                             last_delivered_at = ?3
          WHERE id = ?1",
     )?
-    .execute(params![webhook_id, gone as i64, now()])?;
-    Ok(gone as u64)
+    .execute(params![webhook_id, gone, now()])?;
+    Ok(gone.max(0) as u64)
 }
 
 /// Records why the last delivery attempt of a webhook failed.
@@ -214,21 +231,30 @@ mod tests {
             assert!(!add(tx, "ci", "http://127.0.0.1:2/", "push", "**", None)?);
             let id = by_name(tx, "ci")?.expect("row").id;
             let queued = (0..5)
-                .filter(|i| enqueue(tx, id, &format!("e{i}"), "{}", 3).expect("enqueue"))
+                .filter(|i| enqueue(tx, id, &format!("e{i}"), "{}", 1, 3).expect("enqueue"))
                 .count();
             assert_eq!(queued, 3);
             let w = by_name(tx, "ci")?.expect("row");
             assert_eq!((w.pending, w.dropped), (3, 2));
             let first = oldest(tx, id, 2)?;
-            let ids: Vec<&str> = first.iter().map(|r| r.event_id.as_str()).collect();
+            let ids: Vec<&str> = first.iter().map(|r| r.event_ids.as_str()).collect();
             assert_eq!(ids, ["e0", "e1"]);
             assert_eq!(acknowledge(tx, id, first[1].seq)?, 2);
             let w = by_name(tx, "ci")?.expect("row");
             assert_eq!((w.pending, w.delivered), (1, 2));
-            assert_eq!(oldest(tx, id, 10)?[0].event_id, "e2");
+            assert_eq!(oldest(tx, id, 10)?[0].event_ids, "e2");
             assert_eq!(backlog(tx)?, 1);
-            // Room again: the next event is queued.
-            assert!(enqueue(tx, id, "e5", "{}", 3)?);
+            // Two events of one change would pass the bound: both dropped.
+            assert!(!enqueue(tx, id, "e5 e6", "{},{}", 2, 2)?);
+            assert_eq!(by_name(tx, "ci")?.expect("row").dropped, 4);
+            // Room for them again: one row, counted as two events.
+            assert!(enqueue(tx, id, "e5 e6", "{},{}", 2, 3)?);
+            assert_eq!(backlog(tx)?, 3);
+            let rows = oldest(tx, id, 10)?;
+            assert_eq!((rows.len(), rows[1].count), (2, 2));
+            assert_eq!(acknowledge(tx, id, rows[1].seq)?, 3);
+            assert_eq!(by_name(tx, "ci")?.expect("row").delivered, 5);
+            assert!(enqueue(tx, id, "e7", "{}", 1, 3)?);
             assert!(delete(tx, "ci")?);
             assert_eq!(backlog(tx)?, 0);
             let left: i64 = tx.query_row("SELECT count(*) FROM webhook_event", [], |r| r.get(0))?;

@@ -120,7 +120,7 @@ impl Registry {
                 .db
                 .read_consistent(|tx| {
                     let mut g = graph::load_graph(tx, live_since)?;
-                    let rules = retention::apply(tx, &mut g, now(), false)?;
+                    let rules = retention::apply(tx, &mut g, now(), None)?;
                     let cache = upstreams::cache_state(tx)?;
                     let plan = plan_evicting(&g, &cache, policy, now(), true, purge);
                     Ok(with_retention(plan, rules).report)
@@ -138,7 +138,7 @@ impl Registry {
             backups::delete_stale_backups(tx, live_since)?;
             let mut g = graph::load_graph(tx, live_since)?;
             // Retention first: its tag and manifest deletes, then the plan of what they left.
-            let rules = retention::apply(tx, &mut g, now(), true)?;
+            let rules = retention::apply(tx, &mut g, now(), Some(&self.webhooks))?;
             let cache = upstreams::cache_state(tx)?;
             let plan = with_retention(
                 plan_evicting(&g, &cache, policy, now(), false, purge),
@@ -253,14 +253,16 @@ impl Registry {
     ) -> Result<Usage> {
         let live_since = now() - PIN_STALE_SECS;
         self.flush_pulls()?;
-        let (g, cache) = self.db.read_consistent(|tx| {
-            Ok((
-                graph::load_graph(tx, live_since)?,
-                upstreams::cache_state(tx)?,
-            ))
+        let (g, after_rules, mut removes, cache) = self.db.read_consistent(|tx| {
+            let g = graph::load_graph(tx, live_since)?;
+            // What the next GC's retention removes counts as reclaimable.
+            let mut after_rules = g.clone();
+            let rules = retention::apply(tx, &mut after_rules, now(), None)?;
+            let removes: Vec<_> = rules.verdicts.into_iter().filter(|v| !v.kept).collect();
+            Ok((g, after_rules, removes, upstreams::cache_state(tx)?))
         })?;
         let t = now();
-        let (mut repos, total, upstreams) = usage(&g, &cache, policy, t);
+        let (mut repos, total, upstreams) = usage(&g, &after_rules, &cache, policy, t);
         let (mut repo_frees, mut tag_frees) = (None, None);
         if let Some(name) = repo {
             let id = g
@@ -275,6 +277,7 @@ impl Registry {
                     )
                 })?;
             repos.retain(|r| r.name == name.as_str());
+            removes.retain(|v| v.repository == name.as_str());
             if let Some(tag) = tag {
                 if !g
                     .tags
@@ -296,6 +299,7 @@ impl Registry {
             upstreams,
             repository_delete_frees_bytes: repo_frees,
             tag_delete_frees_bytes: tag_frees,
+            retention_removes: removes,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! `du`'s accounting: space per repository and in total (private, cached and
 //! unreferenced bytes), each upstream's cache, and what deleting a repository
 //! or a tag would free. Pure functions over the reference graph that run the
-//! GC plan (`gc_plan`), so what `du` calls reclaimable is exactly what GC frees.
+//! GC plan (`gc_plan`) over the graph retention rules leave, so what `du`
+//! calls reclaimable is exactly what GC frees (the rules' removals included).
 //!
 //! It must never do I/O, run SQL or read the clock itself.
 
@@ -74,6 +75,9 @@ pub struct Usage {
     /// With a repository and a tag: what deleting the tag would eventually free.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag_delete_frees_bytes: Option<u64>,
+    /// The tags retention rules remove at the next GC, each with its rule
+    /// and reason (what they free is in the reclaimable figures).
+    pub retention_removes: Vec<super::retention::TagVerdict>,
 }
 
 /// The policy of "eventually": every grace period over, untagged collected.
@@ -87,8 +91,12 @@ pub(super) fn eventual() -> GcPolicy {
     }
 }
 
+/// `g` as stored; `after_rules` the same graph with what retention rules
+/// remove at the next GC taken out (`g` itself when there are none), so
+/// reclaimable counts what GC frees: the rules' manifests, then its plan.
 pub(super) fn usage(
     g: &Graph,
+    after_rules: &Graph,
     cache: &CacheState,
     policy: &GcPolicy,
     now: i64,
@@ -113,7 +121,18 @@ pub(super) fn usage(
             *users.entry(d).or_default() += 1;
         }
     }
-    let plan = plan_evicting(g, cache, policy, now, false, &[]);
+    let plan = plan_evicting(after_rules, cache, policy, now, false, &[]);
+    let still: HashSet<(i64, &str)> = after_rules
+        .manifests
+        .iter()
+        .map(|m| (m.repo_id, m.digest.as_str()))
+        .collect();
+    let by_rules: Vec<(i64, u64)> = g
+        .manifests
+        .iter()
+        .filter(|m| !still.contains(&(m.repo_id, m.digest.as_str())))
+        .map(|m| (m.repo_id, m.size))
+        .collect();
     let freed_blobs: HashSet<&str> = plan.blobs.iter().map(|b| b.0.as_str()).collect();
     let mut repos = Vec::new();
     for (id, name) in &g.repos {
@@ -147,6 +166,11 @@ pub(super) fn usage(
                 .iter()
                 .filter(|m| m.0 == *id)
                 .map(|m| m.2)
+                .sum::<u64>()
+            + by_rules
+                .iter()
+                .filter(|m| m.0 == *id)
+                .map(|m| m.1)
                 .sum::<u64>()
             + g.uploads
                 .iter()
@@ -198,7 +222,7 @@ pub(super) fn usage(
         manifests: g.manifests.len() as u64,
         manifest_bytes: g.manifests.iter().map(|m| m.size).sum(),
         upload_bytes: g.uploads.iter().map(|u| u.length).sum(),
-        reclaimable_bytes: plan.report.freed_bytes,
+        reclaimable_bytes: plan.report.freed_bytes + by_rules.iter().map(|m| m.1).sum::<u64>(),
         private_bytes,
         cached_bytes,
         unreferenced_bytes,
@@ -267,7 +291,7 @@ mod tests {
     fn du_agrees_with_plan_and_predicts_deletes() {
         let g = graph();
         let p = policy(true);
-        let (repos, total, upstreams) = usage(&g, &CacheState::default(), &p, 1000);
+        let (repos, total, upstreams) = usage(&g, &g, &CacheState::default(), &p, 1000);
         assert!(upstreams.is_empty());
         assert_eq!(repos[0].cached_from, None);
         assert_eq!(

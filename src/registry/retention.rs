@@ -13,7 +13,9 @@
 //! a removed tag goes through `db::tags::delete_tag`, the same call as a tag
 //! DELETE, and a manifest only the removed tags kept (with its index
 //! children and referrers that nothing else keeps) is deleted as a manifest
-//! DELETE would, so the rest of the GC run collects its blobs.
+//! DELETE would, so the rest of the GC run collects its blobs; each removal
+//! records the webhook event that DELETE would (`delete` of the tag, then
+//! of the manifest by digest), in the same transaction.
 //!
 //! It must never remove a protected tag, apply a rule whose regex no longer
 //! compiles, nor delete a manifest anything else keeps.
@@ -27,6 +29,7 @@ use crate::auth::pattern::Pattern;
 use crate::db::graph::Graph;
 use crate::db::{manifests, policies, tags};
 use crate::error::Result;
+use crate::webhook::{with_origin, Origin, Outbox};
 use regex_lite::{Regex, RegexBuilder};
 use rusqlite::Connection;
 use serde::Serialize;
@@ -206,9 +209,16 @@ pub(super) struct Outcome {
 }
 
 /// Decides retention over `g` (the graph GC loaded in `tx`), removes the
-/// tags and the manifests only they kept from `g`, and, with `write`, from
-/// the database in `tx`. Without rules: one small read.
-pub(super) fn apply(tx: &Connection, g: &mut Graph, now: i64, write: bool) -> Result<Outcome> {
+/// tags and the manifests only they kept from `g`, and, with `write` (the
+/// outbox; `None` on a dry run), from the database in `tx`, recording the
+/// webhook events a client's DELETE of each would. Without rules: one
+/// small read.
+pub(super) fn apply(
+    tx: &Connection,
+    g: &mut Graph,
+    now: i64,
+    write: Option<&Outbox>,
+) -> Result<Outcome> {
     let mut out = Outcome::default();
     let mut rules = Vec::new();
     for r in stored_rules(tx)? {
@@ -280,15 +290,26 @@ pub(super) fn apply(tx: &Connection, g: &mut Graph, now: i64, write: bool) -> Re
     g.tags
         .retain(|t| !gone.contains(&(t.repo_id, t.name.as_str())));
     let released = released_manifests(g, &removed, now);
-    if write {
-        for (repo_id, name, _) in &removed {
-            tags::delete_tag(tx, *repo_id, name, "retention")?;
-        }
-        for (repo_id, digest) in &released {
-            manifests::delete_manifest(tx, *repo_id, digest)?;
-        }
-    }
     let repo_name: HashMap<i64, &str> = g.repos.iter().map(|(i, n)| (*i, n.as_str())).collect();
+    if let Some(events) = write {
+        let name = |id: &i64| repo_name.get(id).copied().unwrap_or("");
+        // The events' actor, as in the audit log and the tag history.
+        let origin = Origin {
+            actor: "retention".into(),
+            ..Origin::default()
+        };
+        with_origin(origin, || -> Result<()> {
+            for (repo_id, tag, _) in &removed {
+                tags::delete_tag(tx, *repo_id, tag, "retention")?;
+                events.tag_deleted(tx, name(repo_id), tag)?;
+            }
+            for (repo_id, digest) in &released {
+                manifests::delete_manifest(tx, *repo_id, digest)?;
+                events.manifest_deleted(tx, name(repo_id), digest)?;
+            }
+            Ok(())
+        })?;
+    }
     for m in &g.manifests {
         if released.contains(&(m.repo_id, m.digest.clone())) {
             out.manifests.push(Removed {

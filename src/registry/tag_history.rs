@@ -1,7 +1,8 @@
 //! Tag history and rollback: what a tag pointed to, when and by whom (rows
 //! written by `db::tags` with every create, move and delete), and pointing a
 //! tag back at an earlier digest whose manifest is still stored, recorded in
-//! the tag's history and in the audit log.
+//! the tag's history and in the audit log, with the webhook events a
+//! client's PUT of that manifest by the tag sends (`push` and `tag`).
 //!
 //! It must never point a tag at a manifest the repository does not hold, nor
 //! at a digest the tag never had, nor move a protected tag.
@@ -58,20 +59,33 @@ impl Registry {
                     format!("{repo}:{tag} never pointed to {digest} (see `soute tag history`)"),
                 ));
             }
-            if manifests::manifest_head(tx, id, &key)?.is_none() {
+            let Some((media_type, size)) = manifests::manifest_head(tx, id, &key)? else {
                 return Err(Error::client(
                     Code::ManifestUnknown,
                     format!(
                         "manifest {digest} is no longer stored in {repo}: it cannot be restored"
                     ),
                 ));
-            }
+            };
             // A protected tag is not moved by a rollback either (403 naming the rule).
             super::protect::check_tag_move(tx, repo.as_str(), id, tag.as_str(), &key)?;
             let previous = tags::resolve_tag(tx, id, tag.as_str())?;
             tags::set_tag(tx, id, tag.as_str(), &key, actor)?;
+            // The events of a client's PUT of that manifest by the tag: push and tag.
+            let by_tag = Reference::Tag(tag.clone());
+            let events = &self.webhooks;
+            events.manifest_pushed(
+                tx,
+                repo,
+                &key,
+                &media_type,
+                size,
+                &by_tag,
+                std::slice::from_ref(tag),
+            )?;
             Ok(previous)
         })?;
+        self.webhooks.wake();
         let was = previous.as_deref().unwrap_or("nothing (deleted)");
         self.audit(&AuditEvent {
             action: AuditAction::Push,

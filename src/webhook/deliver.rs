@@ -1,7 +1,7 @@
 //! The delivery thread: one per server, started by `app`. In a loop it saves
 //! the queued pull and login-failure events, reads the webhooks, and for
 //! each one whose back-off has passed POSTs its oldest undelivered events
-//! (at most [`BATCH`], in order, in one envelope); a 2xx answer deletes them
+//! (at most [`BATCH`] outbox rows, in order, in one envelope); a 2xx answer deletes them
 //! from the outbox, anything else (another status, a redirect, a refused
 //! connection, a timeout) leaves them and doubles the webhook's wait
 //! ([`retry_delay`]: 0.5 s, 1 s, 2 s ... at most 5 min). Events of one
@@ -9,7 +9,10 @@
 //! is until it is acknowledged; webhooks wait for each other only during a
 //! request (at most [`REQUEST_TIMEOUT`]). It sleeps until woken by a commit,
 //! a retry is due, or a second passed (webhooks added by `soute webhook add`
-//! are seen within a second), then [`LINGER`]s so a burst goes in one batch.
+//! are seen within a second), then [`LINGER`]s so a burst goes in one batch;
+//! while pushes keep committing it sends at most one batch per [`LINGER`]
+//! (one read, one POST, one acknowledging transaction), so it never competes
+//! with them for the write lock more than ten times a second.
 //!
 //! Delivery is at least once: the outbox row goes only after the receiver
 //! acknowledged it, so a crash between the two sends it again, with the same
@@ -30,8 +33,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Events sent in one envelope at most.
-pub const BATCH: usize = 100;
+/// Outbox rows sent in one envelope at most (a row holds one change's
+/// events for the webhook: a push's `push` and `tag` events).
+pub const BATCH: usize = 200;
 /// Connecting to a receiver gives up after this.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// One delivery (connect, send, answer) gives up after this.
@@ -159,6 +163,7 @@ impl Deliverer {
 
     fn run(mut self, registry: &Registry, stop: &AtomicBool) {
         while !stop.load(Ordering::Relaxed) {
+            let commits = registry.webhooks.commits();
             let wait = match self.round(registry) {
                 Ok(wait) => wait,
                 Err(e) => {
@@ -168,6 +173,11 @@ impl Deliverer {
             };
             if !wait.is_zero() {
                 registry.webhooks.wait(wait);
+                std::thread::sleep(LINGER);
+            } else if registry.webhooks.commits() != commits {
+                // More is ready, but pushes are committing: one batch per
+                // LINGER, so deliveries yield the write lock and the CPU to
+                // them (a backlog with no writer drains at full speed).
                 std::thread::sleep(LINGER);
             }
         }
@@ -196,7 +206,7 @@ impl Deliverer {
                 &self.agent,
                 &hook.url,
                 hook.secret.as_deref(),
-                rows.iter().map(|r| r.event.as_str()),
+                rows.iter().map(|r| r.events_json.as_str()),
             ) {
                 Ok(_) => {
                     let last_seq = last.seq;
@@ -212,7 +222,7 @@ impl Deliverer {
                         );
                     }
                     *backoff = Backoff::default();
-                    if hook.pending > rows.len() as u64 {
+                    if hook.pending > gone {
                         wait = Duration::ZERO;
                     }
                 }
@@ -242,11 +252,12 @@ fn failed(
     why: &str,
 ) {
     if failures == 1 || delay >= Duration::from_secs(60) {
+        let events: u64 = rows.iter().map(|r| r.count).sum();
         log::warn!(
             "webhook {}: delivering {} event(s) to {} failed ({why}); attempt {failures}, \
              next in {:.1} s",
             hook.name,
-            rows.len(),
+            events,
             hook.url,
             delay.as_secs_f64()
         );

@@ -106,8 +106,13 @@ pub fn wants(events: &str, repo_pattern: &str, kind: EventKind, repository: Opti
     }
     match repository {
         None => true,
-        Some(name) => Pattern::parse(repo_pattern).is_ok_and(|p| p.matches(name)),
+        Some(name) => repo_matches(repo_pattern, name),
     }
+}
+
+/// Whether a stored `--repo` pattern matches `repository`.
+pub fn repo_matches(repo_pattern: &str, repository: &str) -> bool {
+    Pattern::parse(repo_pattern).is_ok_and(|p| p.matches(repository))
 }
 
 /// `--repo`: an access-rule glob (`**` when absent).

@@ -1,7 +1,9 @@
-//! The outbox: turns a change into one event row per webhook that wants it.
-//! Writes (push, tag, delete) are recorded by the registry inside the
-//! transaction that makes the change, so the event commits with it or not
-//! at all; pulls and failed logins, which have no transaction, wait in a
+//! The outbox: turns a change into ONE row per webhook that wants some of
+//! its events (a push's `push` and `tag` events share it: one insert and one
+//! counter update per webhook and change, each `--repo` pattern parsed once,
+//! no event built that no webhook wants). Writes (push, tag, delete) are
+//! recorded by the registry inside the transaction that makes the change,
+//! so the events commit with it or not at all; pulls and failed logins, which have no transaction, wait in a
 //! small bounded queue ([`UNSAVED_LIMIT`]) until the delivery thread saves
 //! them in one transaction (within a second). A request thread pays for a
 //! pull event only when some webhook subscribes to pulls (one atomic load
@@ -20,7 +22,7 @@ use crate::db::{self, Db};
 use crate::error::Result;
 use crate::oci::{Reference, RepoName, Tag};
 use rusqlite::Connection;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -30,12 +32,38 @@ pub const BACKLOG_LIMIT: u64 = 10_000;
 /// Pull and login-failure events waiting to be saved, at most.
 pub const UNSAVED_LIMIT: usize = 4096;
 
-/// An event with no transaction of its own, before it is saved.
-struct Unsaved {
+/// An event ready to be saved: its kind, id and JSON.
+struct Built {
     kind: EventKind,
-    repository: Option<String>,
     id: String,
     json: String,
+}
+
+impl Built {
+    fn new(kind: EventKind, event: Event) -> Built {
+        Built {
+            kind,
+            json: event.to_json(),
+            id: event.id,
+        }
+    }
+}
+
+/// An event with no transaction of its own, before it is saved.
+struct Unsaved {
+    repository: Option<String>,
+    event: Built,
+}
+
+fn join<'a>(parts: impl Iterator<Item = &'a str>, separator: &str) -> String {
+    let mut out = String::new();
+    for (i, p) in parts.enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        out.push_str(p);
+    }
+    out
 }
 
 /// The registry's side of webhooks: what it records, and how it wakes the
@@ -50,6 +78,9 @@ pub struct Outbox {
     wants_pulls: AtomicBool,
     wants_login_failures: AtomicBool,
     unsaved: Mutex<Vec<Unsaved>>,
+    /// Commits that recorded events, counted by [`Outbox::wake`] (the
+    /// delivery thread sees from it whether pushes are going on).
+    commits: AtomicU64,
     /// When a drop was last logged (seconds since the epoch).
     last_drop_log: AtomicI64,
 }
@@ -63,6 +94,7 @@ impl Default for Outbox {
             wants_pulls: AtomicBool::new(false),
             wants_login_failures: AtomicBool::new(false),
             unsaved: Mutex::new(Vec::new()),
+            commits: AtomicU64::new(0),
             last_drop_log: AtomicI64::new(i64::MIN),
         }
     }
@@ -108,22 +140,26 @@ impl Outbox {
         }
     }
 
-    /// Queues `event` for every webhook that wants it, in `conn`'s transaction.
-    fn save(
-        &self,
-        conn: &Connection,
-        subs: &[Subscription],
-        kind: EventKind,
-        repository: Option<&str>,
-        id: &str,
-        json: &str,
-    ) -> Result<()> {
+    /// Queues `events` (one change's) for every webhook of `subs` (those
+    /// whose `--repo` matches the change) that wants some of them, in
+    /// `conn`'s transaction: one row per webhook, holding the events it wants.
+    fn save(&self, conn: &Connection, subs: &[&Subscription], events: &[Built]) -> Result<()> {
+        let mut picked: Vec<&Built> = Vec::with_capacity(events.len());
         for sub in subs {
-            if !filter::wants(&sub.events, &sub.repo_pattern, kind, repository) {
+            picked.clear();
+            picked.extend(
+                events
+                    .iter()
+                    .filter(|e| filter::subscribes(&sub.events, e.kind)),
+            );
+            if picked.is_empty() {
                 continue;
             }
-            if !db::webhooks::enqueue(conn, sub.id, id, json, BACKLOG_LIMIT)? {
-                stats::dropped(1);
+            let ids = join(picked.iter().map(|e| e.id.as_str()), " ");
+            let json = join(picked.iter().map(|e| e.json.as_str()), ",");
+            let count = picked.len() as u64;
+            if !db::webhooks::enqueue(conn, sub.id, &ids, &json, count, BACKLOG_LIMIT)? {
+                stats::dropped(count);
                 self.log_drop(&format!(
                     "webhook {}: its backlog holds {BACKLOG_LIMIT} undelivered events; \
                      dropping new ones until the receiver catches up",
@@ -134,37 +170,39 @@ impl Outbox {
         Ok(())
     }
 
-    /// Records a change in the transaction `conn` that makes it (a no-op
-    /// when none of `subs` wants it).
+    /// Records the events of one change about `repository` in the
+    /// transaction `conn` that makes it. `targets` are built only for the
+    /// kinds some webhook wants (nothing is built when none does).
     fn record(
         &self,
         conn: &Connection,
-        subs: &[Subscription],
-        kind: EventKind,
-        target: Target,
+        repository: &str,
+        targets: impl IntoIterator<Item = (EventKind, Target)>,
     ) -> Result<()> {
-        let repo = Some(target.repository.as_str());
-        if !subs
-            .iter()
-            .any(|s| filter::wants(&s.events, &s.repo_pattern, kind, repo))
-        {
+        let all = db::webhooks::subscriptions(conn)?;
+        if all.is_empty() {
             return Ok(());
         }
-        let repository = target.repository.clone();
-        let event = self.event(kind, target);
-        self.save(
-            conn,
-            subs,
-            kind,
-            Some(&repository),
-            &event.id,
-            &event.to_json(),
-        )
+        // Each pattern parsed once per change.
+        let subs: Vec<&Subscription> = all
+            .iter()
+            .filter(|s| filter::repo_matches(&s.repo_pattern, repository))
+            .collect();
+        let wanted = |kind: EventKind| subs.iter().any(|s| filter::subscribes(&s.events, kind));
+        let events: Vec<Built> = targets
+            .into_iter()
+            .filter(|(kind, _)| wanted(*kind))
+            .map(|(kind, target)| Built::new(kind, self.event(kind, target)))
+            .collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.save(conn, &subs, &events)
     }
 
     /// A manifest stored by a push to `reference`: one `push` event (with
     /// the tag it was pushed by, if any) and one `tag` event per tag now
-    /// pointing at it.
+    /// pointing at it, in one outbox row per webhook.
     #[allow(clippy::too_many_arguments)]
     pub fn manifest_pushed(
         &self,
@@ -176,21 +214,15 @@ impl Outbox {
         reference: &Reference,
         tags: &[Tag],
     ) -> Result<()> {
-        let subs = db::webhooks::subscriptions(conn)?;
-        if subs.is_empty() {
-            return Ok(());
-        }
         let target =
             |tag: &str| Target::manifest(repository.as_str(), digest, media_type, size, tag);
         let by_tag = match reference {
             Reference::Tag(t) => t.as_str(),
             Reference::Digest(_) => "",
         };
-        self.record(conn, &subs, EventKind::Push, target(by_tag))?;
-        for tag in tags {
-            self.record(conn, &subs, EventKind::Tag, target(tag.as_str()))?;
-        }
-        Ok(())
+        let push = std::iter::once((EventKind::Push, target(by_tag)));
+        let tagged = tags.iter().map(|t| (EventKind::Tag, target(t.as_str())));
+        self.record(conn, repository.as_str(), push.chain(tagged))
     }
 
     /// A tag deleted (distribution's `TagDeleted`: repository and tag).
@@ -200,8 +232,7 @@ impl Outbox {
             tag: tag.to_string(),
             ..Target::default()
         };
-        let subs = db::webhooks::subscriptions(conn)?;
-        self.record(conn, &subs, EventKind::Delete, target)
+        self.record(conn, repository, [(EventKind::Delete, target)])
     }
 
     /// A manifest deleted by digest (its tags went with it).
@@ -216,8 +247,7 @@ impl Outbox {
             digest: digest.to_string(),
             ..Target::default()
         };
-        let subs = db::webhooks::subscriptions(conn)?;
-        self.record(conn, &subs, EventKind::Delete, target)
+        self.record(conn, repository, [(EventKind::Delete, target)])
     }
 
     /// A blob unlinked from a repository.
@@ -228,8 +258,7 @@ impl Outbox {
             digest: digest.to_string(),
             ..Target::default()
         };
-        let subs = db::webhooks::subscriptions(conn)?;
-        self.record(conn, &subs, EventKind::Delete, target)
+        self.record(conn, repository, [(EventKind::Delete, target)])
     }
 
     /// Whether some webhook subscribes to pulls (one atomic load: the
@@ -273,10 +302,8 @@ impl Outbox {
             return;
         }
         q.push(Unsaved {
-            kind,
             repository,
-            id: event.id.clone(),
-            json: event.to_json(),
+            event: Built::new(kind, event),
         });
         drop(q);
         self.wake();
@@ -290,9 +317,17 @@ impl Outbox {
             return Ok(0);
         }
         db.write_unsynced(|tx| {
-            let subs = db::webhooks::subscriptions(tx)?;
+            let all = db::webhooks::subscriptions(tx)?;
             for e in &batch {
-                self.save(tx, &subs, e.kind, e.repository.as_deref(), &e.id, &e.json)?;
+                let subs: Vec<&Subscription> = all
+                    .iter()
+                    .filter(|s| {
+                        e.repository
+                            .as_deref()
+                            .is_none_or(|r| filter::repo_matches(&s.repo_pattern, r))
+                    })
+                    .collect();
+                self.save(tx, &subs, std::slice::from_ref(&e.event))?;
             }
             Ok(batch.len())
         })
@@ -310,9 +345,15 @@ impl Outbox {
     /// Tells the delivery thread there may be events to send (call after
     /// the transaction that recorded them committed).
     pub fn wake(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
         let (flag, cv) = &self.wake;
         *flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
         cv.notify_one();
+    }
+
+    /// How many times [`Outbox::wake`] was called so far.
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Waits at most `limit` for [`Outbox::wake`] (delivery thread).
