@@ -23,11 +23,11 @@ use std::sync::Arc;
 /// they come from look unchanged ([`browse::space_key`]).
 const SPACE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The last [`browse::repo_space`] and the key it was computed at.
+/// The last [`browse::space_index`] and the key it was computed at.
 pub(crate) struct SpaceCache {
     key: [i64; 5],
     at: std::time::Instant,
-    space: Arc<HashMap<String, browse::RepoSpace>>,
+    index: Arc<browse::SpaceIndex>,
 }
 
 /// The most bytes of a config blob the image page reads.
@@ -72,7 +72,8 @@ pub struct LayerView {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
-    /// Other manifests (any repository) referencing the same blob.
+    /// Other manifests referencing the same blob, in repositories the
+    /// viewer may pull (never counting the others).
     pub others: u64,
 }
 
@@ -215,10 +216,13 @@ impl Parsed {
 }
 
 impl Registry {
-    /// Every repository with a manifest, with du's space accounting
-    /// (`db::browse::repo_space`: the same figures, without the GC plan).
-    pub fn repo_summaries(&self) -> Result<Vec<RepoSummary>> {
-        let (rows, space) = self.db.read_consistent(|tx| {
+    /// Every repository with a manifest that `visible` accepts (by name),
+    /// with du's space accounting (`db::browse::space_index`: the same
+    /// figures, without the GC plan) computed over those repositories only:
+    /// a blob is "unique" when no other visible repository holds it, so the
+    /// figures say nothing about repositories the viewer cannot see.
+    pub fn repo_summaries(&self, visible: &dyn Fn(&str) -> bool) -> Result<Vec<RepoSummary>> {
+        let (rows, index) = self.db.read_consistent(|tx| {
             let key = browse::space_key(tx)?;
             let mut cache = self.space_cache.lock().unwrap_or_else(|p| p.into_inner());
             let fresh = cache
@@ -228,21 +232,38 @@ impl Registry {
                 *cache = Some(SpaceCache {
                     key,
                     at: std::time::Instant::now(),
-                    space: Arc::new(browse::repo_space(tx)?),
+                    index: Arc::new(browse::space_index(tx)?),
                 });
             }
-            let space = cache.as_ref().map(|c| c.space.clone()).unwrap_or_default();
-            Ok((browse::repo_rows(tx)?, space))
+            let index = cache.as_ref().map(|c| c.index.clone()).unwrap_or_default();
+            Ok((browse::repo_rows(tx)?, index))
         })?;
+        let shown: HashSet<&str> = rows
+            .iter()
+            .map(|r| r.name.as_str())
+            .filter(|n| visible(n))
+            .collect();
+        let marks: Vec<bool> = index
+            .repos
+            .iter()
+            .map(|n| shown.contains(n.as_str()))
+            .collect();
+        let space: HashMap<&str, browse::RepoSpace> = index
+            .repos
+            .iter()
+            .map(String::as_str)
+            .zip(index.space(&marks))
+            .collect();
         Ok(rows
-            .into_iter()
+            .iter()
+            .filter(|r| shown.contains(r.name.as_str()))
             .map(|row| {
-                let s = space.get(&row.name).copied().unwrap_or_default();
+                let s = space.get(row.name.as_str()).copied().unwrap_or_default();
                 RepoSummary {
                     logical_bytes: s.logical_bytes,
                     unique_bytes: s.unique_bytes,
                     shared_bytes: s.shared_bytes,
-                    row,
+                    row: row.clone(),
                 }
             })
             .collect())
@@ -316,8 +337,14 @@ impl Registry {
         })
     }
 
-    /// The image page of `repo` at `reference`.
-    pub fn image_view(&self, repo: &RepoName, reference: &Reference) -> Result<ImageView> {
+    /// The image page of `repo` at `reference`; a layer's "others" count
+    /// only manifests of repositories `visible` accepts (by name).
+    pub fn image_view(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Result<ImageView> {
         let unknown = || super::manifests::manifest_unknown(repo, reference);
         let (digest, mut view, children) = self.db.read(|c| {
             let id = repos::repo_id(c, repo.as_str())?.ok_or_else(unknown)?;
@@ -375,7 +402,7 @@ impl Registry {
             view.size
         };
         for (d, platform) in children {
-            let Some(p) = self.platform_image(repo, &d, platform)? else {
+            let Some(p) = self.platform_image(repo, &d, platform, visible)? else {
                 continue;
             };
             let mut add = p.size.size;
@@ -399,6 +426,7 @@ impl Registry {
         repo: &RepoName,
         digest: &str,
         platform: String,
+        visible: &dyn Fn(&str) -> bool,
     ) -> Result<Option<PlatformImage>> {
         let found = self.db.read(|c| {
             let Some(id) = repos::repo_id(c, repo.as_str())? else {
@@ -411,7 +439,11 @@ impl Registry {
             let mut size = m.body_len;
             for (d, media, s) in descriptors(&m.json, "layers") {
                 size += s;
-                let users = browse::blob_users(c, &d)?;
+                let users: u64 = browse::blob_users(c, &d)?
+                    .into_iter()
+                    .filter(|(name, _)| name == repo.as_str() || visible(name))
+                    .map(|(_, n)| n)
+                    .sum();
                 let stored = blobs::blob_size(c, &d)?;
                 layers.push(LayerView {
                     others: users.saturating_sub(1),

@@ -62,7 +62,7 @@ pub fn dashboard_with(
     viewer.require_admin()?;
     let registry = gate.registry();
     let usage = registry.du(None, None, &GcPolicy::default())?;
-    let repos = registry.repo_summaries()?;
+    let repos = registry.repo_summaries(&|_| true)?;
     let (mut cached, mut private) = (0u64, 0u64);
     for r in &repos {
         match r.row.upstream {

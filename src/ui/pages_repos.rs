@@ -56,11 +56,9 @@ pub fn repositories(
     page: &str,
 ) -> Result<Response> {
     let registry = gate.registry();
-    let mut repos: Vec<RepoSummary> = registry
-        .repo_summaries()?
-        .into_iter()
-        .filter(|r| RepoName::parse(&r.row.name).is_ok_and(|n| viewer.may(&n, Action::Pull)))
-        .collect();
+    // Space over the repositories the viewer may pull only: "unique" must
+    // not reveal that a repository it cannot see shares a layer.
+    let mut repos: Vec<RepoSummary> = registry.repo_summaries(&|n| viewer.may_pull(n))?;
     let search = search.trim();
     if !search.is_empty() {
         let hits: std::collections::HashSet<String> = registry
@@ -151,7 +149,9 @@ pub fn repositories(
                 }
             }
             (pager(page, pages, href))
-            p.muted { (repos.len()) " repositories. Unique: bytes no other repository uses (what deleting it frees); shared: bytes other repositories use too." }
+            p.muted { (repos.len()) " repositories. "
+                @if viewer.is_admin() { "Unique: bytes no other repository uses (what deleting it frees); shared: bytes other repositories use too." }
+                @else { "Unique: bytes no other repository you can see uses; shared: bytes another repository you can see uses too." } }
         }
     };
     Ok(html(200, layout::page(viewer, "Repositories", body)))

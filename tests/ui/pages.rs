@@ -348,3 +348,86 @@ fn a_token_created_in_the_admin_page_is_shown_once_and_works() {
         .iter()
         .any(|e| e.detail.starts_with("token create ci")));
 }
+
+/// The `N bytes` figures of the repositories page's row of `repo`.
+fn row_bytes(list: &str, repo: &str) -> Vec<String> {
+    let at = list
+        .find(&format!("href=\"/ui/r/{repo}\""))
+        .unwrap_or_else(|| panic!("{repo} listed"));
+    let row = &list[at..at + list[at..].find("</tr>").expect("row end")];
+    row.split("title=\"")
+        .skip(1)
+        .filter_map(|t| t.split_once(" bytes\"").map(|(n, _)| n.to_string()))
+        .collect()
+}
+
+/// The `data-others` of each layer of an image page.
+fn layer_others(html: &str) -> Vec<u64> {
+    html.split("data-others=\"")
+        .skip(1)
+        .map(|t| t[..t.find('"').expect("end")].parse().expect("a count"))
+        .collect()
+}
+
+#[test]
+fn sharing_counts_say_nothing_about_repositories_the_viewer_cannot_read() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let reader = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("reader");
+    let admin = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("admin");
+    let look = |cookie: &str| {
+        let list = page(&agent, &soute.url("/ui/"), Some(cookie)).text();
+        let keep = page(&agent, &soute.url("/ui/i/lab/app:keep"), Some(cookie)).text();
+        let base = page(&agent, &soute.url("/ui/i/lab/base:latest"), Some(cookie)).text();
+        (
+            row_bytes(&list, "lab/app"),
+            row_bytes(&list, "lab/base"),
+            layer_others(&keep),
+            layer_others(&base),
+        )
+    };
+    let before = look(&reader);
+    assert_eq!(before.2, vec![0], "keep's layer is its own");
+    assert_eq!(
+        before.3,
+        vec![2],
+        "the base layer: both platforms of lab/app:multi"
+    );
+    assert_eq!(before, look(&admin), "nothing else shares them yet");
+
+    // team/secret (the reader may not pull it) takes both layers.
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let to = crate::fixtures::To {
+        agent: &agent,
+        base: &seeded.base,
+        auth: Some(&auth),
+    };
+    let base_layer = pseudo_random_bytes(7, 40_000);
+    crate::fixtures::push_image(
+        to,
+        "team/secret",
+        "shares",
+        "amd64",
+        &[base_layer, b"layer of keep".to_vec()],
+        None,
+    );
+    let seen_by_admin = look(&admin);
+    assert_eq!(
+        seen_by_admin.2,
+        vec![1],
+        "the admin sees team/secret share it"
+    );
+    assert_eq!(seen_by_admin.3, vec![3]);
+    assert_ne!(seen_by_admin.0, before.0, "lab/app's unique bytes fell");
+    assert_eq!(
+        look(&reader),
+        before,
+        "the reader's counts and sizes do not reveal team/secret"
+    );
+    let note = page(&agent, &soute.url("/ui/"), Some(&reader)).text();
+    assert!(
+        note.contains("you can see"),
+        "the reader is told what counts"
+    );
+}
