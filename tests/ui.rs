@@ -1,10 +1,12 @@
 //! The web UI (issue J) and tag history: real soute on loopback with real
 //! data. `history` drives `soute tag history|rollback` beside a running
 //! serve; `pages` checks the HTML, headers, sessions, CSRF and permissions
-//! over HTTP; `browser` runs the headless Chromium script of `tests/ui/`
+//! over HTTP; `admin` the admin page's forms; `browser` runs the headless Chromium script of `tests/ui/`
 //! (playwright-core, axe-core) and asserts on what it reports.
 //! Helpers: `tests/support` (shared) and `ui/fixtures.rs` (images to push).
 
+#[path = "ui/admin.rs"]
+mod admin;
 #[path = "ui/browser.rs"]
 mod browser;
 #[path = "ui/fixtures.rs"]

@@ -51,7 +51,7 @@ pub use sessions::{
 };
 pub use stats::{Disk, Job, UpstreamCounters};
 pub use tag_history::Rollback;
-pub use ui_sessions::{NewSession, UI_SESSION_SECS};
+pub use ui_sessions::{NewSession, MAX_UI_SESSIONS_PER_USER, UI_SESSION_SECS};
 pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 

@@ -53,7 +53,11 @@ pub fn post(
         "rollback" => rollback(gate, req, viewer, &form),
         "gc" => gc(gate, req, viewer, &form),
         "admin/token" => create_token(gate, req, viewer, &form),
-        _ => Err(Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+        _ => match rest.strip_prefix("admin/") {
+            Some(what) => super::admin_actions::post(gate, req, viewer, what, &form)?
+                .ok_or_else(|| Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+            None => Err(Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+        },
     }
 }
 
@@ -233,5 +237,5 @@ fn create_token(
         &event(req, viewer, AuditAction::Admin)
             .detail(format!("token create {name} --user {user} (web UI)")),
     );
-    admin_with(gate, viewer, Some((name, &secret)))
+    admin_with(gate, viewer, Some((name, &secret)), None)
 }

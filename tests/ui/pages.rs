@@ -7,7 +7,7 @@
 use crate::fixtures::{seed, ADMIN, READER, XSS};
 use crate::support::*;
 
-fn page(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> Resp {
+pub fn page(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> Resp {
     let c = cookie.map(|c| format!("soute_session={c}"));
     let mut headers = vec![("Accept", "text/html")];
     if let Some(c) = &c {
@@ -430,4 +430,48 @@ fn sharing_counts_say_nothing_about_repositories_the_viewer_cannot_read() {
         note.contains("you can see"),
         "the reader is told what counts"
     );
+}
+
+#[test]
+fn sessions_are_capped_per_user_and_expired_ones_removed_at_sign_in() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let db = rusqlite::Connection::open(soute.data().join("soute.db")).expect("db");
+    db.execute(
+        "INSERT INTO ui_session (hash, user, token_hash, csrf, created_at, expires_at)
+         VALUES ('expired-row', ?1, NULL, 'x', 1, 2)",
+        [READER.0],
+    )
+    .expect("an expired row");
+    let first = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("first");
+    let gone: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ui_session WHERE hash = 'expired-row'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(gone, 0, "the expired row went at sign-in");
+    // The first session is strictly the oldest (created_at is in seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let cap = soute::registry::MAX_UI_SESSIONS_PER_USER;
+    let mut last = String::new();
+    for _ in 0..cap + 4 {
+        last = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("again");
+    }
+    let rows: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ui_session WHERE user = ?1",
+            [ADMIN.0],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(rows as u64, cap, "at most {cap} sessions per user");
+    page(&agent, &soute.url("/ui/dashboard"), Some(&first)).expect_status(403);
+    page(&agent, &soute.url("/ui/dashboard"), Some(&last)).expect_status(200);
+    let reader = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("reader");
+    assert!(page(&agent, &soute.url("/ui/"), Some(&reader))
+        .text()
+        .contains("lab/app"));
 }
