@@ -8,10 +8,9 @@
 //! well-formed (a field of the wrong type is shown as absent), nor read more
 //! than [`MAX_CONFIG_BYTES`] of a config blob.
 
-use super::gc::PIN_STALE_SECS;
 use super::Registry;
 use crate::db::browse::{self, RepoRow};
-use crate::db::{blobs, graph, manifests, now, repos, tag_history};
+use crate::db::{blobs, manifests, repos, tag_history};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Digest, Reference, RepoName};
 use serde_json::Value;
@@ -64,6 +63,12 @@ pub struct TagView {
     pub platforms: Vec<PlatformSize>,
     pub updated_at: i64,
     pub pushed_by: Option<String>,
+    /// `created` of the image's config (an index: its first platform's).
+    pub created: Option<i64>,
+    /// When a client last pulled it (the pull log: cached repositories only).
+    pub last_pulled: Option<i64>,
+    /// The config blob `created` was read from.
+    config_digest: Option<String>,
 }
 
 /// One layer of an image.
@@ -277,64 +282,91 @@ impl Registry {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<TagView>, u64)> {
-        self.db.read(|c| {
-            let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
-            let total = browse::tag_count(c, id)?;
-            let mut out = Vec::new();
-            for t in browse::tag_rows(c, id, offset, limit)? {
-                let Some(top) = load(c, id, &t.digest)? else {
-                    continue;
-                };
-                let mut seen: HashSet<String> = HashSet::new();
-                let mut size = top.body_len;
-                let mut platforms = Vec::new();
-                let is_index = top.is_index();
-                if is_index {
-                    let list = top.json["manifests"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    for child in list {
-                        let Some(d) = child.get("digest").and_then(Value::as_str) else {
-                            continue;
-                        };
-                        let Some(m) = load(c, id, d)? else {
-                            continue;
-                        };
-                        size += m.body_len;
-                        let mut own = m.body_len;
-                        for (b, _, s) in m.blobs() {
-                            own += s;
+        self.db
+            .read(|c| {
+                let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
+                let total = browse::tag_count(c, id)?;
+                let mut out = Vec::new();
+                for t in browse::tag_rows(c, id, offset, limit)? {
+                    let Some(top) = load(c, id, &t.digest)? else {
+                        continue;
+                    };
+                    let mut seen: HashSet<String> = HashSet::new();
+                    let mut size = top.body_len;
+                    let mut platforms = Vec::new();
+                    let mut config_digest = None;
+                    let is_index = top.is_index();
+                    if is_index {
+                        let list = top.json["manifests"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        for child in list {
+                            let Some(d) = child.get("digest").and_then(Value::as_str) else {
+                                continue;
+                            };
+                            let Some(m) = load(c, id, d)? else {
+                                continue;
+                            };
+                            if config_digest.is_none() {
+                                config_digest = descriptors(&m.json, "config").pop().map(|c| c.0);
+                            }
+                            size += m.body_len;
+                            let mut own = m.body_len;
+                            for (b, _, s) in m.blobs() {
+                                own += s;
+                                if seen.insert(b) {
+                                    size += s;
+                                }
+                            }
+                            platforms.push(PlatformSize {
+                                platform: child
+                                    .get("platform")
+                                    .map_or("unknown".into(), platform_of),
+                                digest: d.to_string(),
+                                size: own,
+                            });
+                        }
+                    } else {
+                        config_digest = descriptors(&top.json, "config").pop().map(|c| c.0);
+                        for (b, _, s) in top.blobs() {
                             if seen.insert(b) {
                                 size += s;
                             }
                         }
-                        platforms.push(PlatformSize {
-                            platform: child.get("platform").map_or("unknown".into(), platform_of),
-                            digest: d.to_string(),
-                            size: own,
-                        });
                     }
-                } else {
-                    for (b, _, s) in top.blobs() {
-                        if seen.insert(b) {
-                            size += s;
-                        }
-                    }
+                    let last_pulled = browse::last_pulled(c, id, &t.digest)?;
+                    out.push(TagView {
+                        pushed_by: tag_history::last_change(c, id, &t.name)?
+                            .map(|(actor, _)| actor),
+                        name: t.name,
+                        digest: t.digest,
+                        media_type: top.media_type,
+                        size,
+                        is_index,
+                        platforms,
+                        updated_at: t.updated_at,
+                        created: None,
+                        last_pulled,
+                        config_digest,
+                    });
                 }
-                out.push(TagView {
-                    pushed_by: tag_history::last_change(c, id, &t.name)?.map(|(actor, _)| actor),
-                    name: t.name,
-                    digest: t.digest,
-                    media_type: top.media_type,
-                    size,
-                    is_index,
-                    platforms,
-                    updated_at: t.updated_at,
-                });
-            }
-            Ok((out, total))
-        })
+                Ok((out, total))
+            })
+            .map(|(mut out, total)| {
+                for t in &mut out {
+                    t.created = t
+                        .config_digest
+                        .as_deref()
+                        .and_then(|d| self.config_json(repo, d))
+                        .and_then(|cfg| {
+                            cfg.get("created")
+                                .and_then(Value::as_str)
+                                .and_then(crate::cli::parse_rfc3339)
+                        });
+                }
+                (out, total)
+            })
     }
 
     /// The image page of `repo` at `reference`; a layer's "others" count
@@ -487,37 +519,12 @@ impl Registry {
     }
 
     /// The config blob as JSON, if stored, at most [`MAX_CONFIG_BYTES`] and valid.
-    fn config_json(&self, repo: &RepoName, digest: &str) -> Option<Value> {
+    pub(super) fn config_json(&self, repo: &RepoName, digest: &str) -> Option<Value> {
         let d = Digest::parse(digest).ok()?;
         let (file, _) = self.open_blob(repo, &d).ok()?;
         let mut bytes = Vec::new();
         file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).ok()?;
         serde_json::from_slice(&bytes).ok()
-    }
-
-    /// What deleting every tag of `tags` from `repo` would eventually free
-    /// (du's plan: grace periods over, untagged manifests collected).
-    pub fn tags_delete_frees(&self, repo: &RepoName, tags: &[String]) -> Result<u64> {
-        let t = now();
-        let mut g = self
-            .db
-            .read_consistent(|tx| graph::load_graph(tx, t - PIN_STALE_SECS))?;
-        let id = g
-            .repos
-            .iter()
-            .find(|(_, n)| n == repo.as_str())
-            .map(|(i, _)| *i)
-            .ok_or_else(|| unknown_repo(repo))?;
-        let eventual = super::gc_usage::eventual();
-        let before = super::gc_plan::plan(&g, &eventual, t, false)
-            .report
-            .freed_bytes;
-        g.tags
-            .retain(|x| !(x.repo_id == id && tags.contains(&x.name)));
-        let after = super::gc_plan::plan(&g, &eventual, t, false)
-            .report
-            .freed_bytes;
-        Ok(after.saturating_sub(before))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The repositories page (kind, tags, last push, du's unique and shared
 //! bytes; search with the `docker search` index; sort, filter, pages) and a
 //! repository's page (its tags with each platform's digest and size, who
-//! pushed them; the multi-select delete form).
+//! pushed them, when the image was created and last pulled; the
+//! multi-select delete form).
 //!
 //! It must never list a repository the viewer may not pull, nor offer the
 //! delete form to a viewer who may not delete.
@@ -184,6 +185,8 @@ pub fn repository(
                     th scope="col" { "Platforms" }
                     th.num scope="col" { "Size" }
                     th scope="col" .hide-narrow { "Pushed" }
+                    th scope="col" .hide-narrow { "Created" }
+                    th scope="col" .hide-narrow { "Last pulled" }
                 } }
                 tbody {
                     @for t in &tags {
@@ -207,6 +210,8 @@ pub fn repository(
                             td.num { (format::size(t.size)) }
                             td.hide-narrow { (format::when(t.updated_at, now))
                                 @if let Some(by) = &t.pushed_by { br; span.muted { "by " (by) } } }
+                            td.hide-narrow.created { @if let Some(c) = t.created { (format::when(c, now)) } }
+                            td.hide-narrow.pulled { @match t.last_pulled { Some(p) => (format::when(p, now)), None => span.muted title="Pulls are recorded for cached repositories" { "–" } } }
                         }
                     }
                 }
