@@ -148,7 +148,7 @@ fn main() -> Res<()> {
         base: format!("http://{}", running.addrs()[0]),
     };
     let t0 = Instant::now();
-    let config = br#"{"architecture":"amd64","os":"linux","config":{}}"#;
+    let config = br#"{"architecture":"amd64","os":"linux","created":"2024-05-06T07:08:09.123456789Z","config":{}}"#;
     let layer = b"one small layer";
     let cfg_d = (c.blob("bench/tags", config)?, config.len());
     let layer_d = (c.blob("bench/tags", layer)?, layer.len());

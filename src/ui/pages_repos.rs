@@ -173,6 +173,8 @@ pub fn repository(
     let may_delete = viewer.may(&repo, Action::Delete) && gate.registry().delete_enabled();
     let now = crate::db::now();
     let name = repo.as_str();
+    // Pull times are recorded for cached repositories only.
+    let pulled = tags.iter().any(|t| t.last_pulled.is_some());
     let table = html! {
         div.table-wrap {
             table {
@@ -186,7 +188,7 @@ pub fn repository(
                     th.num scope="col" { "Size" }
                     th scope="col" .hide-narrow { "Pushed" }
                     th scope="col" .hide-narrow { "Created" }
-                    th scope="col" .hide-narrow { "Last pulled" }
+                    @if pulled { th scope="col" .hide-narrow { "Last pulled" } }
                 } }
                 tbody {
                     @for t in &tags {
@@ -211,7 +213,7 @@ pub fn repository(
                             td.hide-narrow { (format::when(t.updated_at, now))
                                 @if let Some(by) = &t.pushed_by { br; span.muted { "by " (by) } } }
                             td.hide-narrow.created { @if let Some(c) = t.created { (format::when(c, now)) } }
-                            td.hide-narrow.pulled { @match t.last_pulled { Some(p) => (format::when(p, now)), None => span.muted title="Pulls are recorded for cached repositories" { "–" } } }
+                            @if pulled { td.hide-narrow.pulled { @if let Some(p) = t.last_pulled { (format::when(p, now)) } } }
                         }
                     }
                 }
@@ -234,6 +236,7 @@ pub fn repository(
             }
         } @else { (table) }
         (pager(page as usize, pages, href))
+        @if !pulled && !tags.is_empty() { p.muted #no-pulls { "Pull times are recorded for cached repositories only." } }
     };
     Ok(html(200, layout::page(viewer, name, body)))
 }

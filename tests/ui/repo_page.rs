@@ -24,7 +24,7 @@ fn the_repository_page_shows_created_last_pulled_and_what_each_tag_frees() {
         "created from the config"
     );
     assert!(
-        html.contains("class=\"hide-narrow pulled\"><span class=\"muted\""),
+        html.contains("id=\"no-pulls\"") && !html.contains("Last pulled"),
         "a private repository's pulls are not recorded"
     );
 
