@@ -1,10 +1,13 @@
 //! The web UI (issue J) and tag history: real soute on loopback with real
 //! data. `history` drives `soute tag history|rollback` beside a running
 //! serve; `pages` checks the HTML, headers, sessions, CSRF and permissions
-//! over HTTP; `browser` runs the headless Chromium script of `tests/ui/`
+//! over HTTP; `admin` the admin page's forms; `repo_page` the repository page's
+//! times and per-tag delete figures; `browser` runs the headless Chromium script of `tests/ui/`
 //! (playwright-core, axe-core) and asserts on what it reports.
 //! Helpers: `tests/support` (shared) and `ui/fixtures.rs` (images to push).
 
+#[path = "ui/admin.rs"]
+mod admin;
 #[path = "ui/browser.rs"]
 mod browser;
 #[path = "ui/fixtures.rs"]
@@ -13,5 +16,7 @@ mod fixtures;
 mod history;
 #[path = "ui/pages.rs"]
 mod pages;
+#[path = "ui/repo_page.rs"]
+mod repo_page;
 #[path = "support/mod.rs"]
 mod support;

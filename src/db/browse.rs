@@ -83,12 +83,25 @@ pub fn tags_of(conn: &Connection, repo_id: i64, digest: &str) -> Result<Vec<Stri
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// How many manifests, in every repository, reference blob `digest`.
-pub fn blob_users(conn: &Connection, digest: &str) -> Result<u64> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM manifest_ref WHERE child = ?1 AND kind = 'blob'")?
-        .query_row([digest], |r| r.get(0))?;
-    Ok(n as u64)
+/// How many manifests of each repository reference blob `digest`, by
+/// repository name (the caller counts only those its viewer may pull).
+pub fn blob_users(conn: &Connection, digest: &str) -> Result<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.name, count(*) FROM manifest_ref m JOIN repo r ON r.id = m.repo_id
+         WHERE m.child = ?1 AND m.kind = 'blob' GROUP BY m.repo_id",
+    )?;
+    let rows = stmt.query_map([digest], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// When a client last pulled `digest` of a cached repository (the pull
+/// log's `cached_pull`); `None` when not recorded.
+pub fn last_pulled(conn: &Connection, repo_id: i64, digest: &str) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .prepare_cached("SELECT pulled_at FROM cached_pull WHERE repo_id = ?1 AND digest = ?2")?
+        .query_row(params![repo_id, digest], |r| r.get(0))
+        .optional()?)
 }
 
 /// When a manifest was stored.
@@ -110,7 +123,7 @@ pub struct RepoSpace {
     pub shared_bytes: u64,
 }
 
-/// A value that changes when the figures of [`repo_space`] may have: counts
+/// A value that changes when the figures of [`space_index`] may have: counts
 /// and newest rows of the tables it reads (cheap index reads).
 pub fn space_key(conn: &Connection) -> Result<[i64; 5]> {
     Ok(conn.query_row(
@@ -122,43 +135,97 @@ pub fn space_key(conn: &Connection) -> Result<[i64; 5]> {
     )?)
 }
 
-/// [`RepoSpace`] of every repository, by name, in two aggregate queries
-/// (the repositories page cannot afford du's whole GC plan).
-pub fn repo_space(conn: &Connection) -> Result<std::collections::HashMap<String, RepoSpace>> {
-    let mut out: std::collections::HashMap<String, RepoSpace> = std::collections::HashMap::new();
-    let blobs = super::collect(
+/// Which repositories hold which blobs, as `soute du` counts them: a
+/// repository holds the blobs it links or its manifests reference. From it,
+/// [`SpaceIndex::space`] computes [`RepoSpace`] over any set of repositories
+/// (a viewer's), so "unique" never counts repositories the viewer cannot see.
+#[derive(Debug, Clone, Default)]
+pub struct SpaceIndex {
+    /// Repository names; the indexes below point into it.
+    pub repos: Vec<String>,
+    /// Bytes of each repository's manifests.
+    manifest_bytes: Vec<u64>,
+    /// Each stored blob a repository holds: its size and its holders.
+    blobs: Vec<(u64, Vec<u32>)>,
+}
+
+impl SpaceIndex {
+    /// [`RepoSpace`] of every repository `visible` marks (by index into
+    /// `repos`), counting only those as "other repositories".
+    pub fn space(&self, visible: &[bool]) -> Vec<RepoSpace> {
+        let mut out = vec![RepoSpace::default(); self.repos.len()];
+        for (i, bytes) in self.manifest_bytes.iter().enumerate() {
+            out[i].logical_bytes = *bytes;
+            out[i].unique_bytes = *bytes;
+        }
+        let seen = |i: &u32| visible.get(*i as usize).copied().unwrap_or(false);
+        for (size, holders) in &self.blobs {
+            let n = holders.iter().filter(|i| seen(i)).count();
+            for i in holders.iter().filter(|i| seen(i)) {
+                let s = &mut out[*i as usize];
+                s.logical_bytes += size;
+                if n == 1 {
+                    s.unique_bytes += size;
+                } else {
+                    s.shared_bytes += size;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The [`SpaceIndex`] of every repository, in two queries (the repositories
+/// page cannot afford du's whole GC plan).
+pub fn space_index(conn: &Connection) -> Result<SpaceIndex> {
+    let mut index = SpaceIndex::default();
+    let mut ids: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
+    let manifests = super::collect(
+        conn,
+        "SELECT r.id, r.name, coalesce(sum(m.size), 0) FROM repo r
+         LEFT JOIN manifest m ON m.repo_id = r.id GROUP BY r.id",
+        |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        },
+    )?;
+    for (id, name, bytes) in manifests {
+        ids.insert(id, index.repos.len() as u32);
+        index.repos.push(name);
+        index.manifest_bytes.push(bytes);
+    }
+    let held = super::collect(
         conn,
         "WITH rb AS (
              SELECT repo_id, digest FROM repo_blob
              UNION
              SELECT repo_id, child FROM manifest_ref WHERE kind = 'blob'
-         ),
-         sized AS (SELECT rb.repo_id, rb.digest, b.size FROM rb JOIN blob b ON b.digest = rb.digest),
-         users AS (SELECT digest, count(*) AS n FROM sized GROUP BY digest)
-         SELECT r.name, sum(s.size), sum(CASE WHEN u.n = 1 THEN s.size ELSE 0 END)
-         FROM sized s JOIN users u ON u.digest = s.digest JOIN repo r ON r.id = s.repo_id
-         GROUP BY s.repo_id",
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64, r.get::<_, i64>(2)? as u64)),
+         )
+         SELECT rb.digest, b.size, rb.repo_id FROM rb JOIN blob b ON b.digest = rb.digest
+         ORDER BY rb.digest",
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)?,
+            ))
+        },
     )?;
-    for (name, all, unique) in blobs {
-        out.insert(
-            name,
-            RepoSpace {
-                logical_bytes: all,
-                unique_bytes: unique,
-                shared_bytes: all - unique,
-            },
-        );
+    let mut last: Option<String> = None;
+    for (digest, size, repo_id) in held {
+        let Some(&i) = ids.get(&repo_id) else {
+            continue;
+        };
+        if last.as_deref() != Some(digest.as_str()) {
+            index.blobs.push((size, Vec::new()));
+            last = Some(digest);
+        }
+        if let Some((_, holders)) = index.blobs.last_mut() {
+            holders.push(i);
+        }
     }
-    let manifests = super::collect(
-        conn,
-        "SELECT r.name, sum(m.size) FROM manifest m JOIN repo r ON r.id = m.repo_id GROUP BY m.repo_id",
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)),
-    )?;
-    for (name, bytes) in manifests {
-        let s = out.entry(name).or_default();
-        s.logical_bytes += bytes;
-        s.unique_bytes += bytes;
-    }
-    Ok(out)
+    Ok(index)
 }

@@ -63,3 +63,15 @@ pub fn prune(conn: &Connection, now: i64) -> Result<usize> {
         .prepare_cached("DELETE FROM ui_session WHERE expires_at <= ?1")?
         .execute([now])?)
 }
+
+/// Keep only the `keep` newest sessions of `user` (by start time); how many
+/// went.
+pub fn keep_newest(conn: &Connection, user: &str, keep: u64) -> Result<usize> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM ui_session WHERE user = ?1 AND hash NOT IN
+                 (SELECT hash FROM ui_session WHERE user = ?1
+                  ORDER BY created_at DESC LIMIT ?2)",
+        )?
+        .execute(params![user, keep.min(i64::MAX as u64) as i64])?)
+}

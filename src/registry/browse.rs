@@ -8,10 +8,9 @@
 //! well-formed (a field of the wrong type is shown as absent), nor read more
 //! than [`MAX_CONFIG_BYTES`] of a config blob.
 
-use super::gc::PIN_STALE_SECS;
 use super::Registry;
 use crate::db::browse::{self, RepoRow};
-use crate::db::{blobs, graph, manifests, now, repos, tag_history};
+use crate::db::{blobs, manifests, repos, tag_history};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Digest, Reference, RepoName};
 use serde_json::Value;
@@ -23,11 +22,11 @@ use std::sync::Arc;
 /// they come from look unchanged ([`browse::space_key`]).
 const SPACE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The last [`browse::repo_space`] and the key it was computed at.
+/// The last [`browse::space_index`] and the key it was computed at.
 pub(crate) struct SpaceCache {
     key: [i64; 5],
     at: std::time::Instant,
-    space: Arc<HashMap<String, browse::RepoSpace>>,
+    index: Arc<browse::SpaceIndex>,
 }
 
 /// The most bytes of a config blob the image page reads.
@@ -64,6 +63,12 @@ pub struct TagView {
     pub platforms: Vec<PlatformSize>,
     pub updated_at: i64,
     pub pushed_by: Option<String>,
+    /// `created` of the image's config (an index: its first platform's).
+    pub created: Option<i64>,
+    /// When a client last pulled it (the pull log: cached repositories only).
+    pub last_pulled: Option<i64>,
+    /// The config blob `created` was read from.
+    config_digest: Option<String>,
 }
 
 /// One layer of an image.
@@ -72,7 +77,8 @@ pub struct LayerView {
     pub digest: String,
     pub media_type: String,
     pub size: u64,
-    /// Other manifests (any repository) referencing the same blob.
+    /// Other manifests referencing the same blob, in repositories the
+    /// viewer may pull (never counting the others).
     pub others: u64,
 }
 
@@ -215,10 +221,13 @@ impl Parsed {
 }
 
 impl Registry {
-    /// Every repository with a manifest, with du's space accounting
-    /// (`db::browse::repo_space`: the same figures, without the GC plan).
-    pub fn repo_summaries(&self) -> Result<Vec<RepoSummary>> {
-        let (rows, space) = self.db.read_consistent(|tx| {
+    /// Every repository with a manifest that `visible` accepts (by name),
+    /// with du's space accounting (`db::browse::space_index`: the same
+    /// figures, without the GC plan) computed over those repositories only:
+    /// a blob is "unique" when no other visible repository holds it, so the
+    /// figures say nothing about repositories the viewer cannot see.
+    pub fn repo_summaries(&self, visible: &dyn Fn(&str) -> bool) -> Result<Vec<RepoSummary>> {
+        let (rows, index) = self.db.read_consistent(|tx| {
             let key = browse::space_key(tx)?;
             let mut cache = self.space_cache.lock().unwrap_or_else(|p| p.into_inner());
             let fresh = cache
@@ -228,21 +237,38 @@ impl Registry {
                 *cache = Some(SpaceCache {
                     key,
                     at: std::time::Instant::now(),
-                    space: Arc::new(browse::repo_space(tx)?),
+                    index: Arc::new(browse::space_index(tx)?),
                 });
             }
-            let space = cache.as_ref().map(|c| c.space.clone()).unwrap_or_default();
-            Ok((browse::repo_rows(tx)?, space))
+            let index = cache.as_ref().map(|c| c.index.clone()).unwrap_or_default();
+            Ok((browse::repo_rows(tx)?, index))
         })?;
+        let shown: HashSet<&str> = rows
+            .iter()
+            .map(|r| r.name.as_str())
+            .filter(|n| visible(n))
+            .collect();
+        let marks: Vec<bool> = index
+            .repos
+            .iter()
+            .map(|n| shown.contains(n.as_str()))
+            .collect();
+        let space: HashMap<&str, browse::RepoSpace> = index
+            .repos
+            .iter()
+            .map(String::as_str)
+            .zip(index.space(&marks))
+            .collect();
         Ok(rows
-            .into_iter()
+            .iter()
+            .filter(|r| shown.contains(r.name.as_str()))
             .map(|row| {
-                let s = space.get(&row.name).copied().unwrap_or_default();
+                let s = space.get(row.name.as_str()).copied().unwrap_or_default();
                 RepoSummary {
                     logical_bytes: s.logical_bytes,
                     unique_bytes: s.unique_bytes,
                     shared_bytes: s.shared_bytes,
-                    row,
+                    row: row.clone(),
                 }
             })
             .collect())
@@ -256,68 +282,101 @@ impl Registry {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<TagView>, u64)> {
-        self.db.read(|c| {
-            let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
-            let total = browse::tag_count(c, id)?;
-            let mut out = Vec::new();
-            for t in browse::tag_rows(c, id, offset, limit)? {
-                let Some(top) = load(c, id, &t.digest)? else {
-                    continue;
-                };
-                let mut seen: HashSet<String> = HashSet::new();
-                let mut size = top.body_len;
-                let mut platforms = Vec::new();
-                let is_index = top.is_index();
-                if is_index {
-                    let list = top.json["manifests"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    for child in list {
-                        let Some(d) = child.get("digest").and_then(Value::as_str) else {
-                            continue;
-                        };
-                        let Some(m) = load(c, id, d)? else {
-                            continue;
-                        };
-                        size += m.body_len;
-                        let mut own = m.body_len;
-                        for (b, _, s) in m.blobs() {
-                            own += s;
+        self.db
+            .read(|c| {
+                let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
+                let total = browse::tag_count(c, id)?;
+                let mut out = Vec::new();
+                for t in browse::tag_rows(c, id, offset, limit)? {
+                    let Some(top) = load(c, id, &t.digest)? else {
+                        continue;
+                    };
+                    let mut seen: HashSet<String> = HashSet::new();
+                    let mut size = top.body_len;
+                    let mut platforms = Vec::new();
+                    let mut config_digest = None;
+                    let is_index = top.is_index();
+                    if is_index {
+                        let list = top.json["manifests"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        for child in list {
+                            let Some(d) = child.get("digest").and_then(Value::as_str) else {
+                                continue;
+                            };
+                            let Some(m) = load(c, id, d)? else {
+                                continue;
+                            };
+                            if config_digest.is_none() {
+                                config_digest = descriptors(&m.json, "config").pop().map(|c| c.0);
+                            }
+                            size += m.body_len;
+                            let mut own = m.body_len;
+                            for (b, _, s) in m.blobs() {
+                                own += s;
+                                if seen.insert(b) {
+                                    size += s;
+                                }
+                            }
+                            platforms.push(PlatformSize {
+                                platform: child
+                                    .get("platform")
+                                    .map_or("unknown".into(), platform_of),
+                                digest: d.to_string(),
+                                size: own,
+                            });
+                        }
+                    } else {
+                        config_digest = descriptors(&top.json, "config").pop().map(|c| c.0);
+                        for (b, _, s) in top.blobs() {
                             if seen.insert(b) {
                                 size += s;
                             }
                         }
-                        platforms.push(PlatformSize {
-                            platform: child.get("platform").map_or("unknown".into(), platform_of),
-                            digest: d.to_string(),
-                            size: own,
-                        });
                     }
-                } else {
-                    for (b, _, s) in top.blobs() {
-                        if seen.insert(b) {
-                            size += s;
-                        }
-                    }
+                    let last_pulled = browse::last_pulled(c, id, &t.digest)?;
+                    out.push(TagView {
+                        pushed_by: tag_history::last_change(c, id, &t.name)?
+                            .map(|(actor, _)| actor),
+                        name: t.name,
+                        digest: t.digest,
+                        media_type: top.media_type,
+                        size,
+                        is_index,
+                        platforms,
+                        updated_at: t.updated_at,
+                        created: None,
+                        last_pulled,
+                        config_digest,
+                    });
                 }
-                out.push(TagView {
-                    pushed_by: tag_history::last_change(c, id, &t.name)?.map(|(actor, _)| actor),
-                    name: t.name,
-                    digest: t.digest,
-                    media_type: top.media_type,
-                    size,
-                    is_index,
-                    platforms,
-                    updated_at: t.updated_at,
-                });
-            }
-            Ok((out, total))
-        })
+                Ok((out, total))
+            })
+            .map(|(mut out, total)| {
+                for t in &mut out {
+                    t.created = t
+                        .config_digest
+                        .as_deref()
+                        .and_then(|d| self.config_json(repo, d))
+                        .and_then(|cfg| {
+                            cfg.get("created")
+                                .and_then(Value::as_str)
+                                .and_then(crate::cli::parse_rfc3339)
+                        });
+                }
+                (out, total)
+            })
     }
 
-    /// The image page of `repo` at `reference`.
-    pub fn image_view(&self, repo: &RepoName, reference: &Reference) -> Result<ImageView> {
+    /// The image page of `repo` at `reference`; a layer's "others" count
+    /// only manifests of repositories `visible` accepts (by name).
+    pub fn image_view(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Result<ImageView> {
         let unknown = || super::manifests::manifest_unknown(repo, reference);
         let (digest, mut view, children) = self.db.read(|c| {
             let id = repos::repo_id(c, repo.as_str())?.ok_or_else(unknown)?;
@@ -375,7 +434,7 @@ impl Registry {
             view.size
         };
         for (d, platform) in children {
-            let Some(p) = self.platform_image(repo, &d, platform)? else {
+            let Some(p) = self.platform_image(repo, &d, platform, visible)? else {
                 continue;
             };
             let mut add = p.size.size;
@@ -399,6 +458,7 @@ impl Registry {
         repo: &RepoName,
         digest: &str,
         platform: String,
+        visible: &dyn Fn(&str) -> bool,
     ) -> Result<Option<PlatformImage>> {
         let found = self.db.read(|c| {
             let Some(id) = repos::repo_id(c, repo.as_str())? else {
@@ -411,7 +471,11 @@ impl Registry {
             let mut size = m.body_len;
             for (d, media, s) in descriptors(&m.json, "layers") {
                 size += s;
-                let users = browse::blob_users(c, &d)?;
+                let users: u64 = browse::blob_users(c, &d)?
+                    .into_iter()
+                    .filter(|(name, _)| name == repo.as_str() || visible(name))
+                    .map(|(_, n)| n)
+                    .sum();
                 let stored = blobs::blob_size(c, &d)?;
                 layers.push(LayerView {
                     others: users.saturating_sub(1),
@@ -455,37 +519,12 @@ impl Registry {
     }
 
     /// The config blob as JSON, if stored, at most [`MAX_CONFIG_BYTES`] and valid.
-    fn config_json(&self, repo: &RepoName, digest: &str) -> Option<Value> {
+    pub(super) fn config_json(&self, repo: &RepoName, digest: &str) -> Option<Value> {
         let d = Digest::parse(digest).ok()?;
         let (file, _) = self.open_blob(repo, &d).ok()?;
         let mut bytes = Vec::new();
         file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).ok()?;
         serde_json::from_slice(&bytes).ok()
-    }
-
-    /// What deleting every tag of `tags` from `repo` would eventually free
-    /// (du's plan: grace periods over, untagged manifests collected).
-    pub fn tags_delete_frees(&self, repo: &RepoName, tags: &[String]) -> Result<u64> {
-        let t = now();
-        let mut g = self
-            .db
-            .read_consistent(|tx| graph::load_graph(tx, t - PIN_STALE_SECS))?;
-        let id = g
-            .repos
-            .iter()
-            .find(|(_, n)| n == repo.as_str())
-            .map(|(i, _)| *i)
-            .ok_or_else(|| unknown_repo(repo))?;
-        let eventual = super::gc_usage::eventual();
-        let before = super::gc_plan::plan(&g, &eventual, t, false)
-            .report
-            .freed_bytes;
-        g.tags
-            .retain(|x| !(x.repo_id == id && tags.contains(&x.name)));
-        let after = super::gc_plan::plan(&g, &eventual, t, false)
-            .report
-            .freed_bytes;
-        Ok(after.saturating_sub(before))
     }
 }
 

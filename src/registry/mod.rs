@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod backup;
 mod browse;
+mod browse_delete;
 mod cache_space;
 mod cached;
 mod cached_blob;
@@ -37,6 +38,7 @@ pub use browse::{
     ConfigView, ImageView, LayerView, PlatformImage, PlatformSize, ReferrerView, RepoSummary,
     TagView,
 };
+pub use browse_delete::DeleteFrees;
 pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
@@ -51,7 +53,7 @@ pub use sessions::{
 };
 pub use stats::{Disk, Job, UpstreamCounters};
 pub use tag_history::Rollback;
-pub use ui_sessions::{NewSession, UI_SESSION_SECS};
+pub use ui_sessions::{NewSession, MAX_UI_SESSIONS_PER_USER, UI_SESSION_SECS};
 pub use uploads::{UploadLimits, UploadStatus};
 pub use verify::{VerifyProgress, VerifyReport};
 

@@ -2,7 +2,8 @@
 //! an identity `api::identify` already verified (password through the
 //! throttled verifier pool, or an API token), stored as the sha256 of its
 //! cookie's secret with a CSRF token and an expiry; deleting several tags is
-//! one transaction, recorded in each tag's history.
+//! one transaction, recorded in each tag's history. Each sign-in removes the
+//! expired sessions and keeps at most [`MAX_UI_SESSIONS_PER_USER`] per user.
 //!
 //! It must never check a password itself, store a cookie's secret, or hand
 //! back an expired session or one whose API token was revoked.
@@ -17,6 +18,10 @@ use crate::oci::{RepoName, Tag};
 
 /// How long a UI session lives.
 pub const UI_SESSION_SECS: i64 = 12 * 3600;
+/// The most live sessions one user has: signing in once more ends the
+/// oldest (so the table holds at most this many rows per user, plus none
+/// expired: every sign-in removes those).
+pub const MAX_UI_SESSIONS_PER_USER: u64 = 20;
 
 /// A new session: the cookie's secret (sent once, never stored) and the
 /// CSRF token of its forms.
@@ -52,6 +57,7 @@ impl Registry {
         };
         self.db.write(|tx| {
             ui_sessions::prune(tx, now)?;
+            ui_sessions::keep_newest(tx, user, MAX_UI_SESSIONS_PER_USER - 1)?;
             ui_sessions::insert(tx, &hash_secret(&secret), &row, now)
         })?;
         Ok(NewSession { secret, csrf })

@@ -53,7 +53,11 @@ pub fn post(
         "rollback" => rollback(gate, req, viewer, &form),
         "gc" => gc(gate, req, viewer, &form),
         "admin/token" => create_token(gate, req, viewer, &form),
-        _ => Err(Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+        _ => match rest.strip_prefix("admin/") {
+            Some(what) => super::admin_actions::post(gate, req, viewer, what, &form)?
+                .ok_or_else(|| Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+            None => Err(Error::NoEndpoint(format!("no action at /ui/{rest}"))),
+        },
     }
 }
 
@@ -129,13 +133,22 @@ fn delete(
     if field(form, "confirm") != "yes" {
         let names: Vec<String> = tags.iter().map(|t| t.as_str().to_string()).collect();
         let frees = registry.tags_delete_frees(&repo, &names)?;
+        let each: std::collections::HashMap<&str, u64> =
+            frees.each.iter().map(|(t, b)| (t.as_str(), *b)).collect();
+        let total = frees.total;
         let csrf = viewer.csrf.clone().unwrap_or_default();
         let body = html! {
             h1 { "Delete " (tags.len()) " tag" @if tags.len() > 1 { "s" } " from " (name) "?" }
             p.card { "Once GC runs (with untagged manifests collected), this frees "
-                strong #frees data-bytes=(frees) { (format::size(frees)) } " (" (frees) " bytes): "
+                strong #frees data-bytes=(total) { (format::size(total)) } " (" (total) " bytes): "
                 "the layers and manifests no other tag or repository still uses." }
-            ul { @for t in &tags { li { code { (t.as_str()) } } } }
+            ul.frees { @for t in &tags { li data-tag=(t.as_str()) data-bytes=[each.get(t.as_str())] {
+                code { (t.as_str()) }
+                @if let Some(b) = each.get(t.as_str()) { " alone frees " (format::size(*b)) }
+            } } }
+            @if tags.len() > 1 && !each.is_empty() {
+                p.muted { "Each tag's own figure is what deleting only that tag frees; together they can free more (layers only these tags share)." }
+            }
             form method="post" action="/ui/delete" {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="repo" value=(name);
@@ -233,5 +246,5 @@ fn create_token(
         &event(req, viewer, AuditAction::Admin)
             .detail(format!("token create {name} --user {user} (web UI)")),
     );
-    admin_with(gate, viewer, Some((name, &secret)))
+    admin_with(gate, viewer, Some((name, &secret)), None)
 }

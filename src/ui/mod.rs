@@ -4,7 +4,7 @@
 //! embedded in the binary (`static/`), sessions and CSRF (`session`).
 //! Pages: repositories, repository, image, tag history, dashboard, admin
 //! (`pages_*`); the POST actions: delete tags, roll back, GC, sign in/out
-//! (`actions`).
+//! (`actions`); the admin page's forms (`admin_actions`).
 //!
 //! Every decision about what a visitor may see or do is
 //! `auth::access::Policy::decide` on the visitor's identity (the same policy
@@ -16,6 +16,7 @@
 //! or style (the Content-Security-Policy forbids both).
 
 mod actions;
+mod admin_actions;
 mod format;
 mod layout;
 mod pages_admin;

@@ -2,7 +2,8 @@
 //! cached bytes, reclaimable bytes, the GC dry-run explanation and the GC
 //! buttons, the last GC and verify from the audit log, upstreams with hit
 //! rates, recent audit events) and the admin lists (users, groups, rules,
-//! tokens, upstreams; a token created here is shown once).
+//! tokens, upstreams, with the forms of `admin_actions`; a token created
+//! here is shown once).
 //!
 //! It must never render a page to a viewer `Policy::decide` does not let
 //! administer, nor show a token's secret after its creation page, nor an
@@ -62,7 +63,7 @@ pub fn dashboard_with(
     viewer.require_admin()?;
     let registry = gate.registry();
     let usage = registry.du(None, None, &GcPolicy::default())?;
-    let repos = registry.repo_summaries()?;
+    let repos = registry.repo_summaries(&|_| true)?;
     let (mut cached, mut private) = (0u64, 0u64);
     for r in &repos {
         match r.row.upstream {
@@ -154,15 +155,35 @@ fn audit_table<'a>(rows: impl Iterator<Item = &'a crate::registry::AuditRow>, no
     }
 }
 
-/// The admin lists; `new_token` is a token just created (its only showing).
+/// The admin lists and their forms.
 pub fn admin(gate: &dyn Gate, _req: &Request<'_>, viewer: &Viewer) -> Result<Response> {
-    admin_with(gate, viewer, None)
+    admin_with(gate, viewer, None, None)
 }
 
+/// A one-button form posting `fields` to `/ui/admin/ACTION`.
+fn button_form(
+    csrf: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    label: &str,
+    danger: bool,
+) -> Markup {
+    html! {
+        form.inline method="post" action=(format!("/ui/admin/{action}")) {
+            input type="hidden" name="csrf" value=(csrf);
+            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
+            button type="submit" class=[danger.then_some("danger")] { (label) }
+        }
+    }
+}
+
+/// The admin page; `new_token` is a token just created (its only showing),
+/// `done` what the form just posted did.
 pub fn admin_with(
     gate: &dyn Gate,
     viewer: &Viewer,
     new_token: Option<(&str, &str)>,
+    done: Option<&str>,
 ) -> Result<Response> {
     viewer.require_admin()?;
     let registry = gate.registry();
@@ -173,8 +194,11 @@ pub fn admin_with(
     let upstreams = registry.upstreams()?;
     let now = crate::db::now();
     let csrf = viewer.csrf.clone().unwrap_or_default();
+    let csrf = csrf.as_str();
+    let me = viewer.who.user().unwrap_or("");
     let body = html! {
         h1 { "Admin" }
+        @if let Some(m) = done { p.notice #done role="status" { (m) } }
         @if let Some((name, secret)) = new_token {
             div.notice role="status" {
                 p { "Token " strong { (name) } " created. Copy its secret now: it is not shown again." }
@@ -183,18 +207,81 @@ pub fn admin_with(
         }
         h2 { "Users" }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "User" } th scope="col" { "Admin" } th scope="col" { "Groups" } } }
-            tbody { @for u in &users { tr { td { (u.name) } td { @if u.admin { "yes" } @else { "no" } } td { (u.groups.join(", ")) } } } }
+            thead { tr { th scope="col" { "User" } th scope="col" { "Admin" } th scope="col" { "Groups" } th scope="col" { "Password" } th scope="col" { span.offscreen { "Actions" } } } }
+            tbody { @for u in &users { tr {
+                td { (u.name) }
+                td { @if u.admin { "yes" } @else { "no" } }
+                td { (u.groups.join(", ")) }
+                td { form.inline method="post" action="/ui/admin/user/passwd" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="name" value=(u.name);
+                    input type="password" name="password" required autocomplete="new-password" aria-label=(format!("New password for {}", u.name));
+                    button type="submit" { "Set" }
+                } }
+                td { @if u.name != me {
+                    @if u.admin { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "no")], "Remove admin", false)) }
+                    @else { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "yes")], "Make admin", false)) }
+                    " " (button_form(csrf, "user/del", &[("name", &u.name)], "Delete", true))
+                } @else { span.muted { "you" } } }
+            } } }
         } }
+        form.card.narrow method="post" action="/ui/admin/user/add" {
+            h3 { "Add a user" }
+            input type="hidden" name="csrf" value=(csrf);
+            label for="user-name" { "Name" }
+            input #user-name type="text" name="name" required autocomplete="off";
+            label for="user-password" { "Password" }
+            input #user-password type="password" name="password" required autocomplete="new-password";
+            label { input type="checkbox" name="admin" value="yes"; " Administrator" }
+            button.primary type="submit" { "Add user" }
+        }
         h2 { "Groups" }
         @if groups.is_empty() { p.muted { "No groups." } }
         @else { div.table-wrap { table {
-            thead { tr { th scope="col" { "Group" } th scope="col" { "Members" } } }
-            tbody { @for (g, members) in &groups { tr { td { (g) } td { (members.join(", ")) } } } }
+            thead { tr { th scope="col" { "Group" } th scope="col" { "Members" } th scope="col" { "Add a member" } th scope="col" { span.offscreen { "Actions" } } } }
+            tbody { @for (g, members) in &groups { tr {
+                td { (g) }
+                td { @for m in members { (m) " " (button_form(csrf, "group/member", &[("group", g), ("user", m), ("op", "del")], &format!("Remove {m}"), false)) " " } }
+                td { form.inline method="post" action="/ui/admin/group/member" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="group" value=(g);
+                    input type="hidden" name="op" value="add";
+                    select name="user" aria-label=(format!("User to add to {g}")) { @for u in &users { option value=(u.name) { (u.name) } } }
+                    button type="submit" { "Add" }
+                } }
+                td { (button_form(csrf, "group/del", &[("group", g)], "Delete", true)) }
+            } } }
         } } }
+        form.card.narrow method="post" action="/ui/admin/group/add" {
+            h3 { "Add a group" }
+            input type="hidden" name="csrf" value=(csrf);
+            label for="group-name" { "Name" }
+            input #group-name type="text" name="group" required autocomplete="off";
+            button.primary type="submit" { "Add group" }
+        }
         h2 { "Rules" }
         @if rules.is_empty() { p.muted { "No rules: administrators may do everything, others nothing." } }
-        @else { ul.card { @for r in &rules { li { code { (r.to_string()) } } } } }
+        @else { div.table-wrap { table {
+            thead { tr { th scope="col" { "Who" } th scope="col" { "Repositories" } th scope="col" { "Actions" } th scope="col" { span.offscreen { "Revoke" } } } }
+            tbody { @for r in &rules {
+                @let (who, pattern) = (r.who.to_string(), r.pattern.as_str().to_string());
+                tr {
+                    td { code { (who) } } td { code { (pattern) } } td { (r.actions.to_string()) }
+                    td { (button_form(csrf, "rule/del", &[("who", &who), ("pattern", &pattern)], "Revoke", true)) }
+                }
+            } }
+        } } }
+        form.card.narrow method="post" action="/ui/admin/rule/add" {
+            h3 { "Grant (as " code { "soute access grant WHO PATTERN ACTIONS" } ")" }
+            input type="hidden" name="csrf" value=(csrf);
+            label for="rule-who" { "Who (a user, group:NAME, authenticated or anonymous)" }
+            input #rule-who type="text" name="who" required;
+            label for="rule-pattern" { "Repositories (a glob: team/**)" }
+            input #rule-pattern type="text" name="pattern" required;
+            label for="rule-actions" { "Actions (pull,push,delete; admin or metrics on **)" }
+            input #rule-actions type="text" name="actions" required;
+            button.primary type="submit" { "Grant" }
+        }
         h2 { "API tokens" }
         div.table-wrap { table {
             thead { tr { th scope="col" { "Name" } th scope="col" { "User" } th scope="col" { "Scopes" } th scope="col" { "Expires" } th scope="col" .hide-narrow { "Last used" } } }
@@ -218,11 +305,28 @@ pub fn admin_with(
         h2 { "Upstreams" }
         @if upstreams.is_empty() { p.muted { "No upstreams." } }
         @else { div.table-wrap { table {
-            thead { tr { th scope="col" { "Name" } th scope="col" { "URL" } th scope="col" { "Signs in as" } th.num scope="col" { "Tag TTL" } } }
+            thead { tr { th scope="col" { "Name" } th scope="col" { "URL" } th scope="col" { "Signs in as" } th.num scope="col" { "Tag TTL" } th scope="col" { span.offscreen { "Delete" } } } }
             tbody { @for u in &upstreams { tr {
                 td { (u.name) } td { code { (u.url) } } td { (u.username.clone().unwrap_or_default()) } td.num { (u.tag_ttl_secs) " s" }
+                td { (button_form(csrf, "upstream/del", &[("name", &u.name)], "Delete", true)) }
             } } }
         } } }
+        form.card.narrow method="post" action="/ui/admin/upstream/add" {
+            h3 { "Add an upstream (as " code { "soute upstream add" } ")" }
+            input type="hidden" name="csrf" value=(csrf);
+            label for="up-name" { "Name (the namespace clients pull through: docker.io)" }
+            input #up-name type="text" name="name" required;
+            label for="up-url" { "URL (https://host[:port])" }
+            input #up-url type="url" name="url" required;
+            label for="up-user" { "User name at the upstream (optional)" }
+            input #up-user type="text" name="username" autocomplete="off";
+            label for="up-password" { "Its password" }
+            input #up-password type="password" name="password" autocomplete="new-password";
+            label for="up-ttl" { "Tag TTL in seconds (empty: " (crate::cli::DEFAULT_TAG_TTL_SECS) ")" }
+            input #up-ttl type="text" name="tag_ttl" inputmode="numeric" pattern="[0-9]*";
+            label { input type="checkbox" name="mirror" value="yes"; " Mirror (serves names this registry lacks)" }
+            button.primary type="submit" { "Add upstream" }
+        }
     };
     Ok(html(200, layout::page(viewer, "Admin", body)))
 }

@@ -66,7 +66,8 @@ fn config(c: &ConfigView) -> Markup {
     }
 }
 
-fn platform(p: &PlatformImage, repo: &str) -> Markup {
+/// `admin`: the viewer sees every repository, so the counts are complete.
+fn platform(p: &PlatformImage, repo: &str, admin: bool) -> Markup {
     html! {
         section.card {
             h2 { (p.size.platform) " " span.muted { (format::size(p.size.size)) } }
@@ -79,7 +80,7 @@ fn platform(p: &PlatformImage, repo: &str) -> Markup {
                         th scope="col" { "Digest" }
                         th scope="col" .hide-narrow { "Media type" }
                         th.num scope="col" { "Size" }
-                        th.num scope="col" { "Shared with" }
+                        th.num scope="col" { "Shared with" @if !admin { " (images you can see)" } }
                     } }
                     tbody {
                         @for (i, l) in p.layers.iter().enumerate() {
@@ -124,7 +125,9 @@ fn pull_commands(host: &str, repo: &str, by_tag: Option<&str>, digest: &str) -> 
 pub fn image(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, raw: &str) -> Result<Response> {
     let (repo_raw, reference) = target(raw)?;
     let repo = pullable(viewer, &repo_raw)?;
-    let view = gate.registry().image_view(&repo, &reference)?;
+    let view = gate
+        .registry()
+        .image_view(&repo, &reference, &|n| viewer.may_pull(n))?;
     let name = repo.as_str();
     let by_tag = match &reference {
         Reference::Tag(t) => Some(t.as_str().to_string()),
@@ -160,7 +163,7 @@ pub fn image(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, raw: &str) -> 
         p.muted { code { (view.media_type) } }
         (pairs("Annotations", &view.annotations))
         (pull_commands(&host(req), name, by_tag.as_deref(), &view.digest))
-        @for p in &view.platforms { (platform(p, name)) }
+        @for p in &view.platforms { (platform(p, name, viewer.is_admin())) }
         h2 { "Referrers" }
         @if view.referrers.is_empty() { p.muted { "No signatures, SBOMs or attestations refer to this manifest." } }
         @for k in &kinds {

@@ -1,7 +1,8 @@
 //! The repositories page (kind, tags, last push, du's unique and shared
 //! bytes; search with the `docker search` index; sort, filter, pages) and a
 //! repository's page (its tags with each platform's digest and size, who
-//! pushed them; the multi-select delete form).
+//! pushed them, when the image was created and last pulled; the
+//! multi-select delete form).
 //!
 //! It must never list a repository the viewer may not pull, nor offer the
 //! delete form to a viewer who may not delete.
@@ -56,11 +57,9 @@ pub fn repositories(
     page: &str,
 ) -> Result<Response> {
     let registry = gate.registry();
-    let mut repos: Vec<RepoSummary> = registry
-        .repo_summaries()?
-        .into_iter()
-        .filter(|r| RepoName::parse(&r.row.name).is_ok_and(|n| viewer.may(&n, Action::Pull)))
-        .collect();
+    // Space over the repositories the viewer may pull only: "unique" must
+    // not reveal that a repository it cannot see shares a layer.
+    let mut repos: Vec<RepoSummary> = registry.repo_summaries(&|n| viewer.may_pull(n))?;
     let search = search.trim();
     if !search.is_empty() {
         let hits: std::collections::HashSet<String> = registry
@@ -151,7 +150,9 @@ pub fn repositories(
                 }
             }
             (pager(page, pages, href))
-            p.muted { (repos.len()) " repositories. Unique: bytes no other repository uses (what deleting it frees); shared: bytes other repositories use too." }
+            p.muted { (repos.len()) " repositories. "
+                @if viewer.is_admin() { "Unique: bytes no other repository uses (what deleting it frees); shared: bytes other repositories use too." }
+                @else { "Unique: bytes no other repository you can see uses; shared: bytes another repository you can see uses too." } }
         }
     };
     Ok(html(200, layout::page(viewer, "Repositories", body)))
@@ -172,6 +173,8 @@ pub fn repository(
     let may_delete = viewer.may(&repo, Action::Delete) && gate.registry().delete_enabled();
     let now = crate::db::now();
     let name = repo.as_str();
+    // Pull times are recorded for cached repositories only.
+    let pulled = tags.iter().any(|t| t.last_pulled.is_some());
     let table = html! {
         div.table-wrap {
             table {
@@ -184,6 +187,8 @@ pub fn repository(
                     th scope="col" { "Platforms" }
                     th.num scope="col" { "Size" }
                     th scope="col" .hide-narrow { "Pushed" }
+                    th scope="col" .hide-narrow { "Created" }
+                    @if pulled { th scope="col" .hide-narrow { "Last pulled" } }
                 } }
                 tbody {
                     @for t in &tags {
@@ -207,6 +212,8 @@ pub fn repository(
                             td.num { (format::size(t.size)) }
                             td.hide-narrow { (format::when(t.updated_at, now))
                                 @if let Some(by) = &t.pushed_by { br; span.muted { "by " (by) } } }
+                            td.hide-narrow.created { @if let Some(c) = t.created { (format::when(c, now)) } }
+                            @if pulled { td.hide-narrow.pulled { @if let Some(p) = t.last_pulled { (format::when(p, now)) } } }
                         }
                     }
                 }
@@ -229,6 +236,7 @@ pub fn repository(
             }
         } @else { (table) }
         (pager(page as usize, pages, href))
+        @if !pulled && !tags.is_empty() { p.muted #no-pulls { "Pull times are recorded for cached repositories only." } }
     };
     Ok(html(200, layout::page(viewer, name, body)))
 }

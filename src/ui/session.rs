@@ -81,6 +81,12 @@ impl Viewer {
         }
     }
 
+    /// Whether the viewer may pull the repository named `name` (a name that
+    /// is not a repository name: no).
+    pub fn may_pull(&self, name: &str) -> bool {
+        RepoName::parse(name).is_ok_and(|repo| self.may(&repo, Action::Pull))
+    }
+
     /// Whether anonymous visitors may pull `repo` (the "public" kind).
     pub fn public(&self, repo: &RepoName) -> bool {
         match &self.policy {

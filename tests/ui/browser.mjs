@@ -72,7 +72,7 @@ async function signIn(user, password) {
   await visit("login", "/ui/login");
   await page.fill("#user", user);
   await page.fill("#secret", password);
-  await Promise.all([page.waitForURL(base + "/ui/"), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForURL(base + "/ui/"), page.click("form[action='/ui/login'] button[type=submit]")]);
   return await page.locator("header .who").innerText();
 }
 
@@ -143,6 +143,12 @@ try {
   await record("dashboard");
   await visit("admin", "/ui/admin");
   await record("admin");
+  // A user created in the admin page (signs in at the end).
+  await page.fill("#user-name", cfg.created[0]);
+  await page.fill("#user-password", cfg.created[1]);
+  await Promise.all([page.waitForURL(base + "/ui/admin/user/add"), page.click("form[action='/ui/admin/user/add'] button")]);
+  await record("admin-user-added");
+  step("user added", { done: await page.locator("#done").innerText() });
 
   // A form on another origin (127.0.0.2, answered by playwright) posting
   // a delete with a valid CSRF token: refused, nothing deleted.
@@ -175,6 +181,7 @@ try {
   const adminStatus = (await visit("admin-as-reader", "/ui/admin")).status();
   const secretStatus = (await visit("secret-as-reader", "/ui/r/team/secret")).status();
   step("reader", { names, admin: adminStatus, secret: secretStatus });
+  step("created sign in", { who: await signIn(cfg.created[0], cfg.created[1]) });
 
   // Dark mode (prefers-color-scheme), for the person reading the screenshots.
   await page.emulateMedia({ colorScheme: "dark" });

@@ -95,6 +95,7 @@ fn the_ui_in_headless_chromium() {
         "chromium": CHROMIUM,
         "admin": [ADMIN.0, ADMIN.1],
         "reader": [READER.0, READER.1],
+        "created": ["dora", "dora-password-1"],
         "rollbackTo": seeded.moving[0],
         "screenshots": shots,
     });
@@ -249,6 +250,19 @@ fn the_ui_in_headless_chromium() {
     );
     assert_eq!(reader["admin"], 403);
     assert_eq!(reader["secret"], 404);
+    assert!(
+        step(&report, "user added")["done"]
+            .as_str()
+            .is_some_and(|d| d.contains("dora added")),
+        "the admin page's add-user form"
+    );
+    assert!(
+        step(&report, "created sign in")["who"]
+            .as_str()
+            .is_some_and(|w| w.contains("dora")),
+        "the user created in the admin page signs in"
+    );
+    assert!(soute.registry().user_exists("dora").expect("exists"));
     assert!(step(&report, "keyboard")["focused"]
         .as_str()
         .is_some_and(|f| f.contains("Skip")));

@@ -27,10 +27,13 @@ pub struct Pushed {
     pub layers: Vec<Descriptor>,
 }
 
+/// The `created` of every config pushed here.
+pub const CREATED: &str = "2024-05-06T07:08:09.123456789Z";
+
 /// A config blob for `arch` with the fields the image page shows.
 fn config(arch: &str, note: &str) -> Vec<u8> {
     serde_json::to_vec(&json!({
-        "architecture": arch, "os": "linux",
+        "architecture": arch, "os": "linux", "created": CREATED,
         "config": {
             "Entrypoint": ["/bin/app"], "Cmd": ["--serve"],
             "Env": ["PATH=/usr/bin", format!("NOTE={note}")],

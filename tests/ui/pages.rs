@@ -7,7 +7,7 @@
 use crate::fixtures::{seed, ADMIN, READER, XSS};
 use crate::support::*;
 
-fn page(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> Resp {
+pub fn page(agent: &ureq::Agent, url: &str, cookie: Option<&str>) -> Resp {
     let c = cookie.map(|c| format!("soute_session={c}"));
     let mut headers = vec![("Accept", "text/html")];
     if let Some(c) = &c {
@@ -347,4 +347,131 @@ fn a_token_created_in_the_admin_page_is_shown_once_and_works() {
     assert!(audit
         .iter()
         .any(|e| e.detail.starts_with("token create ci")));
+}
+
+/// The `N bytes` figures of the repositories page's row of `repo`.
+fn row_bytes(list: &str, repo: &str) -> Vec<String> {
+    let at = list
+        .find(&format!("href=\"/ui/r/{repo}\""))
+        .unwrap_or_else(|| panic!("{repo} listed"));
+    let row = &list[at..at + list[at..].find("</tr>").expect("row end")];
+    row.split("title=\"")
+        .skip(1)
+        .filter_map(|t| t.split_once(" bytes\"").map(|(n, _)| n.to_string()))
+        .collect()
+}
+
+/// The `data-others` of each layer of an image page.
+fn layer_others(html: &str) -> Vec<u64> {
+    html.split("data-others=\"")
+        .skip(1)
+        .map(|t| t[..t.find('"').expect("end")].parse().expect("a count"))
+        .collect()
+}
+
+#[test]
+fn sharing_counts_say_nothing_about_repositories_the_viewer_cannot_read() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let reader = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("reader");
+    let admin = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("admin");
+    let look = |cookie: &str| {
+        let list = page(&agent, &soute.url("/ui/"), Some(cookie)).text();
+        let keep = page(&agent, &soute.url("/ui/i/lab/app:keep"), Some(cookie)).text();
+        let base = page(&agent, &soute.url("/ui/i/lab/base:latest"), Some(cookie)).text();
+        (
+            row_bytes(&list, "lab/app"),
+            row_bytes(&list, "lab/base"),
+            layer_others(&keep),
+            layer_others(&base),
+        )
+    };
+    let before = look(&reader);
+    assert_eq!(before.2, vec![0], "keep's layer is its own");
+    assert_eq!(
+        before.3,
+        vec![2],
+        "the base layer: both platforms of lab/app:multi"
+    );
+    assert_eq!(before, look(&admin), "nothing else shares them yet");
+
+    // team/secret (the reader may not pull it) takes both layers.
+    let auth = basic(ADMIN.0, ADMIN.1);
+    let to = crate::fixtures::To {
+        agent: &agent,
+        base: &seeded.base,
+        auth: Some(&auth),
+    };
+    let base_layer = pseudo_random_bytes(7, 40_000);
+    crate::fixtures::push_image(
+        to,
+        "team/secret",
+        "shares",
+        "amd64",
+        &[base_layer, b"layer of keep".to_vec()],
+        None,
+    );
+    let seen_by_admin = look(&admin);
+    assert_eq!(
+        seen_by_admin.2,
+        vec![1],
+        "the admin sees team/secret share it"
+    );
+    assert_eq!(seen_by_admin.3, vec![3]);
+    assert_ne!(seen_by_admin.0, before.0, "lab/app's unique bytes fell");
+    assert_eq!(
+        look(&reader),
+        before,
+        "the reader's counts and sizes do not reveal team/secret"
+    );
+    let note = page(&agent, &soute.url("/ui/"), Some(&reader)).text();
+    assert!(
+        note.contains("you can see"),
+        "the reader is told what counts"
+    );
+}
+
+#[test]
+fn sessions_are_capped_per_user_and_expired_ones_removed_at_sign_in() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let db = rusqlite::Connection::open(soute.data().join("soute.db")).expect("db");
+    db.execute(
+        "INSERT INTO ui_session (hash, user, token_hash, csrf, created_at, expires_at)
+         VALUES ('expired-row', ?1, NULL, 'x', 1, 2)",
+        [READER.0],
+    )
+    .expect("an expired row");
+    let first = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("first");
+    let gone: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ui_session WHERE hash = 'expired-row'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(gone, 0, "the expired row went at sign-in");
+    // The first session is strictly the oldest (created_at is in seconds).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let cap = soute::registry::MAX_UI_SESSIONS_PER_USER;
+    let mut last = String::new();
+    for _ in 0..cap + 4 {
+        last = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("again");
+    }
+    let rows: i64 = db
+        .query_row(
+            "SELECT count(*) FROM ui_session WHERE user = ?1",
+            [ADMIN.0],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(rows as u64, cap, "at most {cap} sessions per user");
+    page(&agent, &soute.url("/ui/dashboard"), Some(&first)).expect_status(403);
+    page(&agent, &soute.url("/ui/dashboard"), Some(&last)).expect_status(200);
+    let reader = sign_in(&agent, &seeded.base, READER.0, READER.1).expect("reader");
+    assert!(page(&agent, &soute.url("/ui/"), Some(&reader))
+        .text()
+        .contains("lab/app"));
 }
