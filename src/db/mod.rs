@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backups;
 pub mod blobs;
 pub mod browse;
+pub mod content;
 pub mod graph;
 pub mod groups;
 pub mod integrity;
@@ -50,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_webhooks.sql"),
     include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
+    include_str!("../../migrations/0014_add_content_generation.sql"),
 ];
 
 pub struct Db {
