@@ -5,7 +5,10 @@
 //! ```
 //! Workloads: null, machine, start, push, pull, small, manifest, tags, catalog, memory,
 //! metrics (manifest GET with metrics on vs `--metrics off`, soute only), webhook,
-//! upstream (the pull-through cache, distribution as soute's upstream).
+//! upstream (the pull-through cache, distribution as soute's upstream),
+//! peers (a realistically configured soute, anonymous, Basic and token, against
+//! distribution and the Rust peers container-registry and nora when installed:
+//! `bench/peers.rs`).
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -17,6 +20,8 @@
 mod client;
 #[path = "bench/metrics.rs"]
 mod metrics;
+#[path = "bench/peers.rs"]
+mod peers;
 #[path = "bench/report.rs"]
 mod report;
 #[path = "bench/servers.rs"]
@@ -38,7 +43,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
-    "metrics", "webhook", "upstream",
+    "metrics", "webhook", "upstream", "peers",
 ];
 
 pub struct Opts {
@@ -95,7 +100,7 @@ const fn w(
 const WORKLOADS: &[Workload] = &[
     w(&["null"], Phase::Alone, workloads::null_ceiling),
     w(
-        &["machine", "push", "pull", "memory", "upstream"],
+        &["machine", "push", "pull", "memory", "upstream", "peers"],
         Phase::Alone,
         workloads::big_blob,
     ),
@@ -111,6 +116,7 @@ const WORKLOADS: &[Workload] = &[
     w(&["memory"], Phase::Plain, workloads::memory),
     w(&["webhook"], Phase::Plain, webhooks::webhook),
     w(&["upstream"], Phase::Plain, upstream::pull_through),
+    w(&["peers"], Phase::Plain, peers::peers),
     w(&["pull"], Phase::TlsAuth, workloads::pull_tls),
     w(&["manifest"], Phase::TlsAuth, workloads::manifest_tls),
 ];
@@ -331,6 +337,7 @@ impl Ctx {
             "blob_bytes": self.sz.blob,
             "seconds": secs,
             "notes": self.rep.notes,
+            "peers": self.rep.peers,
             "rows": self.rep.rows.iter().map(|r| serde_json::json!({
                 "key": r.key, "label": r.label, "unit": r.unit,
                 "soute": r.soute, "distribution": r.dist, "ratio": r.ratio(),

@@ -62,6 +62,10 @@ impl Row {
 pub struct Report {
     pub rows: Vec<Row>,
     pub notes: Vec<String>,
+    /// Tables of their own (the peers'), printed after the main one.
+    pub sections: Vec<String>,
+    /// Their figures, for the JSON.
+    pub peers: Vec<serde_json::Value>,
 }
 
 impl Report {
@@ -69,6 +73,8 @@ impl Report {
         Report {
             rows: Vec::new(),
             notes: Vec::new(),
+            sections: Vec::new(),
+            peers: Vec::new(),
         }
     }
 
@@ -179,6 +185,9 @@ pub fn render(
     }
     for n in &rep.notes {
         out.push_str(&format!("note: {n}\n"));
+    }
+    for s in &rep.sections {
+        out.push_str(s);
     }
     out
 }

@@ -74,6 +74,9 @@ pub(super) struct Caller {
     pub policy: Option<Arc<Policy>>,
     /// The request carried a bearer token (anonymous ones included).
     pub with_bearer: bool,
+    /// The content generation read when the request started (the manifest
+    /// read cache's check); `None` where nothing read it.
+    pub content_generation: Option<i64>,
 }
 
 impl Caller {
@@ -82,6 +85,7 @@ impl Caller {
             who: Identity::Anonymous,
             policy: None,
             with_bearer: false,
+            content_generation: None,
         }
     }
 

@@ -63,12 +63,17 @@ impl Api {
         }
         // Read for every request: a user added, a rule granted or a registry
         // opened (by another process too) applies at once.
-        let (closed, generation) = self.registry.access_state().unwrap_or_else(|e| {
+        let (closed, generation, content) = self.registry.read_state().unwrap_or_else(|e| {
             log::error!("reading whether the registry is closed failed: {e}");
-            (true, -1)
+            (true, -1, -1)
         });
+        // -1 (the read failed) is never a generation: the cache then misses.
+        let content_generation = Some(content);
         if !self.authenticator.observe_closed(closed) {
-            return Ok(Access::Known(Caller::open()));
+            return Ok(Access::Known(Caller {
+                content_generation,
+                ..Caller::open()
+            }));
         }
         let policy = self.policy(generation)?;
         let header = req.header("authorization");
@@ -94,16 +99,19 @@ impl Api {
             }
             _ => match header.and_then(parse_basic) {
                 None => Identity::Anonymous,
-                Some((user, secret)) => match self.identify(req, &user, &secret) {
-                    Ok(identity) => identity,
-                    Err(refused) => return Ok(Access::Denied(refused)),
-                },
+                Some((user, secret)) => {
+                    match self.identify_at(req, &user, &secret, Some(generation)) {
+                        Ok(identity) => identity,
+                        Err(refused) => return Ok(Access::Denied(refused)),
+                    }
+                }
             },
         };
         Ok(Access::Known(Caller {
             who,
             policy: Some(policy),
             with_bearer,
+            content_generation,
         }))
     }
 
@@ -115,6 +123,18 @@ impl Api {
         req: &Request<'_>,
         user: &str,
         secret: &str,
+    ) -> std::result::Result<Identity, Response> {
+        self.identify_at(req, user, secret, None)
+    }
+
+    /// [`Api::identify`] for a request that read the access generation
+    /// `seen` when it started (the stored hash may then come from memory).
+    fn identify_at(
+        &self,
+        req: &Request<'_>,
+        user: &str,
+        secret: &str,
+        seen: Option<i64>,
     ) -> std::result::Result<Identity, Response> {
         let shown: String = user.chars().take(64).collect();
         let throttled = |message: &str, retry_after_secs: u64| {
@@ -146,10 +166,13 @@ impl Api {
                 }
             };
         }
-        match self
-            .registry
-            .check_password(&self.authenticator, user, secret, req.remote.ip())
-        {
+        match self.registry.check_password_at(
+            &self.authenticator,
+            user,
+            secret,
+            req.remote.ip(),
+            seen,
+        ) {
             AuthOutcome::Ok(identity) => Ok(identity),
             AuthOutcome::Verified(identity) => {
                 self.audit_login(req, AuditAction::Login, user, "password", 0);

@@ -23,13 +23,16 @@ impl Api {
         name: &RepoName,
         reference: &str,
         query: &Query,
+        seen: Option<i64>,
     ) -> Result<Response> {
         let reference = lookup_reference(reference)?;
         let cached = self
             .pull_through
             .manifest(name, &reference, query.get("ns"))?;
+        // The pull-through cache may have just written: read the generation anew.
+        let seen = seen.filter(|_| cached.is_none());
         let name = cached.as_ref().unwrap_or(name);
-        let (digest, media_type, bytes) = self.registry.get_manifest(name, &reference)?;
+        let (digest, media_type, bytes) = self.registry.get_manifest_at(name, &reference, seen)?;
         Ok(manifest_headers(Response::new(200), &digest, &media_type).body(Body::Bytes(bytes)))
     }
 
@@ -38,13 +41,16 @@ impl Api {
         name: &RepoName,
         reference: &str,
         query: &Query,
+        seen: Option<i64>,
     ) -> Result<Response> {
         let reference = lookup_reference(reference)?;
         let cached = self
             .pull_through
             .manifest(name, &reference, query.get("ns"))?;
+        // The pull-through cache may have just written: read the generation anew.
+        let seen = seen.filter(|_| cached.is_none());
         let name = cached.as_ref().unwrap_or(name);
-        let (digest, media_type, size) = self.registry.head_manifest(name, &reference)?;
+        let (digest, media_type, size) = self.registry.head_manifest_at(name, &reference, seen)?;
         Ok(manifest_headers(Response::new(200), &digest, &media_type).body(Body::Length(size)))
     }
 

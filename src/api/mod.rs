@@ -179,10 +179,10 @@ impl Api {
             (Route::Catalog, "GET") => self.catalog(&query, caller),
             (Route::Tags { name }, "GET") => self.tags(&name, &query),
             (Route::Manifest { name, reference }, "GET") => {
-                self.get_manifest(&name, &reference, &query)
+                self.get_manifest(&name, &reference, &query, caller.content_generation)
             }
             (Route::Manifest { name, reference }, "HEAD") => {
-                self.head_manifest(&name, &reference, &query)
+                self.head_manifest(&name, &reference, &query, caller.content_generation)
             }
             (Route::Manifest { name, reference }, "PUT") => {
                 let actor = crate::registry::AuditEvent::actor_of(&caller.who);

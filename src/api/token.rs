@@ -252,6 +252,7 @@ impl Api {
                                 who,
                                 policy: caller.policy.clone(),
                                 with_bearer: false,
+                                content_generation: caller.content_generation,
                             }),
                             Err(refused) => return Ok(refused),
                         }

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backups;
 pub mod blobs;
 pub mod browse;
+pub mod content;
 pub mod graph;
 pub mod groups;
 pub mod integrity;
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
     include_str!("../../migrations/0013_webhook_event_count.sql"),
+    include_str!("../../migrations/0014_add_content_generation.sql"),
 ];
 
 pub struct Db {

@@ -209,6 +209,12 @@ impl Registry {
         self.db.read(rules::closed_and_generation)
     }
 
+    /// [`Registry::access_state`] and the content generation (the manifest
+    /// read cache's, see `read_cache`), in the same one read.
+    pub fn read_state(&self) -> Result<(bool, i64, i64)> {
+        self.db.read(crate::db::content::read_state)
+    }
+
     /// Creates a token for `user`; returns the secret (shown once, never stored).
     pub fn create_token(
         &self,

@@ -5,8 +5,8 @@
 //! change the bytes it was given.
 
 use super::sessions::truncate_chars;
-use super::{protect, quota, Registry};
-use crate::db::{blobs, manifests, now, repos, search, tags};
+use super::{protect, quota, read_cache, Registry};
+use crate::db::{blobs, content, manifests, now, repos, search, tags};
 use crate::error::{Code, Error, Result};
 use crate::oci::manifest::Manifest;
 use crate::oci::{media, Algorithm, Digest, Reference, RepoName, Tag};
@@ -231,12 +231,19 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<(Digest, String, Vec<u8>)> {
-        self.db.read(|c| {
-            let (repo_id, digest) = self.resolve(c, repo, reference)?;
-            let m = manifests::manifest(c, repo_id, &digest.to_string())?
-                .ok_or_else(|| manifest_unknown(repo, reference))?;
-            Ok((digest, m.media_type, m.body))
-        })
+        self.get_manifest_at(repo, reference, None)
+    }
+
+    /// [`Registry::get_manifest`] for a request that read the content
+    /// generation `seen` when it started (`None`: read it now).
+    pub fn get_manifest_at(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        seen: Option<i64>,
+    ) -> Result<(Digest, String, Vec<u8>)> {
+        let e = self.cached_manifest(repo, reference, seen)?;
+        Ok((e.digest.clone(), e.media_type.clone(), e.body.to_vec()))
     }
 
     /// The manifest's digest, media type and size, without its bytes.
@@ -245,12 +252,55 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<(Digest, String, u64)> {
-        self.db.read(|c| {
-            let (repo_id, digest) = self.resolve(c, repo, reference)?;
-            let (media_type, size) = manifests::manifest_head(c, repo_id, &digest.to_string())?
+        self.head_manifest_at(repo, reference, None)
+    }
+
+    /// [`Registry::head_manifest`] for a request that read the content
+    /// generation `seen` when it started (`None`: read it now).
+    pub fn head_manifest_at(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        seen: Option<i64>,
+    ) -> Result<(Digest, String, u64)> {
+        let e = self.cached_manifest(repo, reference, seen)?;
+        Ok((e.digest.clone(), e.media_type.clone(), e.body.len() as u64))
+    }
+
+    /// The manifest from the read cache when nothing changed since it was
+    /// cached (the content generation `seen` at the request's start, or read
+    /// now), else from SQLite in one read transaction that also reads the
+    /// generation it is stamped with.
+    fn cached_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        seen: Option<i64>,
+    ) -> Result<std::sync::Arc<read_cache::Entry>> {
+        let key = read_cache::key(repo.as_str(), &reference.to_string());
+        let now = match seen {
+            Some(g) => g,
+            None => self.db.read(content::generation)?,
+        };
+        if let Some(e) = self.read_cache.get(now, &key) {
+            return Ok(e);
+        }
+        let (generation, entry) = self.db.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            let generation = content::generation(&tx)?;
+            let (repo_id, digest) = self.resolve(&tx, repo, reference)?;
+            let m = manifests::manifest(&tx, repo_id, &digest.to_string())?
                 .ok_or_else(|| manifest_unknown(repo, reference))?;
-            Ok((digest, media_type, size))
-        })
+            tx.commit()?;
+            let entry = read_cache::Entry {
+                digest,
+                media_type: m.media_type,
+                body: m.body.into(),
+            };
+            Ok((generation, std::sync::Arc::new(entry)))
+        })?;
+        self.read_cache.insert(generation, key, entry.clone());
+        Ok(entry)
     }
 
     /// Delete a tag, or a manifest by digest (which removes its tags too);

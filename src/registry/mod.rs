@@ -21,6 +21,7 @@ mod manifests;
 pub mod protect;
 mod pull_log;
 mod quota;
+pub mod read_cache;
 mod retention;
 mod sessions;
 mod stats;
@@ -89,6 +90,9 @@ pub struct Registry {
     pub(crate) webhooks: crate::webhook::Outbox,
     /// The web UI's last space figures (`browse::repo_summaries`).
     space_cache: Mutex<Option<browse::SpaceCache>>,
+    /// Hot manifests by tag and digest (`read_cache`: bounded, generation-checked).
+    read_cache: read_cache::ReadCache,
+    user_hashes: read_cache::UserHashes,
 }
 
 /// One page of a tags list: the tags as a JSON array, the last one, and
@@ -126,6 +130,8 @@ impl Registry {
             pull_log: pull_log::PullLog::default(),
             webhooks: crate::webhook::Outbox::default(),
             space_cache: Mutex::new(None),
+            read_cache: read_cache::ReadCache::default(),
+            user_hashes: read_cache::UserHashes::default(),
         };
         Ok(registry)
     }

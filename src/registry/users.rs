@@ -104,7 +104,28 @@ impl Registry {
         password: &str,
         ip: IpAddr,
     ) -> AuthOutcome {
-        let stored = match self.db.read(|c| users::user_hash(c, user)) {
+        self.check_password_at(auth, user, password, ip, None)
+    }
+
+    /// [`Registry::check_password`] for a request that read the access
+    /// generation `seen` when it started: the stored hash then comes from
+    /// `read_cache::UserHashes` while that generation holds.
+    pub fn check_password_at(
+        &self,
+        auth: &Authenticator,
+        user: &str,
+        password: &str,
+        ip: IpAddr,
+        seen: Option<i64>,
+    ) -> AuthOutcome {
+        if let Some(stored) = seen.and_then(|g| self.user_hashes.get(g, user)) {
+            return auth.verify(user, password, ip, |_| stored);
+        }
+        let read = self.db.read(|c| users::user_hash(c, user));
+        if let (Some(g), Ok(hash)) = (seen, &read) {
+            self.user_hashes.insert(g, user, hash.clone());
+        }
+        let stored = match read {
             Ok(hash) => hash,
             Err(e) => {
                 log::error!("looking up a user failed: {e}");

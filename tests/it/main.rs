@@ -23,6 +23,7 @@ mod manifests;
 mod persistence;
 mod pull;
 mod push;
+mod read_cache;
 mod referrers;
 mod tags_catalog;
 mod upload_bounds;
