@@ -14,6 +14,7 @@ pub mod groups;
 pub mod integrity;
 pub mod manifests;
 pub mod policies;
+pub mod publishing;
 pub mod repos;
 pub mod rules;
 pub mod search;
@@ -50,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_webhooks.sql"),
     include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
+    include_str!("../../migrations/0012_blob_publishing.sql"),
 ];
 
 pub struct Db {
