@@ -49,11 +49,45 @@ pub fn configure(cfg: &mut Config) {
     cfg.blob_store = BlobStoreConfig::S3(config(&prefix));
 }
 
-fn start() -> (String, String, String) {
-    let bin = garage_or_skip("it_s3").unwrap_or_else(|| {
+/// A cluster of the caller's own (for tests that kill a node), ready to
+/// serve S3, with the configuration of node 0 under `prefix`.
+pub fn own_cluster(prefix: &str) -> (GarageCluster, S3Config) {
+    let cluster = GarageCluster::start(garage_bin());
+    let config = S3Config {
+        endpoint: cluster.endpoint(0),
+        bucket: BUCKET.to_string(),
+        prefix: prefix.to_string(),
+        region: REGION.to_string(),
+        credentials: Credentials {
+            access_key_id: cluster.key_id.clone(),
+            secret_access_key: cluster.secret.clone(),
+        },
+    };
+    wait_ready(&config);
+    (cluster, config)
+}
+
+fn garage_bin() -> std::path::PathBuf {
+    garage_or_skip("it_s3").unwrap_or_else(|| {
         panic!("it_s3 runs the it suite on Garage: install garage (see tests/support/garage.rs)")
-    });
-    let cluster = GarageCluster::start(bin);
+    })
+}
+
+/// Waits (at most 90 s) until the start-up check passes on `config`.
+fn wait_ready(config: &S3Config) {
+    let probe = S3Client::new(config.clone()).expect("client");
+    let d = Deadline::after(Duration::from_secs(90));
+    loop {
+        match startup_check(&probe) {
+            Ok(()) => return,
+            Err(e) if !d.left() => panic!("garage never became usable: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(300)),
+        }
+    }
+}
+
+fn start() -> (String, String, String) {
+    let cluster = GarageCluster::start(garage_bin());
     let access = (
         cluster.endpoint(0),
         cluster.key_id.clone(),
@@ -73,7 +107,7 @@ fn start() -> (String, String, String) {
         .spawn()
         .expect("spawn the garage watchdog");
     *WATCHDOG.lock().unwrap_or_else(|p| p.into_inner()) = Some(watchdog);
-    let probe = S3Client::new(S3Config {
+    wait_ready(&S3Config {
         endpoint: access.0.clone(),
         bucket: BUCKET.to_string(),
         prefix: "it-probe".into(),
@@ -82,14 +116,6 @@ fn start() -> (String, String, String) {
             access_key_id: access.1.clone(),
             secret_access_key: access.2.clone(),
         },
-    })
-    .expect("client");
-    let d = Deadline::after(Duration::from_secs(90));
-    loop {
-        match startup_check(&probe) {
-            Ok(()) => return access,
-            Err(e) if !d.left() => panic!("garage never became usable: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(300)),
-        }
-    }
+    });
+    access
 }
