@@ -165,7 +165,11 @@ pub fn start(cfg: Config) -> Result<Running> {
         log::warn!("{report}");
     }
     let db_connections = (cfg.workers as u32).clamp(4, 16);
-    let store = crate::storage::s3::blobs::open_backend(&cfg.data_dir, &cfg.blob_store)?;
+    let store = crate::storage::s3::blobs::open_backend_redirecting(
+        &cfg.data_dir,
+        &cfg.blob_store,
+        cfg.s3_redirect,
+    )?;
     let mut registry =
         Registry::open_with(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
     registry.record_blob_store()?;

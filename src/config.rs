@@ -68,6 +68,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Where blobs live (`--blob-store`, `--s3-*`).
     pub blob_store: BlobStoreConfig,
+    /// `--s3-redirect`: blob GETs answer 307 to a presigned URL of the store.
+    pub s3_redirect: bool,
 }
 
 /// Where blobs live: the data folder's `blobs/` (default) or an S3 bucket.
@@ -148,6 +150,7 @@ impl Config {
             proxy: None,
             metrics: MetricsConfig::default(),
             blob_store: BlobStoreConfig::Local,
+            s3_redirect: false,
         }
     }
 
@@ -303,8 +306,9 @@ impl Config {
                 (keep, None) => format!("at most {keep} events, no age limit"),
             },
         ) + &format!(
-            "blob store:       {}\nmetrics:          {}\n",
+            "blob store:       {}{}\nmetrics:          {}\n",
             self.blob_store.describe(),
+            if self.s3_redirect { " (blob GETs: 307 to presigned URLs)" } else { "" },
             match (self.metrics.off, self.metrics.listen.as_slice()) {
                 (true, _) => "off (--metrics off)".to_string(),
                 (false, []) => "/metrics for admins and metrics tokens".to_string(),

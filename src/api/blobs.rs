@@ -58,6 +58,14 @@ impl BodySource {
     }
 }
 
+/// `--s3-redirect`: a 307 to the store's presigned URL (not cached: it expires).
+fn redirect(url: String, digest: &Digest) -> Response {
+    Response::new(307)
+        .header("Location", url)
+        .header("Docker-Content-Digest", digest.to_string())
+        .header("Cache-Control", "no-store")
+}
+
 impl Api {
     pub(super) fn get_blob(
         &self,
@@ -73,10 +81,16 @@ impl Api {
         let (body, size): (BodySource, u64) = match pulled {
             Some(BlobAnswer::Streaming { body, size }) => (BodySource::Growing(body), size),
             Some(BlobAnswer::Stored(local)) => {
+                if let Some(url) = self.registry.blob_redirect(&local, &digest)? {
+                    return Ok(redirect(url, &digest));
+                }
                 let (body, size) = self.registry.open_blob(&local, &digest)?;
                 (BodySource::of(body), size)
             }
             Some(BlobAnswer::Size(_)) | None => {
+                if let Some(url) = self.registry.blob_redirect(name, &digest)? {
+                    return Ok(redirect(url, &digest));
+                }
                 let (body, size) = self.registry.open_blob(name, &digest)?;
                 (BodySource::of(body), size)
             }

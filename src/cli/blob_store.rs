@@ -25,7 +25,7 @@ const S3_FLAGS: [&str; 5] = [
 pub(super) fn parse(
     args: &Args,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<BlobStoreConfig, UsageError> {
+) -> Result<(BlobStoreConfig, bool), UsageError> {
     let chosen = match args.value("--blob-store") {
         Some(v) => v.to_string(),
         None => env("REGISTRY_STORAGE")
@@ -37,7 +37,10 @@ pub(super) fn parse(
             if let Some(f) = S3_FLAGS.iter().find(|f| args.value(f).is_some()) {
                 return Err(usage(format!("{f} goes with --blob-store s3")));
             }
-            Ok(BlobStoreConfig::Local)
+            if args.has("--s3-redirect") {
+                return Err(usage("--s3-redirect goes with --blob-store s3"));
+            }
+            Ok((BlobStoreConfig::Local, false))
         }
         "s3" => {
             let flags = S3Flags {
@@ -47,9 +50,8 @@ pub(super) fn parse(
                 region: args.value("--s3-region").map(str::to_string),
                 credentials_file: args.value("--s3-credentials-file").map(PathBuf::from),
             };
-            S3Config::resolve(&flags, env)
-                .map(BlobStoreConfig::S3)
-                .map_err(usage)
+            let config = S3Config::resolve(&flags, env).map_err(usage)?;
+            Ok((BlobStoreConfig::S3(config), args.has("--s3-redirect")))
         }
         other => Err(usage(format!("--blob-store: {other:?}: write local or s3"))),
     }

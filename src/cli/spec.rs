@@ -224,6 +224,7 @@ const SERVER_FLAGS: &[Flag] = &[
     valued("--s3-bucket", "NAME", "S3 bucket (env REGISTRY_STORAGE_S3_BUCKET)"),
     valued("--s3-prefix", "P", "key prefix in the bucket (env REGISTRY_STORAGE_S3_ROOTDIRECTORY)"),
     valued("--s3-region", "R", "S3 region (default garage; env REGISTRY_STORAGE_S3_REGION)"),
+    switch("--s3-redirect", "answer blob GETs with a 307 to a presigned URL of the store"),
     valued(
         "--s3-credentials-file",
         "FILE",

@@ -225,6 +225,22 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// `--s3-redirect`: a URL `repo` may fetch `digest` from directly, once
+    /// the repository is checked to link it (`None`: serve the bytes).
+    pub fn blob_redirect(
+        &self,
+        repo: &crate::oci::RepoName,
+        digest: &Digest,
+    ) -> Result<Option<String>> {
+        let Some(url) = self.store.redirect_url(digest) else {
+            return Ok(None);
+        };
+        self.blob_size(repo, digest)?;
+        Ok(Some(url))
+    }
+}
+
 /// The settings key naming the blob store `serve` last used.
 const BLOB_STORE_SETTING: &str = "blob_store";
 

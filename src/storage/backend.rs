@@ -116,6 +116,11 @@ pub trait BlobBackend: Send + Sync {
     fn list_staged(&self) -> io::Result<Vec<StagedUpload>>;
     /// Abort one of them.
     fn abort_staged(&self, staged: &StagedUpload) -> io::Result<()>;
+    /// A URL a client may GET `digest` from directly (`--s3-redirect`);
+    /// `None`: serve the bytes.
+    fn redirect_url(&self, _digest: &Digest) -> Option<String> {
+        None
+    }
     /// The object store's configuration (`None` for the local folder).
     fn s3_config(&self) -> Option<&crate::storage::s3::S3Config> {
         None

@@ -27,7 +27,12 @@ pub const BLOBS_PREFIX: &str = "blobs/";
 pub struct S3Blobs {
     client: Arc<S3Client>,
     folder: BlobStore,
+    /// `--s3-redirect`: blob GETs answer 307 to a presigned URL.
+    redirect: bool,
 }
+
+/// How long a presigned blob URL of `--s3-redirect` stays valid.
+pub const REDIRECT_VALID_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// The S3 error as an I/O error that keeps it (see [`s3_error_of`]).
 pub fn io_error(e: S3Error) -> io::Error {
@@ -87,6 +92,16 @@ pub fn open_backend(
     data_dir: &Path,
     choice: &crate::config::BlobStoreConfig,
 ) -> crate::error::Result<Box<dyn BlobBackend>> {
+    open_backend_redirecting(data_dir, choice, false)
+}
+
+/// [`open_backend`]; with `redirect` (`--s3-redirect`) an S3 store answers
+/// blob GETs with a 307 to a presigned URL.
+pub fn open_backend_redirecting(
+    data_dir: &Path,
+    choice: &crate::config::BlobStoreConfig,
+    redirect: bool,
+) -> crate::error::Result<Box<dyn BlobBackend>> {
     use crate::error::Error;
     let folder = BlobStore::open(data_dir).map_err(|e| Error::io("opening the blob store", e))?;
     match choice {
@@ -96,7 +111,7 @@ pub fn open_backend(
                 .map_err(|e| Error::internal(format!("S3 blob store: {e}")))?;
             super::check::startup_check(&client).map_err(Error::internal)?;
             log::info!("blobs in {}", config.describe());
-            Ok(Box::new(S3Blobs::new(client, folder)))
+            Ok(Box::new(S3Blobs::new(client, folder).redirecting(redirect)))
         }
     }
 }
@@ -107,7 +122,14 @@ impl S3Blobs {
         S3Blobs {
             client: Arc::new(client),
             folder,
+            redirect: false,
         }
+    }
+
+    /// With `on`, blob GETs are answered by a 307 to a presigned URL.
+    pub fn redirecting(mut self, on: bool) -> S3Blobs {
+        self.redirect = on;
+        self
     }
 
     pub fn client(&self) -> &S3Client {
@@ -242,6 +264,13 @@ impl BlobBackend for S3Blobs {
                 upload_id: u.upload_id,
             })
             .collect())
+    }
+
+    fn redirect_url(&self, digest: &Digest) -> Option<String> {
+        self.redirect.then(|| {
+            self.client
+                .presigned_get(&object_name(digest), REDIRECT_VALID_FOR)
+        })
     }
 
     fn s3_config(&self) -> Option<&super::S3Config> {
