@@ -165,7 +165,14 @@ pub fn start(cfg: Config) -> Result<Running> {
         log::warn!("{report}");
     }
     let db_connections = (cfg.workers as u32).clamp(4, 16);
-    let mut registry = Registry::open(&cfg.data_dir, cfg.delete_enabled, db_connections)?;
+    let store = crate::storage::s3::blobs::open_backend_redirecting(
+        &cfg.data_dir,
+        &cfg.blob_store,
+        cfg.s3_redirect,
+    )?;
+    let mut registry =
+        Registry::open_with(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
+    registry.record_blob_store()?;
     registry.set_upload_limits(crate::registry::UploadLimits {
         max_blob_size: cfg.max_blob_size,
         disk_reserve: cfg.disk_reserve,

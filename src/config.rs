@@ -66,6 +66,28 @@ pub struct Config {
     pub proxy: Option<crate::upstream::ProxyEnv>,
     /// `/metrics` and its listener (`--metrics`, `--metrics-listen`).
     pub metrics: MetricsConfig,
+    /// Where blobs live (`--blob-store`, `--s3-*`).
+    pub blob_store: BlobStoreConfig,
+    /// `--s3-redirect`: blob GETs answer 307 to a presigned URL of the store.
+    pub s3_redirect: bool,
+}
+
+/// Where blobs live: the data folder's `blobs/` (default) or an S3 bucket.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum BlobStoreConfig {
+    #[default]
+    Local,
+    S3(crate::storage::s3::S3Config),
+}
+
+impl BlobStoreConfig {
+    /// One line for `check-config` (never the secret).
+    pub fn describe(&self) -> String {
+        match self {
+            BlobStoreConfig::Local => "local (the data folder's blobs/)".into(),
+            BlobStoreConfig::S3(c) => c.describe(),
+        }
+    }
 }
 
 /// Metrics: whether requests are counted, and the unauthenticated listener
@@ -127,6 +149,8 @@ impl Config {
             audit: crate::registry::AuditRetention::default(),
             proxy: None,
             metrics: MetricsConfig::default(),
+            blob_store: BlobStoreConfig::Local,
+            s3_redirect: false,
         }
     }
 
@@ -282,7 +306,9 @@ impl Config {
                 (keep, None) => format!("at most {keep} events, no age limit"),
             },
         ) + &format!(
-            "metrics:          {}\n",
+            "blob store:       {}{}\nmetrics:          {}\n",
+            self.blob_store.describe(),
+            if self.s3_redirect { " (blob GETs: 307 to presigned URLs)" } else { "" },
             match (self.metrics.off, self.metrics.listen.as_slice()) {
                 (true, _) => "off (--metrics off)".to_string(),
                 (false, []) => "/metrics for admins and metrics tokens".to_string(),

@@ -152,6 +152,9 @@ pub enum Error {
     /// out, refused, sent wrong bytes) and the content is not cached. The
     /// message says which upstream and why (it holds no credentials).
     Upstream(String),
+    /// 503 UNKNOWN: the blob store (S3) cannot be reached or is failing;
+    /// nothing was recorded, the client may retry. The message names the store.
+    StoreUnavailable(String),
     /// 500 UNKNOWN: a server-side failure; the client sees a request id.
     Internal {
         context: String,
@@ -208,6 +211,7 @@ impl Error {
             Error::NoSpace(_)
             | Error::BelowDiskReserve { .. }
             | Error::Upstream(_)
+            | Error::StoreUnavailable(_)
             | Error::Internal { .. } => Code::Unknown,
         }
     }
@@ -224,6 +228,7 @@ impl Error {
             Error::BlobTooLarge { .. } => 413,
             Error::NoSpace(_) | Error::BelowDiskReserve { .. } => 507,
             Error::Upstream(_) => 502,
+            Error::StoreUnavailable(_) => 503,
             Error::Internal { .. } => 500,
         }
     }
@@ -234,7 +239,8 @@ impl Error {
             Error::Client { message, .. }
             | Error::NoEndpoint(message)
             | Error::InvalidParameter(message)
-            | Error::Upstream(message) => message.clone(),
+            | Error::Upstream(message)
+            | Error::StoreUnavailable(message) => message.clone(),
             Error::UploadOutOfOrder { .. }
             | Error::ManifestTooLarge { .. }
             | Error::TooManyTagParams { .. }
@@ -303,9 +309,10 @@ impl fmt::Display for Error {
             Error::TooManyTagParams { limit } => {
                 write!(f, "too many tag parameters (at most {limit})")
             }
-            Error::NoEndpoint(m) | Error::InvalidParameter(m) | Error::Upstream(m) => {
-                write!(f, "{m}")
-            }
+            Error::NoEndpoint(m)
+            | Error::InvalidParameter(m)
+            | Error::Upstream(m)
+            | Error::StoreUnavailable(m) => write!(f, "{m}"),
             Error::NoSpace(m) => write!(f, "no space left on the data folder's disk: {m}"),
             Error::BlobTooLarge { limit } => write!(
                 f,

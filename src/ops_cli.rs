@@ -43,7 +43,18 @@ pub fn open_existing(
         )
         .into());
     }
-    Ok(Registry::open(data_dir, true, db_connections)?)
+    let registry = Registry::open(data_dir, true, db_connections)?;
+    // The blob store `serve` recorded: never the local blobs/ of an S3 registry.
+    let Some(flags) = registry.recorded_s3_store()? else {
+        return Ok(registry);
+    };
+    drop(registry);
+    let env = |k: &str| std::env::var(k).ok();
+    let config = soute::storage::s3::S3Config::resolve(&flags, &env)
+        .map_err(|e| format!("this registry keeps its blobs in S3: {e}"))?;
+    let choice = soute::config::BlobStoreConfig::S3(config);
+    let store = soute::storage::s3::blobs::open_backend(data_dir, &choice)?;
+    Ok(Registry::open_with(data_dir, true, db_connections, store)?)
 }
 
 fn open(data_dir: &Path) -> Res<Registry> {

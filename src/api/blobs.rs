@@ -3,7 +3,8 @@
 //!
 //! They must never serve a blob the repository does not link (the registry
 //! checks) nor read a blob into memory: the body is the file (or, for a
-//! blob the pull-through cache is fetching, the file as it grows).
+//! blob the pull-through cache is fetching, the file as it grows; for an
+//! S3 store, the object streamed from a ranged GET).
 
 use super::envelope::error_response;
 use super::headers::blob_headers;
@@ -13,6 +14,7 @@ use super::Api;
 use crate::error::{Code, Error, Result};
 use crate::http::{Body, Request, Response};
 use crate::oci::{Digest, RepoName};
+use crate::storage::backend::{BlobBody, RemoteBlob};
 use crate::upstream::BlobAnswer;
 use serde_json::json;
 use std::fs::File;
@@ -23,7 +25,27 @@ enum BodySource {
     Growing(Box<dyn crate::http::Growing>),
 }
 
+/// An object of a remote blob store, streamed as it is read.
+struct RemoteBody(RemoteBlob);
+
+impl crate::http::Growing for RemoteBody {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+        self.0.read_at(buf, pos)
+    }
+
+    fn complete(&self) -> Option<File> {
+        None
+    }
+}
+
 impl BodySource {
+    fn of(body: BlobBody) -> BodySource {
+        match body {
+            BlobBody::File(file) => BodySource::File(file),
+            BlobBody::Remote(remote) => BodySource::Growing(Box::new(RemoteBody(remote))),
+        }
+    }
+
     fn part(self, offset: u64, len: u64) -> Body {
         match self {
             BodySource::File(file) => Body::File { file, offset, len },
@@ -34,6 +56,14 @@ impl BodySource {
             },
         }
     }
+}
+
+/// `--s3-redirect`: a 307 to the store's presigned URL (not cached: it expires).
+fn redirect(url: String, digest: &Digest) -> Response {
+    Response::new(307)
+        .header("Location", url)
+        .header("Docker-Content-Digest", digest.to_string())
+        .header("Cache-Control", "no-store")
 }
 
 impl Api {
@@ -51,12 +81,18 @@ impl Api {
         let (body, size): (BodySource, u64) = match pulled {
             Some(BlobAnswer::Streaming { body, size }) => (BodySource::Growing(body), size),
             Some(BlobAnswer::Stored(local)) => {
-                let (file, size) = self.registry.open_blob(&local, &digest)?;
-                (BodySource::File(file), size)
+                if let Some(url) = self.registry.blob_redirect(&local, &digest)? {
+                    return Ok(redirect(url, &digest));
+                }
+                let (body, size) = self.registry.open_blob(&local, &digest)?;
+                (BodySource::of(body), size)
             }
             Some(BlobAnswer::Size(_)) | None => {
-                let (file, size) = self.registry.open_blob(name, &digest)?;
-                (BodySource::File(file), size)
+                if let Some(url) = self.registry.blob_redirect(name, &digest)? {
+                    return Ok(redirect(url, &digest));
+                }
+                let (body, size) = self.registry.open_blob(name, &digest)?;
+                (BodySource::of(body), size)
             }
         };
         let resp = blob_headers(Response::new(200), &digest);

@@ -8,6 +8,7 @@
 mod access;
 mod args;
 mod audit;
+mod blob_store;
 mod quota;
 mod retention;
 mod spec;
@@ -463,6 +464,7 @@ fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
         Some("off") => cfg.metrics.off = true,
         Some(v) => return Err(usage(format!("--metrics: {v:?}: write on or off"))),
     }
+    (cfg.blob_store, cfg.s3_redirect) = blob_store::parse(args, env)?;
     Ok(cfg)
 }
 

@@ -219,6 +219,17 @@ const SERVER_FLAGS: &[Flag] = &[
         "on|off",
         "count requests for /metrics (default on; off: no /metrics, the benchmark's baseline)",
     ),
+    valued("--blob-store", "local|s3", "where blobs live (default local: DIR/blobs/)"),
+    valued("--s3-endpoint", "URL", "S3 endpoint, http(s)://host[:port] (env REGISTRY_STORAGE_S3_REGIONENDPOINT)"),
+    valued("--s3-bucket", "NAME", "S3 bucket (env REGISTRY_STORAGE_S3_BUCKET)"),
+    valued("--s3-prefix", "P", "key prefix in the bucket (env REGISTRY_STORAGE_S3_ROOTDIRECTORY)"),
+    valued("--s3-region", "R", "S3 region (default garage; env REGISTRY_STORAGE_S3_REGION)"),
+    switch("--s3-redirect", "answer blob GETs with a 307 to a presigned URL of the store"),
+    valued(
+        "--s3-credentials-file",
+        "FILE",
+        "AWS-format credentials, mode 0600 (default: env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+    ),
 ];
 
 /// Every sub-command, in the order the general help lists them.

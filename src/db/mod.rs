@@ -15,6 +15,7 @@ pub mod groups;
 pub mod integrity;
 pub mod manifests;
 pub mod policies;
+pub mod publishing;
 pub mod repos;
 pub mod rules;
 pub mod search;
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_webhooks.sql"),
     include_str!("../../migrations/0010_add_tag_history_ui_sessions.sql"),
     include_str!("../../migrations/0011_add_policies.sql"),
+    include_str!("../../migrations/0012_blob_publishing.sql"),
     include_str!("../../migrations/0013_webhook_event_count.sql"),
     include_str!("../../migrations/0014_add_content_generation.sql"),
 ];

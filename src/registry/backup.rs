@@ -154,7 +154,7 @@ impl Registry {
         let mut beat = Instant::now();
         for (key, size) in &blobs {
             let digest = Digest::parse(key)?;
-            match target.import_blob(&self.store, &digest) {
+            match self.store.export_to(target, &digest) {
                 Ok(Imported::Linked) => report.linked += 1,
                 Ok(Imported::Copied(actual)) => {
                     report.copied += 1;
@@ -186,6 +186,7 @@ impl Registry {
             .map_err(|e| Error::io("syncing the backup's folders", e))?;
         report.tls_files = self
             .store
+            .folder()
             .copy_tls(target)
             .map_err(|e| Error::io("copying tls/", e))?;
         for (alg, list) in &sums {

@@ -1,8 +1,8 @@
 //! The registry side of a streamed pull-through download: where its partial
 //! file lives (`upstream-partial/` in the data folder, one file per digest,
 //! kept across restarts so a broken download resumes), and its commit once
-//! the caller verified its digest: fsynced file → rename into `blobs/` →
-//! row, under the write lock, as an upload's commit.
+//! the caller verified its digest: fsynced file → the blob backend → row,
+//! as an upload's commit (`blob_commit`).
 //!
 //! It must never commit a file whose digest the caller did not check, nor
 //! talk to the network.
@@ -57,7 +57,7 @@ impl Registry {
 
     /// Where the store keeps `digest` once committed.
     pub fn blob_file_path(&self, digest: &Digest) -> PathBuf {
-        self.store.blob_path(digest)
+        self.store.folder().blob_path(digest)
     }
 
     /// Commit the downloaded file `path` (fsynced, `size` bytes, its digest
@@ -73,17 +73,8 @@ impl Registry {
         size: u64,
     ) -> Result<()> {
         let key = digest.to_string();
-        // Under the write lock from the existence check to the row, so GC
-        // (which deletes rows under the same lock) cannot interleave.
-        self.db.write(|tx| {
-            if blobs::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
-                std::fs::remove_file(path).map_err(|e| Error::io("removing a download", e))?;
-            } else {
-                self.store
-                    .commit_file(path, digest)
-                    .map_err(|e| Error::io("committing a downloaded blob", e))?;
-                blobs::insert_blob(tx, &key, size)?;
-            }
+        // `commit_blob` orders the publish against GC (see blob_commit.rs).
+        self.commit_blob(path, digest, size, &|tx| {
             let repo_id = repos::ensure_repo(tx, repo.as_str())?;
             blobs::link_blob(tx, repo_id, &key)?;
             upstreams::mark_cached_repo(tx, repo_id, upstream)

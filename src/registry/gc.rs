@@ -167,7 +167,7 @@ impl Registry {
         for (id, _) in &plan.uploads {
             if let Ok(id) = UploadId::parse(id) {
                 self.forget_session(&id);
-                if let Err(e) = self.store.remove_upload(&id) {
+                if let Err(e) = self.store.folder().remove_upload(&id) {
                     log::warn!("could not remove the file of expired upload {id}: {e}");
                 }
             }
@@ -183,6 +183,10 @@ impl Registry {
                 }
                 Err(e) => log::warn!("could not remove the partial download {name}: {e}"),
             }
+        }
+        // Multipart uploads of an object store a dead publish left behind.
+        for what in self.abort_stale_multipart(policy.upload_ttl_secs)? {
+            report.uploads_expired.push(Removed { what, bytes: 0 });
         }
         let r = &report;
         for e in &r.evicted {
@@ -222,6 +226,9 @@ impl Registry {
     /// Unlink the files GC queued, each under the write lock and only while no
     /// row exists for its digest. Cheap when the queue is empty (start-up runs it).
     pub fn empty_trash(&self) -> Result<usize> {
+        if self.store.is_remote() {
+            return self.empty_trash_remote();
+        }
         if self.db.read(trash::trash)?.is_empty() {
             return Ok(0);
         }
@@ -232,7 +239,7 @@ impl Registry {
                 if blobs::blob_size(tx, key)?.is_none() {
                     if let Ok(digest) = Digest::parse(key) {
                         self.store
-                            .remove_blob(&digest)
+                            .remove(&digest)
                             .map_err(|e| Error::io(format!("removing blob {key}"), e))?;
                         removed += 1;
                     }

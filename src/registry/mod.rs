@@ -8,6 +8,7 @@
 mod access;
 mod audit;
 mod backup;
+mod blob_commit;
 mod browse;
 mod browse_delete;
 mod cache_space;
@@ -61,16 +62,17 @@ pub use verify::{VerifyProgress, VerifyReport};
 use crate::db::{self, Db};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Digest, RepoName, UploadId};
+use crate::storage::backend::{BlobBackend, BlobBody};
 use crate::storage::BlobStore;
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub struct Registry {
     data_dir: PathBuf,
     pub(crate) db: Db,
-    pub(crate) store: BlobStore,
+    /// Where blob bytes live: the data folder's `blobs/` or an object store.
+    pub(crate) store: Box<dyn BlobBackend>,
     /// In-memory state (running hash) of upload sessions, one lock per session.
     sessions: Mutex<HashMap<String, Arc<Mutex<Option<uploads::Session>>>>>,
     delete_enabled: bool,
@@ -111,7 +113,17 @@ impl Registry {
     pub fn open(data_dir: &Path, delete_enabled: bool, db_connections: u32) -> Result<Registry> {
         let store =
             BlobStore::open(data_dir).map_err(|e| Error::io("opening the blob store", e))?;
-        let db_path = store.layout().db();
+        Self::open_with(data_dir, delete_enabled, db_connections, Box::new(store))
+    }
+
+    /// [`Registry::open`] with blobs in `store` (made on `data_dir`'s folder).
+    pub fn open_with(
+        data_dir: &Path,
+        delete_enabled: bool,
+        db_connections: u32,
+        store: Box<dyn BlobBackend>,
+    ) -> Result<Registry> {
+        let db_path = store.folder().layout().db();
         // Created 0600 before SQLite sees it, which gives -wal and -shm the same mode.
         crate::storage::create_private_file(&db_path)
             .map_err(|e| Error::io(format!("creating {}", db_path.display()), e))?;
@@ -168,11 +180,12 @@ impl Registry {
             self.db.read(db::uploads::upload_ids)?.into_iter().collect();
         let files = self
             .store
+            .folder()
             .upload_files()
             .map_err(|e| Error::io("listing uploads", e))?;
         for name in files.into_iter().filter(|f| !live.contains(f)) {
             log::info!("removing orphan upload file uploads/{name}");
-            if let Err(e) = self.store.remove_upload_file(&name) {
+            if let Err(e) = self.store.folder().remove_upload_file(&name) {
                 log::warn!("could not remove uploads/{name}: {e}");
             }
         }
@@ -192,12 +205,17 @@ impl Registry {
         size.ok_or_else(unknown)
     }
 
-    /// Open a blob `repo` may serve: the file and its size.
-    pub fn open_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(File, u64)> {
+    /// Where this registry's blobs are (for `check-config` and the log).
+    pub fn blob_store(&self) -> &dyn BlobBackend {
+        self.store.as_ref()
+    }
+
+    /// Open a blob `repo` may serve: its bytes and its size.
+    pub fn open_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(BlobBody, u64)> {
         let size = self.blob_size(repo, digest)?;
-        match self.store.open_blob(digest) {
-            Ok(file) => Ok((file, size)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match self.store.open(digest) {
+            Ok(Some(body)) => Ok((body, size)),
+            Ok(None) => {
                 log::error!(
                     "blob {digest} is recorded but its file is missing; run `soute verify`"
                 );
@@ -206,7 +224,7 @@ impl Registry {
                     format!("blob {digest} is missing from storage"),
                 ))
             }
-            Err(e) => Err(Error::io(format!("opening blob {digest}"), e)),
+            Err(e) => Err(self.store_error(&format!("opening blob {digest}"), e)),
         }
     }
 

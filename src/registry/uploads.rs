@@ -10,7 +10,7 @@
 //! a chunk refused before or while it streams leaves the session as it was.
 //!
 //! It must never record a length before its bytes are fsynced, nor insert a
-//! blob row before its file is renamed into `blobs/`.
+//! blob row before the blob backend holds its bytes (`blob_commit`).
 
 use super::sessions::{
     too_many, DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT,
@@ -86,7 +86,7 @@ impl Registry {
     pub(super) fn blob_stored(&self, digest: &Digest) -> Result<bool> {
         let key = digest.to_string();
         let row = self.db.read(|c| blobs::blob_size(c, &key))?;
-        Ok(row.is_some() && self.store.blob_exists(digest))
+        Ok(row.is_some() && self.blob_bytes_present(digest))
     }
 
     /// Begin a new upload session in `repo` for `client` (its address).
@@ -129,6 +129,7 @@ impl Registry {
             )));
         }
         self.store
+            .folder()
             .create_upload(id)
             .map_err(|e| Error::io("creating upload file", e))?;
         // A session lost to a power cut costs the client one retry: no fsync.
@@ -137,7 +138,7 @@ impl Registry {
             uploads::create_upload(tx, id.as_str(), repo_id, alg.as_str())
         });
         if created.is_err() {
-            let _ = self.store.remove_upload(id);
+            let _ = self.store.folder().remove_upload(id);
         }
         created
     }
@@ -294,20 +295,14 @@ impl Registry {
         file.sync_all()
             .map_err(|e| Error::io("syncing upload", e))?;
         drop(file);
-        // The write lock is held from the existence check to the row insert, so
-        // GC (which deletes rows under the same lock) cannot interleave.
-        self.db.write(|tx| {
+        // Quota first, on a read (so a refused blob is not published), and
+        // again in the transaction that links it (concurrent uploads).
+        self.db
+            .read(|c| super::quota::check_link(c, repo.as_str(), &key, size))?;
+        // `commit_blob` orders the publish against GC (see blob_commit.rs).
+        let path = self.store.folder().upload_path(id);
+        self.commit_blob(&path, digest, size, &|tx| {
             super::quota::check_link(tx, repo.as_str(), &key, size)?;
-            if blobs::blob_size(tx, &key)?.is_some() && self.store.blob_exists(digest) {
-                self.store
-                    .remove_upload(id)
-                    .map_err(|e| Error::io("removing upload", e))?;
-            } else {
-                self.store
-                    .commit_upload(id, digest)
-                    .map_err(|e| Error::io("committing blob", e))?;
-                blobs::insert_blob(tx, &key, size)?;
-            }
             let repo_id = repos::ensure_repo(tx, repo.as_str())?;
             blobs::link_blob(tx, repo_id, &key)?;
             uploads::delete_upload(tx, id.as_str())?;
@@ -349,7 +344,7 @@ impl Registry {
         // Under the write lock, as a normal commit: GC cannot remove the blob
         // between this check and the link.
         self.db.write(|tx| {
-            if blobs::blob_size(tx, &key)?.is_none() || !self.store.blob_exists(digest) {
+            if blobs::blob_size(tx, &key)?.is_none() || !self.blob_bytes_present(digest) {
                 return Err(Error::client(
                     Code::BlobUploadInvalid,
                     format!("blob {digest} was removed during the upload; upload it again"),
@@ -358,6 +353,7 @@ impl Registry {
             let size = blobs::blob_size(tx, &key)?.unwrap_or(0);
             super::quota::check_link(tx, repo.as_str(), &key, size)?;
             self.store
+                .folder()
                 .remove_upload(id)
                 .map_err(|e| Error::io("removing upload", e))?;
             let repo_id = repos::ensure_repo(tx, repo.as_str())?;
@@ -374,6 +370,7 @@ impl Registry {
         self.db
             .write(|tx| uploads::delete_upload(tx, id.as_str()))?;
         self.store
+            .folder()
             .remove_upload(id)
             .map_err(|e| Error::io("removing upload", e))?;
         *guard = None;
@@ -402,6 +399,7 @@ impl Registry {
         let alg = Algorithm::parse(&row.algorithm)?;
         let mut file = self
             .store
+            .folder()
             .open_upload(id)
             .map_err(|e| Error::io("opening upload", e))?;
         let on_disk = file

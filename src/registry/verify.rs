@@ -68,8 +68,8 @@ impl Registry {
         // Files first, rows second: a blob committed in between is seen as a row.
         let files = self
             .store
-            .blob_files()
-            .map_err(|e| Error::io("listing blobs/", e))?;
+            .list()
+            .map_err(|e| self.store_error("listing the stored blobs", e))?;
         let rows = self.db.read(graph::blobs)?;
         progress(VerifyProgress::Start {
             blobs: rows.len() as u64,
@@ -86,7 +86,7 @@ impl Registry {
                 }
             };
             let mut hashed = 0u64;
-            let outcome = self.store.hash_blob(&digest, &mut |n| {
+            let outcome = self.store.hash(&digest, &mut |n| {
                 hashed += n;
                 progress(VerifyProgress::Bytes(n));
             });
@@ -100,9 +100,14 @@ impl Registry {
                     "blob {digest}: damaged, its bytes hash to {actual}"
                 )),
                 Ok(_) => None,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Some(format!("blob {digest}: the file is missing"))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(format!(
+                    "blob {digest}: the {} is missing",
+                    if self.store.is_remote() {
+                        "object"
+                    } else {
+                        "file"
+                    }
+                )),
                 Err(e) => Some(format!("blob {digest}: cannot read the file: {e}")),
             };
             if let Some(p) = problem {
@@ -155,7 +160,13 @@ impl Registry {
                 continue;
             }
             r.orphans.push(format!("{} ({} bytes)", file.rel, file.len));
-            if repair {
+            if repair && self.store.is_remote() {
+                if let Some(d) = &file.digest {
+                    if self.remove_orphan_object(&d.to_string())? {
+                        r.repaired.push(format!("removed orphan {}", file.rel));
+                    }
+                }
+            } else if repair {
                 // Under the write lock no upload is between rename and row.
                 let removed = self.db.write(|tx| {
                     if let Some(d) = &file.digest {
@@ -164,7 +175,7 @@ impl Registry {
                         }
                     }
                     self.store
-                        .remove_blob_file(file)
+                        .remove_listed(file)
                         .map_err(|e| Error::io(format!("removing {}", file.rel), e))?;
                     Ok(true)
                 })?;
@@ -176,6 +187,7 @@ impl Registry {
         let sessions: HashSet<String> = self.db.read(uploads::upload_ids)?.into_iter().collect();
         let uploads = self
             .store
+            .folder()
             .upload_files_with_age()
             .map_err(|e| Error::io("listing uploads/", e))?;
         let now = SystemTime::now();
@@ -189,6 +201,7 @@ impl Registry {
                 .is_ok_and(|age| age >= UPLOAD_ORPHAN_AGE);
             if repair && old {
                 self.store
+                    .folder()
                     .remove_upload_file(&name)
                     .map_err(|e| Error::io(format!("removing uploads/{name}"), e))?;
                 r.repaired.push(format!("removed orphan uploads/{name}"));

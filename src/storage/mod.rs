@@ -9,6 +9,7 @@
 //!
 //! It must never run SQL or decide whether a blob may be served.
 
+pub mod backend;
 pub mod layout;
 pub mod s3;
 pub mod space;
@@ -299,11 +300,20 @@ impl BlobStore {
             }
             Err(_) => {} // other filesystem (EXDEV) or no links there: copy
         }
+        self.import_reader(digest, &mut File::open(&from)?)
+    }
+
+    /// Put `digest` into this store from the bytes of `input` (a remote
+    /// blob): through a temporary name, hashed on the way, fsynced, renamed.
+    pub fn import_reader(&self, digest: &Digest, input: &mut dyn Read) -> io::Result<Imported> {
+        let dest = self.blob_path(digest);
+        if let Some(shard) = dest.parent() {
+            create_private_dir(shard)?;
+        }
         let tmp = self.layout.blob_partial(digest);
-        let mut input = File::open(&from)?;
         let mut out =
             private_file(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;
-        let (_, actual) = hash_reader(&mut input, digest.algorithm(), &mut out, &mut |_| {})?;
+        let (_, actual) = hash_reader(input, digest.algorithm(), &mut out, &mut |_| {})?;
         out.sync_all()?;
         drop(out);
         fs::rename(&tmp, &dest)?;
@@ -409,7 +419,7 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path, &fs::Metadata) -> io::Result<()>) -
 }
 
 /// Copy `input` to `out` while hashing: (bytes, digest).
-fn hash_reader(
+pub(crate) fn hash_reader(
     input: &mut dyn Read,
     alg: Algorithm,
     out: &mut dyn Write,

@@ -14,6 +14,9 @@
 //! (`raw_exchange`, `send_and_read`, `connect`) and `call_chunked`, shadowed
 //! below, get the credentials inserted after their request line.
 //!
+//! Blob store (`crate::BLOB_STORE`): `None` keeps blobs in the data folder;
+//! `tests/it_s3` sets each registry's blobs on its Garage cluster.
+//!
 //! External mode (`SOUTE_TEST_EXTERNAL_URL=http://127.0.0.1:5000`): the tests
 //! talk to an already running registry (used to check the tests' own request
 //! logic against CNCF distribution). Repository names then get a unique prefix
@@ -174,6 +177,9 @@ impl TestRegistry {
             cfg.workers = defaults.workers;
             cfg.gc_interval = defaults.gc_interval;
             set_auth_mode(cfg);
+            if let Some(blob_store) = crate::BLOB_STORE {
+                blob_store(cfg);
+            }
             tweak(cfg);
         });
         let reg = TestRegistry {

@@ -12,6 +12,8 @@ mod harness;
 /// No users: the registry is open (tests/it_basic and tests/it_token run the
 /// same modules with credentials).
 pub const AUTH_MODE: harness::AuthMode = harness::AuthMode::Open;
+/// Blobs in the data folder (tests/it_s3 puts them on Garage).
+pub const BLOB_STORE: Option<fn(&mut soute::config::Config)> = None;
 
 mod access;
 mod bad_input;

@@ -14,6 +14,8 @@ mod harness;
 
 /// This binary's mode (see `tests/it/harness.rs`).
 pub const AUTH_MODE: harness::AuthMode = harness::AuthMode::Basic;
+/// Blobs in the data folder (tests/it_s3 puts them on Garage).
+pub const BLOB_STORE: Option<fn(&mut soute::config::Config)> = None;
 
 #[path = "../it/bad_input.rs"]
 mod bad_input;

@@ -243,6 +243,18 @@ root_domain = ".s3.garage.localhost"
         format!("http://127.0.0.1:{}", self.nodes[i].s3_port)
     }
 
+    /// The process ids of the running nodes and the cluster's folder (for a
+    /// watchdog that stops a cluster held in a static, see tests/it_s3).
+    #[allow(dead_code)] // tests/it_s3 only
+    pub fn pids_and_dir(&self) -> (Vec<u32>, PathBuf) {
+        let pids = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.child.as_ref().map(Child::id))
+            .collect();
+        (pids, self._dir.path().to_path_buf())
+    }
+
     /// SIGKILL node `i` and reap it.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.nodes[i].child.take() {

@@ -41,6 +41,8 @@ const MAX_LIST_PAGES: usize = 100_000;
 pub struct ObjectEntry {
     pub name: String,
     pub size: u64,
+    /// `LastModified` as the store reports it (RFC 3339), "" when absent.
+    pub modified: String,
 }
 
 /// A multipart upload started and neither completed nor aborted.
@@ -402,6 +404,7 @@ impl S3Client {
                 out.push(ObjectEntry {
                     name: self.strip_prefix(&c.key),
                     size: c.size.unwrap_or(0),
+                    modified: c.last_modified.unwrap_or_default(),
                 });
             }
             match parsed.next_continuation_token {

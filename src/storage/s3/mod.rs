@@ -1,13 +1,14 @@
 //! storage::s3: blobs on an S3-compatible object store (issue L, first
 //! slice). The configuration ([`config`]), a synchronous client for the
 //! calls a registry needs ([`client`]), streamed multipart uploads with a
-//! bounded part size ([`multipart`]) and the start-up check ([`check`]).
+//! bounded part size ([`multipart`]), the start-up check ([`check`]) and the
+//! registry's blob backend on top of them ([`blobs`], `--blob-store s3`).
 //!
-//! Not wired into the registry yet: nothing in `registry/` or `api/` calls
-//! it (see ARCHITECTURE.md, "Object store"). It must NEVER run SQL, decide
+//! See ARCHITECTURE.md, "Object store". It must NEVER run SQL, decide
 //! whether a blob may be served, hold a whole object or part in memory, or
 //! put a secret in a message.
 
+pub mod blobs;
 pub mod check;
 pub mod client;
 pub mod config;
