@@ -2,9 +2,12 @@
 //! data. `history` drives `soute tag history|rollback` beside a running
 //! serve; `pages` checks the HTML, headers, sessions, CSRF and permissions
 //! over HTTP; `browser` runs the headless Chromium script of `tests/ui/`
-//! (playwright-core, axe-core) and asserts on what it reports.
+//! (playwright-core, axe-core) and asserts on what it reports; `bounds`
+//! checks what one page may cost (size, time, memory, 429) on the real binary.
 //! Helpers: `tests/support` (shared) and `ui/fixtures.rs` (images to push).
 
+#[path = "ui/bounds.rs"]
+mod bounds;
 #[path = "ui/browser.rs"]
 mod browser;
 #[path = "ui/fixtures.rs"]

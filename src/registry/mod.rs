@@ -9,6 +9,7 @@ mod access;
 mod audit;
 mod backup;
 mod browse;
+mod browse_limits;
 mod cache_space;
 mod cached;
 mod cached_blob;
@@ -37,6 +38,7 @@ pub use browse::{
     ConfigView, ImageView, LayerView, PlatformImage, PlatformSize, ReferrerView, RepoSummary,
     TagView,
 };
+pub use browse_limits::{PageSlot, MAX_PLATFORMS_SHOWN, MAX_TEXT_BYTES_PER_PAGE};
 pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
@@ -79,6 +81,8 @@ pub struct Registry {
     owners: sessions::SessionOwners,
     /// The few searches that may run at once.
     search_slots: sessions::SearchSlots,
+    /// The web UI's heavy pages being built (`browse_limits`).
+    ui_page_slots: browse_limits::PageSlots,
     /// The audit log's retention and rate limits.
     audit: audit::AuditLog,
     /// Pull times of cached content, written in batches.
@@ -120,6 +124,7 @@ impl Registry {
             claimed: Mutex::new(0),
             owners: sessions::SessionOwners::default(),
             search_slots: sessions::SearchSlots::default(),
+            ui_page_slots: browse_limits::PageSlots::default(),
             audit: audit::AuditLog::default(),
             pull_log: pull_log::PullLog::default(),
             webhooks: crate::webhook::Outbox::default(),
