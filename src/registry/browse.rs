@@ -142,7 +142,7 @@ pub struct ImageView {
 
 /// One child as the image page read it.
 enum Loaded {
-    Image(PlatformImage),
+    Image(Box<PlatformImage>),
     /// Not stored in this repository.
     Missing,
     /// Not read: the page's child budget is spent.
@@ -470,7 +470,7 @@ impl Registry {
                 continue;
             }
             let p = match self.platform_image(repo, id, &d, platform, &mut budget, &mut configs)? {
-                Loaded::Image(p) => p,
+                Loaded::Image(p) => *p,
                 Loaded::Missing => continue,
                 Loaded::Unread => {
                     view.more_platforms += 1;
@@ -551,7 +551,7 @@ impl Registry {
             (true, Some((p, _))) => p.clone(),
             (true, None) => "unknown".into(),
         };
-        Ok(Loaded::Image(PlatformImage {
+        Ok(Loaded::Image(Box::new(PlatformImage {
             size: PlatformSize {
                 platform,
                 digest: digest.to_string(),
@@ -564,7 +564,7 @@ impl Registry {
             more_layers,
             config: read.map(|(_, v)| capped(budget, v)),
             annotations: budget.pairs(pairs(m.json.get("annotations").unwrap_or(&Value::Null))),
-        }))
+        })))
     }
 
     /// The config blob as JSON, if stored, at most [`MAX_CONFIG_BYTES`] (and

@@ -62,7 +62,7 @@ fn push_fan(
         let mut m: serde_json::Value = serde_json::from_slice(&image_manifest(
             OCI_MANIFEST,
             &cd,
-            &[ld.clone()],
+            std::slice::from_ref(&ld),
             None,
             None,
         ))
