@@ -144,6 +144,8 @@ pub enum Error {
     /// 413 BLOB_UPLOAD_INVALID: the upload would make a blob over `limit`
     /// bytes (`--max-blob-size`); the session is as it was.
     BlobTooLarge { limit: u64 },
+    /// 413 SIZE_INVALID: a web UI form body over `limit` bytes.
+    FormTooLarge { limit: u64 },
     /// 507 UNKNOWN: storing the upload would leave less than the disk reserve
     /// (`--disk-reserve`, `reserve` bytes) free; `available` were free. Same
     /// code as `NoSpace`: to a client both mean "the registry's disk is full".
@@ -208,6 +210,7 @@ impl Error {
             Error::TooManyTagParams { .. } => Code::TagInvalid,
             Error::NoEndpoint(_) | Error::InvalidParameter(_) => Code::Unsupported,
             Error::BlobTooLarge { .. } => Code::BlobUploadInvalid,
+            Error::FormTooLarge { .. } => Code::SizeInvalid,
             Error::NoSpace(_)
             | Error::BelowDiskReserve { .. }
             | Error::Upstream(_)
@@ -225,7 +228,7 @@ impl Error {
             Error::TooManyTagParams { .. } => 414,
             Error::NoEndpoint(_) => 404,
             Error::InvalidParameter(_) => 400,
-            Error::BlobTooLarge { .. } => 413,
+            Error::BlobTooLarge { .. } | Error::FormTooLarge { .. } => 413,
             Error::NoSpace(_) | Error::BelowDiskReserve { .. } => 507,
             Error::Upstream(_) => 502,
             Error::StoreUnavailable(_) => 503,
@@ -244,7 +247,8 @@ impl Error {
             Error::UploadOutOfOrder { .. }
             | Error::ManifestTooLarge { .. }
             | Error::TooManyTagParams { .. }
-            | Error::BlobTooLarge { .. } => self.to_string(),
+            | Error::BlobTooLarge { .. }
+            | Error::FormTooLarge { .. } => self.to_string(),
             Error::NoSpace(_) => {
                 "insufficient storage: the registry's disk is full; nothing was stored".into()
             }
@@ -268,7 +272,9 @@ impl Error {
             Error::ManifestTooLarge { limit } | Error::TooManyTagParams { limit } => {
                 Some(serde_json::json!({ "limit": limit }))
             }
-            Error::BlobTooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            Error::BlobTooLarge { limit } | Error::FormTooLarge { limit } => {
+                Some(serde_json::json!({ "limit": limit }))
+            }
             Error::BelowDiskReserve { reserve, available } => {
                 Some(serde_json::json!({ "reserve": reserve, "available": available }))
             }
@@ -314,6 +320,7 @@ impl fmt::Display for Error {
             | Error::Upstream(m)
             | Error::StoreUnavailable(m) => write!(f, "{m}"),
             Error::NoSpace(m) => write!(f, "no space left on the data folder's disk: {m}"),
+            Error::FormTooLarge { limit } => write!(f, "the form is larger than {limit} bytes"),
             Error::BlobTooLarge { limit } => write!(
                 f,
                 "the blob would be larger than this registry's limit of {} ({limit} bytes)",

@@ -529,6 +529,38 @@ fn readyz_fails_below_the_disk_reserve_and_names_the_check() {
 }
 
 #[test]
+fn readyz_gives_paths_and_byte_figures_only_to_admins_and_the_metrics_listener() {
+    let (served, metrics) = served_with_metrics(&[]);
+    served.user_ok(&["add", "root", "--admin"], Some("root-pw"));
+    served.user_ok(&["add", "bob"], Some("bob-pw"));
+    let agent = http_agent();
+    let base = format!("http://{}", served.addr);
+    let folder = served.folder().display().to_string();
+    let detail = |body: &serde_json::Value| body["checks"].to_string();
+    for auth in [None, Some(basic("bob", "bob-pw"))] {
+        let r = get(&agent, &format!("{base}/readyz"), auth.as_deref());
+        r.expect_status(200);
+        let body = r.json();
+        assert_eq!(body["checks"]["disk"]["ok"], true, "{body}");
+        assert_eq!(
+            body["checks"]["disk"]["detail"], "free space is above the disk reserve",
+            "{body}"
+        );
+        assert!(!detail(&body).contains(&folder), "{body}");
+        assert!(!detail(&body).contains("bytes"), "{body}");
+    }
+    for (url, auth) in [
+        (format!("{base}/readyz"), Some(basic("root", "root-pw"))),
+        (format!("{metrics}/readyz"), None),
+    ] {
+        let body = get(&agent, &url, auth.as_deref()).json();
+        assert!(detail(&body).contains(&folder), "{url}: {body}");
+        assert!(detail(&body).contains("bytes free"), "{url}: {body}");
+    }
+    drop(served);
+}
+
+#[test]
 fn readyz_checks_the_certificate_when_soute_serves_tls() {
     let temp = tempfile::tempdir().expect("tempdir");
     let mut cmd = soute_bin();

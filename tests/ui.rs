@@ -3,11 +3,15 @@
 //! serve; `pages` checks the HTML, headers, sessions, CSRF and permissions
 //! over HTTP; `admin` the admin page's forms; `repo_page` the repository page's
 //! times and per-tag delete figures; `browser` runs the headless Chromium script of `tests/ui/`
-//! (playwright-core, axe-core) and asserts on what it reports.
+//! (playwright-core, axe-core) and asserts on what it reports; `bounds`
+//! checks what one page may cost (size, time, memory, 429) on the real binary.
 //! Helpers: `tests/support` (shared) and `ui/fixtures.rs` (images to push).
 
 #[path = "ui/admin.rs"]
 mod admin;
+
+#[path = "ui/bounds.rs"]
+mod bounds;
 #[path = "ui/browser.rs"]
 mod browser;
 #[path = "ui/fixtures.rs"]

@@ -97,6 +97,14 @@ impl Caller {
         }
     }
 
+    /// Whether the caller is an administrator of a closed registry (an
+    /// open one has none: everyone gets what anonymous callers get).
+    pub fn is_admin(&self) -> bool {
+        self.policy
+            .as_ref()
+            .is_some_and(|p| p.decide(&self.who, None, Action::Admin).allowed)
+    }
+
     /// Whether the caller may see every repository in lists: an
     /// administrator (a token of one: with a `**` pull scope), or an open
     /// registry.

@@ -5,10 +5,14 @@
 //! when all pass, 503 otherwise.
 //!
 //! Readiness is computed at most once per [`READY_TTL`] and shared: a flood
-//! of `/readyz` costs one probe write a second, whatever its rate.
+//! of `/readyz` costs one probe write a second, whatever its rate. Each check
+//! has a public reason (no path, no byte figures: what an anonymous caller
+//! sees) and a full one (the data folder's path, free and reserve bytes,
+//! errors) for administrators and the `--metrics-listen` listener.
 //!
-//! It must never answer from a request's credentials, write to SQLite more
-//! than once per [`READY_TTL`], or say more than pass/fail and a reason.
+//! It must never let credentials change the status, write to SQLite more
+//! than once per [`READY_TTL`], or give anyone but an administrator or the
+//! metrics listener more than pass/fail and the public reason.
 
 use super::headers::json_response;
 use super::Api;
@@ -36,7 +40,8 @@ pub struct HealthSettings {
 #[derive(Default)]
 pub(super) struct Health {
     pub(super) settings: HealthSettings,
-    ready: Mutex<Option<(Instant, u16, Value)>>,
+    /// When, the status, the full body and the public one.
+    ready: Mutex<Option<(Instant, u16, Value, Value)>>,
     pub(super) started: Option<Instant>,
     /// What is stored, with when it was read and how long it may be reused.
     pub(super) stored: Mutex<Option<super::metrics::StoredCache>>,
@@ -52,9 +57,12 @@ impl Health {
     }
 }
 
-/// One check's outcome.
-fn check(ok: bool, detail: String) -> Value {
-    json!({ "ok": ok, "detail": detail })
+/// One check's outcome: the public reason and the full detail.
+fn check(ok: bool, public: &str, detail: String) -> (Value, Value) {
+    (
+        json!({ "ok": ok, "detail": detail }),
+        json!({ "ok": ok, "detail": public }),
+    )
 }
 
 impl Api {
@@ -64,8 +72,8 @@ impl Api {
         json_response(200, &json!({ "status": "live", "uptime_seconds": up }))
     }
 
-    /// `GET /readyz`.
-    pub(super) fn readyz(&self) -> Response {
+    /// `GET /readyz`; `full`: with every check's full detail.
+    pub(super) fn readyz(&self, full: bool) -> Response {
         let mut cached = self
             .health
             .ready
@@ -73,79 +81,105 @@ impl Api {
             .unwrap_or_else(PoisonError::into_inner);
         let fresh = cached
             .as_ref()
-            .is_some_and(|(at, _, _)| at.elapsed() < READY_TTL);
+            .is_some_and(|(at, _, _, _)| at.elapsed() < READY_TTL);
         if !fresh {
-            let checks = self.readiness_checks();
+            let (checks, public) = self.readiness_checks();
             let ready = checks.values().all(|c| c["ok"] == true);
             let checked_at_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64);
-            let body = json!({
-                "status": if ready { "ready" } else { "not ready" },
-                "checks": Value::Object(checks),
-                "checked_at_ms": checked_at_ms,
-            });
-            *cached = Some((Instant::now(), if ready { 200 } else { 503 }, body));
+            let body = |checks: Map<String, Value>| {
+                json!({
+                    "status": if ready { "ready" } else { "not ready" },
+                    "checks": Value::Object(checks),
+                    "checked_at_ms": checked_at_ms,
+                })
+            };
+            let status = if ready { 200 } else { 503 };
+            *cached = Some((Instant::now(), status, body(checks), body(public)));
         }
         match cached.as_ref() {
-            Some((_, status, body)) => {
-                json_response(*status, body).header("Cache-Control", "no-store")
+            Some((_, status, all, public)) => {
+                json_response(*status, if full { all } else { public })
+                    .header("Cache-Control", "no-store")
             }
             None => json_response(503, &json!({ "status": "not ready" })),
         }
     }
 
-    fn readiness_checks(&self) -> Map<String, Value> {
-        let mut checks = Map::new();
-        let db = match self.registry.probe_write() {
-            Ok(()) => check(true, "a write committed".into()),
-            Err(e) => check(false, format!("a write failed: {e}")),
+    /// Every check, full and public.
+    fn readiness_checks(&self) -> (Map<String, Value>, Map<String, Value>) {
+        let (mut checks, mut public) = (Map::new(), Map::new());
+        let mut insert = |name: &str, (full, open): (Value, Value)| {
+            checks.insert(name.into(), full);
+            public.insert(name.into(), open);
         };
-        checks.insert("database".into(), db);
+        let db = match self.registry.probe_write() {
+            Ok(()) => check(true, "a write committed", "a write committed".into()),
+            Err(e) => check(false, "a write failed", format!("a write failed: {e}")),
+        };
+        insert("database", db);
         let dir = self.registry.data_dir();
         let folder = match std::fs::metadata(dir) {
-            Ok(m) if m.is_dir() => check(true, format!("{} is there", dir.display())),
-            Ok(_) => check(false, format!("{} is not a folder", dir.display())),
-            Err(e) => check(false, format!("{}: {e}", dir.display())),
+            Ok(m) if m.is_dir() => {
+                check(true, "it is there", format!("{} is there", dir.display()))
+            }
+            Ok(_) => check(
+                false,
+                "it is not a folder",
+                format!("{} is not a folder", dir.display()),
+            ),
+            Err(e) => check(
+                false,
+                "it cannot be read",
+                format!("{}: {e}", dir.display()),
+            ),
         };
-        checks.insert("data_folder".into(), folder);
+        insert("data_folder", folder);
         let disk = match self.registry.disk() {
             Ok(d) if d.free > d.reserve => check(
                 true,
+                "free space is above the disk reserve",
                 format!("{} bytes free, reserve {} bytes", d.free, d.reserve),
             ),
             Ok(d) => check(
                 false,
+                "free space is not above the disk reserve",
                 format!(
                     "{} bytes free, not above the disk reserve of {} bytes",
                     d.free, d.reserve
                 ),
             ),
-            Err(e) => check(false, e.to_string()),
+            Err(e) => check(false, "free space cannot be read", e.to_string()),
         };
-        checks.insert("disk".into(), disk);
+        insert("disk", disk);
         if let Some(cert) = &self.health.settings.certificate {
             let now = crate::db::now();
-            let tls = match crate::tls::not_after_of_file(cert) {
-                Ok(end) if end - now > CERT_MARGIN_SECS => check(
+            let (ok, detail) = match crate::tls::not_after_of_file(cert) {
+                Ok(end) if end - now > CERT_MARGIN_SECS => (
                     true,
                     format!(
                         "the certificate is valid for {} more days",
                         (end - now) / 86_400
                     ),
                 ),
-                Ok(end) if end > now => check(
+                Ok(end) if end > now => (
                     false,
                     format!(
                         "the certificate expires in {} hours (less than 7 days)",
                         (end - now) / 3600
                     ),
                 ),
-                Ok(_) => check(false, "the certificate has expired".into()),
-                Err(e) => check(false, e),
+                Ok(_) => (false, "the certificate has expired".into()),
+                Err(e) => (false, e),
             };
-            checks.insert("tls_certificate".into(), tls);
+            // What the certificate says is public; a read error may name its path.
+            let public = match ok || detail.starts_with("the certificate") {
+                true => detail.clone(),
+                false => "the certificate cannot be read".into(),
+            };
+            insert("tls_certificate", check(ok, &public, detail));
         }
-        checks
+        (checks, public)
     }
 }

@@ -261,7 +261,7 @@ impl Handler for DebugEndpoints {
         let (endpoint, result) = match (req.path.as_str(), read) {
             ("/metrics", true) => (Endpoint::Metrics, api.metrics_page()),
             ("/livez", true) => (Endpoint::Health, Ok(api.livez())),
-            ("/readyz", true) => (Endpoint::Health, Ok(api.readyz())),
+            ("/readyz", true) => (Endpoint::Health, Ok(api.readyz(true))),
             ("/metrics" | "/livez" | "/readyz", false) => {
                 (Endpoint::Health, Err(super::method_not_allowed()))
             }

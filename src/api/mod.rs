@@ -218,7 +218,7 @@ impl Api {
             (Route::AdminGc | Route::AdminDu, _) => self.admin_other_method(&query),
             (Route::Metrics, "GET" | "HEAD") => self.metrics_page(),
             (Route::Livez, "GET" | "HEAD") => Ok(self.livez()),
-            (Route::Readyz, "GET" | "HEAD") => Ok(self.readyz()),
+            (Route::Readyz, "GET" | "HEAD") => Ok(self.readyz(caller.is_admin())),
             _ => Err(method_not_allowed()),
         }
     }

@@ -6,8 +6,13 @@
 //!
 //! It must never write, nor trust a stored manifest or config to be
 //! well-formed (a field of the wrong type is shown as absent), nor read more
-//! than [`MAX_CONFIG_BYTES`] of a config blob.
+//! than [`MAX_CONFIG_BYTES`] of a config blob or more than `browse_limits`
+//! allows one page, nor parse JSON while it holds a database connection.
 
+use super::browse_limits::{
+    capped, config_view, cut, distinct_children, PageBudget, MAX_LAYERS_SHOWN, MAX_PLATFORMS_SHOWN,
+    MAX_TAGS_SHOWN,
+};
 use super::Registry;
 use crate::db::browse::{self, RepoRow};
 use crate::db::{blobs, manifests, repos, tag_history};
@@ -61,14 +66,15 @@ pub struct TagView {
     pub size: u64,
     pub is_index: bool,
     pub platforms: Vec<PlatformSize>,
+    /// Distinct children not listed (over [`MAX_PLATFORMS_SHOWN`] or the
+    /// page's child budget); `size` then counts only the listed ones.
+    pub more_platforms: usize,
     pub updated_at: i64,
     pub pushed_by: Option<String>,
     /// `created` of the image's config (an index: its first platform's).
     pub created: Option<i64>,
     /// When a client last pulled it (the pull log: cached repositories only).
     pub last_pulled: Option<i64>,
-    /// The config blob `created` was read from.
-    config_digest: Option<String>,
 }
 
 /// One layer of an image.
@@ -103,6 +109,8 @@ pub struct PlatformImage {
     pub config_digest: Option<String>,
     pub config_size: u64,
     pub layers: Vec<LayerView>,
+    /// Layers not listed (over [`MAX_LAYERS_SHOWN`] or the page's rows).
+    pub more_layers: usize,
     pub config: Option<ConfigView>,
     pub annotations: Vec<(String, String)>,
 }
@@ -123,27 +131,33 @@ pub struct ImageView {
     pub size: u64,
     pub created_at: Option<i64>,
     pub tags: Vec<String>,
+    /// Tags on this digest beyond the [`MAX_TAGS_SHOWN`] listed.
+    pub more_tags: usize,
     pub annotations: Vec<(String, String)>,
     pub platforms: Vec<PlatformImage>,
+    /// Distinct children not shown (over [`MAX_PLATFORMS_SHOWN`] or the budget).
+    pub more_platforms: usize,
+    /// Entries of the index (duplicates included); 0 for an image.
+    pub entries: usize,
+    /// Some config or annotation text was cut (`MAX_TEXT_BYTES_PER_PAGE`).
+    pub text_cut: bool,
     pub referrers: Vec<ReferrerView>,
+}
+
+/// One child as the image page read it.
+enum Loaded {
+    Image(Box<PlatformImage>),
+    /// Not stored in this repository.
+    Missing,
+    /// Not read: the page's child budget is spent.
+    Unread,
 }
 
 fn unknown_repo(repo: &RepoName) -> Error {
     Error::client(Code::NameUnknown, format!("repository {repo} is not known"))
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => Vec::new(),
-    }
-}
-
-fn pairs(v: &Value) -> Vec<(String, String)> {
+pub(super) fn pairs(v: &Value) -> Vec<(String, String)> {
     let Some(map) = v.as_object() else {
         return Vec::new();
     };
@@ -158,7 +172,7 @@ fn pairs(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn platform_of(p: &Value) -> String {
+pub(super) fn platform_of(p: &Value) -> String {
     let field = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("");
     let (os, arch, variant) = (field("os"), field("architecture"), field("variant"));
     match (os.is_empty() && arch.is_empty(), variant.is_empty()) {
@@ -199,12 +213,29 @@ struct Parsed {
     json: Value,
 }
 
-fn load(c: &rusqlite::Connection, repo_id: i64, digest: &str) -> Result<Option<Parsed>> {
-    Ok(manifests::manifest(c, repo_id, digest)?.map(|m| Parsed {
-        body_len: m.body.len() as u64,
-        json: serde_json::from_slice(&m.body).unwrap_or(Value::Null),
-        media_type: m.media_type,
-    }))
+/// A stored manifest's media type and body, copied out of the connection
+/// (parsed after it is released: [`parse`]).
+fn fetch(
+    c: &rusqlite::Connection,
+    repo_id: i64,
+    digest: &str,
+) -> Result<Option<(String, Vec<u8>)>> {
+    Ok(manifests::manifest(c, repo_id, digest)?.map(|m| (m.media_type, m.body)))
+}
+
+fn parse((media_type, body): (String, Vec<u8>)) -> Parsed {
+    Parsed {
+        body_len: body.len() as u64,
+        json: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        media_type,
+    }
+}
+
+/// What a tag row needs of one child manifest.
+struct ChildSize {
+    body_len: u64,
+    blobs: Vec<(String, u64)>,
+    config: Option<String>,
 }
 
 impl Parsed {
@@ -275,102 +306,154 @@ impl Registry {
     }
 
     /// One page of `repo`'s tags (by name, `offset` in, at most `limit`)
-    /// and how many tags it has.
+    /// and how many tags it has. Bounded whatever the content
+    /// (`browse_limits`): each distinct child manifest is read once per page,
+    /// at most [`MAX_PLATFORMS_SHOWN`] per tag and
+    /// `MAX_CHILD_BYTES_PER_PAGE` in all; every read is a short `db.read`
+    /// that copies bytes out, parsed after the connection is released.
     pub fn tag_views(
         &self,
         repo: &RepoName,
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<TagView>, u64)> {
-        self.db
-            .read(|c| {
-                let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
-                let total = browse::tag_count(c, id)?;
-                let mut out = Vec::new();
-                for t in browse::tag_rows(c, id, offset, limit)? {
-                    let Some(top) = load(c, id, &t.digest)? else {
-                        continue;
-                    };
-                    let mut seen: HashSet<String> = HashSet::new();
-                    let mut size = top.body_len;
-                    let mut platforms = Vec::new();
-                    let mut config_digest = None;
-                    let is_index = top.is_index();
-                    if is_index {
-                        let list = top.json["manifests"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        for child in list {
-                            let Some(d) = child.get("digest").and_then(Value::as_str) else {
-                                continue;
-                            };
-                            let Some(m) = load(c, id, d)? else {
-                                continue;
-                            };
-                            if config_digest.is_none() {
-                                config_digest = descriptors(&m.json, "config").pop().map(|c| c.0);
-                            }
-                            size += m.body_len;
-                            let mut own = m.body_len;
-                            for (b, _, s) in m.blobs() {
-                                own += s;
-                                if seen.insert(b) {
-                                    size += s;
-                                }
-                            }
-                            platforms.push(PlatformSize {
-                                platform: child
-                                    .get("platform")
-                                    .map_or("unknown".into(), platform_of),
-                                digest: d.to_string(),
-                                size: own,
-                            });
+        let (id, rows, total) = self.db.read(|c| {
+            let id = repos::repo_id(c, repo.as_str())?.ok_or_else(|| unknown_repo(repo))?;
+            let total = browse::tag_count(c, id)?;
+            let mut rows = Vec::new();
+            for t in browse::tag_rows(c, id, offset, limit)? {
+                let by = tag_history::last_change(c, id, &t.name)?.map(|(actor, _)| actor);
+                let pulled = browse::last_pulled(c, id, &t.digest)?;
+                rows.push((t, by, pulled));
+            }
+            Ok((id, rows, total))
+        })?;
+        let mut budget = PageBudget::default();
+        // Per distinct child: `None` not stored; absent: not read (budget).
+        let mut children: HashMap<String, Option<ChildSize>> = HashMap::new();
+        let mut out = Vec::new();
+        for (t, pushed_by, last_pulled) in rows {
+            let Some(top) = self.db.read(|c| fetch(c, id, &t.digest))? else {
+                continue;
+            };
+            let top = parse(top);
+            let is_index = top.is_index();
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut size = top.body_len;
+            let mut platforms = Vec::new();
+            let mut more_platforms = 0;
+            let mut config_digest = None;
+            if is_index {
+                let (list, _) = distinct_children(&top.json);
+                let want: Vec<&str> = list
+                    .iter()
+                    .take(MAX_PLATFORMS_SHOWN)
+                    .map(|(d, _)| d.as_str())
+                    .filter(|d| !children.contains_key(*d))
+                    .collect();
+                self.read_children(id, &want, &mut budget, &mut children)?;
+                for (i, (d, platform)) in list.into_iter().enumerate() {
+                    let m = match children.get(&d) {
+                        Some(Some(m)) if i < MAX_PLATFORMS_SHOWN => m,
+                        Some(None) if i < MAX_PLATFORMS_SHOWN => continue,
+                        _ => {
+                            more_platforms += 1;
+                            continue;
                         }
-                    } else {
-                        config_digest = descriptors(&top.json, "config").pop().map(|c| c.0);
-                        for (b, _, s) in top.blobs() {
-                            if seen.insert(b) {
-                                size += s;
-                            }
+                    };
+                    if config_digest.is_none() {
+                        config_digest.clone_from(&m.config);
+                    }
+                    size += m.body_len;
+                    let mut own = m.body_len;
+                    for (b, s) in &m.blobs {
+                        own += s;
+                        if seen.insert(b.clone()) {
+                            size += s;
                         }
                     }
-                    let last_pulled = browse::last_pulled(c, id, &t.digest)?;
-                    out.push(TagView {
-                        pushed_by: tag_history::last_change(c, id, &t.name)?
-                            .map(|(actor, _)| actor),
-                        name: t.name,
-                        digest: t.digest,
-                        media_type: top.media_type,
-                        size,
-                        is_index,
-                        platforms,
-                        updated_at: t.updated_at,
-                        created: None,
-                        last_pulled,
-                        config_digest,
+                    platforms.push(PlatformSize {
+                        platform,
+                        digest: d,
+                        size: own,
                     });
                 }
-                Ok((out, total))
-            })
-            .map(|(mut out, total)| {
-                for t in &mut out {
-                    t.created = t
-                        .config_digest
-                        .as_deref()
-                        .and_then(|d| self.config_json(repo, d))
-                        .and_then(|cfg| {
-                            cfg.get("created")
-                                .and_then(Value::as_str)
-                                .and_then(crate::cli::parse_rfc3339)
-                        });
+            } else {
+                config_digest = descriptors(&top.json, "config").pop().map(|c| c.0);
+                for (b, _, s) in top.blobs() {
+                    if seen.insert(b) {
+                        size += s;
+                    }
                 }
-                (out, total)
-            })
+            }
+            // `created` of the config, within the page's config budget.
+            let created = config_digest
+                .as_deref()
+                .and_then(|d| self.config_json(repo, d, &mut budget))
+                .and_then(|cfg| {
+                    cfg.get("created")
+                        .and_then(Value::as_str)
+                        .and_then(crate::cli::parse_rfc3339)
+                });
+            out.push(TagView {
+                pushed_by,
+                name: t.name,
+                digest: t.digest,
+                media_type: top.media_type,
+                size,
+                is_index,
+                platforms,
+                more_platforms,
+                updated_at: t.updated_at,
+                created,
+                last_pulled,
+            });
+        }
+        Ok((out, total))
     }
 
-    /// The image page of `repo` at `reference`; a layer's "others" count
-    /// only manifests of repositories `visible` accepts (by name).
+    /// Read the child manifests `want` (in one short `db.read`, while the
+    /// page's child budget lasts) and parse them after it is released.
+    fn read_children(
+        &self,
+        id: i64,
+        want: &[&str],
+        budget: &mut PageBudget,
+        into: &mut HashMap<String, Option<ChildSize>>,
+    ) -> Result<()> {
+        let bodies = self.db.read(|c| {
+            let mut got = Vec::new();
+            for d in want {
+                let m = fetch(c, id, d)?;
+                if let Some((_, body)) = &m {
+                    if !budget.take_child(body.len() as u64) {
+                        break;
+                    }
+                }
+                got.push((d.to_string(), m));
+            }
+            Ok(got)
+        })?;
+        for (d, m) in bodies {
+            let child = m.map(|m| {
+                let p = parse(m);
+                ChildSize {
+                    body_len: p.body_len,
+                    config: descriptors(&p.json, "config").pop().map(|c| c.0),
+                    blobs: p.blobs().into_iter().map(|(b, _, s)| (b, s)).collect(),
+                }
+            });
+            into.insert(d, child);
+        }
+        Ok(())
+    }
+
+    /// The image page of `repo` at `reference`, bounded like
+    /// [`Registry::tag_views`] plus [`MAX_LAYERS_SHOWN`] layers per platform,
+    /// `MAX_CONFIG_BYTES_PER_PAGE` of configs and
+    /// `MAX_TEXT_BYTES_PER_PAGE` of rendered config and annotation text.
+    /// A layer's "others" count only manifests of repositories `visible`
+    /// accepts (by name).
     pub fn image_view(
         &self,
         repo: &RepoName,
@@ -378,7 +461,7 @@ impl Registry {
         visible: &dyn Fn(&str) -> bool,
     ) -> Result<ImageView> {
         let unknown = || super::manifests::manifest_unknown(repo, reference);
-        let (digest, mut view, children) = self.db.read(|c| {
+        let (id, digest, top, referrers, created_at, mut tags) = self.db.read(|c| {
             let id = repos::repo_id(c, repo.as_str())?.ok_or_else(unknown)?;
             let digest = match reference {
                 Reference::Digest(d) => d.to_string(),
@@ -386,56 +469,71 @@ impl Registry {
                     crate::db::tags::resolve_tag(c, id, t.as_str())?.ok_or_else(unknown)?
                 }
             };
-            let top = load(c, id, &digest)?.ok_or_else(unknown)?;
-            let mut children = Vec::new();
-            if top.is_index() {
-                for child in top.json["manifests"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    if let Some(d) = child.get("digest").and_then(Value::as_str) {
-                        let p = child.get("platform").map_or("unknown".into(), platform_of);
-                        children.push((d.to_string(), p));
-                    }
-                }
-            }
-            let referrers = manifests::referrers(c, id, &digest, None, 0, 200)?
+            let top = fetch(c, id, &digest)?.ok_or_else(unknown)?;
+            let referrers = manifests::referrers(c, id, &digest, None, 0, 200)?;
+            let created = browse::manifest_created(c, id, &digest)?;
+            let tags = browse::tags_of(c, id, &digest)?;
+            Ok((id, digest, top, referrers, created, tags))
+        })?;
+        let top = parse(top);
+        let mut budget = PageBudget::default();
+        let more_tags = tags.len().saturating_sub(MAX_TAGS_SHOWN);
+        tags.truncate(MAX_TAGS_SHOWN);
+        let (mut children, entries) = if top.is_index() {
+            distinct_children(&top.json)
+        } else {
+            (Vec::new(), 0)
+        };
+        let single = children.is_empty();
+        if single {
+            children.push((digest.clone(), String::new()));
+        }
+        let mut view = ImageView {
+            media_type: top.media_type.clone(),
+            size: top.body_len,
+            created_at,
+            tags,
+            more_tags,
+            annotations: budget.pairs(pairs(top.json.get("annotations").unwrap_or(&Value::Null))),
+            platforms: Vec::new(),
+            more_platforms: 0,
+            entries,
+            text_cut: false,
+            referrers: referrers
                 .into_iter()
                 .map(|r| ReferrerView {
-                    artifact_type: r
-                        .artifact_type
-                        .clone()
-                        .unwrap_or_else(|| r.media_type.clone()),
+                    artifact_type: cut(r.artifact_type.unwrap_or(r.media_type)),
                     digest: r.digest,
                     size: r.size,
                 })
-                .collect();
-            let view = ImageView {
-                digest: digest.clone(),
-                media_type: top.media_type.clone(),
-                size: top.body_len,
-                created_at: browse::manifest_created(c, id, &digest)?,
-                tags: browse::tags_of(c, id, &digest)?,
-                annotations: pairs(top.json.get("annotations").unwrap_or(&Value::Null)),
-                platforms: Vec::new(),
-                referrers,
-            };
-            if children.is_empty() {
-                children.push((digest.clone(), String::new()));
-            }
-            Ok((digest, view, children))
-        })?;
+                .collect(),
+            digest,
+        };
+        drop(top);
         // Distinct bytes: a blob two platforms share counts once.
         let mut seen: HashSet<String> = HashSet::new();
-        let mut total = if children.len() == 1 && children[0].0 == digest {
-            0
-        } else {
-            view.size
-        };
-        for (d, platform) in children {
-            let Some(p) = self.platform_image(repo, &d, platform, visible)? else {
+        let mut total = if single { 0 } else { view.size };
+        let mut configs = HashMap::new();
+        for (i, (d, platform)) in children.into_iter().enumerate() {
+            if i >= MAX_PLATFORMS_SHOWN {
+                view.more_platforms += 1;
                 continue;
+            }
+            let p = match self.platform_image(
+                repo,
+                id,
+                &d,
+                platform,
+                visible,
+                &mut budget,
+                &mut configs,
+            )? {
+                Loaded::Image(p) => *p,
+                Loaded::Missing => continue,
+                Loaded::Unread => {
+                    view.more_platforms += 1;
+                    continue;
+                }
             };
             let mut add = p.size.size;
             let config = p.config_digest.iter().map(|c| (c, p.config_size));
@@ -448,29 +546,41 @@ impl Registry {
             view.platforms.push(p);
         }
         view.size = total;
+        view.text_cut = budget.text_cut;
         Ok(view)
     }
 
     /// One image manifest with its layers and config; `platform` empty: from
-    /// the config.
+    /// the config. `configs` keeps each config read once per page (uncut;
+    /// each use is cut to what is left of the page's text).
+    // Eight arguments: the page's state (budget, configs read) and the
+    // viewer's filter travel together through one page build.
+    #[allow(clippy::too_many_arguments)]
     fn platform_image(
         &self,
         repo: &RepoName,
+        id: i64,
         digest: &str,
         platform: String,
         visible: &dyn Fn(&str) -> bool,
-    ) -> Result<Option<PlatformImage>> {
-        let found = self.db.read(|c| {
-            let Some(id) = repos::repo_id(c, repo.as_str())? else {
-                return Ok(None);
-            };
-            let Some(m) = load(c, id, digest)? else {
-                return Ok(None);
-            };
+        budget: &mut PageBudget,
+        configs: &mut HashMap<String, Option<(String, ConfigView)>>,
+    ) -> Result<Loaded> {
+        let Some(body) = self.db.read(|c| fetch(c, id, digest))? else {
+            return Ok(Loaded::Missing);
+        };
+        if !budget.take_child(body.1.len() as u64) {
+            return Ok(Loaded::Unread);
+        }
+        let m = parse(body);
+        let all = descriptors(&m.json, "layers");
+        let mut size = m.body_len + all.iter().map(|l| l.2).fold(0u64, u64::saturating_add);
+        let shown = all.len().min(MAX_LAYERS_SHOWN).min(budget.layer_rows);
+        budget.layer_rows -= shown;
+        let more_layers = all.len() - shown;
+        let layers = self.db.read(|c| {
             let mut layers = Vec::new();
-            let mut size = m.body_len;
-            for (d, media, s) in descriptors(&m.json, "layers") {
-                size += s;
+            for (d, media, s) in all.into_iter().take(shown) {
                 let users: u64 = browse::blob_users(c, &d)?
                     .into_iter()
                     .filter(|(name, _)| name == repo.as_str() || visible(name))
@@ -481,29 +591,33 @@ impl Registry {
                     others: users.saturating_sub(1),
                     size: stored.unwrap_or(s),
                     digest: d,
-                    media_type: media,
+                    media_type: cut(media),
                 });
             }
-            let config = descriptors(&m.json, "config").into_iter().next();
-            if let Some((_, _, s)) = &config {
-                size += s;
-            }
-            let config_size = config.as_ref().map_or(0, |c| c.2);
-            Ok(Some((m, layers, size, config.map(|c| c.0), config_size)))
+            Ok(layers)
         })?;
-        let Some((m, layers, size, config_digest, config_size)) = found else {
-            return Ok(None);
-        };
-        let config_json = match &config_digest {
-            Some(d) => self.config_json(repo, d),
+        let config = descriptors(&m.json, "config").into_iter().next();
+        if let Some((_, _, s)) = &config {
+            size = size.saturating_add(*s);
+        }
+        let config_size = config.as_ref().map_or(0, |c| c.2);
+        let config_digest = config.map(|c| c.0);
+        let read = match &config_digest {
+            Some(d) => configs
+                .entry(d.clone())
+                .or_insert_with(|| {
+                    let json = self.config_json(repo, d, budget)?;
+                    Some((platform_of(&json), config_view(&json)))
+                })
+                .clone(),
             None => None,
         };
-        let platform = if platform.is_empty() {
-            config_json.as_ref().map_or("unknown".into(), platform_of)
-        } else {
-            platform
+        let platform = match (platform.is_empty(), &read) {
+            (false, _) => platform,
+            (true, Some((p, _))) => p.clone(),
+            (true, None) => "unknown".into(),
         };
-        Ok(Some(PlatformImage {
+        Ok(Loaded::Image(Box::new(PlatformImage {
             size: PlatformSize {
                 platform,
                 digest: digest.to_string(),
@@ -513,47 +627,25 @@ impl Registry {
             config_digest,
             config_size,
             layers,
-            config: config_json.as_ref().map(config_view),
-            annotations: pairs(m.json.get("annotations").unwrap_or(&Value::Null)),
-        }))
+            more_layers,
+            config: read.map(|(_, v)| capped(budget, v)),
+            annotations: budget.pairs(pairs(m.json.get("annotations").unwrap_or(&Value::Null))),
+        })))
     }
 
-    /// The config blob as JSON, if stored, at most [`MAX_CONFIG_BYTES`] and valid.
-    pub(super) fn config_json(&self, repo: &RepoName, digest: &str) -> Option<Value> {
+    /// The config blob as JSON, if stored, at most [`MAX_CONFIG_BYTES`] (and
+    /// what is left of the page's config budget) and valid.
+    fn config_json(&self, repo: &RepoName, digest: &str, budget: &mut PageBudget) -> Option<Value> {
         let d = Digest::parse(digest).ok()?;
+        let max = MAX_CONFIG_BYTES.min(budget.config_bytes);
+        if max == 0 {
+            return None;
+        }
         let (file, _) = self.open_blob(repo, &d).ok()?;
         let mut bytes = Vec::new();
-        file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).ok()?;
+        let read = file.take(max).read_to_end(&mut bytes);
+        budget.config_bytes -= (bytes.len() as u64).min(budget.config_bytes);
+        read.ok()?;
         serde_json::from_slice(&bytes).ok()
-    }
-}
-
-fn config_view(cfg: &Value) -> ConfigView {
-    let run = cfg.get("config").unwrap_or(&Value::Null);
-    let text = |k: &str| run.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let history = match cfg.get("history") {
-        Some(Value::Array(h)) => h
-            .iter()
-            .filter_map(|e| {
-                e.get("created_by")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    ConfigView {
-        entrypoint: strings(run.get("Entrypoint").unwrap_or(&Value::Null)),
-        cmd: strings(run.get("Cmd").unwrap_or(&Value::Null)),
-        env: strings(run.get("Env").unwrap_or(&Value::Null)),
-        labels: pairs(run.get("Labels").unwrap_or(&Value::Null)),
-        ports: run
-            .get("ExposedPorts")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default(),
-        user: text("User"),
-        workdir: text("WorkingDir"),
-        history,
     }
 }

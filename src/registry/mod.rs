@@ -11,6 +11,7 @@ mod backup;
 mod blob_commit;
 mod browse;
 mod browse_delete;
+mod browse_limits;
 mod cache_space;
 mod cached;
 mod cached_blob;
@@ -41,6 +42,7 @@ pub use browse::{
     TagView,
 };
 pub use browse_delete::DeleteFrees;
+pub use browse_limits::{PageSlot, MAX_PLATFORMS_SHOWN, MAX_TEXT_BYTES_PER_PAGE};
 pub use cached::CachedTag;
 pub use db::audit::AuditRow;
 pub use gc::{Evicted, GcPolicy, GcReport, Kept, Removed};
@@ -84,6 +86,8 @@ pub struct Registry {
     owners: sessions::SessionOwners,
     /// The few searches that may run at once.
     search_slots: sessions::SearchSlots,
+    /// The web UI's heavy pages being built (`browse_limits`).
+    ui_page_slots: browse_limits::PageSlots,
     /// The audit log's retention and rate limits.
     audit: audit::AuditLog,
     /// Pull times of cached content, written in batches.
@@ -138,6 +142,7 @@ impl Registry {
             claimed: Mutex::new(0),
             owners: sessions::SessionOwners::default(),
             search_slots: sessions::SearchSlots::default(),
+            ui_page_slots: browse_limits::PageSlots::default(),
             audit: audit::AuditLog::default(),
             pull_log: pull_log::PullLog::default(),
             webhooks: crate::webhook::Outbox::default(),

@@ -100,15 +100,15 @@ impl Registry {
     }
 
     /// Delete several tags of `repo` in one transaction (each recorded in its
-    /// history with `actor`); how many existed.
-    pub fn delete_tags(&self, repo: &RepoName, names: &[Tag], actor: &str) -> Result<usize> {
+    /// history with `actor`); the names of those that existed, now deleted.
+    pub fn delete_tags(&self, repo: &RepoName, names: &[Tag], actor: &str) -> Result<Vec<String>> {
         self.require_delete()?;
         self.db
             .write(|tx| {
                 let Some(id) = repos::repo_id(tx, repo.as_str())? else {
-                    return Ok(0);
+                    return Ok(Vec::new());
                 };
-                let mut n = 0;
+                let mut deleted = Vec::new();
                 for t in names {
                     // The API's rules: a protected tag is refused (403 naming the rule),
                     // and each deletion is a webhook event in this transaction.
@@ -117,10 +117,10 @@ impl Registry {
                     }
                     if tags::delete_tag(tx, id, t.as_str(), actor)? {
                         self.webhooks.tag_deleted(tx, repo.as_str(), t.as_str())?;
-                        n += 1;
+                        deleted.push(t.as_str().to_string());
                     }
                 }
-                Ok(n)
+                Ok(deleted)
             })
             .inspect(|_| self.webhooks.wake())
     }

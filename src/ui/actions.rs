@@ -19,6 +19,9 @@ use crate::oci::{Digest, RepoName, Tag};
 use crate::registry::{AuditAction, AuditEvent, GcPolicy, UI_SESSION_SECS};
 use maud::html;
 
+/// The most tags one delete form may name (a page lists 100); more is refused.
+pub const MAX_TAGS_PER_DELETE: usize = 100;
+
 fn denied(what: &str) -> Error {
     Error::client(Code::Denied, format!("you may not {what}"))
 }
@@ -117,11 +120,23 @@ fn delete(
     form: &[(String, String)],
 ) -> Result<Response> {
     let repo = repo_of(viewer, form, Action::Delete, "delete")?;
-    let tags: Vec<Tag> = form
+    let named = form.iter().filter(|(k, _)| k == "tag").count();
+    if named > MAX_TAGS_PER_DELETE {
+        return Err(Error::client(
+            Code::TagInvalid,
+            format!(
+                "{named} tags in one delete; at most {MAX_TAGS_PER_DELETE} at once (a page lists {})",
+                super::pages_repos::TAGS_PER_PAGE
+            ),
+        ));
+    }
+    let mut tags: Vec<Tag> = form
         .iter()
         .filter(|(k, _)| k == "tag")
         .map(|(_, v)| Tag::parse(v))
         .collect::<Result<_>>()?;
+    tags.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    tags.dedup_by(|a, b| a.as_str() == b.as_str());
     if tags.is_empty() {
         return Err(Error::client(
             Code::TagInvalid,
@@ -161,15 +176,21 @@ fn delete(
         return Ok(html(200, layout::page(viewer, "Confirm delete", body)));
     }
     let deleted = registry.delete_tags(&repo, &tags, &viewer.name())?;
-    for t in &tags {
+    // One row for the request, naming only the tags that existed.
+    if !deleted.is_empty() {
         registry.audit(
             &event(req, viewer, AuditAction::Delete)
                 .repository(name)
-                .detail(format!("{} (web UI)", t.as_str()))
+                .detail(format!("tags {} (web UI)", deleted.join(", ")))
                 .status(202),
         );
     }
-    log::info!("web UI: {} deleted {deleted} tags of {name}", viewer.name());
+    log::info!(
+        "web UI: {} deleted {} of {} named tags of {name}",
+        viewer.name(),
+        deleted.len(),
+        tags.len()
+    );
     Ok(redirect(&format!("/ui/r/{name}")))
 }
 

@@ -117,6 +117,11 @@ fn route(gate: &dyn Gate, req: &mut Request<'_>, rest: &str) -> Result<Response>
         _ => {
             let (kind, target) = rest.split_once('/').unwrap_or((rest, ""));
             let target = crate::api::query::percent_decode(target, false);
+            // The pages whose cost grows with what is stored: a few at once.
+            let _slot = match kind {
+                "r" | "i" => Some(gate.registry().heavy_ui_page()?),
+                _ => None,
+            };
             match kind {
                 "r" => pages_repos::repository(gate, req, &viewer, &target, q("page"))?,
                 "i" => pages_image::image(gate, req, &viewer, &target)?,
@@ -183,5 +188,9 @@ fn error_page(gate: &dyn Gate, req: &Request<'_>, e: &Error) -> Response {
         let code = format!("{}: ", e.code().as_str());
         text.strip_prefix(&code).map(str::to_string).unwrap_or(text)
     };
-    html(status, layout::error(&viewer, status, &message))
+    let page = html(status, layout::error(&viewer, status, &message));
+    if status == 429 {
+        return page.header("Retry-After", "1");
+    }
+    page
 }

@@ -4,7 +4,8 @@
 //! and a tag's history page (with a rollback button per earlier digest).
 //!
 //! It must never render a string from a manifest, config or annotation other
-//! than as escaped text, nor offer rollback to a viewer who may not push.
+//! than as escaped text, nor offer rollback to, nor name who changed a tag
+//! (user, token, OS account) for, a viewer who may not push.
 
 use super::session::Viewer;
 use super::{format, html, layout, pullable, Gate};
@@ -96,6 +97,7 @@ fn platform(p: &PlatformImage, repo: &str, admin: bool) -> Markup {
                     }
                 }
             }
+            @if p.more_layers > 0 { p.muted.more-layers data-more=(p.more_layers) { "and " (p.more_layers) " more layers, not listed" } }
             @if let Some(c) = &p.config { (config(c)) }
             (pairs("Annotations", &p.annotations))
         }
@@ -154,16 +156,26 @@ pub fn image(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, raw: &str) -> 
         div.grid {
             div.card { div.muted { "Digest" } div { (format::digest(&view.digest)) } }
             div.card { div.muted { "Size (distinct bytes)" } div.stat { (format::size(view.size)) } }
-            div.card { div.muted { "Platforms" } div.stat { (view.platforms.len()) } }
+            div.card { div.muted { "Platforms" } div.stat #platforms data-shown=(view.platforms.len()) data-more=(view.more_platforms) { (view.platforms.len() + view.more_platforms) } }
             @if let Some(t) = view.created_at { div.card { div.muted { "Pushed" } div { (format::when(t, now)) } } }
         }
         @if !view.tags.is_empty() {
-            p { "Tags: " @for t in &view.tags { a href=(format!("/ui/h/{name}:{t}")) { (t) } " " } }
+            p { "Tags: " @for t in &view.tags { a href=(format!("/ui/h/{name}:{t}")) { (t) } " " }
+                @if view.more_tags > 0 { span.muted { "and " (view.more_tags) " more" } } }
         }
         p.muted { code { (view.media_type) } }
         (pairs("Annotations", &view.annotations))
         (pull_commands(&host(req), name, by_tag.as_deref(), &view.digest))
+        @if view.entries > view.platforms.len() + view.more_platforms {
+            p.muted.entries data-entries=(view.entries) { "The index has " (view.entries) " entries; each distinct manifest is shown once." }
+        }
         @for p in &view.platforms { (platform(p, name, viewer.is_admin())) }
+        @if view.more_platforms > 0 {
+            p.card.more-platforms data-more=(view.more_platforms) { "And " (view.more_platforms) " more platforms, not shown (a page shows at most "
+                (crate::registry::MAX_PLATFORMS_SHOWN) "; open one by its digest)." }
+        }
+        @if view.text_cut { p.muted.text-cut { "Some config and annotation text was cut: a page shows at most "
+            (format::size(crate::registry::MAX_TEXT_BYTES_PER_PAGE as u64)) " of it." } }
         h2 { "Referrers" }
         @if view.referrers.is_empty() { p.muted { "No signatures, SBOMs or attestations refer to this manifest." } }
         @for k in &kinds {
@@ -198,12 +210,12 @@ pub fn history(
         @if changes.is_empty() { p.card { "No recorded changes (history is kept from the upgrade that added it on)." } }
         @else {
             div.table-wrap { table {
-                thead { tr { th scope="col" { "When" } th scope="col" { "Points to" } th scope="col" .hide-narrow { "Before" } th scope="col" { "By" } th scope="col" { span.offscreen { "Action" } } } }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Points to" } th scope="col" .hide-narrow { "Before" } @if may_push { th scope="col" { "By" } } th scope="col" { span.offscreen { "Action" } } } }
                 tbody { @for c in &changes { tr {
                     td { (format::when(c.at, now)) }
                     td { @match &c.digest { Some(d) => a href=(format!("/ui/i/{name}@{d}")) { (format::digest(d)) }, None => span.muted { "deleted" } } }
                     td.hide-narrow { @if let Some(p) = &c.previous { (format::digest(p)) } }
-                    td { (c.actor) }
+                    @if may_push { td { (c.actor) } }
                     td { @if let Some(d) = &c.digest { @if may_push && current.as_deref() != Some(d.as_str()) {
                         form.inline method="post" action="/ui/rollback" {
                             input type="hidden" name="csrf" value=(viewer.csrf.clone().unwrap_or_default());

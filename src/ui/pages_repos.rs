@@ -5,7 +5,8 @@
 //! multi-select delete form).
 //!
 //! It must never list a repository the viewer may not pull, nor offer the
-//! delete form to a viewer who may not delete.
+//! delete form to a viewer who may not delete, nor name who pushed to a
+//! viewer who may not push.
 
 use super::session::Viewer;
 use super::{format, html, layout, pullable, Gate};
@@ -171,6 +172,9 @@ pub fn repository(
     let (tags, total) = gate.registry().tag_views(&repo, offset, TAGS_PER_PAGE)?;
     let pages = total.div_ceil(TAGS_PER_PAGE).max(1) as usize;
     let may_delete = viewer.may(&repo, Action::Delete) && gate.registry().delete_enabled();
+    // Who pushed (user, token name, the operator's OS account) is shown
+    // only to those who may push here; others see when, not who.
+    let may_push = viewer.may(&repo, Action::Push);
     let now = crate::db::now();
     let name = repo.as_str();
     // Pull times are recorded for cached repositories only.
@@ -206,12 +210,14 @@ pub fn repository(
                                             li { a href=(format!("/ui/i/{name}@{}", p.digest)) { (p.platform) }
                                                  " " (format::digest(&p.digest)) " " (format::size(p.size)) }
                                         }
+                                        @if t.more_platforms > 0 { li.muted.more-platforms data-more=(t.more_platforms) {
+                                            "and " (t.more_platforms) " more (not read; the size counts the ones listed)" } }
                                     }
                                 } @else { span.muted { "single image" } }
                             }
                             td.num { (format::size(t.size)) }
                             td.hide-narrow { (format::when(t.updated_at, now))
-                                @if let Some(by) = &t.pushed_by { br; span.muted { "by " (by) } } }
+                                @if let (true, Some(by)) = (may_push, &t.pushed_by) { br; span.muted { "by " (by) } } }
                             td.hide-narrow.created { @if let Some(c) = t.created { (format::when(c, now)) } }
                             @if pulled { td.hide-narrow.pulled { @if let Some(p) = t.last_pulled { (format::when(p, now)) } } }
                         }

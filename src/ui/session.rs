@@ -165,7 +165,7 @@ pub fn read_form(req: &mut Request<'_>) -> Result<Vec<(String, String)>> {
     use std::io::Read;
     const MAX: u64 = 256 * 1024;
     if req.body.declared_len().is_some_and(|n| n > MAX) {
-        return Err(Error::client(Code::Unsupported, "the form is too large"));
+        return Err(Error::FormTooLarge { limit: MAX });
     }
     let mut body = Vec::new();
     req.body
@@ -173,7 +173,7 @@ pub fn read_form(req: &mut Request<'_>) -> Result<Vec<(String, String)>> {
         .read_to_end(&mut body)
         .map_err(|e| Error::client(Code::Unsupported, format!("reading the form failed: {e}")))?;
     if body.len() as u64 > MAX {
-        return Err(Error::client(Code::Unsupported, "the form is too large"));
+        return Err(Error::FormTooLarge { limit: MAX });
     }
     let text = String::from_utf8(body)
         .map_err(|_| Error::client(Code::Unsupported, "the form is not UTF-8"))?;
