@@ -260,7 +260,8 @@ impl Registry {
             ))
         })?;
         let t = now();
-        let (mut repos, total, upstreams) = usage(&g, &cache, policy, t);
+        let (mut repos, mut total, upstreams) = usage(&g, &cache, policy, t);
+        (total.partial_downloads, total.partial_download_bytes) = self.partial_downloads();
         let (mut repo_frees, mut tag_frees) = (None, None);
         if let Some(name) = repo {
             let id = g
