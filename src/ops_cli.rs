@@ -346,6 +346,12 @@ fn print_du(u: &Usage, repo: Option<&str>, tag: Option<&str>) {
         human(t.unreferenced_bytes),
         t.unreferenced_bytes
     );
+    println!(
+        "partial pull-through downloads (upstream-partial/): {} ({} bytes) in {} file(s)",
+        human(t.partial_download_bytes),
+        t.partial_download_bytes,
+        t.partial_downloads
+    );
     for up in &u.upstreams {
         let limit = up.max_bytes.map_or("no --max-bytes".into(), |m| {
             format!("--max-bytes {}", human(m))

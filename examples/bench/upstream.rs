@@ -3,7 +3,7 @@
 //! CLI on soute's data folder). Three rows:
 //! - cold: a blob pulled through soute the first time (soute fetches it,
 //!   stores it and streams it) vs the same size pulled straight from
-//!   distribution (goal >= 0.9x);
+//!   distribution (goal >= 0.9x), alternated 3 times, best of each;
 //! - warm: that blob pulled through soute again vs a blob of the same size
 //!   pushed to soute itself (the second column is soute's private pull,
 //!   goal >= 0.95x);
@@ -24,6 +24,8 @@ use std::time::Instant;
 const UPSTREAM: &str = "dist";
 const REPO: &str = "bench/upstream";
 const CLIENTS: usize = 8;
+/// Cold and direct pulls alternated this many times.
+const ROUNDS: usize = 3;
 
 pub fn pull_through(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
     let soute = servers
@@ -42,13 +44,19 @@ pub fn pull_through(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
     let through = format!("{UPSTREAM}/{REPO}");
     let blob = cx.blob.as_mut().ok_or("no blob")?;
 
-    // Cold, and the same size straight from distribution.
+    // Cold, and the same size straight from distribution: alternated
+    // [`ROUNDS`] times (a fresh blob each time), the best of each kept, so a
+    // burst of load on the shared machine does not decide the ratio.
     let direct_digest = blob.unique(0x0b51);
     work::push_monolithic(&mut dist.client(), REPO, &blob.data, &direct_digest)?;
-    let cold_digest = blob.unique(0x0b52);
-    work::push_monolithic(&mut dist.client(), REPO, &blob.data, &cold_digest)?;
-    let direct = timed(&mut dist.client(), REPO, &direct_digest, size)?;
-    let cold = timed(&mut soute.client(), &through, &cold_digest, size)?;
+    let (mut direct, mut cold) = (0.0f64, 0.0f64);
+    let mut cold_digest = String::new();
+    for round in 0..ROUNDS {
+        cold_digest = blob.unique(0x0b52 + (round as u64) * 0x100);
+        work::push_monolithic(&mut dist.client(), REPO, &blob.data, &cold_digest)?;
+        direct = direct.max(timed(&mut dist.client(), REPO, &direct_digest, size)?);
+        cold = cold.max(timed(&mut soute.client(), &through, &cold_digest, size)?);
+    }
     cx.rep.add(
         "upstream_cold_mb_s",
         &format!("cold pull {mib} MiB through soute / direct"),

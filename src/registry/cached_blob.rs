@@ -55,6 +55,13 @@ impl Registry {
             .collect()
     }
 
+    /// The partial downloads kept now (running, or left for a resume): how
+    /// many files and their bytes, as `du` shows them.
+    pub fn partial_downloads(&self) -> (u64, u64) {
+        let files = self.stale_partial_downloads(0);
+        (files.len() as u64, files.iter().map(|f| f.2).sum())
+    }
+
     /// Where the store keeps `digest` once committed.
     pub fn blob_file_path(&self, digest: &Digest) -> PathBuf {
         self.store.folder().blob_path(digest)

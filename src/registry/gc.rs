@@ -269,7 +269,8 @@ impl Registry {
             Ok((g, after_rules, removes, upstreams::cache_state(tx)?))
         })?;
         let t = now();
-        let (mut repos, total, upstreams) = usage(&g, &after_rules, &cache, policy, t);
+        let (mut repos, mut total, upstreams) = usage(&g, &after_rules, &cache, policy, t);
+        (total.partial_downloads, total.partial_download_bytes) = self.partial_downloads();
         let (mut repo_frees, mut tag_frees) = (None, None);
         if let Some(name) = repo {
             let id = g

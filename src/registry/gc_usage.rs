@@ -48,6 +48,10 @@ pub struct TotalUsage {
     pub cached_bytes: u64,
     /// Blobs no repository uses any more (GC frees them after the grace period).
     pub unreferenced_bytes: u64,
+    /// Pull-through downloads in `upstream-partial/` (running, or kept for a
+    /// resume; GC removes them after the upload TTL): files and bytes.
+    pub partial_downloads: u64,
+    pub partial_download_bytes: u64,
 }
 
 /// One upstream's cache (deleted upstreams' too, until GC evicts them).
@@ -226,6 +230,8 @@ pub(super) fn usage(
         private_bytes,
         cached_bytes,
         unreferenced_bytes,
+        partial_downloads: 0,
+        partial_download_bytes: 0,
     };
     (repos, total, upstreams)
 }

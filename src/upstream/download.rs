@@ -2,9 +2,9 @@
 //! the blob cold sends the GET (so its status and length are known before
 //! any client is answered), then a thread of its own copies the body into
 //! the blob's partial file (`upstream-partial/`, kept across restarts) and
-//! publishes how far it got, while a second thread hashes the file behind
-//! it; every client of that blob (the first and the ones that joined) reads
-//! the file behind the writer ([`Tail`], a `http::Growing` body). A broken
+//! publishes how far it got, hashing each buffer it wrote; every client of
+//! that blob (the first and the ones that joined) reads the file behind the
+//! writer ([`Tail`], a `http::Growing` body). A broken
 //! transfer is resumed with `Range: bytes=N-`; a partial file found at start
 //! (a restart) is re-hashed and resumed the same way. At the end: digest
 //! check, then fsync and commit.

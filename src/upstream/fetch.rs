@@ -1,8 +1,9 @@
 //! The thread of one download (`download::start` spawns it): receive the
 //! body into the partial file, resuming a broken transfer with `Range:
-//! bytes=N-` (at most `MAX_RESUMES` times), while a scoped second thread
-//! hashes the file behind the writer; then the digest check (the readers
-//! may have the last byte), fsync and the commit.
+//! bytes=N-` (at most `MAX_RESUMES` times), hashing each buffer it wrote
+//! (from a kept partial file, a scoped second thread hashes the file behind
+//! the writer instead); then the digest check (the readers may have the
+//! last byte), fsync and the commit.
 //!
 //! It must never mark a download verified whose digest did not match, never
 //! keep the file of a mismatch or of a local failure, and never wait
@@ -91,30 +92,15 @@ impl Fetch {
         first: (ureq::BodyReader<'static>, u64),
     ) -> Result<(), String> {
         let what = format!("blob {} of {}", job.digest, job.m.local);
-        // The hash runs in a thread of its own behind the writer (reading the
-        // file back from the page cache), so receiving, hashing and the
-        // clients' sending overlap.
-        let hasher = std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm()));
-        let stop = AtomicBool::new(false);
-        let from = 0;
-        let (received, actual) = std::thread::scope(|scope| {
-            let hashing = std::thread::Builder::new()
-                .name("soute-pull-hash".into())
-                .spawn_scoped(scope, || hash_behind(d, hasher, from, &stop));
-            let received = self.receive(job, d, first, &what);
-            if received.is_err() {
-                stop.store(true, Ordering::SeqCst);
-                d.grew.notify_all();
-            }
-            let actual = match hashing {
-                Ok(h) => h.join().ok().flatten(),
-                Err(e) => {
-                    log::warn!("no thread to hash a download: {e}");
-                    None
-                }
-            };
-            (received, actual)
-        });
+        let (received, actual) = if self.started_at == 0 {
+            // From the first byte: hashed in this thread from the buffer it
+            // just wrote (no read-back, no second thread, no extra wake-up).
+            let received = self.receive(job, d, first, &what, true);
+            let hasher = std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm()));
+            (received, Some(hasher.finish()))
+        } else {
+            self.receive_and_rehash(job, d, first, &what)
+        };
         let resumes = received?;
         let actual = actual.ok_or_else(|| {
             self.local_failure(&what, "hashing", io::Error::other("the hash stopped"))
@@ -157,6 +143,39 @@ impl Fetch {
         Ok(())
     }
 
+    /// A download resumed from a kept file (a restart): a second thread
+    /// hashes the file from its first byte behind the writer (the kept bytes
+    /// from the page cache or the disk), so re-reading them overlaps with
+    /// receiving the rest.
+    fn receive_and_rehash(
+        &mut self,
+        job: &Job,
+        d: &Download,
+        first: (ureq::BodyReader<'static>, u64),
+        what: &str,
+    ) -> (Result<u32, String>, Option<Digest>) {
+        let hasher = std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm()));
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let hashing = std::thread::Builder::new()
+                .name("soute-pull-hash".into())
+                .spawn_scoped(scope, || hash_behind(d, hasher, 0, &stop));
+            let received = self.receive(job, d, first, what, false);
+            if received.is_err() {
+                stop.store(true, Ordering::SeqCst);
+                d.grew.notify_all();
+            }
+            let actual = match hashing {
+                Ok(h) => h.join().ok().flatten(),
+                Err(e) => {
+                    log::warn!("no thread to hash a download: {e}");
+                    None
+                }
+            };
+            (received, actual)
+        })
+    }
+
     /// Receive the body into the file, resuming a broken transfer; the
     /// number of resumes.
     fn receive(
@@ -165,6 +184,7 @@ impl Fetch {
         d: &Download,
         first: (ureq::BodyReader<'static>, u64),
         what: &str,
+        hash_inline: bool,
     ) -> Result<u32, String> {
         let mut body = Some(first);
         let mut resumes = 0;
@@ -205,7 +225,7 @@ impl Fetch {
                     }
                 }
             };
-            last_break = self.copy(job, d, reader, skip, &mut buf)?;
+            last_break = self.copy(job, d, (reader, skip), &mut buf, hash_inline)?;
         }
         Ok(resumes)
     }
@@ -216,9 +236,9 @@ impl Fetch {
         &mut self,
         job: &Job,
         d: &Download,
-        reader: ureq::BodyReader<'static>,
-        mut skip: u64,
+        (reader, mut skip): (ureq::BodyReader<'static>, u64),
         buf: &mut [u8],
+        hash_inline: bool,
     ) -> Result<String, String> {
         let what = format!("blob {}", job.digest);
         let mut src = reader.take(d.size - self.pos + skip);
@@ -241,7 +261,11 @@ impl Fetch {
                 .write_all_at(chunk, self.pos)
                 .map_err(|e| self.local_failure(&what, "writing", e))?;
             self.pos += chunk.len() as u64;
+            // The readers may send these bytes while they are hashed.
             d.publish(self.pos);
+            if hash_inline {
+                self.hasher.update(chunk);
+            }
             if self.pos == d.size {
                 return Ok(String::new());
             }

@@ -7,6 +7,7 @@
 
 use super::common::*;
 use super::relay::{Fault, Relay};
+use super::space::soute_ok;
 use super::stream::raw_pull;
 use crate::support::*;
 use std::time::Duration;
@@ -312,6 +313,19 @@ fn gc_removes_partial_downloads_nobody_resumed() {
     assert_eq!(left.len(), 1, "{left:?}");
     let (name, bytes) = left[0].clone();
     assert!(bytes > 0 && bytes < SIZE as u64, "{bytes}");
+    // `soute du` shows it on a line of its own, and in the JSON.
+    let du = |data: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&soute_ok(data, &["du", "--json"])).expect("du --json is JSON")
+    };
+    let usage = du(soute.data());
+    assert_eq!(usage["total"]["partial_downloads"], 1, "{usage:#}");
+    assert_eq!(usage["total"]["partial_download_bytes"], bytes, "{usage:#}");
+    let text = soute_ok(soute.data(), &["du"]);
+    assert!(
+        text.contains("partial pull-through downloads (upstream-partial/): ")
+            && text.contains(&format!("({bytes} bytes) in 1 file(s)")),
+        "{text}"
+    );
     // Within the TTL (24 h by default) it stays, to be resumed.
     let report = soute
         .registry()
@@ -348,4 +362,6 @@ fn gc_removes_partial_downloads_nobody_resumed() {
         partial_files(soute.data()).is_empty(),
         "the partial file is still there"
     );
+    let usage = du(soute.data());
+    assert_eq!(usage["total"]["partial_download_bytes"], 0, "{usage:#}");
 }
