@@ -163,6 +163,17 @@ pub fn unreferenced_links(conn: &Connection, repo_id: i64) -> Result<Vec<(String
     Ok(rows.collect::<rusqlite::Result<Vec<(String, u64)>>>()?)
 }
 
+/// Acknowledged bytes of the open upload sessions of `repo_id`, except the
+/// session `except`.
+pub fn open_upload_bytes(conn: &Connection, repo_id: i64, except: &str) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(length), 0) FROM upload WHERE repo_id = ?1 AND id != ?2",
+        )?
+        .query_row(params![repo_id, except], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
 /// A stored quota.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuotaRow {

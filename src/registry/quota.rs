@@ -137,6 +137,48 @@ fn pending_links(conn: &Connection, pattern: &Pattern) -> Result<(HashSet<String
     Ok((digests, bytes))
 }
 
+/// The longest an upload session may become under the quotas covering its
+/// repository: the room the tightest one leaves after its usage, its pending
+/// links and the other open sessions' acknowledged bytes. Enforced while a
+/// body streams (`upload_body::Bounds::quota`), so a chunked PATCH without
+/// Content-Length cannot store more than the quota either.
+pub struct QuotaCap {
+    pub max_length: u64,
+    pattern: String,
+    limit: u64,
+    taken: u64,
+}
+
+impl QuotaCap {
+    /// 403 DENIED when a session of `length` bytes would not fit.
+    pub fn check(&self, length: u64) -> Result<()> {
+        if length <= self.max_length {
+            return Ok(());
+        }
+        Err(Error::client(
+            Code::Denied,
+            format!(
+                "quota exceeded: an upload of {length} bytes does not fit quota {} ({} of {} \
+                 bytes taken by images, blobs no manifest references yet and other open \
+                 uploads, which expire after --upload-ttl or go with a DELETE of the upload)",
+                self.pattern, self.taken, self.limit
+            ),
+        ))
+    }
+}
+
+/// Acknowledged bytes of open upload sessions of repositories `pattern`
+/// covers, except `except`.
+fn open_upload_bytes(conn: &Connection, pattern: &Pattern, except: &str) -> Result<u64> {
+    let mut bytes = 0u64;
+    for (repo_id, name) in policies::repo_names(conn)? {
+        if pattern.matches(&name) {
+            bytes = bytes.saturating_add(policies::open_upload_bytes(conn, repo_id, except)?);
+        }
+    }
+    Ok(bytes)
+}
+
 /// Refuses linking blob `digest` (`size` bytes) into `repo` when a quota
 /// covering it would be passed by its usage, its pending links and this
 /// blob. A blob the quota counts already, or already pending in it, adds
@@ -244,6 +286,32 @@ impl Registry {
                 }
             }
             Ok(())
+        })
+    }
+
+    /// The quota cap of a session of `repo` (`None` without a quota).
+    pub(super) fn quota_cap(
+        &self,
+        repo: &RepoName,
+        id: &crate::oci::UploadId,
+    ) -> Result<Option<QuotaCap>> {
+        self.db.read(|c| {
+            let mut cap: Option<QuotaCap> = None;
+            for (q, pattern) in matching(c, repo.as_str())? {
+                let (_, pending) = pending_links(c, &pattern)?;
+                let open = open_upload_bytes(c, &pattern, id.as_str())?;
+                let taken = q.used_bytes.saturating_add(pending).saturating_add(open);
+                let room = q.limit_bytes.saturating_sub(taken);
+                if cap.as_ref().is_none_or(|c| room < c.max_length) {
+                    cap = Some(QuotaCap {
+                        max_length: room,
+                        pattern: q.pattern.clone(),
+                        limit: q.limit_bytes,
+                        taken,
+                    });
+                }
+            }
+            Ok(cap)
         })
     }
 

@@ -36,12 +36,19 @@ pub(super) struct Bounds<'a> {
     /// Refuses when taking this many more bytes would leave less than the
     /// disk reserve free (0: only whether the reserve is already reached).
     pub check_space: &'a dyn Fn(u64) -> Result<()>,
+    /// The longest the session may become under the repository's quotas
+    /// (`quota::QuotaCap`), enforced like `max_length` while a body of
+    /// unknown length streams; `None` without a quota.
+    pub quota: Option<&'a super::quota::QuotaCap>,
 }
 
 impl Bounds<'_> {
     /// Before any byte is read: a chunk announced to end past the largest
     /// blob is 413, one that would take free space under the reserve 507.
     pub fn admit(&self, before: u64, expected: Option<u64>) -> Result<()> {
+        if let (Some(q), Some(n)) = (self.quota, expected) {
+            q.check(before.saturating_add(n))?;
+        }
         if let Some(n) = expected {
             if before
                 .checked_add(n)
@@ -60,7 +67,12 @@ impl Registry {
     /// Run `f` with this registry's bounds for one chunk; the disk reserve
     /// applies only to a chunk that `needs_space`. What the chunk claimed is
     /// released when `f` returns (or unwinds).
-    pub(super) fn with_bounds<T>(&self, needs_space: bool, f: impl FnOnce(&Bounds<'_>) -> T) -> T {
+    pub(super) fn with_bounds<T>(
+        &self,
+        needs_space: bool,
+        quota: Option<&super::quota::QuotaCap>,
+        f: impl FnOnce(&Bounds<'_>) -> T,
+    ) -> T {
         let claim = Claim {
             registry: self,
             bytes: Cell::new(0),
@@ -75,6 +87,7 @@ impl Registry {
         f(&Bounds {
             max_length: self.limits.max_blob_size,
             check_space: &check_space,
+            quota,
         })
     }
 
@@ -265,6 +278,9 @@ fn copy_loop(
             return Err(Error::BlobTooLarge {
                 limit: bounds.max_length,
             });
+        }
+        if let Some(q) = bounds.quota {
+            q.check(offset.saturating_add(total + n as u64))?;
         }
         if let Some(file) = file.as_deref_mut() {
             file.write_all(&buf[..n]).map_err(|e| {

@@ -79,7 +79,7 @@ impl Registry {
             Some(d) => !self.blob_stored(d)?,
             None => true,
         };
-        self.with_bounds(needs_space, |bounds| bounds.admit(0, length))
+        self.with_bounds(needs_space, None, |bounds| bounds.admit(0, length))
     }
 
     /// Whether `digest` has its row and its file.
@@ -215,7 +215,8 @@ impl Registry {
             expected,
             body,
         };
-        let length = self.with_bounds(true, |bounds| {
+        let cap = self.quota_cap(repo, id)?;
+        let length = self.with_bounds(true, cap.as_ref(), |bounds| {
             append_chunk(&mut file, session, chunk, bounds, |file, length| {
                 file.sync_data()
                     .map_err(|e| Error::io("syncing upload", e))?;
@@ -267,7 +268,8 @@ impl Registry {
                 self.forget_session(id);
                 return Ok(digest.clone());
             }
-            self.with_bounds(true, |bounds| {
+            let cap = self.quota_cap(repo, id)?;
+            self.with_bounds(true, cap.as_ref(), |bounds| {
                 append_chunk(&mut file, session, chunk, bounds, |_, _| Ok(()))
             })?;
         }
@@ -297,8 +299,21 @@ impl Registry {
         drop(file);
         // Quota first, on a read (so a refused blob is not published), and
         // again in the transaction that links it (concurrent uploads).
-        self.db
-            .read(|c| super::quota::check_link(c, repo.as_str(), &key, size))?;
+        if let Err(e) = self
+            .db
+            .read(|c| super::quota::check_link(c, repo.as_str(), &key, size))
+        {
+            // Refused for quota: it will never be committed, so its session
+            // and bytes go now rather than at --upload-ttl (they would count
+            // against the quota as an open upload meanwhile).
+            self.db
+                .write(|tx| uploads::delete_upload(tx, id.as_str()))?;
+            let _ = self.store.folder().remove_upload(id);
+            *guard = None;
+            drop(guard);
+            self.forget_session(id);
+            return Err(e);
+        }
         // `commit_blob` orders the publish against GC (see blob_commit.rs).
         let path = self.store.folder().upload_path(id);
         self.commit_blob(&path, digest, size, &|tx| {
@@ -332,7 +347,7 @@ impl Registry {
             });
         }
         let mut hasher = Hasher::new(digest.algorithm());
-        self.with_bounds(false, |bounds| {
+        self.with_bounds(false, None, |bounds| {
             bounds.admit(0, chunk.expected)?;
             stream_into(None, chunk.body, &mut hasher, 0, chunk.expected, bounds)
         })?;

@@ -291,3 +291,123 @@ fn blobs_without_manifests_count_against_the_quota() {
     img.push(&c, "carol/a", "v1").expect("fits");
     assert_eq!(used(&dir, "carol/**"), bytes(&img));
 }
+
+/// A body of unknown length (`Transfer-Encoding: chunked`, as dockerd sends
+/// layers) stops at the room the quota leaves, like `--max-blob-size`; open
+/// sessions' acknowledged bytes take room too; a close refused for quota
+/// ends its session at once, so its bytes do not wait for `--upload-ttl`.
+#[test]
+fn chunked_bodies_and_open_sessions_stop_at_the_quota() {
+    let soute = Soute::start(|_| {});
+    let dir = soute.data().to_path_buf();
+    let c = Client::new(soute.addr());
+    cli(&dir, &["quota", "set", "dave/**", "1000"]);
+    let agent = http_agent();
+    let session = |repo: &str| -> String {
+        let r = c
+            .post(&format!("/v2/{repo}/blobs/uploads/"), b"")
+            .expect("start");
+        r.expect_status(202);
+        let location = r.header("location").expect("location").to_string();
+        location.trim_start_matches(&c.base).to_string()
+    };
+    let range = |path: &str| -> String {
+        let r = c.get(path).expect("status");
+        r.expect_status(204);
+        r.header("range").unwrap_or_default().to_string()
+    };
+    let octets = [("Content-Type", "application/octet-stream")];
+
+    // 4,000 bytes with no Content-Length: refused at the quota's room.
+    let big = pseudo_random_bytes(3, 4000);
+    let first = session("dave/a");
+    let r = call_chunked(
+        &agent,
+        "PATCH",
+        &format!("{}{first}", c.base),
+        &octets,
+        &big,
+        500,
+    );
+    r.expect_error(403, &["DENIED"]);
+    assert!(
+        message(&r).contains("does not fit quota dave/**"),
+        "{}",
+        message(&r)
+    );
+    assert_eq!(
+        range(&first),
+        "0-0",
+        "nothing of the refused body acknowledged"
+    );
+
+    // 600 acknowledged in one session leave 400 for another.
+    let six = pseudo_random_bytes(4, 600);
+    let r = call_chunked(
+        &agent,
+        "PATCH",
+        &format!("{}{first}", c.base),
+        &octets,
+        &six,
+        200,
+    );
+    r.expect_status(202);
+    let second = session("dave/b");
+    let r = call_chunked(
+        &agent,
+        "PATCH",
+        &format!("{}{second}", c.base),
+        &octets,
+        &six,
+        200,
+    );
+    r.expect_error(403, &["DENIED"]);
+    let r = call_chunked(
+        &agent,
+        "PATCH",
+        &format!("{}{second}", c.base),
+        &octets,
+        &six[..400],
+        200,
+    );
+    r.expect_status(202);
+
+    // Closing the first: 600 + the 400 open elsewhere fit the 1,000 exactly.
+    let sep = if first.contains('?') { '&' } else { '?' };
+    let r = c
+        .put(
+            &format!("{first}{sep}digest={}", sha256(&six)),
+            "application/octet-stream",
+            b"",
+        )
+        .expect("close");
+    r.expect_status(201);
+    // One byte more in the second's close would not fit: refused while it
+    // streams, the 400 acknowledged stay.
+    let sep = if second.contains('?') { '&' } else { '?' };
+    let mut body = six[..400].to_vec();
+    body.push(9);
+    let r = c
+        .put(
+            &format!("{second}{sep}digest={}", sha256(&body)),
+            "application/octet-stream",
+            &[9],
+        )
+        .expect("close");
+    r.expect_error(403, &["DENIED"]);
+    assert_eq!(range(&second), "0-399");
+    // The quota lowered under it: the close of its 400 bytes is refused at
+    // the link, and the session is gone at once.
+    cli(&dir, &["quota", "set", "dave/**", "900"]);
+    let r = c
+        .put(
+            &format!("{second}{sep}digest={}", sha256(&six[..400])),
+            "application/octet-stream",
+            b"",
+        )
+        .expect("close");
+    r.expect_error(403, &["DENIED"]);
+    c.get(&second)
+        .expect("status")
+        .expect_error(404, &["BLOB_UPLOAD_UNKNOWN"]);
+}
