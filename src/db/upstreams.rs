@@ -79,6 +79,20 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UpstreamRow> {
 }
 
 /// Insert a new upstream; false when the name is taken.
+/// A repository named `name` or under `name/` that is not content cached
+/// from an upstream (a private one), if any.
+pub fn local_repo_under(conn: &Connection, name: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT r.name FROM repo r
+             WHERE (r.name = ?1 OR substr(r.name, 1, length(?1) + 1) = ?1 || '/')
+               AND NOT EXISTS (SELECT 1 FROM cached_repo c WHERE c.repo_id = r.id)
+             ORDER BY r.name LIMIT 1",
+        )?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn add_upstream(conn: &Connection, u: &UpstreamRow) -> Result<bool> {
     let n = conn
         .prepare_cached(

@@ -35,6 +35,10 @@ pub const MAX_TAGS_SHOWN: usize = 200;
 pub const MAX_NAME_CHARS: usize = 255;
 /// How many repository or image pages are built at once (429 beyond).
 pub const MAX_CONCURRENT_HEAVY_PAGES: usize = 4;
+/// Of which anonymous visitors may hold at most this many: a crowd of
+/// anonymous clients gets 429 without locking signed-in users out (the
+/// second attack review of session 5 did that with 8 loops).
+pub const MAX_ANONYMOUS_HEAVY_PAGES: usize = 2;
 
 /// What one page may still read and render.
 #[derive(Debug)]
@@ -204,20 +208,25 @@ pub(super) fn capped(b: &mut PageBudget, c: ConfigView) -> ConfigView {
 #[derive(Default)]
 pub(crate) struct PageSlots {
     busy: AtomicUsize,
+    /// Signed-in viewers' and anonymous visitors' pages (separate pools).
+    anonymous: AtomicUsize,
 }
 
 /// A held page slot, given back on drop.
 pub struct PageSlot<'a>(&'a AtomicUsize);
 
 impl PageSlots {
-    pub fn try_take(&self) -> Result<PageSlot<'_>> {
-        let taken = self
-            .busy
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_CONCURRENT_HEAVY_PAGES).then_some(n + 1)
-            });
+    pub fn try_take(&self, signed_in: bool) -> Result<PageSlot<'_>> {
+        let (pool, cap) = if signed_in {
+            (&self.busy, MAX_CONCURRENT_HEAVY_PAGES)
+        } else {
+            (&self.anonymous, MAX_ANONYMOUS_HEAVY_PAGES)
+        };
+        let taken = pool.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < cap).then_some(n + 1)
+        });
         match taken {
-            Ok(_) => Ok(PageSlot(&self.busy)),
+            Ok(_) => Ok(PageSlot(pool)),
             Err(_) => Err(too_many(
                 "too many repository and image pages are being built at once; try again",
             )),
@@ -232,10 +241,11 @@ impl Drop for PageSlot<'_> {
 }
 
 impl super::Registry {
-    /// A slot to build one repository or image page (429 when
-    /// [`MAX_CONCURRENT_HEAVY_PAGES`] are being built), held until dropped.
-    pub fn heavy_ui_page(&self) -> Result<PageSlot<'_>> {
-        self.ui_page_slots.try_take()
+    /// A slot to build one repository or image page, held until dropped:
+    /// 429 when [`MAX_CONCURRENT_HEAVY_PAGES`] pages of signed-in viewers,
+    /// or [`MAX_ANONYMOUS_HEAVY_PAGES`] of anonymous visitors, are being built.
+    pub fn heavy_ui_page(&self, signed_in: bool) -> Result<PageSlot<'_>> {
+        self.ui_page_slots.try_take(signed_in)
     }
 }
 
@@ -259,10 +269,20 @@ mod tests {
     fn slots_refuse_beyond_the_cap_and_free_on_drop() {
         let slots = PageSlots::default();
         let held: Vec<_> = (0..MAX_CONCURRENT_HEAVY_PAGES)
-            .map(|_| slots.try_take().expect("slot"))
+            .map(|_| slots.try_take(true).expect("slot"))
             .collect();
-        assert!(slots.try_take().is_err());
+        assert!(slots.try_take(true).is_err());
         drop(held);
-        assert!(slots.try_take().is_ok());
+        assert!(slots.try_take(true).is_ok());
+        // Anonymous visitors fill their own pool, never the signed-in one.
+        let anon: Vec<_> = (0..MAX_ANONYMOUS_HEAVY_PAGES)
+            .map(|_| slots.try_take(false).expect("slot"))
+            .collect();
+        assert!(slots.try_take(false).is_err());
+        let signed: Vec<_> = (0..MAX_CONCURRENT_HEAVY_PAGES)
+            .map(|_| slots.try_take(true).expect("signed-in slot"))
+            .collect();
+        drop((anon, signed));
+        assert!(slots.try_take(false).is_ok());
     }
 }

@@ -11,7 +11,7 @@
 use super::Registry;
 use crate::db::upstreams::{self, UpstreamRow};
 use crate::db::{repos, tags};
-use crate::error::Result;
+use crate::error::{Code, Error, Result};
 use crate::oci::{Digest, Reference, RepoName, Tag};
 use std::io::Read;
 
@@ -25,8 +25,23 @@ pub struct CachedTag {
 
 impl Registry {
     /// Add an upstream; false when one has that name.
+    /// Refused when private repositories already live under the name: the
+    /// upstream would take over their namespace (every push there refused,
+    /// pulls answered by the upstream).
     pub fn add_upstream(&self, row: &UpstreamRow) -> Result<bool> {
-        self.db.write(|tx| upstreams::add_upstream(tx, row))
+        self.db.write(|tx| {
+            if let Some(local) = upstreams::local_repo_under(tx, &row.name)? {
+                return Err(Error::client(
+                    Code::NameInvalid,
+                    format!(
+                        "private repository {local} is under {name}/: an upstream named {name} \
+                         would take over its namespace; choose another name",
+                        name = row.name
+                    ),
+                ));
+            }
+            upstreams::add_upstream(tx, row)
+        })
     }
 
     /// Make `row` the `--mirror` upstream (`REGISTRY_PROXY_*` at start).

@@ -119,7 +119,7 @@ fn route(gate: &dyn Gate, req: &mut Request<'_>, rest: &str) -> Result<Response>
             let target = crate::api::query::percent_decode(target, false);
             // The pages whose cost grows with what is stored: a few at once.
             let _slot = match kind {
-                "r" | "i" => Some(gate.registry().heavy_ui_page()?),
+                "r" | "i" => Some(gate.registry().heavy_ui_page(viewer.signed_in())?),
                 _ => None,
             };
             match kind {

@@ -221,3 +221,22 @@ fn sync_and_space_flags_are_checked() {
         assert!(err.contains(says), "{argv:?}: {err}");
     }
 }
+
+/// An upstream may not take over a namespace where private repositories
+/// live (every push there would be refused and pulls answered upstream):
+/// `upstream add` names the repository and changes nothing.
+#[test]
+fn an_upstream_cannot_take_over_a_private_namespace() {
+    let soute = Soute::plain();
+    let agent = http_agent();
+    push_image(&agent, &soute.http_base(), "team/app", "1", 7, &[100], None);
+    let (ok, out, err) = upstream_cmd(soute.data(), &["add", "team", "http://127.0.0.1:9"], None);
+    assert!(!ok, "accepted: {out}");
+    assert!(
+        err.contains("private repository team/app is under team/"),
+        "{err}"
+    );
+    assert_eq!(list_json(soute.data()), serde_json::json!([]));
+    // A name that only shares a prefix is fine.
+    add_upstream(soute.data(), &["tea", "http://127.0.0.1:9"], None);
+}
