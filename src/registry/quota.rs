@@ -158,10 +158,13 @@ impl QuotaCap {
         Err(Error::client(
             Code::Denied,
             format!(
-                "quota exceeded: an upload of {length} bytes does not fit quota {} ({} of {} \
-                 bytes taken by images, blobs no manifest references yet and other open \
-                 uploads, which expire after --upload-ttl or go with a DELETE of the upload)",
-                self.pattern, self.taken, self.limit
+                "quota exceeded: {} of {} bytes (quota {}: {} taken by images, blobs no \
+                 manifest references yet and other open uploads, which expire after \
+                 --upload-ttl or go with a DELETE of the upload; this upload would be {length})",
+                self.taken.saturating_add(length),
+                self.limit,
+                self.pattern,
+                self.taken
             ),
         ))
     }

@@ -331,7 +331,7 @@ fn chunked_bodies_and_open_sessions_stop_at_the_quota() {
     );
     r.expect_error(403, &["DENIED"]);
     assert!(
-        message(&r).contains("does not fit quota dave/**"),
+        message(&r).contains("of 1000 bytes (quota dave/**: 0 taken"),
         "{}",
         message(&r)
     );
