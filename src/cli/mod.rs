@@ -11,6 +11,7 @@ mod audit;
 mod blob_store;
 mod quota;
 mod retention;
+mod serve;
 mod spec;
 mod tag;
 mod tag_history;
@@ -27,14 +28,12 @@ pub use tag_history::TagHistoryAction;
 pub use upstream::{UpstreamAction, DEFAULT_TAG_TTL_SECS};
 pub use webhook::WebhookAction;
 
-use crate::config::{
-    parse_disk_reserve, parse_level, parse_listen, parse_max_blob_size, parse_tls, Config,
-};
+use crate::config::Config;
 use crate::registry::GcPolicy;
+use serve::server_config;
 use spec::{usage, Args};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Debug)]
 pub enum Command {
@@ -330,7 +329,7 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
     Ok(cmd)
 }
 
-fn data_dir(args: &Args, env: Env) -> PathBuf {
+pub(super) fn data_dir(args: &Args, env: Env) -> PathBuf {
     args.value("--data")
         .map(PathBuf::from)
         .or_else(|| env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY").map(PathBuf::from))
@@ -338,7 +337,7 @@ fn data_dir(args: &Args, env: Env) -> PathBuf {
 }
 
 /// A number of seconds given with `flag`, if any.
-fn secs(args: &Args, flag: &str) -> Result<Option<i64>, UsageError> {
+pub(super) fn secs(args: &Args, flag: &str) -> Result<Option<i64>, UsageError> {
     let v: Option<u64> = args.parsed(flag, "a number of seconds")?;
     Ok(v.map(|s| s.min(i64::MAX as u64) as i64))
 }
@@ -354,118 +353,6 @@ fn gc_policy(args: &Args) -> Result<GcPolicy, UsageError> {
     }
     p.delete_untagged = args.has("--delete-untagged");
     Ok(p)
-}
-
-/// A configuration error found while reading `flag`'s value, naming the flag.
-fn flag_error(flag: &str) -> impl Fn(crate::config::ConfigError) -> UsageError + '_ {
-    move |e| usage(format!("{flag}: {e}"))
-}
-
-fn server_config(args: &Args, env: Env) -> Result<Config, UsageError> {
-    let mut cfg = Config::from_env(env).map_err(|e| usage(e.to_string()))?;
-    cfg.data_dir = data_dir(args, env);
-    let listen = args.values("--listen");
-    if !listen.is_empty() {
-        let mut addrs = Vec::new();
-        for l in listen {
-            addrs.extend(parse_listen(l).map_err(flag_error("--listen"))?);
-        }
-        cfg.listen = addrs;
-    }
-    cfg.hostnames
-        .extend(args.values("--hostname").into_iter().map(str::to_string));
-    if let Some(tls) = args.value("--tls") {
-        cfg.tls = parse_tls(tls).map_err(flag_error("--tls"))?;
-    }
-    if args.has("--no-delete") {
-        cfg.delete_enabled = false;
-    }
-    if args.has("--anonymous-pull") {
-        cfg.anonymous_pull = true;
-    }
-    if let Some(mode) = args.value("--auth") {
-        cfg.auth_mode = crate::api::AuthMode::parse(mode)
-            .ok_or_else(|| usage(format!("--auth: {mode:?}: write auto, basic or token")))?;
-    }
-    if let Some(realm) = args.value("--token-realm") {
-        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            return Err(usage(format!(
-                "--token-realm: {realm:?}: write the URL of the token endpoint, e.g. https://registry.example:5000/v2/token"
-            )));
-        }
-        cfg.token_realm = Some(realm.to_string());
-    }
-    if let Some(level) = args.value("--log-level") {
-        cfg.log_level = parse_level(level).map_err(flag_error("--log-level"))?;
-    }
-    if let Some(w) = args.parsed::<usize>("--workers", "a number")? {
-        cfg.workers = w;
-    }
-    for flag in [
-        "--max-connections",
-        "--max-connections-per-ip",
-        "--max-workers-per-ip",
-        "--min-body-rate",
-        "--min-send-rate",
-        "--body-rate-grace",
-        "--head-budget",
-    ] {
-        if let Some(v) = args.value(flag) {
-            let n = crate::config::parse_count(flag, v).map_err(|e| usage(e.to_string()))?;
-            let h = &mut cfg.http;
-            match flag {
-                "--max-connections" => h.max_connections = n,
-                "--max-connections-per-ip" => h.max_connections_per_ip = n,
-                "--max-workers-per-ip" => h.max_workers_per_ip = n,
-                "--min-body-rate" => h.min_body_rate = n as u64,
-                "--min-send-rate" => h.min_send_rate = n as u64,
-                "--body-rate-grace" => h.body_rate_grace = Duration::from_secs(n as u64),
-                _ => h.head_budget = n,
-            }
-        }
-    }
-    if let Some(v) = args.value("--auth-threads") {
-        cfg.auth_threads = crate::config::parse_auth_threads("--auth-threads", v)
-            .map_err(|e| usage(e.to_string()))?;
-    }
-    if let Some(i) = secs(args, "--gc-interval")? {
-        cfg.gc_interval = (i > 0).then(|| std::time::Duration::from_secs(i as u64));
-    }
-    if let Some(g) = secs(args, "--gc-grace")? {
-        cfg.gc_policy.grace_secs = g;
-    }
-    if args.has("--gc-delete-untagged") {
-        cfg.gc_policy.delete_untagged = true;
-    }
-    if let Some(v) = args.value("--max-blob-size") {
-        cfg.max_blob_size = parse_max_blob_size(v).map_err(flag_error("--max-blob-size"))?;
-    }
-    if let Some(v) = args.value("--disk-reserve") {
-        cfg.disk_reserve = parse_disk_reserve(v).map_err(flag_error("--disk-reserve"))?;
-    }
-    if let Some(n) = args.parsed::<u64>("--max-upload-sessions", "a number")? {
-        cfg.max_upload_sessions = n.max(1);
-    }
-    if let Some(n) = args.parsed::<u64>("--max-upload-sessions-per-client", "a number")? {
-        cfg.max_upload_sessions_per_client = n.max(1);
-    }
-    if let Some(n) = args.parsed::<u64>("--audit-keep", "a number of events")? {
-        cfg.audit.keep = n;
-    }
-    if let Some(n) = args.parsed::<u64>("--audit-days", "a number of days")? {
-        cfg.audit.days = (n > 0).then_some(n);
-    }
-    if let Some(l) = args.value("--metrics-listen") {
-        cfg.metrics.listen = parse_listen(l).map_err(flag_error("--metrics-listen"))?;
-    }
-    match args.value("--metrics") {
-        None => {}
-        Some("on") => cfg.metrics.off = false,
-        Some("off") => cfg.metrics.off = true,
-        Some(v) => return Err(usage(format!("--metrics: {v:?}: write on or off"))),
-    }
-    (cfg.blob_store, cfg.s3_redirect) = blob_store::parse(args, env)?;
-    Ok(cfg)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod blob_commit;
 mod browse;
 mod browse_delete;
 mod browse_limits;
+mod browse_tags;
 mod cache_space;
 mod cached;
 mod cached_blob;
