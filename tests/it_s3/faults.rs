@@ -137,6 +137,39 @@ fn push(agent: &ureq::Agent, soute: &Soute, repo: &str, bytes: &[u8]) -> Resp {
     )
 }
 
+/// `serve` flags for the store `cfg`, its credentials in an AWS-format file
+/// (mode 0600) written into `dir`.
+fn serve_flags(cfg: &soute::storage::s3::S3Config, dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let creds = dir.join("s3-credentials");
+    std::fs::write(
+        &creds,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            cfg.credentials.access_key_id, cfg.credentials.secret_access_key
+        ),
+    )
+    .expect("write credentials");
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    [
+        "--blob-store",
+        "s3",
+        "--s3-endpoint",
+        cfg.endpoint.as_str(),
+        "--s3-bucket",
+        cfg.bucket.as_str(),
+        "--s3-prefix",
+        cfg.prefix.as_str(),
+        "--s3-region",
+        cfg.region.as_str(),
+        "--s3-credentials-file",
+        &creds.to_string_lossy(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// The PUT URL finishing the session at `loc` (absolute or relative) with `digest`.
 fn finish_url(base: &str, loc: &str, digest: &str) -> String {
     let sep = if loc.contains('?') { '&' } else { '?' };
@@ -365,34 +398,10 @@ fn verify_reports_a_missing_object() {
 /// file, never held in memory). The growth is printed for ARCHITECTURE.md.
 #[test]
 fn binary_serves_blobs_from_s3_with_bounded_memory() {
-    use std::os::unix::fs::PermissionsExt;
     let cfg = store::config(&prefix("binary"));
     let temp = tempfile::tempdir().expect("tempdir");
-    let creds = temp.path().join("s3-credentials");
-    std::fs::write(
-        &creds,
-        format!(
-            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            cfg.credentials.access_key_id, cfg.credentials.secret_access_key
-        ),
-    )
-    .expect("write credentials");
-    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let creds = creds.to_string_lossy().into_owned();
-    let flags = [
-        "--blob-store",
-        "s3",
-        "--s3-endpoint",
-        cfg.endpoint.as_str(),
-        "--s3-bucket",
-        cfg.bucket.as_str(),
-        "--s3-prefix",
-        cfg.prefix.as_str(),
-        "--s3-region",
-        cfg.region.as_str(),
-        "--s3-credentials-file",
-        creds.as_str(),
-    ];
+    let owned = serve_flags(&cfg, temp.path());
+    let flags: Vec<&str> = owned.iter().map(String::as_str).collect();
     let mut check = vec!["check-config"];
     check.extend_from_slice(&flags);
     let (ok, out, err) = run_soute(&check);
@@ -488,32 +497,8 @@ fn kill_9_during_a_multipart_publish_leaves_nothing_after_gc() {
     let cfg = store::config(&prefix("kill9"));
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("data");
-    let creds = temp.path().join("s3-credentials");
-    std::fs::write(
-        &creds,
-        format!(
-            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
-            cfg.credentials.access_key_id, cfg.credentials.secret_access_key
-        ),
-    )
-    .expect("write credentials");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    }
-    let creds = creds.to_string_lossy().into_owned();
-    let flags = [
-        "--blob-store",
-        "s3",
-        "--s3-endpoint",
-        cfg.endpoint.as_str(),
-        "--s3-bucket",
-        cfg.bucket.as_str(),
-        "--s3-prefix",
-        cfg.prefix.as_str(),
-        "--s3-credentials-file",
-        creds.as_str(),
-    ];
+    let owned = serve_flags(&cfg, temp.path());
+    let flags: Vec<&str> = owned.iter().map(String::as_str).collect();
     let client = S3Client::new(cfg.clone()).expect("client");
     let mut served = serve(&dir, &flags);
     let agent = http_agent();
