@@ -161,6 +161,12 @@ pub fn operator_event(cmd: &Command) -> Option<(PathBuf, String)> {
             repair: true,
             ..
         } => (data_dir, "verify --repair".to_string()),
+        Command::BlobsMigrate {
+            data_dir, target, ..
+        } => (
+            data_dir,
+            format!("blobs migrate --to {}", target.describe()),
+        ),
         _ => return None,
     };
     Some((words.0.clone(), words.1))

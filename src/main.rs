@@ -4,6 +4,7 @@
 
 mod access_cli;
 mod audit_cli;
+mod blobs_cli;
 mod ops_cli;
 mod policy_cli;
 mod sync_cli;
@@ -164,17 +165,30 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
             init_logging("warn");
             ops_cli::gc(&data_dir, &policy, json)?
         }
-        Command::Backup { data_dir, dest } => {
+        Command::Backup {
+            data_dir,
+            dest,
+            with_blobs,
+        } => {
             init_logging("warn");
-            ops_cli::backup(&data_dir, &dest)?
+            ops_cli::backup(&data_dir, &dest, with_blobs)?
         }
         Command::Verify {
             data_dir,
             repair,
+            deep,
             json,
         } => {
             init_logging("warn");
-            ops_cli::verify(&data_dir, repair, json)?
+            ops_cli::verify(&data_dir, repair, deep, json)?
+        }
+        Command::BlobsMigrate {
+            data_dir,
+            target,
+            json,
+        } => {
+            init_logging("warn");
+            blobs_cli::migrate(&data_dir, &target, json)?
         }
         Command::Du {
             data_dir,

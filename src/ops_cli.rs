@@ -173,7 +173,7 @@ fn print_gc(r: &GcReport) {
     }
 }
 
-pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
+pub fn backup(data_dir: &Path, dest: &Path, with_blobs: bool) -> Res<()> {
     let registry = open(data_dir)?;
     // A relative DEST is relative to the current folder (as the help says).
     let dest = absolute(dest);
@@ -185,9 +185,9 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
         last: Instant::now(),
         what: "backup",
     };
-    let report = registry.backup(&dest, &mut |p| match p {
+    let report = registry.backup(&dest, with_blobs, &mut |p| match p {
         BackupProgress::Blobs { count, bytes } => {
-            eprintln!("backup: database snapshot taken; {count} blob file(s) to copy");
+            eprintln!("backup: database snapshot taken; {count} blob(s) to copy or list");
             ticker.total = bytes;
             pb = bar(bytes, "backup");
         }
@@ -214,6 +214,14 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
         report.tls_files,
         report.dest.display()
     );
+    if report.listed > 0 {
+        println!(
+            "  {} object(s) of the S3 store listed in {}/OBJECTS, not copied (--with-blobs copies them); serve it with `soute serve --data {} --blob-store s3 ...` on the same bucket",
+            report.listed,
+            report.dest.display(),
+            report.dest.display()
+        );
+    }
     if !report.problems.is_empty() {
         for p in &report.problems {
             eprintln!("problem: {p}");
@@ -223,7 +231,7 @@ pub fn backup(data_dir: &Path, dest: &Path) -> Res<()> {
     Ok(())
 }
 
-pub fn verify(data_dir: &Path, repair: bool, json: bool) -> Res<()> {
+pub fn verify(data_dir: &Path, repair: bool, deep: bool, json: bool) -> Res<()> {
     let registry = open(data_dir)?;
     let mut pb: Option<ProgressBar> = None;
     let mut ticker = Ticker {
@@ -232,9 +240,16 @@ pub fn verify(data_dir: &Path, repair: bool, json: bool) -> Res<()> {
         last: Instant::now(),
         what: "verify",
     };
-    let report = registry.verify(repair, &mut |p| match p {
+    let shallow = registry.store_is_remote() && !deep;
+    let report = registry.verify(repair, deep, &mut |p| match p {
         VerifyProgress::Start { blobs, bytes } => {
-            eprintln!("verify: re-hashing {blobs} blob file(s)");
+            if shallow {
+                eprintln!(
+                    "verify: checking {blobs} object(s) by name and size (--deep re-hashes them)"
+                );
+            } else {
+                eprintln!("verify: re-hashing {blobs} blob(s)");
+            }
             ticker.total = bytes;
             pb = bar(bytes, "verify");
         }
@@ -253,8 +268,9 @@ pub fn verify(data_dir: &Path, repair: bool, json: bool) -> Res<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "verify: {} blob(s) ({}) re-hashed, {} manifest(s) checked: {} problem(s), {} orphan file(s)",
+            "verify: {} blob(s) checked, {} ({}) re-hashed, {} manifest(s) checked: {} problem(s), {} orphan file(s)",
             r.blobs_checked,
+            r.blobs_hashed,
             human(r.bytes_hashed),
             r.manifests_checked,
             r.problems.len(),

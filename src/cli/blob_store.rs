@@ -32,15 +32,38 @@ pub(super) fn parse(
             .filter(|v| v == "s3")
             .unwrap_or_else(|| "local".into()),
     };
-    match chosen.as_str() {
+    let redirect = args.has("--s3-redirect");
+    let store = resolve("--blob-store", &chosen, args, env)?;
+    if redirect && store == BlobStoreConfig::Local {
+        return Err(usage("--s3-redirect goes with --blob-store s3"));
+    }
+    Ok((store, redirect))
+}
+
+/// `soute blobs migrate --to local|s3` and the `--s3-*` flags of the target.
+pub(super) fn parse_target(
+    args: &Args,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BlobStoreConfig, UsageError> {
+    let chosen = args
+        .value("--to")
+        .ok_or_else(|| usage("soute blobs migrate needs --to local or --to s3"))?;
+    resolve("--to", chosen, args, env)
+}
+
+/// The store `chosen` (`local` or `s3`) names; `flag` is the flag that chose it.
+fn resolve(
+    flag: &str,
+    chosen: &str,
+    args: &Args,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BlobStoreConfig, UsageError> {
+    match chosen {
         "local" => {
             if let Some(f) = S3_FLAGS.iter().find(|f| args.value(f).is_some()) {
-                return Err(usage(format!("{f} goes with --blob-store s3")));
+                return Err(usage(format!("{f} goes with {flag} s3")));
             }
-            if args.has("--s3-redirect") {
-                return Err(usage("--s3-redirect goes with --blob-store s3"));
-            }
-            Ok((BlobStoreConfig::Local, false))
+            Ok(BlobStoreConfig::Local)
         }
         "s3" => {
             let flags = S3Flags {
@@ -50,9 +73,10 @@ pub(super) fn parse(
                 region: args.value("--s3-region").map(str::to_string),
                 credentials_file: args.value("--s3-credentials-file").map(PathBuf::from),
             };
-            let config = S3Config::resolve(&flags, env).map_err(usage)?;
-            Ok((BlobStoreConfig::S3(config), args.has("--s3-redirect")))
+            let config = S3Config::resolve(&flags, env)
+                .map_err(|e| usage(e.replace("--blob-store s3", &format!("{flag} s3"))))?;
+            Ok(BlobStoreConfig::S3(config))
         }
-        other => Err(usage(format!("--blob-store: {other:?}: write local or s3"))),
+        other => Err(usage(format!("{flag}: {other:?}: write local or s3"))),
     }
 }

@@ -93,10 +93,20 @@ pub enum Command {
     Backup {
         data_dir: PathBuf,
         dest: PathBuf,
+        /// `--with-blobs`: also copy the objects of an S3 store.
+        with_blobs: bool,
     },
     Verify {
         data_dir: PathBuf,
         repair: bool,
+        /// `--deep`: also re-hash the objects of an S3 store.
+        deep: bool,
+        json: bool,
+    },
+    /// `blobs migrate --to local|s3`: copy every blob into another store.
+    BlobsMigrate {
+        data_dir: PathBuf,
+        target: crate::config::BlobStoreConfig,
         json: bool,
     },
     Du {
@@ -288,13 +298,31 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
             Command::Backup {
                 data_dir: data_dir(&args, env),
                 dest: PathBuf::from(dest),
+                with_blobs: args.has("--with-blobs"),
             }
         }
         "verify" => Command::Verify {
             data_dir: data_dir(&args, env),
             repair: args.has("--repair"),
+            deep: args.has("--deep"),
             json: args.has("--json"),
         },
+        "blobs" => {
+            match operands.next().as_deref() {
+                Some("migrate") => {}
+                Some(other) => {
+                    return Err(usage(format!(
+                        "soute blobs: {other:?}: the one action is migrate (soute blobs migrate --to local|s3)"
+                    )))
+                }
+                None => return Err(usage("usage: soute blobs migrate --to local|s3 [--s3-* ...]")),
+            }
+            Command::BlobsMigrate {
+                data_dir: data_dir(&args, env),
+                target: blob_store::parse_target(&args, env)?,
+                json: args.has("--json"),
+            }
+        }
         "du" => {
             let tag = args.value("--tag").map(str::to_string);
             let repo = operands.next();
@@ -399,6 +427,22 @@ mod tests {
         ));
         assert!(p(&["serve", "--bogus"]).is_err());
         assert!(p(&["frobnicate"]).is_err());
+        assert!(matches!(
+            p(&["blobs", "migrate", "--to", "local", "--data", "/d"]),
+            Ok(Command::BlobsMigrate {
+                target: crate::config::BlobStoreConfig::Local,
+                ..
+            })
+        ));
+        for bad in [
+            &["blobs"][..],
+            &["blobs", "move", "--to", "local"],
+            &["blobs", "migrate"],
+            &["blobs", "migrate", "--to", "tape"],
+            &["blobs", "migrate", "--to", "local", "--s3-bucket", "b"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
         assert!(p(&["user", "add"]).is_err());
         assert!(matches!(p(&[]), Ok(Command::Help(None))));
         assert!(matches!(p(&["help", "serve"]), Ok(Command::Help(Some(s))) if s.name == "serve"));

@@ -220,17 +220,39 @@ const SERVER_FLAGS: &[Flag] = &[
         "count requests for /metrics (default on; off: no /metrics, the benchmark's baseline)",
     ),
     valued("--blob-store", "local|s3", "where blobs live (default local: DIR/blobs/)"),
-    valued("--s3-endpoint", "URL", "S3 endpoint, http(s)://host[:port] (env REGISTRY_STORAGE_S3_REGIONENDPOINT)"),
-    valued("--s3-bucket", "NAME", "S3 bucket (env REGISTRY_STORAGE_S3_BUCKET)"),
-    valued("--s3-prefix", "P", "key prefix in the bucket (env REGISTRY_STORAGE_S3_ROOTDIRECTORY)"),
-    valued("--s3-region", "R", "S3 region (default garage; env REGISTRY_STORAGE_S3_REGION)"),
+    S3_ENDPOINT,
+    S3_BUCKET,
+    S3_PREFIX,
+    S3_REGION,
     switch("--s3-redirect", "answer blob GETs with a 307 to a presigned URL of the store"),
-    valued(
-        "--s3-credentials-file",
-        "FILE",
-        "AWS-format credentials, mode 0600 (default: env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
-    ),
+    S3_CREDENTIALS_FILE,
 ];
+
+const S3_ENDPOINT: Flag = valued(
+    "--s3-endpoint",
+    "URL",
+    "S3 endpoint, http(s)://host[:port] (env REGISTRY_STORAGE_S3_REGIONENDPOINT)",
+);
+const S3_BUCKET: Flag = valued(
+    "--s3-bucket",
+    "NAME",
+    "S3 bucket (env REGISTRY_STORAGE_S3_BUCKET)",
+);
+const S3_PREFIX: Flag = valued(
+    "--s3-prefix",
+    "P",
+    "key prefix in the bucket (env REGISTRY_STORAGE_S3_ROOTDIRECTORY)",
+);
+const S3_REGION: Flag = valued(
+    "--s3-region",
+    "R",
+    "S3 region (default garage; env REGISTRY_STORAGE_S3_REGION)",
+);
+const S3_CREDENTIALS_FILE: Flag = valued(
+    "--s3-credentials-file",
+    "FILE",
+    "AWS-format credentials, mode 0600 (default: env AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+);
 
 /// Every sub-command, in the order the general help lists them.
 pub const COMMANDS: &[Spec] = &[
@@ -420,10 +442,17 @@ Retention rules (`soute retention`) are applied first; --dry-run gives each tag'
         name: "backup",
         operands: "DEST",
         summary: "write a consistent copy of the registry, also while it serves",
-        flags: &[DATA],
+        flags: &[
+            DATA,
+            switch("--with-blobs", "with an S3 store: also copy the objects into DEST/blobs/"),
+        ],
         about: "DEST (relative to the current folder or absolute; outside the data folder,
 absent or empty) gets a database snapshot, the blobs it references (hard links on
-the same filesystem), tls/ and SHA256SUMS; `soute serve --data DEST` serves it.",
+the same filesystem), tls/ and SHA256SUMS; `soute serve --data DEST` serves it.
+With an S3 store, DEST gets the snapshot, tls/ and OBJECTS (every object the
+snapshot needs, with its size; the objects stay the store's business), and
+`soute serve --data DEST --blob-store s3 ...` serves it from the same bucket;
+--with-blobs copies the objects instead, making DEST a local registry.",
     },
     Spec {
         name: "verify",
@@ -432,9 +461,34 @@ the same filesystem), tls/ and SHA256SUMS; `soute serve --data DEST` serves it."
         flags: &[
             DATA,
             switch("--repair", "remove orphan files (never referenced data)"),
+            switch("--deep", "with an S3 store: also re-hash every object (default: names and sizes)"),
             JSON,
         ],
-        about: "Reports damaged or missing blobs, broken references and orphan files.",
+        about: "Reports damaged or missing blobs, broken references and orphan files.
+Blobs of the data folder are always re-hashed; objects of an S3 store are checked
+against the bucket's listing (present, right size), and re-hashed with --deep.",
+    },
+    Spec {
+        name: "blobs",
+        operands: "migrate --to local|s3",
+        summary: "move the blobs to another store (also while serving), verified, resumable",
+        flags: &[
+            DATA,
+            valued("--to", "local|s3", "the store to copy every blob into"),
+            S3_ENDPOINT,
+            S3_BUCKET,
+            S3_PREFIX,
+            S3_REGION,
+            S3_CREDENTIALS_FILE,
+            JSON,
+        ],
+        about: "Copies every blob the database knows into the target (--to s3 with the same
+--s3-* flags and environment as serve; --to local: the data folder's blobs/),
+re-hashing each on the way; what the target already holds is skipped, so a rerun
+resumes. While `soute serve` runs it copies and says so; pushes go on into the old
+store. Stop serve, run it again (it copies only what came since, then records the
+new store for gc/verify/du/backup), and start serve with the new --blob-store.
+The old store is left as it was.",
     },
     Spec {
         name: "du",

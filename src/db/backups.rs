@@ -43,6 +43,16 @@ pub fn end_backup(conn: &Connection, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Set `key` in the settings of the snapshot at `path` (a backup that copied
+/// an S3 store's objects keeps them in its own `blobs/`).
+pub fn set_snapshot_setting(path: &Path, key: &str, value: &str) -> Result<()> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    super::settings::set_setting(&conn, key, value)?;
+    conn.close().map_err(|(_, e)| Error::from(e))?;
+    Ok(())
+}
+
 /// Turn a fresh `VACUUM INTO` copy at `path` into a registry of its own: no
 /// upload sessions (their bytes are not copied), no backups, no trash. Returns
 /// its blobs (digest, size), the files the copy needs.

@@ -36,10 +36,28 @@ pub struct BackupReport {
     /// Blob files hard-linked (same filesystem) and copied.
     pub linked: u64,
     pub copied: u64,
+    /// Objects of an S3 store written to `OBJECTS` instead of copied.
+    pub listed: u64,
     pub tls_files: usize,
     /// Problems found in the source (missing or damaged blobs). The backup is
     /// complete except for them.
     pub problems: Vec<String>,
+}
+
+impl BackupReport {
+    /// The report of a backup to `dest` of the snapshot's `blobs` (digest, size).
+    fn of(dest: &Path, blobs: &[(String, u64)]) -> BackupReport {
+        BackupReport {
+            dest: dest.to_path_buf(),
+            blobs: blobs.len() as u64,
+            blob_bytes: blobs.iter().map(|b| b.1).sum(),
+            linked: 0,
+            copied: 0,
+            listed: 0,
+            tls_files: 0,
+            problems: Vec::new(),
+        }
+    }
 }
 
 /// `dest` made absolute without following what does not exist yet, with `..`
@@ -83,6 +101,7 @@ impl Registry {
     pub fn backup(
         &self,
         dest: &Path,
+        with_blobs: bool,
         progress: &mut dyn FnMut(BackupProgress),
     ) -> Result<BackupReport> {
         let dest = resolve(dest)?;
@@ -119,7 +138,11 @@ impl Registry {
         self.db.snapshot_into(&target.partial_db_path(), |tx| {
             backups::start_backup(tx, &id)
         })?;
-        let result = self.copy_snapshot(&id, &dest, &target, progress);
+        let result = if self.store.is_remote() && !with_blobs {
+            self.list_snapshot(&dest, &target, progress)
+        } else {
+            self.copy_snapshot(&id, &dest, &target, progress)
+        };
         if let Err(e) = self.db.write(|tx| backups::end_backup(tx, &id)) {
             log::warn!("could not release the pins of {id}: {e}");
         }
@@ -134,15 +157,7 @@ impl Registry {
         progress: &mut dyn FnMut(BackupProgress),
     ) -> Result<BackupReport> {
         let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
-        let mut report = BackupReport {
-            dest: dest.to_path_buf(),
-            blobs: blobs.len() as u64,
-            blob_bytes: blobs.iter().map(|b| b.1).sum(),
-            linked: 0,
-            copied: 0,
-            tls_files: 0,
-            problems: Vec::new(),
-        };
+        let mut report = BackupReport::of(dest, &blobs);
         progress(BackupProgress::Blobs {
             count: report.blobs,
             bytes: report.blob_bytes,
@@ -197,9 +212,84 @@ impl Registry {
                     .map_err(|e| Error::io(format!("writing {name}"), e))?;
             }
         }
+        if self.store.is_remote() {
+            // The objects are in DEST/blobs/ now: DEST is a local registry.
+            backups::set_snapshot_setting(
+                &target.partial_db_path(),
+                super::blob_commit::BLOB_STORE_SETTING,
+                "local",
+            )?;
+        }
+        target
+            .publish_db()
+            .map_err(|e| Error::io("publishing the backup's database", e))?;
+        Ok(report)
+    }
+
+    /// An S3 store's backup without `--with-blobs`: the snapshot (which keeps
+    /// the store's setting), tls/ and `OBJECTS`, a line per blob the snapshot
+    /// needs (`<digest> <size> <object key>`), checked against one listing.
+    fn list_snapshot(
+        &self,
+        dest: &Path,
+        target: &BlobStore,
+        progress: &mut dyn FnMut(BackupProgress),
+    ) -> Result<BackupReport> {
+        let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
+        let mut report = BackupReport::of(dest, &blobs);
+        progress(BackupProgress::Blobs {
+            count: report.blobs,
+            bytes: report.blob_bytes,
+        });
+        let stored: std::collections::HashMap<Digest, u64> = self
+            .store
+            .list()
+            .map_err(|e| self.store_error("listing the stored objects", e))?
+            .into_iter()
+            .filter_map(|f| f.digest.map(|d| (d, f.len)))
+            .collect();
+        let key_of = |d: &Digest| {
+            let name = crate::storage::s3::blobs::object_name(d);
+            match self.store.s3_config() {
+                Some(c) => format!("s3://{}/{}", c.bucket, c.key(&name)),
+                None => name,
+            }
+        };
+        let mut listing = String::new();
+        for (key, size) in &blobs {
+            let digest = Digest::parse(key)?;
+            match stored.get(&digest) {
+                Some(len) if len == size => {}
+                Some(len) => report.problems.push(format!(
+                    "blob {digest}: the object has {len} bytes, the row says {size}; run `soute verify`"
+                )),
+                None => report.problems.push(format!(
+                    "blob {digest} has a row but no object in the store; run `soute verify`"
+                )),
+            }
+            listing.push_str(&format!("{digest} {size} {}\n", key_of(&digest)));
+            report.listed += 1;
+            progress(BackupProgress::Blob { bytes: *size });
+        }
+        backups::set_snapshot_setting(
+            &target.partial_db_path(),
+            super::blob_commit::OBJECT_LIST_BACKUP_SETTING,
+            &self.store.describe(),
+        )?;
+        target
+            .write_root_file(OBJECTS_LIST, listing.as_bytes())
+            .map_err(|e| Error::io(format!("writing {OBJECTS_LIST}"), e))?;
+        report.tls_files = self
+            .store
+            .folder()
+            .copy_tls(target)
+            .map_err(|e| Error::io("copying tls/", e))?;
         target
             .publish_db()
             .map_err(|e| Error::io("publishing the backup's database", e))?;
         Ok(report)
     }
 }
+
+/// The list of objects an S3 store's backup needs (see `list_snapshot`).
+pub const OBJECTS_LIST: &str = "OBJECTS";

@@ -242,7 +242,11 @@ impl Registry {
 }
 
 /// The settings key naming the blob store `serve` last used.
-const BLOB_STORE_SETTING: &str = "blob_store";
+pub(super) const BLOB_STORE_SETTING: &str = "blob_store";
+/// Set in an S3 store's backup that lists the objects instead of copying
+/// them: the bucket is shared with the registry it came from, so `verify
+/// --repair` removes no orphan object there until `serve` takes it over.
+pub(super) const OBJECT_LIST_BACKUP_SETTING: &str = "object_list_backup";
 
 impl Registry {
     /// Record where this registry's blobs are (no secret: endpoint, bucket,
@@ -260,8 +264,18 @@ impl Registry {
             })
             .to_string(),
         };
-        self.db
-            .write(|tx| crate::db::settings::set_setting(tx, BLOB_STORE_SETTING, &value))
+        self.db.write(|tx| {
+            crate::db::settings::delete_setting(tx, OBJECT_LIST_BACKUP_SETTING)?;
+            crate::db::settings::set_setting(tx, BLOB_STORE_SETTING, &value)
+        })
+    }
+
+    /// Whether this folder is an S3 store's object-list backup not yet served.
+    pub(super) fn is_object_list_backup(&self) -> Result<bool> {
+        Ok(self
+            .db
+            .read(|c| crate::db::settings::setting(c, OBJECT_LIST_BACKUP_SETTING))?
+            .is_some())
     }
 
     /// The S3 store `serve` recorded, if it was not the local folder.

@@ -26,6 +26,9 @@ pub enum VerifyProgress {
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
     pub blobs_checked: u64,
+    /// Blobs whose bytes were read and hashed (all of them, but for an S3
+    /// store without `--deep`, whose objects are checked by name and size).
+    pub blobs_hashed: u64,
     pub bytes_hashed: u64,
     pub manifests_checked: u64,
     /// What is wrong; the exit code is non-zero while any remain.
@@ -45,6 +48,7 @@ impl Registry {
     pub fn verify(
         &self,
         repair: bool,
+        deep: bool,
         progress: &mut dyn FnMut(VerifyProgress),
     ) -> Result<VerifyReport> {
         let mut r = VerifyReport::default();
@@ -71,6 +75,10 @@ impl Registry {
             .list()
             .map_err(|e| self.store_error("listing the stored blobs", e))?;
         let rows = self.db.read(graph::blobs)?;
+        let listed: std::collections::HashMap<Digest, u64> = files
+            .iter()
+            .filter_map(|f| f.digest.clone().map(|d| (d, f.len)))
+            .collect();
         progress(VerifyProgress::Start {
             blobs: rows.len() as u64,
             bytes: rows.iter().map(|b| b.size).sum(),
@@ -85,12 +93,29 @@ impl Registry {
                     continue;
                 }
             };
-            let mut hashed = 0u64;
-            let outcome = self.store.hash(&digest, &mut |n| {
-                hashed += n;
-                progress(VerifyProgress::Bytes(n));
-            });
-            r.bytes_hashed += hashed;
+            let outcome = if self.store.is_remote() && !deep {
+                // The listing's name and size: no object is read.
+                progress(VerifyProgress::Bytes(row.size));
+                // A blob published after the listing: ask for it (one HEAD).
+                let len = match listed.get(&digest) {
+                    Some(len) => Ok(Some(*len)),
+                    None => self.store.size(&digest),
+                };
+                match len {
+                    Ok(Some(len)) => Ok((len, digest.clone())),
+                    Ok(None) => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+                    Err(e) => Err(e),
+                }
+            } else {
+                let mut hashed = 0u64;
+                let outcome = self.store.hash(&digest, &mut |n| {
+                    hashed += n;
+                    progress(VerifyProgress::Bytes(n));
+                });
+                r.bytes_hashed += hashed;
+                r.blobs_hashed += 1;
+                outcome
+            };
             let problem = match outcome {
                 Ok((len, _)) if len != row.size => Some(format!(
                     "blob {digest}: the file has {len} bytes, the row says {}",
@@ -151,6 +176,12 @@ impl Registry {
             ));
         }
 
+        let shared_bucket = repair && self.store.is_remote() && self.is_object_list_backup()?;
+        if shared_bucket {
+            r.advice.push(
+                "this folder is a backup listing the objects of a bucket it shares with the registry it came from: orphan objects are not removed (they may be that registry's); `soute serve` on it takes the bucket over".to_string(),
+            );
+        }
         for file in &files {
             let orphan = match &file.digest {
                 Some(d) => !known.contains(d.to_string().as_str()),
@@ -160,7 +191,9 @@ impl Registry {
                 continue;
             }
             r.orphans.push(format!("{} ({} bytes)", file.rel, file.len));
-            if repair && self.store.is_remote() {
+            if repair && self.store.is_remote() && shared_bucket {
+                continue;
+            } else if repair && self.store.is_remote() {
                 if let Some(d) = &file.digest {
                     if self.remove_orphan_object(&d.to_string())? {
                         r.repaired.push(format!("removed orphan {}", file.rel));

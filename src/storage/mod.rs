@@ -114,7 +114,7 @@ pub fn tighten_modes(layout: &Layout) -> Vec<String> {
     reports
 }
 
-fn private_file(opts: &mut OpenOptions) -> &mut OpenOptions {
+pub(crate) fn private_file(opts: &mut OpenOptions) -> &mut OpenOptions {
     opts.mode(FILE_MODE)
 }
 
@@ -343,7 +343,17 @@ impl BlobStore {
     /// Write the checksum list for `alg` at the data folder's root durably
     /// (temporary name, fsync, rename).
     pub fn write_checksum_list(&self, alg: Algorithm, bytes: &[u8]) -> io::Result<()> {
-        let path = self.layout.checksum_list(alg);
+        self.write_at(&self.layout.checksum_list(alg), bytes)
+    }
+
+    /// Write the file `name` at the folder's top (e.g. a backup's `OBJECTS`),
+    /// through a temporary name, fsynced.
+    pub fn write_root_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.write_at(&self.layout.root().join(name), bytes)
+    }
+
+    fn write_at(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let path = path.to_path_buf();
         let tmp = self.layout.partial_of(&path);
         let mut f =
             private_file(OpenOptions::new().write(true).create(true).truncate(true)).open(&tmp)?;

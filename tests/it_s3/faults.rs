@@ -139,7 +139,10 @@ fn push(agent: &ureq::Agent, soute: &Soute, repo: &str, bytes: &[u8]) -> Resp {
 
 /// `serve` flags for the store `cfg`, its credentials in an AWS-format file
 /// (mode 0600) written into `dir`.
-fn serve_flags(cfg: &soute::storage::s3::S3Config, dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn serve_flags(
+    cfg: &soute::storage::s3::S3Config,
+    dir: &std::path::Path,
+) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
     let creds = dir.join("s3-credentials");
     std::fs::write(
@@ -171,7 +174,7 @@ fn serve_flags(cfg: &soute::storage::s3::S3Config, dir: &std::path::Path) -> Vec
 }
 
 /// The PUT URL finishing the session at `loc` (absolute or relative) with `digest`.
-fn finish_url(base: &str, loc: &str, digest: &str) -> String {
+pub(crate) fn finish_url(base: &str, loc: &str, digest: &str) -> String {
     let sep = if loc.contains('?') { '&' } else { '?' };
     if loc.starts_with("http") {
         format!("{loc}{sep}digest={digest}")
@@ -180,7 +183,7 @@ fn finish_url(base: &str, loc: &str, digest: &str) -> String {
     }
 }
 
-fn object(digest: &str) -> String {
+pub(crate) fn object(digest: &str) -> String {
     format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
 }
 
@@ -278,7 +281,7 @@ fn unreachable_store_fails_pushes_with_503_and_reads_stay_prompt() {
     g.expect_error(503, &["UNKNOWN"]);
     let unrecorded = soute
         .registry()
-        .verify(false, &mut |_| {})
+        .verify(false, true, &mut |_| {})
         .map(|r| r.blobs_checked);
     assert!(
         unrecorded.is_err(),
@@ -381,11 +384,17 @@ fn verify_reports_a_missing_object() {
     let lost = pseudo_random_bytes(32, 2000);
     push(&agent, &soute, "s3/verify", &kept).expect_status(201);
     push(&agent, &soute, "s3/verify", &lost).expect_status(201);
-    let clean = soute.registry().verify(false, &mut |_| {}).expect("verify");
+    let clean = soute
+        .registry()
+        .verify(false, true, &mut |_| {})
+        .expect("verify");
     assert!(clean.problems.is_empty(), "{:?}", clean.problems);
     assert_eq!(clean.blobs_checked, 2);
     client.delete(&object(&sha256(&lost))).expect("delete");
-    let r = soute.registry().verify(false, &mut |_| {}).expect("verify");
+    let r = soute
+        .registry()
+        .verify(false, true, &mut |_| {})
+        .expect("verify");
     let want = format!("blob {}: the object is missing", sha256(&lost));
     assert!(r.problems.contains(&want), "{:?}", r.problems);
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
@@ -580,7 +589,7 @@ fn kill_9_during_a_multipart_publish_leaves_nothing_after_gc() {
     let store = soute::storage::s3::blobs::open_backend(&dir, &BlobStoreConfig::S3(cfg.clone()))
         .expect("backend");
     let beside = soute::registry::Registry::open_with(&dir, true, 2, store).expect("open beside");
-    let report = beside.verify(false, &mut |_| {}).expect("verify");
+    let report = beside.verify(false, true, &mut |_| {}).expect("verify");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     std::thread::sleep(Duration::from_millis(1100)); // Initiated has second resolution
     let policy = GcPolicy {

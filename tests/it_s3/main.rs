@@ -18,6 +18,7 @@ mod garage;
 mod harness;
 
 mod faults;
+mod migrate;
 mod store;
 
 /// This binary's mode (see `tests/it/harness.rs`).

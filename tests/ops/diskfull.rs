@@ -72,7 +72,10 @@ fn disk_full_gives_507_and_recovers_without_restart() {
         .expect("the same push, after freeing space");
     second.check_pull(&c, "lab/app", "v2").expect("pull v2");
     first.check_pull(&c, "lab/app", "v1").expect("pull v1");
-    let report = srv.registry().verify(false, &mut |_| {}).expect("verify");
+    let report = srv
+        .registry()
+        .verify(false, true, &mut |_| {})
+        .expect("verify");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     srv.stop();
     assert_eq!(blob_files(&data), blob_rows(&data));

@@ -30,8 +30,14 @@ pub fn soute_bin() -> Command {
 
 /// Runs `soute ARGS...` to the end: (exit ok, stdout, stderr).
 pub fn run_soute(args: &[&str]) -> (bool, String, String) {
+    run_soute_with(args, &[])
+}
+
+/// [`run_soute`] with the variables `env` added to its environment.
+pub fn run_soute_with(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let out = soute_bin()
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run soute");

@@ -91,7 +91,10 @@ fn pulls_by_tag_and_digest_fetching_each_blob_once() {
     let fetched_bytes: u64 =
         image.blobs.iter().map(|b| b.len() as u64).sum::<u64>() + image.manifest.len() as u64;
     assert_eq!(row["bytes_fetched"].as_u64(), Some(fetched_bytes), "{row}");
-    let report = soute.registry().verify(false, &mut |_| {}).expect("verify");
+    let report = soute
+        .registry()
+        .verify(false, true, &mut |_| {})
+        .expect("verify");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!(report.blobs_checked, image.blobs.len() as u64);
 }

@@ -1,0 +1,140 @@
+//! `soute blobs migrate --to local|s3`: open the registry on the store it
+//! uses, copy every blob into the target (`Registry::migrate_blobs`), and,
+//! when no `serve` holds the folder, record the target as the store so gc,
+//! verify, du and backup use it. Progress bars on a terminal.
+//!
+//! It must never decide what is copied or verified (the registry does), nor
+//! record the new store while a `serve` may still be pushing into the old one.
+
+use crate::ops_cli::{bar, human, open_existing};
+use soute::config::BlobStoreConfig;
+use soute::registry::{MigrateProgress, Registry};
+use soute::storage::layout::Layout;
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::Mutex;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The data folder's serve lock, if no `serve` holds it (then no push can
+/// land in the old store until this process ends).
+fn try_serve_lock(data_dir: &Path) -> Res<Option<File>> {
+    let path = Layout::new(data_dir).lock();
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    Ok(file.try_lock().is_ok().then_some(file))
+}
+
+/// The flags `serve` needs to use `target`.
+fn serve_flags(target: &BlobStoreConfig) -> String {
+    match target {
+        BlobStoreConfig::Local => "--blob-store local (the default)".into(),
+        BlobStoreConfig::S3(c) => {
+            let mut s = format!(
+                "--blob-store s3 --s3-endpoint {} --s3-bucket {}",
+                c.endpoint, c.bucket
+            );
+            if !c.prefix.is_empty() {
+                s.push_str(&format!(" --s3-prefix {}", c.prefix));
+            }
+            s.push_str(&format!(" --s3-region {}", c.region));
+            s
+        }
+    }
+}
+
+pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()> {
+    let registry = open_existing(data_dir, 4, false)?;
+    if registry.store_is(target) {
+        return Err(format!(
+            "the blobs are already in {}: nothing to migrate",
+            registry.store_description()
+        )
+        .into());
+    }
+    let lock = try_serve_lock(data_dir)?;
+    let store = soute::storage::s3::blobs::open_backend(data_dir, target)?;
+    if !json {
+        eprintln!(
+            "blobs migrate: from {} to {}{}",
+            registry.store_description(),
+            store.describe(),
+            if lock.is_none() {
+                " (soute serve is running: it keeps serving from the old store)"
+            } else {
+                ""
+            }
+        );
+    }
+    let pb = Mutex::new(None);
+    let report = registry.migrate_blobs(&*store, &|p| {
+        let mut pb = pb.lock().unwrap_or_else(|e| e.into_inner());
+        match p {
+            MigrateProgress::Pass { pass, blobs, bytes } => {
+                if let Some(old) = pb.take() {
+                    indicatif::ProgressBar::finish_and_clear(&old);
+                }
+                if !json {
+                    eprintln!("pass {pass}: {blobs} blob(s), {} to copy", human(bytes));
+                }
+                *pb = if json { None } else { bar(bytes, "copying") };
+            }
+            MigrateProgress::Bytes(n) => {
+                if let Some(pb) = pb.as_ref() {
+                    pb.inc(n);
+                }
+            }
+        }
+    })?;
+    if let Some(pb) = pb.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        pb.finish_and_clear();
+    }
+    let recorded = report.complete && lock.is_some();
+    if recorded {
+        drop(registry);
+        Registry::open_with(data_dir, true, 4, store)?.record_blob_store()?;
+    }
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["recorded"] = serde_json::Value::Bool(recorded);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "blobs migrate: {} blob(s): {} copied ({}), {} already there, {} gone meanwhile, {} failed",
+            report.blobs,
+            report.copied,
+            human(report.copied_bytes),
+            report.already_there,
+            report.vanished,
+            report.failed.len()
+        );
+        for f in &report.failed {
+            println!("  failed: {f}");
+        }
+        if recorded {
+            println!(
+                "  done: every blob is in {}; gc, verify, du and backup use it now.\n  start the registry with: soute serve {} (the old store was left as it was)",
+                report.to,
+                serve_flags(target)
+            );
+        } else if report.complete {
+            println!(
+                "  every blob is copied, but soute serve is running and may push more into the old store:\n  stop it, run this command again (it copies only what came since), then start soute serve {}",
+                serve_flags(target)
+            );
+        }
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} blob(s) were not copied; run the command again once fixed",
+            report.failed.len()
+        )
+        .into())
+    }
+}

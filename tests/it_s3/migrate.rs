@@ -1,0 +1,315 @@
+//! `soute blobs migrate` on the real binary and the binary's Garage cluster:
+//! local folder to S3 while `serve` runs (pushes go on into the old store),
+//! the final run with serve stopped copying only what came since and
+//! recording the store; the registry then served from S3 with the local
+//! `blobs/` gone; verify by listing vs `--deep`; back to local, where a
+//! damaged object is refused (not published, nothing recorded) and a rerun
+//! resumes with only what is left. `soute backup` of an S3 registry: an
+//! object list by default (verify on it works; its `--repair` removes no
+//! object of the shared bucket), the objects themselves with `--with-blobs`.
+//! Must NEVER contact a non-loopback address; every wait has a deadline.
+
+use crate::faults::{finish_url, object, serve_flags};
+use crate::store;
+use crate::support::*;
+use soute::storage::s3::S3Client;
+use std::path::Path;
+
+/// POST + monolithic PUT of `bytes` into `repo` at `base`: the status.
+fn push_blob(agent: &ureq::Agent, base: &str, repo: &str, bytes: &[u8]) -> u16 {
+    let r = call(
+        agent,
+        "POST",
+        &format!("{base}/v2/{repo}/blobs/uploads/"),
+        None,
+        &[],
+        Some(b""),
+    );
+    r.expect_status(202);
+    let loc = r.header("location").expect("Location").to_string();
+    call(
+        agent,
+        "PUT",
+        &finish_url(base, &loc, &sha256(bytes)),
+        None,
+        &[("Content-Type", "application/octet-stream")],
+        Some(bytes),
+    )
+    .status
+}
+
+/// `soute ARGS` with the S3 credentials in the environment (as an operator
+/// of an S3 registry runs gc, verify or migrate): (ok, stdout, stderr).
+fn soute_with_keys(cfg: &soute::storage::s3::S3Config, args: &[&str]) -> (bool, String, String) {
+    run_soute_with(
+        args,
+        &[
+            ("AWS_ACCESS_KEY_ID", &cfg.credentials.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &cfg.credentials.secret_access_key),
+        ],
+    )
+}
+
+/// Every blob of `blobs` pulls back from `base` byte for byte.
+fn pulls_back(agent: &ureq::Agent, base: &str, repo: &str, blobs: &[&[u8]]) {
+    for b in blobs {
+        let r = call(
+            agent,
+            "GET",
+            &format!("{base}/v2/{repo}/blobs/{}", sha256(b)),
+            None,
+            &[],
+            None,
+        );
+        r.expect_status(200);
+        assert!(r.body == *b, "blob {} read back differs", sha256(b));
+    }
+}
+
+fn migrate_args<'a>(to: &'a str, dir: &'a Path, s3: &'a [String]) -> Vec<&'a str> {
+    let mut args = vec![
+        "blobs",
+        "migrate",
+        "--to",
+        to,
+        "--data",
+        dir.to_str().expect("utf-8"),
+    ];
+    if to == "s3" {
+        // serve_flags without its `--blob-store s3`
+        args.extend(s3.iter().skip(2).map(String::as_str));
+    }
+    args
+}
+
+#[test]
+fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
+    let cfg = store::config(&format!("migrate-{}-{}", std::process::id(), unique()));
+    let client = S3Client::new(cfg.clone()).expect("client");
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("data");
+    let s3 = serve_flags(&cfg, temp.path());
+    let agent = http_agent();
+    let repo = "mig/app";
+    let layer = pseudo_random_bytes(71, 3 << 20);
+    let big = pseudo_random_bytes(72, 20 << 20); // multipart on the way to S3
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let late = pseudo_random_bytes(73, 5000);
+
+    // 1. A local registry with an image; migrate while it serves.
+    let served = serve(&dir, &[]);
+    let base = format!("http://{}", served.addr);
+    for b in [&layer, &big, &config] {
+        assert_eq!(push_blob(&agent, &base, repo, b), 201);
+    }
+    let manifest = image_manifest(
+        OCI_MANIFEST,
+        &Descriptor::new(OCI_CONFIG, &config),
+        &[
+            Descriptor::new(OCI_LAYER, &layer),
+            Descriptor::new(OCI_LAYER, &big),
+        ],
+        None,
+        None,
+    );
+    call(
+        &agent,
+        "PUT",
+        &format!("{base}/v2/{repo}/manifests/v1"),
+        None,
+        &[("Content-Type", OCI_MANIFEST)],
+        Some(&manifest),
+    )
+    .expect_status(201);
+    let (ok, out, err) = run_soute(&migrate_args("s3", &dir, &s3));
+    assert!(ok, "migrate while serving: {out}{err}");
+    assert!(out.contains("3 copied"), "{out}");
+    assert!(out.contains("soute serve is running"), "{out}");
+    for b in [&layer, &big, &config] {
+        assert_eq!(
+            client.head(&object(&sha256(b))).expect("head"),
+            Some(b.len() as u64),
+            "the object of {} is in the bucket",
+            sha256(b)
+        );
+    }
+    // A push after the copy lands in the old store only.
+    assert_eq!(push_blob(&agent, &base, repo, &late), 201);
+    assert_eq!(client.head(&object(&sha256(&late))).expect("head"), None);
+    drop(served);
+
+    // 2. Serve stopped: the rerun copies only the late blob and records S3.
+    let (ok, out, err) = run_soute(&migrate_args("s3", &dir, &s3));
+    assert!(ok, "final migrate: {out}{err}");
+    assert!(
+        out.contains("1 copied") && out.contains("3 already there"),
+        "{out}"
+    );
+    assert!(
+        out.contains("done:") && out.contains("--blob-store s3"),
+        "{out}"
+    );
+    let (ok, out, err) = soute_with_keys(&cfg, &migrate_args("s3", &dir, &s3));
+    assert!(
+        !ok && err.contains("already in"),
+        "a second switch: {out}{err}"
+    );
+    std::fs::rename(dir.join("blobs"), temp.path().join("old-blobs")).expect("move blobs/ away");
+
+    // 3. Served from S3; verify by listing, then --deep.
+    let flags: Vec<&str> = s3.iter().map(String::as_str).collect();
+    let served = serve(&dir, &flags);
+    let base = format!("http://{}", served.addr);
+    pulls_back(&agent, &base, repo, &[&layer, &big, &config, &late]);
+    drop(served);
+    let d = dir.to_str().expect("utf-8");
+    let (ok, out, err) = soute_with_keys(&cfg, &["verify", "--data", d]);
+    assert!(ok, "verify: {out}{err}");
+    assert!(
+        out.contains("4 blob(s) checked, 0 ("),
+        "by listing, no object read: {out}"
+    );
+    // Same length, other bytes: only a re-hash can tell.
+    let damaged = pseudo_random_bytes(74, layer.len());
+    let key = object(&sha256(&layer));
+    client
+        .put(&key, &mut damaged.as_slice(), damaged.len() as u64)
+        .expect("put damaged");
+    let (ok, out, _) = soute_with_keys(&cfg, &["verify", "--data", d]);
+    assert!(ok, "a listing cannot see a same-size change: {out}");
+    let (ok, out, _) = soute_with_keys(&cfg, &["verify", "--deep", "--data", d]);
+    assert!(!ok, "--deep re-hashes: {out}");
+    assert!(
+        out.contains(&format!("blob {}: damaged", sha256(&layer))),
+        "{out}"
+    );
+
+    // 4. Back to local with that object damaged: refused, nothing recorded.
+    let (ok, out, err) = soute_with_keys(&cfg, &migrate_args("local", &dir, &s3));
+    assert!(!ok, "a damaged source blob fails the migration: {out}{err}");
+    assert!(out.contains("the source's bytes hash to"), "{out}");
+    assert!(
+        !dir.join(format!("blobs/sha256/{}", &sha256(&layer)[7..9]))
+            .join(&sha256(&layer)[7..])
+            .exists(),
+        "the damaged bytes were not published"
+    );
+    assert!(
+        std::fs::read_dir(dir.join("uploads"))
+            .expect("uploads")
+            .next()
+            .is_none(),
+        "no staging file is left"
+    );
+    client
+        .put(&key, &mut layer.as_slice(), layer.len() as u64)
+        .expect("put back");
+    let (ok, out, err) = soute_with_keys(&cfg, &migrate_args("local", &dir, &s3));
+    assert!(ok, "the rerun: {out}{err}");
+    assert!(out.contains("done:"), "{out}");
+    assert!(
+        out.contains("1 copied") && out.contains("3 already there"),
+        "the rerun resumes, not restarts: {out}"
+    );
+
+    // 5. Served from the local folder again, without any --s3-* flag.
+    let served = serve(&dir, &[]);
+    let base = format!("http://{}", served.addr);
+    pulls_back(&agent, &base, repo, &[&layer, &big, &config, &late]);
+    let (ok, out, err) = run_soute(&["verify", "--data", d]);
+    assert!(ok, "verify on the local folder: {out}{err}");
+    assert!(out.contains("4 blob(s) checked, 4 ("), "{out}");
+}
+
+/// Every file below `dir` (recursively).
+fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn backup_of_an_s3_registry_lists_objects_or_copies_them_with_blobs() {
+    let cfg = store::config(&format!("backup-{}-{}", std::process::id(), unique()));
+    let client = S3Client::new(cfg.clone()).expect("client");
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("data");
+    let s3 = serve_flags(&cfg, temp.path());
+    let flags: Vec<&str> = s3.iter().map(String::as_str).collect();
+    let served = serve(&dir, &flags);
+    let base = format!("http://{}", served.addr);
+    let agent = http_agent();
+    let a = pseudo_random_bytes(81, 9 << 20);
+    let b = pseudo_random_bytes(82, 4000);
+    for x in [&a, &b] {
+        assert_eq!(push_blob(&agent, &base, "bak/app", x), 201);
+    }
+    let d = dir.to_str().expect("utf-8");
+
+    // Object list: the snapshot, tls/, OBJECTS; no blob bytes.
+    let listed = temp.path().join("listed");
+    let l = listed.to_str().expect("utf-8");
+    let (ok, out, err) = soute_with_keys(&cfg, &["backup", l, "--data", d]);
+    assert!(ok, "backup: {out}{err}");
+    assert!(out.contains("2 object(s) of the S3 store listed"), "{out}");
+    let objects = std::fs::read_to_string(listed.join("OBJECTS")).expect("OBJECTS");
+    for x in [&a, &b] {
+        let line = format!(
+            "{} {} s3://{}/{}",
+            sha256(x),
+            x.len(),
+            cfg.bucket,
+            cfg.key(&object(&sha256(x)))
+        );
+        assert!(objects.lines().any(|l| l == line), "{line} in {objects}");
+    }
+    assert!(
+        files_below(&listed.join("blobs")).is_empty(),
+        "no object was copied"
+    );
+    let (ok, out, err) = soute_with_keys(&cfg, &["verify", "--data", l]);
+    assert!(ok, "verify of the listed backup: {out}{err}");
+    assert!(out.contains("2 blob(s) checked"), "{out}");
+    // A push after the backup is an orphan to the backup, and stays.
+    let c = pseudo_random_bytes(83, 3000);
+    assert_eq!(push_blob(&agent, &base, "bak/app", &c), 201);
+    let (_, out, err) = soute_with_keys(&cfg, &["verify", "--repair", "--data", l]);
+    assert!(
+        out.contains("orphan") && out.contains("not removed"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        client.head(&object(&sha256(&c))).expect("head"),
+        Some(c.len() as u64),
+        "verify --repair on the backup left the live registry's object"
+    );
+
+    // --with-blobs: the objects copied; the backup is a local registry.
+    let copied = temp.path().join("copied");
+    let cp = copied.to_str().expect("utf-8");
+    let (ok, out, err) = soute_with_keys(&cfg, &["backup", cp, "--with-blobs", "--data", d]);
+    assert!(ok, "backup --with-blobs: {out}{err}");
+    for x in [&a, &b, &c] {
+        let h = &sha256(x)[7..];
+        let file = copied.join(format!("blobs/sha256/{}/{h}", &h[..2]));
+        assert!(
+            std::fs::read(&file).expect("blob file") == *x,
+            "{}",
+            file.display()
+        );
+    }
+    let (ok, out, err) = run_soute(&["verify", "--data", cp]);
+    assert!(ok, "verify of the copy, no S3 key given: {out}{err}");
+    assert!(out.contains("3 blob(s) checked, 3 ("), "{out}");
+    drop(served);
+}
