@@ -15,6 +15,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support/garage.rs"]
+mod garage;
+
 use support::{in_ci, run_soute, serve, sha256, wait_until, Proc, STARTUP};
 
 use std::collections::BTreeSet;
@@ -713,25 +716,69 @@ fn skopeo_pulls_through_the_cache() {
 /// challenges, Bearer ones while an anonymous rule exists).
 #[test]
 fn real_clients_end_to_end() {
-    real_clients("real_clients_end_to_end", "auto");
+    real_clients("real_clients_end_to_end", "auto", None);
 }
 
 /// The same suite with `--auth basic`: Basic challenges always (docker then cannot pull
-/// anonymously; every other check holds).
+/// anonymously; every other check holds). Issue L: in this mode soute keeps its blobs on
+/// a real 3-node Garage cluster (`--blob-store s3`), so every client's push and pull, and
+/// the pull-through cache, go through the object store; the script checks at the end
+/// that the data folder's `blobs/` stayed empty and `soute verify` finds every object.
 #[test]
 fn real_clients_end_to_end_basic_mode() {
-    real_clients("real_clients_end_to_end_basic_mode", "basic");
+    let test = "real_clients_end_to_end_basic_mode";
+    let Some(bin) = garage::garage_or_skip(test) else {
+        loud(&format!("{test}: without garage, on the local blob store"));
+        return real_clients(test, "basic", None);
+    };
+    let cluster = garage::GarageCluster::start(bin);
+    let endpoint = cluster.endpoint(0);
+    let config = soute::storage::s3::S3Config {
+        endpoint: endpoint.clone(),
+        bucket: garage::BUCKET.to_string(),
+        prefix: "clients".to_string(),
+        region: garage::REGION.to_string(),
+        credentials: soute::storage::s3::config::Credentials {
+            access_key_id: cluster.key_id.clone(),
+            secret_access_key: cluster.secret.clone(),
+        },
+    };
+    let probe = soute::storage::s3::S3Client::new(config).expect("client");
+    let ready = support::Deadline::after(Duration::from_secs(90));
+    while let Err(e) = soute::storage::s3::check::startup_check(&probe) {
+        assert!(ready.left(), "garage never became usable: {e}");
+        thread::sleep(Duration::from_millis(300));
+    }
+    let s3 = S3Store {
+        flags: format!(
+            "--blob-store s3 --s3-endpoint {endpoint} --s3-bucket {} --s3-prefix clients --s3-region {}",
+            garage::BUCKET,
+            garage::REGION
+        ),
+        key_id: cluster.key_id.clone(),
+        secret: cluster.secret.clone(),
+    };
+    real_clients(test, "basic", Some(&s3));
+    drop(cluster);
+}
+
+/// `serve` flags and credentials putting soute's blobs on an S3 store.
+struct S3Store {
+    flags: String,
+    key_id: String,
+    secret: String,
 }
 
 /// Issue H: the same suite with `soute serve --auth token`: every client goes through
 /// soute's Docker token service (Bearer challenges, `/v2/token`).
 #[test]
 fn real_clients_end_to_end_token_mode() {
-    real_clients("real_clients_end_to_end_token_mode", "token");
+    real_clients("real_clients_end_to_end_token_mode", "token", None);
 }
 
-/// Runs `tests/e2e/real_clients.sh` with `SOUTE_AUTH=auth` and checks its summary.
-fn real_clients(test: &str, auth: &str) {
+/// Runs `tests/e2e/real_clients.sh` with `SOUTE_AUTH=auth` (and soute's blobs on
+/// `s3`, if given) and checks its summary.
+fn real_clients(test: &str, auth: &str, s3: Option<&S3Store>) {
     let _serial = serial();
     let tools = [
         "dockerd",
@@ -753,7 +800,13 @@ fn real_clients(test: &str, auth: &str) {
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/real_clients.sh");
     let started = Instant::now();
-    let mut child = Command::new("bash")
+    let mut cmd = Command::new("bash");
+    if let Some(s3) = s3 {
+        cmd.env("SOUTE_SERVE_EXTRA", &s3.flags)
+            .env("AWS_ACCESS_KEY_ID", &s3.key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret);
+    }
+    let mut child = cmd
         .arg(&script)
         .env("SOUTE_BIN", env!("CARGO_BIN_EXE_soute"))
         .env("SOUTE_AUTH", auth)

@@ -19,6 +19,9 @@
 #      every client go through soute's Docker token service (/v2/token) instead of Basic
 #      auth; `auto` does so while an anonymous rule exists; `basic` never (then docker
 #      cannot pull without credentials: "no basic auth credentials").
+#      SOUTE_SERVE_EXTRA="--blob-store s3 --s3-endpoint ..." (soute mode): more `serve`
+#      flags, e.g. blobs on an S3 store (credentials in AWS_* of the environment); with
+#      --blob-store s3, a last step checks the data folder's blobs/ stayed empty.
 # Needs root and the Debian packages that .ci/run installs; it installs nothing itself.
 #
 # Why [::1] and the name registry.test -> ::1 in /etc/hosts: dockerd ALWAYS treats
@@ -243,7 +246,7 @@ step "/etc/hosts: ::1 $REG_HOST" add_hosts || exit 1
 start_soute() {
     port_free "$PORT" || { echo "port $PORT busy"; return 1; }
     "$SOUTE_BIN" serve --data "$W/soute-data" --listen "[::1]:$PORT" --hostname "$REG_HOST" \
-        ${AUTH_FLAGS[@]+"${AUTH_FLAGS[@]}"} >"$W/soute.log" 2>&1 9>&- &
+        ${AUTH_FLAGS[@]+"${AUTH_FLAGS[@]}"} ${SOUTE_SERVE_EXTRA:-} >"$W/soute.log" 2>&1 9>&- &
     local pid=$!
     echo "$pid" >"$W/registry.pid"
     wait_for 30 "grep -q '^soute listening on ' $W/soute.log || ! alive $pid"
@@ -1014,6 +1017,10 @@ if [ "$SOUTE" = 1 ]; then
     fi
     step "$RUSER still works: curl -u $RUSER -> 200" "expect_status 200 -u $RUSER:$RPASS"
     step "no password in soute's log" "! grep -qE '$RPASS|otherpass' $W/soute.log"
+    case " ${SOUTE_SERVE_EXTRA:-} " in *" --blob-store s3 "*)
+        step "blob store s3: every pushed blob is an object (soute verify), none in soute-data/blobs/" \
+            "grep -q 'blobs in s3' $W/soute.log && test -z \"\$(find $W/soute-data/blobs -type f | head -n 1)\" && soute verify --data $W/soute-data | tee /dev/stderr | grep -E 'verify: [1-9][0-9]* blob\(s\) checked.*: 0 problem'" ;;
+    esac
     step "soute stops on SIGTERM within 10 s" \
         "kill -TERM $REGISTRY_PID && for i in \$(seq 100); do alive $REGISTRY_PID || exit 0; sleep 0.1; done; exit 1"
 fi
