@@ -172,6 +172,7 @@ pub fn start(cfg: Config) -> Result<Running> {
     )?;
     let mut registry =
         Registry::open_with(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
+    registry.check_store_matches_record()?;
     registry.record_blob_store()?;
     registry.set_upload_limits(crate::registry::UploadLimits {
         max_blob_size: cfg.max_blob_size,

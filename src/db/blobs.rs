@@ -55,3 +55,10 @@ pub fn unlink_blob(conn: &Connection, repo_id: i64, digest: &str) -> Result<bool
         .execute(params![repo_id, digest])?;
     Ok(n > 0)
 }
+
+/// Whether any blob row exists.
+pub fn any_blob(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM blob)")?
+        .query_row([], |r| r.get(0))?)
+}

@@ -270,6 +270,57 @@ impl Registry {
         })
     }
 
+    /// Refuse to serve blobs rows from a store that does not hold them: when
+    /// the folder has blobs and `serve` last used another store (the local
+    /// folder vs a bucket, or another bucket or prefix; a changed endpoint is
+    /// fine), the message names the store they are in and `blobs migrate`.
+    pub fn check_store_matches_record(&self) -> Result<()> {
+        let Some(recorded) = self
+            .db
+            .read(|c| crate::db::settings::setting(c, BLOB_STORE_SETTING))?
+        else {
+            return Ok(());
+        };
+        let recorded_s3 = if recorded == "local" {
+            None
+        } else {
+            let j: serde_json::Value = serde_json::from_str(&recorded).map_err(|e| {
+                Error::internal(format!("the recorded blob store {recorded:?}: {e}"))
+            })?;
+            let text = |k: &str| j.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            Some((text("bucket"), text("prefix"), text("endpoint")))
+        };
+        let now = self
+            .store
+            .s3_config()
+            .map(|c| (c.bucket.clone(), c.prefix.clone()));
+        let same = match (&recorded_s3, &now) {
+            (None, None) => true,
+            (Some((b, p, _)), Some((nb, np))) => b == nb && p == np,
+            _ => false,
+        };
+        if same || !self.db.read(blobs::any_blob)? {
+            return Ok(());
+        }
+        let there = match &recorded_s3 {
+            None => "the data folder's blobs/ (start without --blob-store s3)".to_string(),
+            Some((b, p, e)) => format!(
+                "the S3 bucket {b} at {e}{} (start with --blob-store s3 --s3-endpoint {e} --s3-bucket {b}{})",
+                if p.is_empty() { String::new() } else { format!(", prefix {p}") },
+                if p.is_empty() { String::new() } else { format!(" --s3-prefix {p}") },
+            ),
+        };
+        let to = if now.is_some() {
+            "s3 --s3-* ..."
+        } else {
+            "local"
+        };
+        Err(Error::internal(format!(
+            "this registry's blobs are in {there}, not in {}; to move them, run `soute blobs migrate --to {to}` with serve stopped",
+            self.store.describe()
+        )))
+    }
+
     /// Whether this folder is an S3 store's object-list backup not yet served.
     pub(super) fn is_object_list_backup(&self) -> Result<bool> {
         Ok(self

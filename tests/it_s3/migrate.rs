@@ -1,7 +1,7 @@
 //! `soute blobs migrate` on the real binary and the binary's Garage cluster:
 //! local folder to S3 while `serve` runs (pushes go on into the old store),
 //! the final run with serve stopped copying only what came since and
-//! recording the store; the registry then served from S3 with the local
+//! recording the store (serve on the local folder is then refused); the registry then served from S3 with the local
 //! `blobs/` gone; verify by listing vs `--deep`; back to local, where a
 //! damaged object is refused (not published, nothing recorded) and a rerun
 //! resumes with only what is left. `soute backup` of an S3 registry: an
@@ -14,6 +14,7 @@ use crate::store;
 use crate::support::*;
 use soute::storage::s3::S3Client;
 use std::path::Path;
+use std::time::Duration;
 
 /// POST + monolithic PUT of `bytes` into `repo` at `base`: the status.
 fn push_blob(agent: &ureq::Agent, base: &str, repo: &str, bytes: &[u8]) -> u16 {
@@ -155,6 +156,20 @@ fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
         "a second switch: {out}{err}"
     );
     std::fs::rename(dir.join("blobs"), temp.path().join("old-blobs")).expect("move blobs/ away");
+
+    // An old unit starting serve on the local folder is refused, naming the bucket.
+    let mut local = soute_bin();
+    local.args(["serve", "--data", dir.to_str().expect("utf-8")]);
+    local.args(["--listen", "127.0.0.1:0", "--tls", "off"]);
+    let (status, _, err) = Proc::spawn(local).finish(Duration::from_secs(30));
+    assert!(!status.success(), "serve on the wrong store must not start");
+    assert!(
+        err.contains(&format!(
+            "this registry's blobs are in the S3 bucket {}",
+            cfg.bucket
+        )) && err.contains("--blob-store s3"),
+        "{err}"
+    );
 
     // 3. Served from S3; verify by listing, then --deep.
     let flags: Vec<&str> = s3.iter().map(String::as_str).collect();
