@@ -3,7 +3,7 @@
 //!
 //! Owns the one set of argon2 parameters soute writes (the argon2 crate's
 //! defaults: m=19 MiB, t=2, p=1, the OWASP minimum), [`Memory`] (the argon2
-//! working blocks a verifier thread keeps for its whole life) and the check
+//! working blocks a verifier thread keeps while logins come) and the check
 //! an unknown user costs (the same argon2 work against a random salt).
 //!
 //! It must never allocate argon2 blocks per verification (the caller's
@@ -31,8 +31,9 @@ pub fn hash_password(pw: &str) -> Result<String, CredError> {
 }
 
 /// The argon2 working memory of one verifier: allocated on first use, then
-/// reused by every verification of the thread that owns it, never freed
-/// while the thread lives (so no malloc arena grows and shrinks per login).
+/// reused by every verification of the thread that owns it (so no malloc
+/// arena grows and shrinks per login), and released only after the pool has
+/// been idle for a while (`pool::RELEASE_AFTER`).
 #[derive(Default)]
 pub struct Memory {
     blocks: Vec<Block>,
@@ -50,6 +51,12 @@ impl Memory {
             self.blocks = vec![Block::default(); Params::DEFAULT_M_COST as usize];
         }
         &mut self.blocks
+    }
+
+    /// Give the blocks back (the pool does so after a quiet spell); the next
+    /// verification allocates them again.
+    pub fn release(&mut self) {
+        self.blocks = Vec::new();
     }
 
     /// Bytes held now (0 before the first verification).

@@ -1,7 +1,10 @@
 //! pool: the fixed set of threads that verify passwords, each with its own
-//! argon2 [`Memory`] allocated once, fed through a bounded queue.
+//! argon2 [`Memory`] allocated at its first check, fed through a bounded
+//! queue; after [`RELEASE_AFTER`] without a check, every thread's memory is
+//! given back (a small machine does not keep 19 MiB per thread for a login
+//! an hour ago), and allocated again by the next check.
 //!
-//! Memory for password checking is a constant: at most `threads` x
+//! Memory for password checking is bounded: at most `threads` x
 //! [`BLOCK_BYTES`](super::password::BLOCK_BYTES) (19 MiB each), whatever
 //! the number of clients. A check that finds the queue full is refused at
 //! once ([`Submitted::Full`]); the caller answers 429 and its worker is free
@@ -14,10 +17,46 @@
 use super::lock;
 use super::password::{self, Memory, Verdict};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Without a check for this long, the verifiers' argon2 memory is released.
+pub const RELEASE_AFTER: Duration = Duration::from_secs(30);
+
+/// The verifiers' memories and when the last check ended, shared by the
+/// threads: whichever waits long enough releases every idle memory.
+struct Shared {
+    memories: Vec<Arc<Mutex<Memory>>>,
+    /// Milliseconds after `epoch` at which the last check ended.
+    last_check_ms: AtomicU64,
+    epoch: Instant,
+    release_after: Duration,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Releases the memory of every thread not checking now, if the pool
+    /// has been quiet for `release_after`.
+    fn release_if_idle(&self) {
+        let quiet = self
+            .now_ms()
+            .saturating_sub(self.last_check_ms.load(Ordering::Relaxed));
+        if quiet < self.release_after.as_millis() as u64 {
+            return;
+        }
+        for m in &self.memories {
+            if let Ok(mut m) = m.try_lock() {
+                m.release();
+            }
+        }
+    }
+}
 
 /// Longest a caller waits for a queued check before giving up (a bound for
 /// the worst case; a full queue drains in well under a second per thread).
@@ -50,6 +89,7 @@ pub struct VerifyPool {
     queue: Option<SyncSender<Job>>,
     threads: Vec<JoinHandle<()>>,
     queue_len: usize,
+    shared: Arc<Shared>,
 }
 
 impl VerifyPool {
@@ -61,23 +101,51 @@ impl VerifyPool {
         queue_len: usize,
         unknown_salt: [u8; 16],
     ) -> std::io::Result<VerifyPool> {
+        Self::start_releasing_after(threads, queue_len, unknown_salt, RELEASE_AFTER)
+    }
+
+    /// [`VerifyPool::start`] with the quiet time after which memory is released.
+    fn start_releasing_after(
+        threads: usize,
+        queue_len: usize,
+        unknown_salt: [u8; 16],
+        release_after: Duration,
+    ) -> std::io::Result<VerifyPool> {
         let queue_len = queue_len.max(1);
         let (tx, rx) = mpsc::sync_channel::<Job>(queue_len);
         let rx = Arc::new(Mutex::new(rx));
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            memories: (0..threads).map(|_| Arc::default()).collect(),
+            last_check_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            release_after,
+        });
         let mut handles = Vec::new();
-        for i in 0..threads.max(1) {
+        for i in 0..threads {
             let rx = rx.clone();
+            let shared = shared.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("soute-auth-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || run(&rx, &unknown_salt))?;
+                .spawn(move || run(&rx, &unknown_salt, &shared, i))?;
             handles.push(handle);
         }
         Ok(VerifyPool {
             queue: Some(tx),
             threads: handles,
             queue_len,
+            shared,
         })
+    }
+
+    /// Bytes of argon2 memory the verifiers hold now.
+    pub fn held_bytes(&self) -> usize {
+        self.shared
+            .memories
+            .iter()
+            .map(|m| lock(m).held_bytes())
+            .sum()
     }
 
     pub fn threads(&self) -> usize {
@@ -123,13 +191,21 @@ impl Drop for VerifyPool {
     }
 }
 
-fn run(rx: &Mutex<Receiver<Job>>, unknown_salt: &[u8; 16]) {
-    let mut memory = Memory::new();
+fn run(rx: &Mutex<Receiver<Job>>, unknown_salt: &[u8; 16], shared: &Shared, me: usize) {
+    // Short waits, so the thread holding the queue's lock looks at the quiet
+    // time often (the others wait for that lock, not for a job).
+    let wait = (shared.release_after / 4).max(Duration::from_millis(10));
     loop {
-        let job = match lock(rx).recv() {
+        let received = lock(rx).recv_timeout(wait);
+        let job = match received {
             Ok(job) => job,
-            Err(_) => return, // the pool was dropped
+            Err(RecvTimeoutError::Timeout) => {
+                shared.release_if_idle();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return, // the pool was dropped
         };
+        let mut memory = lock(&shared.memories[me]);
         let m = &crate::metrics::get().auth;
         m.checks_queued.dec();
         m.checks_run.inc();
@@ -144,6 +220,10 @@ fn run(rx: &Mutex<Receiver<Job>>, unknown_salt: &[u8; 16]) {
             log::error!("a password check panicked; counted as a mismatch");
             Verdict::Mismatch
         });
+        drop(memory);
+        shared
+            .last_check_ms
+            .store(shared.now_ms(), Ordering::Relaxed);
         let _ = job.reply.send(verdict);
     }
 }
@@ -166,6 +246,32 @@ mod tests {
             .hash_password(pw.as_bytes(), &salt)
             .expect("hash")
             .to_string()
+    }
+
+    #[test]
+    fn argon2_memory_is_released_after_a_quiet_spell_and_comes_back() {
+        use super::super::password::BLOCK_BYTES;
+        let quiet = Duration::from_millis(400);
+        let pool = VerifyPool::start_releasing_after(2, 4, [5; 16], quiet).expect("pool");
+        assert_eq!(pool.held_bytes(), 0, "nothing before the first check");
+        let hash = cheap_hash("pw");
+        let stored = || Check::Stored {
+            hash: hash.clone(),
+            password: "pw".into(),
+        };
+        assert_eq!(pool.check(stored()), Submitted::Done(Verdict::Match));
+        assert_eq!(
+            pool.held_bytes(),
+            BLOCK_BYTES,
+            "the checking thread's memory"
+        );
+        let released = Instant::now() + Duration::from_secs(10);
+        while pool.held_bytes() > 0 {
+            assert!(Instant::now() < released, "memory still held after 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(pool.check(stored()), Submitted::Done(Verdict::Match));
+        assert_eq!(pool.held_bytes(), BLOCK_BYTES, "allocated again by a check");
     }
 
     #[test]
