@@ -134,6 +134,15 @@ impl Registry {
     /// have no row and no publish running (and deletions a dead GC left),
     /// mark them deleting, delete their objects outside the lock, unmark.
     pub(super) fn empty_trash_remote(&self) -> Result<usize> {
+        if self.is_object_list_backup()? {
+            // The bucket is the live registry's too: what this folder's rows
+            // no longer need may be what that registry's rows do. The queue
+            // waits until `serve` takes the bucket over (clearing the mark).
+            log::warn!(
+                "this folder is an object-list backup sharing its bucket: gc deletes no object until `soute serve` takes it over"
+            );
+            return Ok(0);
+        }
         let picked = self.db.write(|tx| {
             publishing::drop_stale_publishes(tx, PUBLISH_STALE_SECS)?;
             let mut picked = publishing::deleting_since(tx, DELETE_STALE_SECS)?;
@@ -244,8 +253,8 @@ impl Registry {
 /// The settings key naming the blob store `serve` last used.
 pub(super) const BLOB_STORE_SETTING: &str = "blob_store";
 /// Set in an S3 store's backup that lists the objects instead of copying
-/// them: the bucket is shared with the registry it came from, so `verify
-/// --repair` removes no orphan object there until `serve` takes it over.
+/// them: the bucket is shared with the registry it came from, so neither gc
+/// nor `verify --repair` removes an object there until `serve` takes it over.
 pub(super) const OBJECT_LIST_BACKUP_SETTING: &str = "object_list_backup";
 
 impl Registry {

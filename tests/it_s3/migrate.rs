@@ -309,6 +309,21 @@ fn backup_of_an_s3_registry_lists_objects_or_copies_them_with_blobs() {
         "verify --repair on the backup left the live registry's object"
     );
 
+    // gc on the backup (links of blobs no manifest uses, no grace) deletes
+    // none of the shared bucket's objects.
+    let (ok, out, err) = soute_with_keys(
+        &cfg,
+        &["gc", "--grace", "0", "--link-grace", "0", "--data", l],
+    );
+    assert!(ok, "gc on the listed backup: {out}{err}");
+    for x in [&a, &b] {
+        assert_eq!(
+            client.head(&object(&sha256(x))).expect("head"),
+            Some(x.len() as u64),
+            "gc on the backup deleted a live object"
+        );
+    }
+
     // --with-blobs: the objects copied; the backup is a local registry.
     let copied = temp.path().join("copied");
     let cp = copied.to_str().expect("utf-8");
