@@ -47,15 +47,32 @@ fn serve_flags(target: &BlobStoreConfig) -> String {
     }
 }
 
-pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()> {
-    let registry = open_existing(data_dir, 4, false)?;
-    if registry.store_is(target) {
+/// One migration at a time per folder: a lock on the folder's `uploads/`
+/// (where the staging files are), held until this process ends.
+fn migration_lock(data_dir: &Path) -> Res<File> {
+    let dir = Layout::new(data_dir).uploads_dir();
+    let file = File::open(&dir).map_err(|e| format!("opening {}: {e}", dir.display()))?;
+    if file.try_lock().is_err() {
         return Err(format!(
-            "the blobs are already in {}: nothing to migrate",
-            registry.store_description()
+            "another `soute blobs migrate` is running on {}; wait for it",
+            data_dir.display()
         )
         .into());
     }
+    Ok(file)
+}
+
+pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()> {
+    let registry = open_existing(data_dir, 4, false)?;
+    if registry.store_is(target) {
+        // Idempotent: a scripted rerun after the switch succeeds.
+        println!(
+            "blobs migrate: the blobs are already in {}: nothing to do",
+            registry.store_description()
+        );
+        return Ok(());
+    }
+    let _one_at_a_time = migration_lock(data_dir)?;
     let lock = try_serve_lock(data_dir)?;
     let store = soute::storage::s3::blobs::open_backend(data_dir, target)?;
     if !json {
@@ -94,9 +111,17 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
         pb.finish_and_clear();
     }
     let recorded = report.complete && lock.is_some();
+    let mut report = report;
     if recorded {
-        drop(registry);
-        Registry::open_with(data_dir, true, 4, store)?.record_blob_store()?;
+        let again = soute::storage::s3::blobs::open_backend(data_dir, target)?;
+        Registry::open_with(data_dir, true, 2, again)?.record_blob_store()?;
+        // A process without the serve lock (`soute upstream sync`) may have
+        // committed a blob into the old store after the last pass: one more
+        // pass, now that new processes open the target, copies it.
+        let late = registry.migrate_blobs(&*store, &|_| {})?;
+        report.copied += late.copied;
+        report.copied_bytes += late.copied_bytes;
+        report.failed.extend(late.failed);
     }
     if json {
         let mut v = serde_json::to_value(&report)?;

@@ -50,13 +50,35 @@ impl Shared {
         if quiet < self.release_after.as_millis() as u64 {
             return;
         }
+        let mut released = false;
         for m in &self.memories {
             if let Ok(mut m) = m.try_lock() {
+                released |= m.held_bytes() > 0;
                 m.release();
             }
         }
+        if released {
+            give_freed_memory_back();
+        }
     }
 }
+
+/// glibc keeps freed memory in its arenas once its mmap threshold has grown
+/// past the 19 MiB blocks (it grows on the first free of an mmapped chunk),
+/// so a release alone would not lower RSS and later bursts could grow it;
+/// `malloc_trim` returns every arena's free pages to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn give_freed_memory_back() {
+    // SAFETY: malloc_trim only walks glibc's own arenas under their locks;
+    // it has no preconditions on the caller.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_freed_memory_back() {}
 
 /// Longest a caller waits for a queued check before giving up (a bound for
 /// the worst case; a full queue drains in well under a second per thread).

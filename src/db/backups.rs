@@ -62,7 +62,8 @@ pub fn prepare_snapshot(path: &Path) -> Result<Vec<(String, u64)>> {
     conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")?;
     let tx = conn.transaction()?;
     tx.execute_batch(
-        "DELETE FROM upload; DELETE FROM backup_pin; DELETE FROM backup; DELETE FROM blob_trash;",
+        "DELETE FROM upload; DELETE FROM backup_pin; DELETE FROM backup; DELETE FROM blob_trash; \
+         DELETE FROM blob_publishing; DELETE FROM blob_deleting;",
     )?;
     tx.commit()?;
     let blobs = collect(

@@ -284,12 +284,11 @@ impl Registry {
     /// folder vs a bucket, or another bucket or prefix; a changed endpoint is
     /// fine), the message names the store they are in and `blobs migrate`.
     pub fn check_store_matches_record(&self) -> Result<()> {
-        let Some(recorded) = self
+        // No record: a folder from before the S3 store, so its blobs are local.
+        let recorded = self
             .db
             .read(|c| crate::db::settings::setting(c, BLOB_STORE_SETTING))?
-        else {
-            return Ok(());
-        };
+            .unwrap_or_else(|| "local".to_string());
         let recorded_s3 = if recorded == "local" {
             None
         } else {

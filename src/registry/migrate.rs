@@ -171,14 +171,28 @@ impl Registry {
         progress: &(dyn Fn(MigrateProgress) + Sync),
     ) -> io::Result<Copied> {
         let Some(mut body) = self.store.open(digest)? else {
-            return Ok(Copied::Vanished);
+            let key = digest.to_string();
+            if self
+                .db
+                .read(|c| crate::db::blobs::blob_size(c, &key))
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .is_some()
+            {
+                return Err(io::Error::other(
+                    "it has a row but no bytes in the source: not copied (see `soute verify`)",
+                ));
+            }
+            return Ok(Copied::Vanished); // GC removed it meanwhile
         };
         let tmp = staging_path(staging, digest);
+        let mut created = false;
         let result = (|| {
-            let mut out = crate::storage::private_file(
-                OpenOptions::new().write(true).create(true).truncate(true),
-            )
-            .open(&tmp)?;
+            // A name of this process, made here (O_EXCL: never an existing
+            // file, nor a symlink planted in its place).
+            let mut out =
+                crate::storage::private_file(OpenOptions::new().write(true).create_new(true))
+                    .open(&tmp)?;
+            created = true;
             let (len, actual) = hash_reader(&mut body, digest.algorithm(), &mut out, &mut |n| {
                 progress(MigrateProgress::Bytes(n))
             })?;
@@ -197,7 +211,7 @@ impl Registry {
             target.publish(&tmp, digest, size)?;
             Ok(Copied::Done(len))
         })();
-        if result.is_err() {
+        if result.is_err() && created {
             let _ = fs::remove_file(&tmp);
         }
         result
@@ -208,7 +222,8 @@ impl Registry {
 /// staging files use; `serve` clears it of strays at start).
 fn staging_path(staging: &std::path::Path, digest: &Digest) -> PathBuf {
     staging.join(format!(
-        "migrate-{}-{}",
+        "migrate-{}-{}-{}",
+        std::process::id(),
         digest.algorithm().as_str(),
         digest.hex()
     ))
