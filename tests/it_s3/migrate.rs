@@ -343,3 +343,45 @@ fn backup_of_an_s3_registry_lists_objects_or_copies_them_with_blobs() {
     assert!(out.contains("3 blob(s) checked, 3 ("), "{out}");
     drop(served);
 }
+
+/// A second migration of the same folder is refused while one runs (its
+/// lock on `uploads/` held here, as a running migration holds it), and a
+/// blob whose row has no bytes in the source fails the migration, naming it.
+#[test]
+fn blobs_migrate_runs_one_at_a_time_and_fails_on_a_row_without_bytes() {
+    let cfg = store::config(&format!("migrate1-{}-{}", std::process::id(), unique()));
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = temp.path().join("data");
+    let s3 = serve_flags(&cfg, temp.path());
+    let served = serve(&dir, &[]);
+    let base = format!("http://{}", served.addr);
+    let agent = http_agent();
+    let kept = pseudo_random_bytes(91, 4000);
+    let lost = pseudo_random_bytes(92, 5000);
+    for b in [&kept, &lost] {
+        assert_eq!(push_blob(&agent, &base, "one/app", b), 201);
+    }
+    drop(served);
+
+    let held = std::fs::File::open(dir.join("uploads")).expect("open uploads/");
+    held.try_lock().expect("lock uploads/");
+    let (ok, out, err) = run_soute(&migrate_args("s3", &dir, &s3));
+    assert!(
+        !ok && err.contains("another `soute blobs migrate` is running"),
+        "{out}{err}"
+    );
+    drop(held);
+
+    let h = &sha256(&lost)[7..];
+    std::fs::remove_file(dir.join(format!("blobs/sha256/{}/{h}", &h[..2]))).expect("rm blob");
+    let (ok, out, err) = run_soute(&migrate_args("s3", &dir, &s3));
+    assert!(!ok, "a row without bytes fails the migration: {out}{err}");
+    assert!(
+        out.contains(&format!(
+            "failed: blob {}: it has a row but no bytes",
+            sha256(&lost)
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("done:"), "nothing was recorded: {out}");
+}
