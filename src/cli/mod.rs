@@ -13,6 +13,7 @@ mod quota;
 mod retention;
 mod serve;
 mod spec;
+mod spec_server;
 mod tag;
 mod tag_history;
 mod upstream;
