@@ -156,12 +156,7 @@ impl Registry {
         target: &BlobStore,
         progress: &mut dyn FnMut(BackupProgress),
     ) -> Result<BackupReport> {
-        let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
-        let mut report = BackupReport::of(dest, &blobs);
-        progress(BackupProgress::Blobs {
-            count: report.blobs,
-            bytes: report.blob_bytes,
-        });
+        let (blobs, mut report) = prepare(dest, target, progress)?;
         let mut sums: [(Algorithm, String); 2] = [
             (Algorithm::Sha256, String::new()),
             (Algorithm::Sha512, String::new()),
@@ -235,12 +230,7 @@ impl Registry {
         target: &BlobStore,
         progress: &mut dyn FnMut(BackupProgress),
     ) -> Result<BackupReport> {
-        let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
-        let mut report = BackupReport::of(dest, &blobs);
-        progress(BackupProgress::Blobs {
-            count: report.blobs,
-            bytes: report.blob_bytes,
-        });
+        let (blobs, mut report) = prepare(dest, target, progress)?;
         let stored: std::collections::HashMap<Digest, u64> = self
             .store
             .list()
@@ -289,6 +279,22 @@ impl Registry {
             .map_err(|e| Error::io("publishing the backup's database", e))?;
         Ok(report)
     }
+}
+
+/// Ready the snapshot in `target` (`backups::prepare_snapshot`): its blobs
+/// (digest, size) and the report that starts with them, announced to `progress`.
+fn prepare(
+    dest: &Path,
+    target: &BlobStore,
+    progress: &mut dyn FnMut(BackupProgress),
+) -> Result<(Vec<(String, u64)>, BackupReport)> {
+    let blobs = backups::prepare_snapshot(&target.partial_db_path())?;
+    let report = BackupReport::of(dest, &blobs);
+    progress(BackupProgress::Blobs {
+        count: report.blobs,
+        bytes: report.blob_bytes,
+    });
+    Ok((blobs, report))
 }
 
 /// The list of objects an S3 store's backup needs (see `list_snapshot`).

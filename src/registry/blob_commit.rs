@@ -284,20 +284,11 @@ impl Registry {
     /// folder vs a bucket, or another bucket or prefix; a changed endpoint is
     /// fine), the message names the store they are in and `blobs migrate`.
     pub fn check_store_matches_record(&self) -> Result<()> {
-        // No record: a folder from before the S3 store, so its blobs are local.
-        let recorded = self
-            .db
-            .read(|c| crate::db::settings::setting(c, BLOB_STORE_SETTING))?
-            .unwrap_or_else(|| "local".to_string());
-        let recorded_s3 = if recorded == "local" {
-            None
-        } else {
-            let j: serde_json::Value = serde_json::from_str(&recorded).map_err(|e| {
-                Error::internal(format!("the recorded blob store {recorded:?}: {e}"))
-            })?;
-            let text = |k: &str| j.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-            Some((text("bucket"), text("prefix"), text("endpoint")))
-        };
+        // No record (a folder from before the S3 store) reads as local.
+        let recorded_s3 = self.recorded_s3_store()?.map(|f| {
+            let text = |v: Option<String>| v.unwrap_or_default();
+            (text(f.bucket), text(f.prefix), text(f.endpoint))
+        });
         let now = self
             .store
             .s3_config()

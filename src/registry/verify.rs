@@ -75,10 +75,14 @@ impl Registry {
             .list()
             .map_err(|e| self.store_error("listing the stored blobs", e))?;
         let rows = self.db.read(graph::blobs)?;
-        let listed: std::collections::HashMap<Digest, u64> = files
-            .iter()
-            .filter_map(|f| f.digest.clone().map(|d| (d, f.len)))
-            .collect();
+        let by_listing = self.store.is_remote() && !deep;
+        let listed: std::collections::HashMap<Digest, u64> = match by_listing {
+            true => files
+                .iter()
+                .filter_map(|f| f.digest.clone().map(|d| (d, f.len)))
+                .collect(),
+            false => Default::default(),
+        };
         progress(VerifyProgress::Start {
             blobs: rows.len() as u64,
             bytes: rows.iter().map(|b| b.size).sum(),
@@ -93,7 +97,7 @@ impl Registry {
                     continue;
                 }
             };
-            let outcome = if self.store.is_remote() && !deep {
+            let outcome = if by_listing {
                 // The listing's name and size: no object is read.
                 progress(VerifyProgress::Bytes(row.size));
                 // A blob published after the listing: ask for it (one HEAD).
