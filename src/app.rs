@@ -27,25 +27,29 @@ pub struct Running {
     registry: Arc<Registry>,
     addrs: Vec<SocketAddr>,
     secure: bool,
-    gc: Option<GcThread>,
+    gc: Option<Periodic>,
+    store_switch: Option<Periodic>,
     webhooks: Option<crate::webhook::Delivery>,
     _lock: File,
 }
 
-/// The scheduled GC: a thread that sleeps on a channel; dropping the sender stops it.
-struct GcThread {
+/// A background job run every `interval` (first after `first`): a thread
+/// that sleeps on a channel; `stop` (or dropping the sender) ends it.
+struct Periodic {
     stop: Sender<()>,
     handle: JoinHandle<()>,
 }
 
-impl GcThread {
-    fn start(registry: Arc<Registry>, cfg: &Config) -> Option<GcThread> {
-        let interval = cfg.gc_interval?;
-        let policy = cfg.gc_policy.clone();
-        let first = cfg.gc_first_run;
+impl Periodic {
+    fn start(
+        name: &str,
+        first: Duration,
+        interval: Duration,
+        job: impl Fn() + Send + 'static,
+    ) -> Option<Periodic> {
         let (stop, rx) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
-            .name("soute-gc".into())
+            .name(name.into())
             .spawn(move || {
                 let mut wait = first;
                 loop {
@@ -53,14 +57,31 @@ impl GcThread {
                         Err(RecvTimeoutError::Timeout) => {}
                         _ => return,
                     }
-                    if let Err(e) = registry.gc_recorded(&policy) {
-                        log::error!("scheduled gc failed: {e}");
-                    }
-                    wait = interval.max(Duration::from_secs(1));
+                    job();
+                    wait = interval.max(Duration::from_millis(100));
                 }
             })
             .ok()?;
-        Some(GcThread { stop, handle })
+        Some(Periodic { stop, handle })
+    }
+
+    /// The scheduled GC (`--gc-interval`; none when it is 0).
+    fn gc(registry: Arc<Registry>, cfg: &Config) -> Option<Periodic> {
+        let interval = cfg.gc_interval?.max(Duration::from_secs(1));
+        let policy = cfg.gc_policy.clone();
+        Periodic::start("soute-gc", cfg.gc_first_run, interval, move || {
+            if let Err(e) = registry.gc_recorded(&policy) {
+                log::error!("scheduled gc failed: {e}");
+            }
+        })
+    }
+
+    /// Takes the live blob-store switches `soute blobs migrate` asks for.
+    fn store_switch(registry: Arc<Registry>) -> Option<Periodic> {
+        let tick = Duration::from_millis(500);
+        Periodic::start("soute-store-switch", tick, tick, move || {
+            registry.take_store_switch();
+        })
     }
 
     fn stop(self) {
@@ -102,8 +123,11 @@ impl Running {
     }
 
     fn stop(&mut self) {
-        if let Some(gc) = self.gc.take() {
-            gc.stop();
+        for job in [self.gc.take(), self.store_switch.take()]
+            .into_iter()
+            .flatten()
+        {
+            job.stop();
         }
         if let Some(webhooks) = self.webhooks.take() {
             webhooks.stop();
@@ -255,7 +279,8 @@ pub fn start(cfg: Config) -> Result<Running> {
     let server =
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();
-    let gc = GcThread::start(registry.clone(), &cfg);
+    let gc = Periodic::gc(registry.clone(), &cfg);
+    let store_switch = Periodic::store_switch(registry.clone());
     registry.webhooks.set_source_addr(match addrs.first() {
         Some(a) => format!("{}:{}", public_host_name(&cfg), a.port()),
         None => public_host_name(&cfg),
@@ -269,6 +294,7 @@ pub fn start(cfg: Config) -> Result<Running> {
         addrs,
         secure,
         gc,
+        store_switch,
         webhooks: Some(webhooks),
         _lock: lock,
     })

@@ -1,14 +1,15 @@
 //! `soute blobs migrate --to local|s3`: open the registry on the store it
-//! uses, copy every blob into the target (`Registry::migrate_blobs`), and,
-//! when no `serve` holds the folder, record the target as the store so gc,
-//! verify, du and backup use it. Progress bars on a terminal.
+//! uses, copy every blob into the target (`Registry::migrate_blobs`); when a
+//! `serve` holds the folder, ask it to switch live (`request_store_switch`)
+//! and copy what it published meanwhile; then record the target as the
+//! store so gc, verify, du and backup use it. Progress bars on a terminal.
 //!
 //! It must never decide what is copied or verified (the registry does), nor
 //! record the new store while a `serve` may still be pushing into the old one.
 
 use crate::ops_cli::{bar, human, open_existing};
 use soute::config::BlobStoreConfig;
-use soute::registry::{MigrateProgress, Registry};
+use soute::registry::{MigrateProgress, Registry, SwitchOutcome};
 use soute::storage::layout::Layout;
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -81,14 +82,14 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
             registry.store_description(),
             store.describe(),
             if lock.is_none() {
-                " (soute serve is running: it keeps serving from the old store)"
+                " (soute serve is running: it serves from the old store until every blob is copied, then switches live)"
             } else {
                 ""
             }
         );
     }
     let pb = Mutex::new(None);
-    let report = registry.migrate_blobs(&*store, &|p| {
+    let progress = |p: MigrateProgress| {
         let mut pb = pb.lock().unwrap_or_else(|e| e.into_inner());
         match p {
             MigrateProgress::Pass { pass, blobs, bytes } => {
@@ -106,12 +107,39 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
                 }
             }
         }
-    })?;
+    };
+    let mut report = registry.migrate_blobs(&*store, &progress)?;
+    let mut switched = false;
+    let mut not_switched = None;
+    // While serve runs, pushes may outpace the passes: once a pass copied
+    // without failing, serve switches (new pushes then go to the target)
+    // and the catch-up passes below converge.
+    if report.failed.is_empty() && lock.is_none() {
+        if !json {
+            eprintln!("blobs migrate: asking soute serve to switch to the target live");
+        }
+        let told = |detail: &str| {
+            if !json {
+                eprintln!("  serve: {detail}");
+            }
+        };
+        match registry.request_store_switch(target, &told)? {
+            SwitchOutcome::Switched => {
+                switched = true;
+                // What serve published into the old store before it switched.
+                let late = registry.migrate_blobs(&*store, &progress)?;
+                report.merge(late);
+            }
+            SwitchOutcome::Refused(why) => not_switched = Some(why),
+            SwitchOutcome::NoAnswer => {
+                not_switched = Some("no soute serve took the request within 30 s".into())
+            }
+        }
+    }
     if let Some(pb) = pb.into_inner().unwrap_or_else(|e| e.into_inner()) {
         pb.finish_and_clear();
     }
-    let recorded = report.complete && lock.is_some();
-    let mut report = report;
+    let recorded = report.complete && (lock.is_some() || switched);
     if recorded {
         let again = soute::storage::s3::blobs::open_backend(data_dir, target)?;
         Registry::open_with(data_dir, true, 2, again)?.record_blob_store()?;
@@ -119,13 +147,12 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
         // committed a blob into the old store after the last pass: one more
         // pass, now that new processes open the target, copies it.
         let late = registry.migrate_blobs(&*store, &|_| {})?;
-        report.copied += late.copied;
-        report.copied_bytes += late.copied_bytes;
-        report.failed.extend(late.failed);
+        report.merge(late);
     }
     if json {
         let mut v = serde_json::to_value(&report)?;
         v["recorded"] = serde_json::Value::Bool(recorded);
+        v["switched_live"] = serde_json::Value::Bool(switched);
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         println!(
@@ -140,7 +167,13 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
         for f in &report.failed {
             println!("  failed: {f}");
         }
-        if recorded {
+        if recorded && switched {
+            println!(
+                "  done: soute serve switched live to {}; every blob is there; gc, verify, du and backup use it now.\n  its next start needs: soute serve {} (the old store was left as it was)",
+                report.to,
+                serve_flags(target)
+            );
+        } else if recorded {
             println!(
                 "  done: every blob is in {}; gc, verify, du and backup use it now.\n  start the registry with: soute serve {} (the old store was left as it was)",
                 report.to,
@@ -148,7 +181,8 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
             );
         } else if report.complete {
             println!(
-                "  every blob is copied, but soute serve is running and may push more into the old store:\n  stop it, run this command again (it copies only what came since), then start soute serve {}",
+                "  every blob is copied, but soute serve did not switch ({}) and may push more into the old store:\n  stop it, run this command again (it copies only what came since), then start soute serve {}",
+                not_switched.as_deref().unwrap_or("it is running"),
                 serve_flags(target)
             );
         }

@@ -12,6 +12,7 @@ use super::Registry;
 use crate::db::backups;
 use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, UploadId};
+use crate::storage::backend::BlobBackend as _;
 use crate::storage::{self, layout, BlobStore, Imported};
 use serde::Serialize;
 use std::path::{Component, Path, PathBuf};

@@ -17,6 +17,7 @@ use super::Registry;
 use crate::db::{blobs, publishing, trash};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, UploadId};
+use crate::storage::backend::BlobBackend as _;
 use crate::storage::backend::StagedUpload;
 use crate::storage::s3::blobs::is_unavailable;
 use rusqlite::Transaction;
@@ -73,12 +74,14 @@ impl Registry {
             }
             _ => Ok(()),
         };
-        if !self.store.is_remote() {
+        // Held until the row is written: a live store switch waits for it.
+        let store = self.store.pin();
+        if !store.is_remote() {
             return self.db.write(|tx| {
                 if blobs::blob_size(tx, &key)?.is_some() && self.blob_bytes_present(digest) {
                     drop_file(from)?;
                 } else {
-                    self.store
+                    store
                         .publish(from, digest, size)
                         .map_err(|e| Error::io("committing blob", e))?;
                     blobs::insert_blob(tx, &key, size)?;
@@ -112,7 +115,7 @@ impl Registry {
                 Step::Busy => std::thread::sleep(Duration::from_millis(100)),
             }
         }
-        if let Err(e) = self.store.publish(from, digest, size) {
+        if let Err(e) = store.publish(from, digest, size) {
             if let Err(e) = self
                 .db
                 .write_unsynced(|tx| publishing::end_publish(tx, &token))

@@ -11,6 +11,7 @@ use super::Registry;
 use crate::db::{blobs, repos, upstreams};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepoName};
+use crate::storage::backend::BlobBackend as _;
 use std::path::{Path, PathBuf};
 
 /// The folder of partial downloads, under the data folder.

@@ -23,6 +23,7 @@ use crate::db::graph;
 use crate::db::{backups, blobs, manifests, now, repos, trash, uploads, upstreams};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, RepoName, Tag, UploadId};
+use crate::storage::backend::BlobBackend as _;
 use serde::Serialize;
 
 /// A backup whose heartbeat is older than this is dead; its pins are ignored.

@@ -1,7 +1,7 @@
 //! `soute blobs migrate`: copy every blob that has a row from the store the
 //! registry uses to another one (the data folder's `blobs/` to an S3 bucket,
-//! or back), verified and resumable, while `serve` keeps serving from the
-//! old store.
+//! or back), verified and resumable, while `serve` keeps serving (it
+//! switches live afterwards: `store_switch`).
 //!
 //! One pass lists what the target already holds (one LIST), then copies each
 //! missing or short blob with a few threads: the source's bytes are streamed
@@ -69,7 +69,22 @@ pub enum MigrateProgress {
 
 enum Copied {
     Done(u64),
+    /// The target got it meanwhile (a push after a live switch).
+    There,
     Vanished,
+}
+
+impl MigrateReport {
+    /// Add a later pass's work (catching up after a switch).
+    pub fn merge(&mut self, later: MigrateReport) {
+        self.passes += later.passes;
+        self.blobs = later.blobs;
+        self.copied += later.copied;
+        self.copied_bytes += later.copied_bytes;
+        self.vanished += later.vanished;
+        self.failed.extend(later.failed);
+        self.complete = later.complete && self.failed.is_empty();
+    }
 }
 
 impl Registry {
@@ -146,6 +161,7 @@ impl Registry {
                                 r.copied_bytes += n;
                             }
                             Ok(Copied::Vanished) => r.vanished += 1,
+                            Ok(Copied::There) => r.already_there += 1,
                             Err(e) => r.failed.push(format!("blob {digest}: {e}")),
                         }
                     });
@@ -171,6 +187,9 @@ impl Registry {
         progress: &(dyn Fn(MigrateProgress) + Sync),
     ) -> io::Result<Copied> {
         let Some(mut body) = self.store.open(digest)? else {
+            if target.size(digest)? == Some(size) {
+                return Ok(Copied::There);
+            }
             let key = digest.to_string();
             if self
                 .db

@@ -29,6 +29,7 @@ pub mod read_cache;
 mod retention;
 mod sessions;
 mod stats;
+mod store_switch;
 mod tag_history;
 mod ui_sessions;
 mod upload_body;
@@ -59,6 +60,7 @@ pub use sessions::{
     DEFAULT_MAX_UPLOAD_SESSIONS, DEFAULT_MAX_UPLOAD_SESSIONS_PER_CLIENT, MAX_CONCURRENT_SEARCHES,
 };
 pub use stats::{Disk, Job, UpstreamCounters};
+pub use store_switch::SwitchOutcome;
 pub use tag_history::Rollback;
 pub use ui_sessions::{NewSession, MAX_UI_SESSIONS_PER_USER, UI_SESSION_SECS};
 pub use uploads::{UploadLimits, UploadStatus};
@@ -77,7 +79,7 @@ pub struct Registry {
     data_dir: PathBuf,
     pub(crate) db: Db,
     /// Where blob bytes live: the data folder's `blobs/` or an object store.
-    pub(crate) store: Box<dyn BlobBackend>,
+    pub(crate) store: crate::storage::switch::SwitchingStore,
     /// In-memory state (running hash) of upload sessions, one lock per session.
     sessions: Mutex<HashMap<String, Arc<Mutex<Option<uploads::Session>>>>>,
     delete_enabled: bool,
@@ -138,7 +140,7 @@ impl Registry {
         let registry = Registry {
             data_dir: data_dir.to_path_buf(),
             db,
-            store,
+            store: crate::storage::switch::SwitchingStore::new(store),
             sessions: Mutex::new(HashMap::new()),
             delete_enabled,
             limits: uploads::UploadLimits::default(),
@@ -215,7 +217,7 @@ impl Registry {
 
     /// Where this registry's blobs are (for `check-config` and the log).
     pub fn blob_store(&self) -> &dyn BlobBackend {
-        self.store.as_ref()
+        &self.store
     }
 
     /// Open a blob `repo` may serve: its bytes and its size.

@@ -14,6 +14,7 @@
 use super::Registry;
 use crate::error::{Code, Error, Result};
 use crate::oci::Hasher;
+use crate::storage::backend::BlobBackend as _;
 use std::cell::Cell;
 use std::fs::File;
 use std::io::{Read, Write};

@@ -20,6 +20,7 @@ use super::Registry;
 use crate::db::{blobs, repos, uploads};
 use crate::error::{Code, Error, Result};
 use crate::oci::{Algorithm, Digest, Hasher, RepoName, UploadId};
+use crate::storage::backend::BlobBackend as _;
 use crate::storage::space::{DiskReserve, DEFAULT_MAX_BLOB_SIZE};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};

@@ -8,6 +8,7 @@ use super::Registry;
 use crate::db::{blobs, graph, integrity, uploads};
 use crate::error::{Error, Result};
 use crate::oci::Digest;
+use crate::storage::backend::BlobBackend as _;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};

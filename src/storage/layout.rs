@@ -12,6 +12,8 @@
 //!     ca.crt server.crt                   0644    certificates (public)
 //!     ca.key server.key                   0600    private keys
 //!   lock                                  0600  flock held by `serve`: one server per folder
+//!   store-switch.json                     0600  a live blob-store switch `blobs migrate` asks of
+//!                                               `serve`; removed as soon as serve reads it
 //!   SHA256SUMS SHA512SUMS                 0600  checksum lists a backup writes
 //! ```
 //!
@@ -36,6 +38,7 @@ const BLOBS: &str = "blobs";
 const UPLOADS: &str = "uploads";
 const TLS: &str = "tls";
 const LOCK: &str = "lock";
+const STORE_SWITCH: &str = "store-switch.json";
 const PARTIAL: &str = "partial";
 
 /// The files in a TLS folder (`<data>/tls/`, or any folder given to `tls`).
@@ -81,6 +84,11 @@ impl Layout {
     /// The lock file `serve` holds.
     pub fn lock(&self) -> PathBuf {
         self.root.join(LOCK)
+    }
+
+    /// A live blob-store switch `soute blobs migrate` asks of `serve`.
+    pub fn store_switch_request(&self) -> PathBuf {
+        self.root.join(STORE_SWITCH)
     }
 
     pub fn blobs_dir(&self) -> PathBuf {

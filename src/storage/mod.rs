@@ -13,6 +13,7 @@ pub mod backend;
 pub mod layout;
 pub mod s3;
 pub mod space;
+pub mod switch;
 mod sys;
 
 use crate::oci::{Algorithm, Digest, Hasher, UploadId};

@@ -1,7 +1,8 @@
 //! `soute blobs migrate` on the real binary and the binary's Garage cluster:
-//! local folder to S3 while `serve` runs (pushes go on into the old store),
-//! the final run with serve stopped copying only what came since and
-//! recording the store (serve on the local folder is then refused); the registry then served from S3 with the local
+//! local folder to S3 while `serve` runs, which switches live (a push after
+//! it lands in the bucket) and records the store (serve on the local folder
+//! is then refused); local → S3 → local live with pulls and pushes running
+//! throughout, none failing; the registry then served from S3 with the local
 //! `blobs/` gone; verify by listing vs `--deep`; back to local, where a
 //! damaged object is refused (not published, nothing recorded) and a rerun
 //! resumes with only what is left. `soute backup` of an S3 registry: an
@@ -83,13 +84,40 @@ fn migrate_args<'a>(to: &'a str, dir: &'a Path, s3: &'a [String]) -> Vec<&'a str
     args
 }
 
-#[test]
-fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
-    let cfg = store::config(&format!("migrate-{}-{}", std::process::id(), unique()));
+/// A migration test's store under its own prefix: the config, a client, a
+/// temporary folder, the data folder inside it and the `serve` S3 flags.
+struct Setup {
+    cfg: soute::storage::s3::S3Config,
+    client: S3Client,
+    temp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    s3: Vec<String>,
+}
+
+fn setup(name: &str) -> Setup {
+    let cfg = store::config(&format!("{name}-{}-{}", std::process::id(), unique()));
     let client = S3Client::new(cfg.clone()).expect("client");
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = temp.path().join("data");
     let s3 = serve_flags(&cfg, temp.path());
+    Setup {
+        cfg,
+        client,
+        temp,
+        dir,
+        s3,
+    }
+}
+
+#[test]
+fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
+    let Setup {
+        cfg,
+        client,
+        temp,
+        dir,
+        s3,
+    } = setup("migrate");
     let agent = http_agent();
     let repo = "mig/app";
     let layer = pseudo_random_bytes(71, 3 << 20);
@@ -125,7 +153,10 @@ fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
     let (ok, out, err) = run_soute(&migrate_args("s3", &dir, &s3));
     assert!(ok, "migrate while serving: {out}{err}");
     assert!(out.contains("3 copied"), "{out}");
-    assert!(out.contains("soute serve is running"), "{out}");
+    assert!(
+        out.contains("soute serve switched live") && out.contains("--blob-store s3"),
+        "{out}"
+    );
     for b in [&layer, &big, &config] {
         assert_eq!(
             client.head(&object(&sha256(b))).expect("head"),
@@ -134,22 +165,21 @@ fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
             sha256(b)
         );
     }
-    // A push after the copy lands in the old store only.
+    // A push after the switch lands in the bucket only.
     assert_eq!(push_blob(&agent, &base, repo, &late), 201);
-    assert_eq!(client.head(&object(&sha256(&late))).expect("head"), None);
+    assert_eq!(
+        client.head(&object(&sha256(&late))).expect("head"),
+        Some(late.len() as u64)
+    );
+    let h = &sha256(&late)[7..];
+    assert!(!dir.join(format!("blobs/sha256/{}/{h}", &h[..2])).exists());
+    assert!(
+        !dir.join("store-switch.json").exists(),
+        "the request (with the credentials) is gone"
+    );
     drop(served);
 
-    // 2. Serve stopped: the rerun copies only the late blob and records S3.
-    let (ok, out, err) = run_soute(&migrate_args("s3", &dir, &s3));
-    assert!(ok, "final migrate: {out}{err}");
-    assert!(
-        out.contains("1 copied") && out.contains("3 already there"),
-        "{out}"
-    );
-    assert!(
-        out.contains("done:") && out.contains("--blob-store s3"),
-        "{out}"
-    );
+    // 2. The store is recorded: a rerun has nothing to do.
     let (ok, out, err) = soute_with_keys(&cfg, &migrate_args("s3", &dir, &s3));
     assert!(
         ok && out.contains("nothing to do"),
@@ -234,6 +264,123 @@ fn blobs_migrate_to_s3_while_serving_then_back_to_local_resuming() {
     let (ok, out, err) = run_soute(&["verify", "--data", d]);
     assert!(ok, "verify on the local folder: {out}{err}");
     assert!(out.contains("4 blob(s) checked, 4 ("), "{out}");
+}
+
+/// Local folder → S3 → local folder with `serve` running the whole time:
+/// four clients pull every blob in a loop and one pushes new ones; not one
+/// request fails, and afterwards everything is in the local folder (served
+/// after a restart without any fallback, verify clean).
+#[test]
+fn live_migration_to_s3_and_back_keeps_every_blob_pullable_and_pushable() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::Mutex;
+    let st = setup("live");
+    let (cfg, client, dir, s3) = (&st.cfg, &st.client, &st.dir, &st.s3);
+    let served = serve(dir, &[]);
+    let base = format!("http://{}", served.addr);
+    let agent = http_agent();
+    let repo = "live/app";
+    // One multipart-sized blob and a spread of small ones.
+    let blobs: Vec<Vec<u8>> = (0..20usize)
+        .map(|i| pseudo_random_bytes(100 + i, if i == 0 { 12 << 20 } else { 20_000 + i * 3_000 }))
+        .collect();
+    for b in &blobs {
+        assert_eq!(push_blob(&agent, &base, repo, b), 201);
+    }
+    let stop = AtomicBool::new(false);
+    let pulls = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::<String>::new());
+    let pushed = Mutex::new(Vec::<Vec<u8>>::new());
+    let fail = |what: String| failures.lock().expect("lock").push(what);
+    let (to_s3, to_local) = std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (stop, pulls, fail, blobs, base) = (&stop, &pulls, &fail, &blobs, &base);
+            s.spawn(move || {
+                let agent = http_agent();
+                let deadline = std::time::Instant::now() + Duration::from_secs(240);
+                while !stop.load(SeqCst) && std::time::Instant::now() < deadline {
+                    for b in blobs.iter().skip(t).chain(blobs.iter().take(t)) {
+                        let url = format!("{base}/v2/{repo}/blobs/{}", sha256(b));
+                        let r = call(&agent, "GET", &url, None, &[], None);
+                        if r.status != 200 || r.body != *b {
+                            fail(format!("GET {} -> {}", sha256(b), r.status));
+                        }
+                        pulls.fetch_add(1, SeqCst);
+                    }
+                }
+            });
+        }
+        let (stop, fail, pushed, base) = (&stop, &fail, &pushed, &base);
+        s.spawn(move || {
+            let agent = http_agent();
+            for i in 0..400usize {
+                if stop.load(SeqCst) {
+                    break;
+                }
+                let b = pseudo_random_bytes(1_000 + i, 7_000);
+                match push_blob(&agent, base, repo, &b) {
+                    201 => pushed.lock().expect("lock").push(b),
+                    status => fail(format!("push {i} -> {status}")),
+                }
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        });
+        let to_s3 = run_soute(&migrate_args("s3", dir, s3));
+        let to_local = soute_with_keys(cfg, &migrate_args("local", dir, s3));
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, SeqCst);
+        (to_s3, to_local)
+    });
+    let (ok, out, err) = to_s3;
+    assert!(ok && out.contains("switched live"), "to s3: {out}{err}");
+    let (ok, out, err) = to_local;
+    assert!(
+        ok && out.contains("switched live"),
+        "back to local: {out}{err}"
+    );
+    let failures = failures.into_inner().expect("lock");
+    assert!(
+        failures.is_empty(),
+        "{} request(s) failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+    let pushed = pushed.into_inner().expect("lock");
+    eprintln!(
+        "live migration: {} pulls, {} pushes, none failed",
+        pulls.load(SeqCst),
+        pushed.len()
+    );
+    assert!(
+        pulls.load(SeqCst) >= 100 && pushed.len() >= 5,
+        "pulls {} pushes {}",
+        pulls.load(SeqCst),
+        pushed.len()
+    );
+    let first = &blobs[0];
+    assert_eq!(
+        client.head(&object(&sha256(first))).expect("head"),
+        Some(first.len() as u64),
+        "the first migration copied it to the bucket"
+    );
+    drop(served);
+
+    // Restarted on the local folder (no fallback now): everything is there.
+    let served = serve(dir, &[]);
+    let base = format!("http://{}", served.addr);
+    let all: Vec<&[u8]> = blobs
+        .iter()
+        .chain(pushed.iter())
+        .map(Vec::as_slice)
+        .collect();
+    pulls_back(&agent, &base, repo, &all);
+    drop(served);
+    let (ok, out, err) = run_soute(&["verify", "--data", dir.to_str().expect("utf-8")]);
+    let n = all.len();
+    assert!(
+        ok && out.contains(&format!("{n} blob(s) checked, {n} (")),
+        "verify: {out}{err}"
+    );
 }
 
 /// Every file below `dir` (recursively).
