@@ -8,7 +8,8 @@
 //! upstream (the pull-through cache, distribution as soute's upstream),
 //! peers (a realistically configured soute, anonymous, Basic and token, against
 //! distribution and the Rust peers container-registry and nora when installed:
-//! `bench/peers.rs`).
+//! `bench/peers.rs`), s3 (soute local, soute on a 3-node Garage cluster and
+//! distribution's S3 driver on it: `bench/s3.rs`).
 //! Only ratios within one run are meaningful: the machine is shared.
 //!
 //! [`WORKLOADS`] is the table: each row names the `--only` words that select
@@ -18,22 +19,35 @@
 
 #[path = "bench/client.rs"]
 mod client;
+/// The test suite's 3-node Garage cluster, for the `s3` workload.
+#[path = "../tests/support/garage.rs"]
+#[allow(dead_code)]
+mod garage;
 #[path = "bench/metrics.rs"]
 mod metrics;
 #[path = "bench/peers.rs"]
 mod peers;
 #[path = "bench/report.rs"]
 mod report;
+#[path = "bench/s3.rs"]
+mod s3;
 #[path = "bench/servers.rs"]
 mod servers;
 #[path = "bench/upstream.rs"]
 mod upstream;
+#[path = "../tests/support/wait.rs"]
+#[allow(dead_code)]
+mod wait;
 #[path = "bench/webhooks.rs"]
 mod webhooks;
 #[path = "bench/work.rs"]
 mod work;
 #[path = "bench/workloads.rs"]
 mod workloads;
+/// What `garage.rs` takes from the test support: its bounded wait.
+mod support {
+    pub use crate::wait::Deadline;
+}
 
 use report::{render, Report, Target};
 use servers::{Kind, Mode2, Server};
@@ -43,7 +57,7 @@ use work::{BigBlob, Res, SmallImage};
 
 const ALL: &[&str] = &[
     "null", "machine", "start", "push", "pull", "small", "manifest", "tags", "catalog", "memory",
-    "metrics", "webhook", "upstream", "peers",
+    "metrics", "webhook", "upstream", "peers", "s3",
 ];
 
 pub struct Opts {
@@ -100,12 +114,15 @@ const fn w(
 const WORKLOADS: &[Workload] = &[
     w(&["null"], Phase::Alone, workloads::null_ceiling),
     w(
-        &["machine", "push", "pull", "memory", "upstream", "peers"],
+        &[
+            "machine", "push", "pull", "memory", "upstream", "peers", "s3",
+        ],
         Phase::Alone,
         workloads::big_blob,
     ),
     w(&["machine"], Phase::Alone, workloads::fsync_rate),
     w(&["start"], Phase::Alone, workloads::start),
+    w(&["s3"], Phase::Alone, s3::s3),
     w(&["metrics"], Phase::Alone, metrics::metrics_on_off),
     w(&["push", "pull"], Phase::Plain, workloads::push),
     w(&["pull"], Phase::Plain, workloads::pull_plain),

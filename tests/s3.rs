@@ -2,7 +2,7 @@
 //! 3-node Garage cluster on loopback (`support/garage.rs`, replication
 //! factor 3): exact-byte round trips (put, get, range, head, delete, paged
 //! list, presigned GET), a 64 MiB multipart upload streamed with bounded
-//! memory, abort and the in-progress listing, a node SIGKILLed during a
+//! memory, a file's parts sent in parallel, abort and the in-progress listing, a node SIGKILLed during a
 //! multipart upload (quorum), a stopped and a silent endpoint (bounded
 //! failure), and the start-up check's messages for a wrong bucket and wrong
 //! credentials. Under CI=true a missing `garage` binary fails; otherwise the
@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use soute::storage::s3::check::startup_check;
 use soute::storage::s3::client::{CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
 use soute::storage::s3::config::Credentials;
-use soute::storage::s3::multipart::upload_stream_with;
+use soute::storage::s3::multipart::{upload_file_with, upload_stream_with};
 use soute::storage::s3::S3ErrorKind;
 use soute::storage::s3::{upload_stream, ByteRange, S3Client, S3Config, PART_SIZE};
 use std::io::{self, Read, Write};
@@ -305,6 +305,39 @@ fn client_round_trips_on_a_3_node_garage_cluster() {
         "aborted on failure"
     );
     assert_eq!(c.head("up/short").expect("head"), None);
+
+    // a file sent with parts in parallel (pread per part): exact bytes, and a
+    // file shorter than promised aborts the upload, leaving nothing in progress
+    let file_len = 23 * MIB + 17;
+    let mut bytes = Vec::new();
+    Generated::new(file_len, 77)
+        .read_to_end(&mut bytes)
+        .expect("gen");
+    let mut file = tempfile::tempfile().expect("tempfile");
+    file.write_all(&bytes).expect("write");
+    let parts = upload_file_with(&c, "blobs/parallel", &file, file_len, 5 * MIB, 4)
+        .expect("parallel upload");
+    assert_eq!(parts, 5, "5 MiB parts");
+    assert_eq!(
+        get_bytes(&c, "blobs/parallel", None),
+        bytes,
+        "read back exactly"
+    );
+    let e = upload_file_with(
+        &c,
+        "up/parallel-short",
+        &file,
+        file_len + 6 * MIB,
+        5 * MIB,
+        4,
+    )
+    .expect_err("short file");
+    assert!(!e.message.is_empty());
+    assert!(
+        c.list_multipart_uploads("up/").expect("list").is_empty(),
+        "aborted on failure"
+    );
+    assert_eq!(c.head("up/parallel-short").expect("head"), None);
 
     // the start-up check names what is wrong
     let mut wrong_bucket = config(&cluster, 0, "");

@@ -565,7 +565,7 @@ fn start_time(kind: Kind, bin: &Path, root: &Path, runs: usize) -> Res<f64> {
 }
 
 /// Push a 1 GiB-class blob; returns (MB/s, server CPU seconds per GB).
-fn timed_push(
+pub fn timed_push(
     srv: &Server,
     blob: &mut BigBlob,
     tag: u64,
@@ -589,7 +589,7 @@ fn timed_push(
 }
 
 /// Pull a blob twice on one connection; returns (best MB/s, server CPU seconds per GB).
-fn timed_pull(srv: &Server, repo: &str, digest: &str, size: usize) -> Res<(f64, f64)> {
+pub fn timed_pull(srv: &Server, repo: &str, digest: &str, size: usize) -> Res<(f64, f64)> {
     let mut c = srv.client();
     c.get_ok("/v2/", &[], 200)?;
     // Best of two: the first read may come from disk for one server and not the other.

@@ -50,11 +50,82 @@ impl RemoteBlob {
     pub fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.as_ref().map(|(at, _)| *at) != Some(pos) {
-            *st = Some((pos, (self.open_at)(pos)?));
+            let stream = (self.open_at)(pos)?;
+            *st = Some((pos, Box::new(ReadAhead::new(stream)?)));
         }
         let (at, reader) = st.as_mut().ok_or_else(|| io::Error::other("no stream"))?;
         let n = reader.read(buf)?;
         *at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Bytes a [`ReadAhead`] reads at once.
+const AHEAD_CHUNK: usize = 128 * 1024;
+/// Chunks a [`ReadAhead`] may hold beyond the one being consumed.
+const AHEAD_CHUNKS: usize = 2;
+
+/// Reads a remote stream on a thread of its own, at most [`AHEAD_CHUNKS`]
+/// chunks ahead of the consumer, so receiving from the store overlaps
+/// sending to the client. Memory: (AHEAD_CHUNKS + 2) chunks (512 KiB), reused.
+/// The thread ends at the stream's end or error, or at its next chunk once
+/// the consumer is gone (a client that left, or a Range elsewhere).
+struct ReadAhead {
+    full: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    empty: std::sync::mpsc::SyncSender<Vec<u8>>,
+    cur: Vec<u8>,
+    at: usize,
+}
+
+impl ReadAhead {
+    fn new(mut inner: Box<dyn Read + Send>) -> io::Result<ReadAhead> {
+        use std::sync::mpsc::sync_channel;
+        let (full_tx, full) = sync_channel::<io::Result<Vec<u8>>>(AHEAD_CHUNKS);
+        let (empty, empty_rx) = sync_channel::<Vec<u8>>(AHEAD_CHUNKS + 2);
+        std::thread::Builder::new()
+            .name("soute-read-ahead".into())
+            .spawn(move || loop {
+                let mut buf = empty_rx.try_recv().unwrap_or_default();
+                buf.resize(AHEAD_CHUNK, 0);
+                let sent = match inner.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        full_tx.send(Ok(buf))
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return;
+                }
+            })?;
+        Ok(ReadAhead {
+            full,
+            empty,
+            cur: Vec::new(),
+            at: 0,
+        })
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.cur.len() {
+            let next = match self.full.recv() {
+                Ok(chunk) => chunk?,
+                // The reader ended: the stream is complete.
+                Err(_) => return Ok(0),
+            };
+            let used = std::mem::replace(&mut self.cur, next);
+            let _ = self.empty.try_send(used);
+            self.at = 0;
+        }
+        let n = buf.len().min(self.cur.len() - self.at);
+        buf[..n].copy_from_slice(&self.cur[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }
@@ -195,5 +266,58 @@ impl BlobBackend for BlobStore {
 
     fn abort_staged(&self, _staged: &StagedUpload) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A remote object of `len` pseudo-random bytes, failing at `fail_at`.
+    fn remote(bytes: Arc<Vec<u8>>, fail_at: Option<u64>) -> RemoteBlob {
+        RemoteBlob::new(Box::new(move |pos| {
+            let end = fail_at.unwrap_or(bytes.len() as u64);
+            let part = bytes[pos as usize..end as usize].to_vec();
+            let tail: Box<dyn Read + Send> = match fail_at {
+                Some(_) => Box::new(FailingTail),
+                None => Box::new(io::empty()),
+            };
+            Ok(Box::new(io::Cursor::new(part).chain(tail)))
+        }))
+    }
+
+    struct FailingTail;
+    impl Read for FailingTail {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("store went away"))
+        }
+    }
+
+    #[test]
+    fn a_read_ahead_stream_gives_the_exact_bytes_sequentially_at_any_offset_and_its_error() {
+        let bytes: Arc<Vec<u8>> = Arc::new(
+            (0..3 * AHEAD_CHUNK as u32 + 123)
+                .map(|i| (i * 7 % 251) as u8)
+                .collect(),
+        );
+        let mut body = BlobBody::Remote(remote(bytes.clone(), None));
+        let mut all = Vec::new();
+        body.read_to_end(&mut all).expect("read");
+        assert!(all == *bytes, "sequential read");
+        let r = remote(bytes.clone(), None);
+        let mut buf = vec![0u8; 1000];
+        for pos in [AHEAD_CHUNK as u64 - 10, 5, bytes.len() as u64 - 1000] {
+            let mut got = 0;
+            while got < buf.len() {
+                got += r
+                    .read_at(&mut buf[got..], pos + got as u64)
+                    .expect("read_at");
+            }
+            assert!(buf == bytes[pos as usize..pos as usize + 1000], "at {pos}");
+        }
+        let mut failing = BlobBody::Remote(remote(bytes, Some(AHEAD_CHUNK as u64 + 5)));
+        let e = failing.read_to_end(&mut Vec::new()).expect_err("fails");
+        assert!(e.to_string().contains("went away"), "{e}");
     }
 }

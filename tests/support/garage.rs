@@ -42,7 +42,8 @@ pub fn garage_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
-fn find_garage() -> Option<PathBuf> {
+/// `$SOUTE_GARAGE`, else `garage` on PATH, else the CI cache (also used by the benchmark).
+pub fn find_garage() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("SOUTE_GARAGE").map(PathBuf::from) {
         return p.is_file().then_some(p);
     }

@@ -9,7 +9,7 @@
 //! folder's `blobs/` (uploads stage in `uploads/`, which it never lists).
 
 use super::client::{ByteRange, S3Client};
-use super::multipart::upload_stream;
+use super::multipart::upload_file;
 use super::{S3Error, S3ErrorKind};
 use crate::oci::Digest;
 use crate::storage::backend::{BlobBackend, BlobBody, RemoteBlob, StagedUpload};
@@ -184,8 +184,8 @@ impl BlobBackend for S3Blobs {
     }
 
     fn publish(&self, from: &Path, digest: &Digest, size: u64) -> io::Result<()> {
-        let mut file = File::open(from)?;
-        upload_stream(&self.client, &object_name(digest), &mut file, size).map_err(io_error)?;
+        let file = File::open(from)?;
+        upload_file(&self.client, &object_name(digest), &file, size).map_err(io_error)?;
         match std::fs::remove_file(from) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
