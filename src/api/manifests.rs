@@ -33,6 +33,11 @@ impl Api {
         let seen = seen.filter(|_| cached.is_none());
         let name = cached.as_ref().unwrap_or(name);
         let (digest, media_type, bytes) = self.registry.get_manifest_at(name, &reference, seen)?;
+        if cached.is_none() {
+            // The pull-through cache noted its own; batched, no write here.
+            self.registry
+                .note_pull(name, &Reference::Digest(digest.clone()));
+        }
         Ok(manifest_headers(Response::new(200), &digest, &media_type).body(Body::Bytes(bytes)))
     }
 

@@ -94,12 +94,12 @@ pub fn blob_users(conn: &Connection, digest: &str) -> Result<Vec<(String, u64)>>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// When a client last pulled `digest` of a cached repository (the pull
-/// log's `cached_pull`); `None` when not recorded.
+/// When a client last pulled `digest` of the repository (the pull log's
+/// `manifest_pull`); `None` when not recorded.
 pub fn last_pulled(conn: &Connection, repo_id: i64, digest: &str) -> Result<Option<i64>> {
     use rusqlite::OptionalExtension;
     Ok(conn
-        .prepare_cached("SELECT pulled_at FROM cached_pull WHERE repo_id = ?1 AND digest = ?2")?
+        .prepare_cached("SELECT pulled_at FROM manifest_pull WHERE repo_id = ?1 AND digest = ?2")?
         .query_row(params![repo_id, digest], |r| r.get(0))
         .optional()?)
 }

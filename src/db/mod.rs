@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0012_blob_publishing.sql"),
     include_str!("../../migrations/0013_webhook_event_count.sql"),
     include_str!("../../migrations/0014_add_content_generation.sql"),
+    include_str!("../../migrations/0015_rename_manifest_pull.sql"),
 ];
 
 pub struct Db {

@@ -2,7 +2,7 @@
 //! (configured registries, their counters and last error), `cached_repo`
 //! (which local repositories were filled from an upstream) and `cached_tag`
 //! (when a cached tag was last checked upstream); and, from migration 0007,
-//! each upstream's space limits (`CachePolicy`) and `cached_pull` (when a
+//! each upstream's space limits (`CachePolicy`) and `manifest_pull` (when a
 //! cached manifest was last pulled, written in batches).
 //!
 //! They must never return a password to anything but the upstream client
@@ -297,7 +297,8 @@ pub fn cache_state(conn: &Connection) -> Result<CacheState> {
         })?;
     let pulled: Vec<((i64, String), i64)> = super::collect(
         conn,
-        "SELECT repo_id, digest, pulled_at FROM cached_pull",
+        "SELECT repo_id, digest, pulled_at FROM manifest_pull
+         WHERE repo_id IN (SELECT repo_id FROM cached_repo)",
         |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)),
     )?;
     Ok(CacheState {
@@ -323,8 +324,7 @@ pub fn record_pull(conn: &Connection, repo: &str, reference: &str, at: i64) -> R
         return Ok(());
     };
     conn.prepare_cached(
-        "INSERT INTO cached_pull (repo_id, digest, pulled_at)
-         SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM cached_repo WHERE repo_id = ?1)
+        "INSERT INTO manifest_pull (repo_id, digest, pulled_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (repo_id, digest) DO UPDATE SET pulled_at = max(pulled_at, excluded.pulled_at)",
     )?
     .execute(params![repo_id, digest, at])?;
@@ -336,8 +336,8 @@ pub fn record_pull(conn: &Connection, repo: &str, reference: &str, at: i64) -> R
 pub fn delete_stale_cache_rows(conn: &Connection) -> Result<usize> {
     let pulls = conn
         .prepare_cached(
-            "DELETE FROM cached_pull WHERE NOT EXISTS (SELECT 1 FROM manifest m
-                 WHERE m.repo_id = cached_pull.repo_id AND m.digest = cached_pull.digest)",
+            "DELETE FROM manifest_pull WHERE NOT EXISTS (SELECT 1 FROM manifest m
+                 WHERE m.repo_id = manifest_pull.repo_id AND m.digest = manifest_pull.digest)",
         )?
         .execute([])?;
     let tags = conn

@@ -11,7 +11,7 @@
 //! (non-cached) repository links or references: what evicting could free.
 //! Images not pulled for `--evict-after` go; then, while the upstream holds
 //! more than `--max-bytes`, the least recently pulled go. An image's last
-//! pull is the latest of its manifests' (`cached_pull`, or when the manifest
+//! pull is the latest of its manifests' (`manifest_pull`, or when the manifest
 //! was stored). A deleted upstream's images go once not pulled for
 //! `ORPHAN_EVICT_AFTER_SECS`, or at once with `upstream del --purge`.
 //!

@@ -1,4 +1,5 @@
-//! When cached content was last pulled, kept cheaply: a pull is noted in
+//! When each manifest was last pulled (a cached repository's, for eviction;
+//! every repository's, for the web UI), kept cheaply: a pull is noted in
 //! memory (repository and reference) and the notes are written in ONE
 //! unsynced transaction at most once a minute (`FLUSH_SECS`), or at once when
 //! `MAX_PENDING` distinct references wait; GC and shutdown flush first. So a
@@ -34,7 +35,7 @@ struct Pending {
 }
 
 impl Registry {
-    /// Note that `reference` of the cached repository `repo` was pulled now.
+    /// Note that `reference` of `repo` was pulled now.
     /// Cheap: written with the others at the next flush.
     pub fn note_pull(&self, repo: &RepoName, reference: &Reference) {
         let now = crate::db::now();

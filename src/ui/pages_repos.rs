@@ -242,7 +242,7 @@ pub fn repository(
             }
         } @else { (table) }
         (pager(page as usize, pages, href))
-        @if !pulled && !tags.is_empty() { p.muted #no-pulls { "Pull times are recorded for cached repositories only." } }
+        @if !pulled && !tags.is_empty() { p.muted #no-pulls { "No pull of these tags has been recorded yet (pull times are written once a minute)." } }
     };
     Ok(html(200, layout::page(viewer, name, body)))
 }

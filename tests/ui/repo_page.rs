@@ -1,6 +1,6 @@
 //! The repository page over real HTTP: each tag's `created` (from its
-//! image config) and last pull (the pull log of a cached repository, pulled
-//! through a real distribution upstream), and the multi-delete confirmation
+//! image config) and last pull (the pull log: a private repository's pull,
+//! and a cached repository's, pulled through a real distribution upstream), and the multi-delete confirmation
 //! listing what each tag alone frees, checked against du.
 
 use crate::fixtures::{push_image, seed, To, ADMIN, CREATED};
@@ -25,7 +25,21 @@ fn the_repository_page_shows_created_last_pulled_and_what_each_tag_frees() {
     );
     assert!(
         html.contains("id=\"no-pulls\"") && !html.contains("Last pulled"),
-        "a private repository's pulls are not recorded"
+        "no pull yet: {html}"
+    );
+    // A private repository's pull (by tag, as docker does) is recorded by digest.
+    get(
+        &agent,
+        &soute.url("/v2/lab/app/manifests/keep"),
+        Some(&basic(ADMIN.0, ADMIN.1)),
+    )
+    .expect_status(200);
+    soute.registry().flush_pulls().expect("flush");
+    let html = page(&agent, &soute.url("/ui/r/lab/app"), Some(&cookie)).text();
+    let pulled = html.matches("class=\"hide-narrow pulled\"><time").count();
+    assert!(
+        pulled >= 1 && html.contains("Last pulled") && !html.contains("id=\"no-pulls\""),
+        "the private pull is shown: {html}"
     );
 
     // The confirmation: each tag's own figure is du's for that tag.
