@@ -123,16 +123,17 @@ pub struct RepoSpace {
     pub shared_bytes: u64,
 }
 
-/// A value that changes when the figures of [`space_index`] may have: counts
-/// and newest rows of the tables it reads (cheap index reads).
-pub fn space_key(conn: &Connection) -> Result<[i64; 5]> {
-    Ok(conn.query_row(
-        "SELECT (SELECT count(*) FROM manifest), (SELECT coalesce(max(rowid), 0) FROM manifest),
-                (SELECT count(*) FROM repo_blob), (SELECT coalesce(max(created_at), 0) FROM repo_blob),
-                (SELECT count(*) FROM blob)",
-        [],
-        |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
-    )?)
+/// A value that changes whenever the figures of [`space_index`] may have:
+/// the content generation (tags, manifests, repositories; migration 0014)
+/// and the space generation (blobs and repository links; 0016), both bumped
+/// by triggers in the writing transaction, by any process. Two point reads.
+pub fn space_key(conn: &Connection) -> Result<[i64; 2]> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT (SELECT n FROM content_generation WHERE id = 1),
+                    (SELECT n FROM space_generation WHERE id = 1)",
+        )?
+        .query_row([], |r| Ok([r.get(0)?, r.get(1)?]))?)
 }
 
 /// Which repositories hold which blobs, as `soute du` counts them: a

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0013_webhook_event_count.sql"),
     include_str!("../../migrations/0014_add_content_generation.sql"),
     include_str!("../../migrations/0015_rename_manifest_pull.sql"),
+    include_str!("../../migrations/0016_add_space_generation.sql"),
 ];
 
 pub struct Db {

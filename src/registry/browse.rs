@@ -24,14 +24,12 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 
-/// How long the repositories page reuses its space figures while the tables
-/// they come from look unchanged ([`browse::space_key`]).
-const SPACE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The last [`browse::space_index`] and the key it was computed at.
+/// The last [`browse::space_index`] and the key it was computed at: reused
+/// until the key moves (a change to tags, manifests, repositories, blobs or
+/// links, by any process), so the repositories page recomputes the figures
+/// once per change, not once per view.
 pub(crate) struct SpaceCache {
-    key: [i64; 5],
-    at: std::time::Instant,
+    key: [i64; 2],
     index: Arc<browse::SpaceIndex>,
 }
 
@@ -255,13 +253,9 @@ impl Registry {
         let (rows, index) = self.db.read_consistent(|tx| {
             let key = browse::space_key(tx)?;
             let mut cache = self.space_cache.lock().unwrap_or_else(|p| p.into_inner());
-            let fresh = cache
-                .as_ref()
-                .is_some_and(|c| c.key == key && c.at.elapsed() < SPACE_CACHE_TTL);
-            if !fresh {
+            if cache.as_ref().is_none_or(|c| c.key != key) {
                 *cache = Some(SpaceCache {
                     key,
-                    at: std::time::Instant::now(),
                     index: Arc::new(browse::space_index(tx)?),
                 });
             }

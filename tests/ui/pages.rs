@@ -430,6 +430,21 @@ fn sharing_counts_say_nothing_about_repositories_the_viewer_cannot_read() {
         note.contains("you can see"),
         "the reader is told what counts"
     );
+
+    // A blob linked without any manifest (no tag or manifest moved) changes
+    // the figures on the next view: the space generation moved.
+    push_blob(
+        &agent,
+        &seeded.base,
+        "lab/base",
+        &pseudo_random_bytes(8, 30_000),
+        Some(&auth),
+    );
+    assert_ne!(
+        look(&admin).1,
+        seen_by_admin.1,
+        "lab/base's bytes grew with the linked blob"
+    );
 }
 
 #[test]
