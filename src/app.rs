@@ -196,6 +196,7 @@ pub fn start(cfg: Config) -> Result<Running> {
     )?;
     let mut registry =
         Registry::open_with(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
+    registry.check_no_unfinished_switch()?;
     registry.check_store_matches_record()?;
     registry.record_blob_store()?;
     registry.set_upload_limits(crate::registry::UploadLimits {
@@ -280,6 +281,7 @@ pub fn start(cfg: Config) -> Result<Running> {
         Server::start(server_cfg, api).map_err(|e| Error::io("starting the HTTP server", e))?;
     let addrs = server.local_addrs().to_vec();
     let gc = Periodic::gc(registry.clone(), &cfg);
+    registry.discard_store_switch_request();
     let store_switch = Periodic::store_switch(registry.clone());
     registry.webhooks.set_source_addr(match addrs.first() {
         Some(a) => format!("{}:{}", public_host_name(&cfg), a.port()),

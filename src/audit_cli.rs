@@ -195,7 +195,9 @@ pub fn record_operator(data_dir: &Path, words: &str) {
         detail: words.to_string(),
         status: 0,
     };
-    match ops_cli::open_existing(data_dir, 2, false) {
+    // Only the database: the audit row needs no blob store (an S3 one would
+    // need credentials this process may have had only in a file).
+    match soute::registry::Registry::open(data_dir, true, 2) {
         Ok(mut registry) => {
             // The retention is the server's (`--audit-keep`, `--audit-days`),
             // which this process does not know: it never prunes.

@@ -63,7 +63,12 @@ fn migration_lock(data_dir: &Path) -> Res<File> {
     Ok(file)
 }
 
-pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()> {
+pub fn migrate(
+    data_dir: &Path,
+    target: &BlobStoreConfig,
+    credentials_file: Option<&Path>,
+    json: bool,
+) -> Res<()> {
     let registry = open_existing(data_dir, 4, false)?;
     if registry.store_is(target) {
         // Idempotent: a scripted rerun after the switch succeeds.
@@ -123,7 +128,7 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
                 eprintln!("  serve: {detail}");
             }
         };
-        match registry.request_store_switch(target, &told)? {
+        match registry.request_store_switch(target, credentials_file, &told)? {
             SwitchOutcome::Switched => {
                 switched = true;
                 // What serve published into the old store before it switched.
@@ -142,7 +147,9 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
     let recorded = report.complete && (lock.is_some() || switched);
     if recorded {
         let again = soute::storage::s3::blobs::open_backend(data_dir, target)?;
-        Registry::open_with(data_dir, true, 2, again)?.record_blob_store()?;
+        let recorder = Registry::open_with(data_dir, true, 2, again)?;
+        recorder.record_blob_store()?;
+        recorder.clear_store_switch_state()?;
         // A process without the serve lock (`soute upstream sync`) may have
         // committed a blob into the old store after the last pass: one more
         // pass, now that new processes open the target, copies it.
@@ -179,6 +186,11 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
                 report.to,
                 serve_flags(target)
             );
+        } else if switched {
+            println!(
+                "  soute serve switched live to {}, but not every blob could be copied: fix what failed and run this command again (a serve restarted meanwhile refuses to start until it finishes)",
+                report.to
+            );
         } else if report.complete {
             println!(
                 "  every blob is copied, but soute serve did not switch ({}) and may push more into the old store:\n  stop it, run this command again (it copies only what came since), then start soute serve {}",
@@ -187,7 +199,9 @@ pub fn migrate(data_dir: &Path, target: &BlobStoreConfig, json: bool) -> Res<()>
             );
         }
     }
-    if report.failed.is_empty() {
+    if switched && !recorded {
+        Err("soute serve switched, but the store was not recorded; run the command again".into())
+    } else if report.failed.is_empty() {
         Ok(())
     } else {
         Err(format!(

@@ -185,10 +185,11 @@ fn run(cmd: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::BlobsMigrate {
             data_dir,
             target,
+            credentials_file,
             json,
         } => {
             init_logging("warn");
-            blobs_cli::migrate(&data_dir, &target, json)?
+            blobs_cli::migrate(&data_dir, &target, credentials_file.as_deref(), json)?
         }
         Command::Du {
             data_dir,

@@ -108,6 +108,9 @@ pub enum Command {
     BlobsMigrate {
         data_dir: PathBuf,
         target: crate::config::BlobStoreConfig,
+        /// `--s3-credentials-file`, absolute: what a live switch hands to
+        /// serve instead of the keys themselves.
+        credentials_file: Option<PathBuf>,
         json: bool,
     },
     Du {
@@ -321,6 +324,9 @@ pub fn parse(args: Vec<OsString>, env: Env) -> Result<Command, UsageError> {
             Command::BlobsMigrate {
                 data_dir: data_dir(&args, env),
                 target: blob_store::parse_target(&args, env)?,
+                credentials_file: args
+                    .value("--s3-credentials-file")
+                    .map(|f| std::path::absolute(f).unwrap_or_else(|_| PathBuf::from(f))),
                 json: args.has("--json"),
             }
         }

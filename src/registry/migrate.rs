@@ -108,13 +108,16 @@ impl Registry {
         let staging = Layout::new(&self.data_dir).uploads_dir();
         for pass in 1..=MAX_PASSES {
             report.passes = pass;
+            // Rows first, then the listing: a blob is published before its
+            // row is written, so a row read here whose blob went into the
+            // target (a push after a live switch) is in the listing.
+            let rows = self.db.read(graph::blobs)?;
             let present: HashMap<Digest, u64> = target
                 .list()
                 .map_err(|e| self.store_error("listing the target store", e))?
                 .into_iter()
                 .filter_map(|f| f.digest.map(|d| (d, f.len)))
                 .collect();
-            let rows = self.db.read(graph::blobs)?;
             report.blobs = rows.len() as u64;
             let mut todo = Vec::new();
             let mut there = 0u64;

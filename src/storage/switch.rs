@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 /// The most backends one process can switch through (the first included):
 /// each switch keeps the stores it replaced, so references stay valid.
 pub const MAX_STORES: usize = 8;
+/// How often a switch waiting for publishes says how many are left.
+pub const TELL_EVERY: Duration = Duration::from_secs(5);
 
 struct Slot {
     store: Box<dyn BlobBackend>,
@@ -149,7 +151,7 @@ impl SwitchingStore {
             if Instant::now() >= deadline {
                 return Ok(false);
             }
-            if told.elapsed() >= Duration::from_secs(5) {
+            if told.elapsed() >= TELL_EVERY {
                 waiting(left);
                 told = Instant::now();
             }

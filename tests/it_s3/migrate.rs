@@ -532,3 +532,55 @@ fn blobs_migrate_runs_one_at_a_time_and_fails_on_a_row_without_bytes() {
     );
     assert!(!out.contains("done:"), "nothing was recorded: {out}");
 }
+
+/// A switch request no migration waits for (left by one that died) is
+/// removed when serve starts, never acted on; and a serve whose folder says
+/// a live switch happened that no migration recorded refuses to start,
+/// naming the command that finishes it.
+#[test]
+fn serve_ignores_a_stale_switch_request_and_refuses_an_unfinished_switch() {
+    let st = setup("stale");
+    let (cfg, client, dir) = (&st.cfg, &st.client, &st.dir);
+    drop(serve(dir, &[]));
+    let request = dir.join("store-switch.json");
+    let body = serde_json::json!({
+        "id": "left-behind", "to": "s3", "endpoint": cfg.endpoint, "bucket": cfg.bucket,
+        "prefix": cfg.prefix, "region": cfg.region,
+        "access_key_id": cfg.credentials.access_key_id,
+        "secret_access_key": cfg.credentials.secret_access_key,
+    });
+    std::fs::write(&request, body.to_string()).expect("write request");
+    let served = serve(dir, &[]);
+    assert!(!request.exists(), "removed at start");
+    std::thread::sleep(Duration::from_millis(1500)); // three watcher ticks
+    let base = format!("http://{}", served.addr);
+    let b = pseudo_random_bytes(95, 4000);
+    assert_eq!(push_blob(&http_agent(), &base, "stale/app", &b), 201);
+    assert_eq!(client.head(&object(&sha256(&b))).expect("head"), None);
+    let h = &sha256(&b)[7..];
+    assert!(
+        dir.join(format!("blobs/sha256/{}/{h}", &h[..2])).exists(),
+        "still local"
+    );
+    drop(served);
+
+    // A switch answered `done` whose migration never recorded the store.
+    let db = rusqlite::Connection::open(dir.join("soute.db")).expect("db");
+    db.execute(
+        "INSERT INTO setting (key, value) VALUES ('blob_store_switch', ?1)",
+        [r#"{"id":"x","state":"done","detail":"","store":"s3 bucket=elsewhere"}"#],
+    )
+    .expect("state");
+    drop(db);
+    let mut cmd = soute_bin();
+    cmd.args(["serve", "--data", dir.to_str().expect("utf-8")]);
+    cmd.args(["--listen", "127.0.0.1:0", "--tls", "off"]);
+    let (status, _, err) = Proc::spawn(cmd).finish(Duration::from_secs(30));
+    assert!(!status.success(), "an unfinished switch stops serve");
+    assert!(
+        err.contains("did not finish")
+            && err.contains("s3 bucket=elsewhere")
+            && err.contains("soute blobs migrate"),
+        "{err}"
+    );
+}

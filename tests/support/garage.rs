@@ -2,7 +2,9 @@
 //! processes, each with its own config file, S3 and RPC ports, data and
 //! metadata folders in one tempdir, `replication_factor = 3`; the nodes
 //! connected, a layout (one zone per node) assigned and applied, a key and a
-//! bucket made with the `garage` CLI. Used by `tests/s3.rs` as
+//! bucket made with the `garage` CLI. Each cluster has its own RPC secret,
+//! and a start that fails (a port taken before garage bound it) is retried
+//! on new ports. Used by `tests/s3.rs` as
 //! `#[path = "support/garage.rs"] mod garage;` next to `mod support;`.
 //!
 //! The binary: `$SOUTE_GARAGE`, else `garage` on PATH, else the CI cache
@@ -21,11 +23,24 @@ use std::time::Duration;
 
 pub const REGION: &str = "garage";
 pub const BUCKET: &str = "soute-test";
-const RPC_SECRET: &str = "6f0c1e5a7d2b4c8e9a1f3b5d7c9e0a2b4d6f8a0c2e4b6d8f0a1c3e5b7d9f1a3c";
 /// One garage CLI call (they talk RPC to the local node).
 const CLI_TIMEOUT: Duration = Duration::from_secs(30);
-/// Start-up of the whole cluster, under a loaded machine.
-const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// One set-up step of a cluster, under a loaded machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Clusters tried, each on new ports, before a start fails: a port chosen
+/// free can be taken by another process before garage binds it.
+const START_ATTEMPTS: usize = 3;
+
+/// 32 random bytes in hex: each cluster's own RPC secret, so nodes of two
+/// clusters on one machine never join each other.
+fn rpc_secret() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/urandom");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
 
 /// The garage binary, or `None` (after printing SKIPPED) when it is absent
 /// and not under CI=true; under CI=true a missing binary panics.
@@ -80,10 +95,29 @@ fn free_port() -> u16 {
 }
 
 impl GarageCluster {
-    /// Starts three nodes and sets the cluster up; panics with the CLI's
-    /// output (and the node logs' tails) if a step fails.
+    /// Starts three nodes and sets the cluster up, on new ports and folders
+    /// up to [`START_ATTEMPTS`] times; panics with the CLI's output (and the
+    /// node logs' tails) if every attempt failed.
     pub fn start(bin: PathBuf) -> GarageCluster {
+        for attempt in 1..=START_ATTEMPTS {
+            let mut cluster = GarageCluster::spawn_all(bin.clone());
+            match cluster.set_up() {
+                Ok(()) => return cluster,
+                Err(e) if attempt < START_ATTEMPTS => {
+                    eprintln!(
+                        "garage cluster attempt {attempt} failed, retrying on new ports: {e}"
+                    );
+                }
+                Err(e) => panic!("garage cluster: {START_ATTEMPTS} attempts failed; the last: {e}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Three nodes on fresh ports and folders, started, not yet set up.
+    fn spawn_all(bin: PathBuf) -> GarageCluster {
         let dir = tempfile::tempdir().expect("tempdir");
+        let secret = rpc_secret();
         let mut nodes = Vec::new();
         for i in 0..3 {
             let (s3_port, rpc_port) = (free_port(), free_port());
@@ -99,7 +133,7 @@ db_engine = "sqlite"
 replication_factor = 3
 rpc_bind_addr = "127.0.0.1:{rpc_port}"
 rpc_public_addr = "127.0.0.1:{rpc_port}"
-rpc_secret = "{RPC_SECRET}"
+rpc_secret = "{secret}"
 
 [s3_api]
 s3_region = "{REGION}"
@@ -126,7 +160,6 @@ root_domain = ".s3.garage.localhost"
         for i in 0..3 {
             cluster.spawn(i);
         }
-        cluster.set_up();
         cluster
     }
 
@@ -175,29 +208,29 @@ root_domain = ".s3.garage.localhost"
 
     /// [`GarageCluster::cli`] retried until it succeeds (the cluster settles
     /// after start and after a layout change), bounded by [`START_TIMEOUT`].
-    fn cli_ok(&self, i: usize, args: &[&str]) -> String {
+    fn cli_ok(&self, i: usize, args: &[&str]) -> Result<String, String> {
         let deadline = Deadline::after(START_TIMEOUT);
         loop {
             let o = self.cli(i, args);
             if o.status.success() {
-                return String::from_utf8_lossy(&o.stdout).into_owned();
+                return Ok(String::from_utf8_lossy(&o.stdout).into_owned());
             }
             if !deadline.left() {
-                panic!(
+                return Err(format!(
                     "garage {args:?} still failing after {START_TIMEOUT:?}: {}{}\nnode {i} log tail:\n{}",
                     String::from_utf8_lossy(&o.stdout),
                     String::from_utf8_lossy(&o.stderr),
                     self.log_tail(i, 2000)
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(300));
         }
     }
 
-    fn set_up(&mut self) {
+    fn set_up(&mut self) -> Result<(), String> {
         let mut ids = Vec::new();
         for i in 0..3 {
-            let out = self.cli_ok(i, &["node", "id", "-q"]);
+            let out = self.cli_ok(i, &["node", "id", "-q"])?;
             let id = out
                 .lines()
                 .find(|l| l.contains('@'))
@@ -207,15 +240,15 @@ root_domain = ".s3.garage.localhost"
             ids.push(id);
         }
         for id in &ids[1..] {
-            self.cli_ok(0, &["node", "connect", id]);
+            self.cli_ok(0, &["node", "connect", id])?;
         }
         for (i, id) in ids.iter().enumerate() {
             let short = id.split('@').next().unwrap_or_default();
             let zone = format!("dc{}", i + 1);
-            self.cli_ok(0, &["layout", "assign", "-z", &zone, "-c", "1G", short]);
+            self.cli_ok(0, &["layout", "assign", "-z", &zone, "-c", "1G", short])?;
         }
-        self.cli_ok(0, &["layout", "apply", "--version", "1"]);
-        let key = self.cli_ok(0, &["json-api", "CreateKey", r#"{"name":"soute-test"}"#]);
+        self.cli_ok(0, &["layout", "apply", "--version", "1"])?;
+        let key = self.cli_ok(0, &["json-api", "CreateKey", r#"{"name":"soute-test"}"#])?;
         let v: serde_json::Value =
             serde_json::from_str(&key).unwrap_or_else(|e| panic!("CreateKey {key:?}: {e}"));
         self.key_id = v["accessKeyId"].as_str().expect("accessKeyId").to_string();
@@ -223,7 +256,7 @@ root_domain = ".s3.garage.localhost"
             .as_str()
             .expect("secretAccessKey")
             .to_string();
-        self.cli_ok(0, &["bucket", "create", BUCKET]);
+        self.cli_ok(0, &["bucket", "create", BUCKET])?;
         self.cli_ok(
             0,
             &[
@@ -236,7 +269,8 @@ root_domain = ".s3.garage.localhost"
                 "--key",
                 &self.key_id.clone(),
             ],
-        );
+        )?;
+        Ok(())
     }
 
     /// The S3 endpoint of node `i`: `http://127.0.0.1:PORT`.
