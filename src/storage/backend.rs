@@ -87,18 +87,30 @@ impl ReadAhead {
             .spawn(move || loop {
                 let mut buf = empty_rx.try_recv().unwrap_or_default();
                 buf.resize(AHEAD_CHUNK, 0);
-                let sent = match inner.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        buf.truncate(n);
-                        full_tx.send(Ok(buf))
-                    }
-                    Err(e) => {
-                        let _ = full_tx.send(Err(e));
-                        return;
+                // Whole chunks (the HTTP reader gives a few KiB at a time):
+                // one large write to the client per chunk.
+                let mut n = 0;
+                let end = loop {
+                    match inner.read(&mut buf[n..]) {
+                        Ok(0) => break true,
+                        Ok(k) => {
+                            n += k;
+                            if n == buf.len() {
+                                break false;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = full_tx.send(Err(e));
+                            return;
+                        }
                     }
                 };
-                if sent.is_err() {
+                buf.truncate(n);
+                if n > 0 && full_tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if end {
                     return;
                 }
             })?;
