@@ -325,10 +325,12 @@ against the bucket's listing (present, right size), and re-hashed with --deep.",
         about: "Copies every blob the database knows into the target (--to s3 with the same
 --s3-* flags and environment as serve; --to local: the data folder's blobs/),
 re-hashing each on the way; what the target already holds is skipped, so a rerun
-resumes. While `soute serve` runs it copies and says so; pushes go on into the old
-store. Stop serve, run it again (it copies only what came since, then records the
-new store for gc/verify/du/backup), and start serve with the new --blob-store.
-The old store is left as it was.",
+resumes. While `soute serve` runs, once every blob is copied serve switches to the
+target live (pushes go there; blobs not copied yet are read from the old store),
+then this command copies what came in meanwhile and records the new store for
+gc/verify/du/backup; every image stays pullable throughout. With serve stopped it
+copies and records. Either way it prints the --blob-store flags serve's next start
+needs. The old store is left as it was.",
     },
     Spec {
         name: "du",

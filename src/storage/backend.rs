@@ -17,8 +17,8 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-/// Opens a remote blob's bytes from an offset to its end.
-pub type OpenAt = Box<dyn Fn(u64) -> io::Result<Box<dyn Read + Send>> + Send + Sync>;
+pub use super::read_ahead::OpenRange;
+use super::read_ahead::{ReadAhead, Segments, DEFAULT_SEGMENTS};
 
 /// A blob's bytes as the backend gives them.
 pub enum BlobBody {
@@ -28,19 +28,29 @@ pub enum BlobBody {
     Remote(RemoteBlob),
 }
 
-/// A remote object read sequentially; a read at another offset reopens it
-/// there (one ranged GET), so a Range request costs one GET.
+/// A remote object of `len` bytes read sequentially (`read_ahead`); a read
+/// at another offset starts reading there (ranged GETs from that offset), so
+/// a Range request costs its own GETs only.
 pub struct RemoteBlob {
-    open_at: OpenAt,
+    open: OpenRange,
+    len: u64,
+    cut: Segments,
     state: Mutex<Option<(u64, Box<dyn Read + Send>)>>,
     /// Where `Read::read` continues.
     pos: u64,
 }
 
 impl RemoteBlob {
-    pub fn new(open_at: OpenAt) -> RemoteBlob {
+    pub fn new(open: OpenRange, len: u64) -> RemoteBlob {
+        RemoteBlob::cut(open, len, DEFAULT_SEGMENTS)
+    }
+
+    /// A remote object read in segments cut as `cut` says.
+    pub fn cut(open: OpenRange, len: u64, cut: Segments) -> RemoteBlob {
         RemoteBlob {
-            open_at,
+            open,
+            len,
+            cut,
             state: Mutex::new(None),
             pos: 0,
         }
@@ -50,94 +60,12 @@ impl RemoteBlob {
     pub fn read_at(&self, buf: &mut [u8], pos: u64) -> io::Result<usize> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.as_ref().map(|(at, _)| *at) != Some(pos) {
-            let stream = (self.open_at)(pos)?;
-            *st = Some((pos, Box::new(ReadAhead::new(stream)?)));
+            let stream = ReadAhead::new(self.open.clone(), pos.min(self.len), self.len, self.cut)?;
+            *st = Some((pos, Box::new(stream)));
         }
         let (at, reader) = st.as_mut().ok_or_else(|| io::Error::other("no stream"))?;
         let n = reader.read(buf)?;
         *at += n as u64;
-        Ok(n)
-    }
-}
-
-/// Bytes a [`ReadAhead`] reads at once.
-const AHEAD_CHUNK: usize = 128 * 1024;
-/// Chunks a [`ReadAhead`] may hold beyond the one being consumed.
-const AHEAD_CHUNKS: usize = 2;
-
-/// Reads a remote stream on a thread of its own, at most [`AHEAD_CHUNKS`]
-/// chunks ahead of the consumer, so receiving from the store overlaps
-/// sending to the client. Memory: (AHEAD_CHUNKS + 2) chunks (512 KiB), reused.
-/// The thread ends at the stream's end or error, or at its next chunk once
-/// the consumer is gone (a client that left, or a Range elsewhere).
-struct ReadAhead {
-    full: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
-    empty: std::sync::mpsc::SyncSender<Vec<u8>>,
-    cur: Vec<u8>,
-    at: usize,
-}
-
-impl ReadAhead {
-    fn new(mut inner: Box<dyn Read + Send>) -> io::Result<ReadAhead> {
-        use std::sync::mpsc::sync_channel;
-        let (full_tx, full) = sync_channel::<io::Result<Vec<u8>>>(AHEAD_CHUNKS);
-        let (empty, empty_rx) = sync_channel::<Vec<u8>>(AHEAD_CHUNKS + 2);
-        std::thread::Builder::new()
-            .name("soute-read-ahead".into())
-            .spawn(move || loop {
-                let mut buf = empty_rx.try_recv().unwrap_or_default();
-                buf.resize(AHEAD_CHUNK, 0);
-                // Whole chunks (the HTTP reader gives a few KiB at a time):
-                // one large write to the client per chunk.
-                let mut n = 0;
-                let end = loop {
-                    match inner.read(&mut buf[n..]) {
-                        Ok(0) => break true,
-                        Ok(k) => {
-                            n += k;
-                            if n == buf.len() {
-                                break false;
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            let _ = full_tx.send(Err(e));
-                            return;
-                        }
-                    }
-                };
-                buf.truncate(n);
-                if n > 0 && full_tx.send(Ok(buf)).is_err() {
-                    return;
-                }
-                if end {
-                    return;
-                }
-            })?;
-        Ok(ReadAhead {
-            full,
-            empty,
-            cur: Vec::new(),
-            at: 0,
-        })
-    }
-}
-
-impl Read for ReadAhead {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.at == self.cur.len() {
-            let next = match self.full.recv() {
-                Ok(chunk) => chunk?,
-                // The reader ended: the stream is complete.
-                Err(_) => return Ok(0),
-            };
-            let used = std::mem::replace(&mut self.cur, next);
-            let _ = self.empty.try_send(used);
-            self.at = 0;
-        }
-        let n = buf.len().min(self.cur.len() - self.at);
-        buf[..n].copy_from_slice(&self.cur[self.at..self.at + n]);
-        self.at += n;
         Ok(n)
     }
 }
@@ -286,17 +214,27 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// A remote object of `len` pseudo-random bytes, failing at `fail_at`.
+    /// Small segments on two streams, so the test crosses segments and
+    /// streams in a few hundred KiB (the default reads in one request).
+    const SEGMENT: u64 = 256 * 1024;
+    const CUT: Segments = Segments {
+        size: SEGMENT,
+        streams: 2,
+    };
+
+    /// A remote object of `bytes`; ranges reaching past `fail_at` break there.
     fn remote(bytes: Arc<Vec<u8>>, fail_at: Option<u64>) -> RemoteBlob {
-        RemoteBlob::new(Box::new(move |pos| {
-            let end = fail_at.unwrap_or(bytes.len() as u64);
-            let part = bytes[pos as usize..end as usize].to_vec();
+        let len = bytes.len() as u64;
+        let open: OpenRange = Arc::new(move |start, end| {
+            let stop = fail_at.map_or(end, |f| end.min(f));
+            let part = bytes[start as usize..stop as usize].to_vec();
             let tail: Box<dyn Read + Send> = match fail_at {
-                Some(_) => Box::new(FailingTail),
-                None => Box::new(io::empty()),
+                Some(f) if end > f => Box::new(FailingTail),
+                _ => Box::new(io::empty()),
             };
             Ok(Box::new(io::Cursor::new(part).chain(tail)))
-        }))
+        });
+        RemoteBlob::cut(open, len, CUT)
     }
 
     struct FailingTail;
@@ -307,19 +245,19 @@ mod tests {
     }
 
     #[test]
-    fn a_read_ahead_stream_gives_the_exact_bytes_sequentially_at_any_offset_and_its_error() {
-        let bytes: Arc<Vec<u8>> = Arc::new(
-            (0..3 * AHEAD_CHUNK as u32 + 123)
-                .map(|i| (i * 7 % 251) as u8)
-                .collect(),
-        );
+    fn a_read_ahead_object_gives_the_exact_bytes_across_segments_at_any_offset_and_its_error() {
+        let len = 2 * SEGMENT as usize + 3 * 128 * 1024 + 123;
+        let bytes: Arc<Vec<u8>> = Arc::new((0..len as u32).map(|i| (i * 7 % 251) as u8).collect());
         let mut body = BlobBody::Remote(remote(bytes.clone(), None));
         let mut all = Vec::new();
         body.read_to_end(&mut all).expect("read");
-        assert!(all == *bytes, "sequential read");
+        assert!(
+            all == *bytes,
+            "sequential read over 3 segments on 2 streams"
+        );
         let r = remote(bytes.clone(), None);
         let mut buf = vec![0u8; 1000];
-        for pos in [AHEAD_CHUNK as u64 - 10, 5, bytes.len() as u64 - 1000] {
+        for pos in [SEGMENT - 10, 5, 2 * SEGMENT - 500, len as u64 - 1000] {
             let mut got = 0;
             while got < buf.len() {
                 got += r
@@ -328,8 +266,16 @@ mod tests {
             }
             assert!(buf == bytes[pos as usize..pos as usize + 1000], "at {pos}");
         }
-        let mut failing = BlobBody::Remote(remote(bytes, Some(AHEAD_CHUNK as u64 + 5)));
+        let mut failing = BlobBody::Remote(remote(bytes.clone(), Some(SEGMENT + 5)));
         let e = failing.read_to_end(&mut Vec::new()).expect_err("fails");
         assert!(e.to_string().contains("went away"), "{e}");
+        // A store that ends a range early without an error: never whole.
+        let short: OpenRange = Arc::new(move |start, end| {
+            let part = bytes[start as usize..end as usize - 1].to_vec();
+            Ok(Box::new(io::Cursor::new(part)))
+        });
+        let mut body = BlobBody::Remote(RemoteBlob::cut(short, len as u64, CUT));
+        let e = body.read_to_end(&mut Vec::new()).expect_err("short");
+        assert!(e.to_string().contains("short"), "{e}");
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod layout;
+pub mod read_ahead;
 pub mod s3;
 pub mod space;
 pub mod switch;

@@ -160,23 +160,25 @@ impl BlobBackend for S3Blobs {
             return Ok(None);
         };
         let client = self.client.clone();
-        let open_at = Box::new(move |start: u64| -> io::Result<Box<dyn io::Read + Send>> {
-            if start >= len {
-                return Ok(Box::new(io::empty()));
-            }
-            let range = ByteRange {
-                start,
-                end: len - 1,
-            };
-            match client.open(&name, Some(range)).map_err(io_error)? {
-                Some(r) => Ok(Box::new(r)),
-                None => Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("object {name} disappeared"),
-                )),
-            }
-        });
-        Ok(Some(BlobBody::Remote(RemoteBlob::new(open_at))))
+        let open = Arc::new(
+            move |start: u64, end: u64| -> io::Result<Box<dyn io::Read + Send>> {
+                if start >= end.min(len) {
+                    return Ok(Box::new(io::empty()));
+                }
+                let range = ByteRange {
+                    start,
+                    end: end.min(len) - 1,
+                };
+                match client.open(&name, Some(range)).map_err(io_error)? {
+                    Some(r) => Ok(Box::new(r)),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("object {name} disappeared"),
+                    )),
+                }
+            },
+        );
+        Ok(Some(BlobBody::Remote(RemoteBlob::new(open, len))))
     }
 
     fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
