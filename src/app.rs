@@ -264,6 +264,7 @@ pub fn start(cfg: Config) -> Result<Running> {
     let api = Arc::new(
         Api::new(registry.clone(), ca_pem, auth)?
             .with_health(health)
+            .with_gc_policy(cfg.gc_policy.clone())
             .with_workers(cfg.workers.max(2)),
     );
     let debug = match debug_listeners {

@@ -73,6 +73,9 @@ pub struct Api {
     pull_through: crate::upstream::PullThrough,
     /// `/livez`, `/readyz` and `/metrics`.
     health: health::Health,
+    /// The scheduled GC's policy (`--gc-grace`, `--gc-delete-untagged`): the
+    /// web UI's GC button and plans use the same.
+    gc_policy: crate::registry::GcPolicy,
 }
 
 impl Api {
@@ -103,7 +106,14 @@ impl Api {
             bearer_key,
             bearer_warnings: token::QuietWarnings::new(Duration::from_secs(10)),
             health: health::Health::new(HealthSettings::default()),
+            gc_policy: crate::registry::GcPolicy::default(),
         })
+    }
+
+    /// The same handler with the server's GC policy.
+    pub fn with_gc_policy(mut self, policy: crate::registry::GcPolicy) -> Api {
+        self.gc_policy = policy;
+        self
     }
 
     /// The server's worker count (the pull-through cache keeps half free).

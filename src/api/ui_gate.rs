@@ -18,6 +18,10 @@ impl Gate for Api {
         &self.registry
     }
 
+    fn gc_policy(&self) -> crate::registry::GcPolicy {
+        self.gc_policy.clone()
+    }
+
     fn current_policy(&self) -> Result<Option<Arc<Policy>>> {
         let (closed, generation) = self.registry.access_state()?;
         if !self.authenticator.observe_closed(closed) {

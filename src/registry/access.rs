@@ -37,7 +37,12 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 fn checked_name(kind: &str, name: &str) -> Result<()> {
-    auth::validate_username(name).map_err(|e| invalid(format!("{kind} {name:?}: {e}")))
+    auth::validate_username(name).map_err(|e| match e {
+        auth::CredError::InvalidUsername(why) => {
+            invalid(format!("invalid {kind} name {name:?}: {why}"))
+        }
+        other => invalid(format!("{kind} {name:?}: {other}")),
+    })
 }
 
 fn rule_of(row: RuleRow) -> Option<Rule> {

@@ -1,10 +1,11 @@
 //! What the web UI's multi-tag delete would free, from du's plan (the GC
 //! plan with grace periods over and untagged manifests collected): for all
-//! the tags together, and for each tag deleted alone.
+//! the tags together, and for each tag deleted alone, counted over the
+//! repositories the asker may see.
 //!
 //! It must never write, nor name anything outside the repository it is asked
-//! about (the figures are bytes only: a layer another repository keeps is
-//! simply not freed).
+//! about, nor let the figures depend on a repository the asker may not see
+//! (bytes a hidden repository shares would tell that it holds a layer).
 
 use super::gc::PIN_STALE_SECS;
 use super::Registry;
@@ -23,15 +24,41 @@ pub struct DeleteFrees {
     /// Each tag deleted alone, in the order asked (empty beyond
     /// [`MAX_TAGS_EACH`] tags).
     pub each: Vec<(String, u64)>,
+    /// The tags asked for that the repository does not have.
+    pub missing: Vec<String>,
+    /// Whether repositories the asker may not see were left out (the
+    /// figures then count as freed what those may still use).
+    pub partial: bool,
 }
 
 impl Registry {
-    /// What deleting every tag of `tags` from `repo` would eventually free.
-    pub fn tags_delete_frees(&self, repo: &RepoName, tags: &[String]) -> Result<DeleteFrees> {
+    /// What deleting every tag of `tags` from `repo` would eventually free,
+    /// over `repo` and the repositories `sees` accepts.
+    pub fn tags_delete_frees(
+        &self,
+        repo: &RepoName,
+        tags: &[String],
+        sees: &dyn Fn(&str) -> bool,
+    ) -> Result<DeleteFrees> {
         let t = now();
-        let g = self
+        let mut g = self
             .db
             .read_consistent(|tx| graph::load_graph(tx, t - PIN_STALE_SECS))?;
+        let shown: std::collections::HashSet<i64> = g
+            .repos
+            .iter()
+            .filter(|(_, n)| n == repo.as_str() || sees(n))
+            .map(|(i, _)| *i)
+            .collect();
+        let partial = shown.len() < g.repos.len();
+        if partial {
+            g.repos.retain(|(i, _)| shown.contains(i));
+            g.manifests.retain(|m| shown.contains(&m.repo_id));
+            g.tags.retain(|x| shown.contains(&x.repo_id));
+            g.refs.retain(|x| shown.contains(&x.repo_id));
+            g.links.retain(|x| shown.contains(&x.repo_id));
+            g.uploads.retain(|x| shown.contains(&x.repo_id));
+        }
         let id = g
             .repos
             .iter()
@@ -40,6 +67,11 @@ impl Registry {
             .ok_or_else(|| {
                 Error::client(Code::NameUnknown, format!("repository {repo} is not known"))
             })?;
+        let missing = tags
+            .iter()
+            .filter(|tag| !g.tags.iter().any(|x| x.repo_id == id && &x.name == *tag))
+            .cloned()
+            .collect();
         let eventual = super::gc_usage::eventual();
         let freed = |without: &[String]| {
             let mut g = g.clone();
@@ -61,6 +93,11 @@ impl Registry {
         } else {
             Vec::new()
         };
-        Ok(DeleteFrees { total, each })
+        Ok(DeleteFrees {
+            total,
+            each,
+            missing,
+            partial,
+        })
     }
 }

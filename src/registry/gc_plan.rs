@@ -40,6 +40,31 @@ fn mark<'a>(
     }
 }
 
+type Edges<'a> = HashMap<(i64, &'a str), Vec<&'a str>>;
+
+/// Mark, with their reason, every manifest the queued ones reach (index
+/// children, referrers), breadth first.
+fn reach<'a>(
+    reason: &mut HashMap<(i64, &'a str), String>,
+    queue: &mut VecDeque<(i64, &'a str)>,
+    children: &Edges<'a>,
+    referrers: &Edges<'a>,
+    rn: &dyn Fn(i64) -> &'a str,
+) {
+    while let Some((repo, digest)) = queue.pop_front() {
+        for child in children.get(&(repo, digest)).into_iter().flatten() {
+            mark(reason, queue, (repo, *child), || {
+                format!("child of index {}@{digest}", rn(repo))
+            });
+        }
+        for r in referrers.get(&(repo, digest)).into_iter().flatten() {
+            mark(reason, queue, (repo, *r), || {
+                format!("referrer of {}@{digest}", rn(repo))
+            });
+        }
+    }
+}
+
 /// Decide what goes. Pure: the graph and the clock in, the plan out.
 pub(super) fn plan(g: &Graph, p: &GcPolicy, now: i64, explain: bool) -> Plan {
     plan_with(g, p, now, explain, &HashSet::new())
@@ -93,7 +118,25 @@ fn plan_with(g: &Graph, p: &GcPolicy, now: i64, explain: bool, no_grace: &HashSe
         }
     }
 
-    // Manifests: which survive, and why.
+    // Manifests: which survive, and why. What tags reach first (so an index
+    // child or a referrer of a tagged image says so), then the untagged ones
+    // the policy keeps, with what they reach in turn.
+    let mut children: Edges = HashMap::new();
+    for r in g.refs.iter().filter(|r| !r.is_blob) {
+        children
+            .entry((r.repo_id, r.digest.as_str()))
+            .or_default()
+            .push(r.child.as_str());
+    }
+    let mut referrers: Edges = HashMap::new();
+    for m in &g.manifests {
+        if let Some(s) = &m.subject {
+            referrers
+                .entry((m.repo_id, s.as_str()))
+                .or_default()
+                .push(m.digest.as_str());
+        }
+    }
     let mut reason: HashMap<(i64, &str), String> = HashMap::new();
     let mut queue: VecDeque<(i64, &str)> = VecDeque::new();
     for t in &g.tags {
@@ -102,6 +145,7 @@ fn plan_with(g: &Graph, p: &GcPolicy, now: i64, explain: bool, no_grace: &HashSe
             format!("tagged {}:{}", rn(t.repo_id), t.name)
         });
     }
+    reach(&mut reason, &mut queue, &children, &referrers, &rn);
     for m in &g.manifests {
         let key = (m.repo_id, m.digest.as_str());
         if reason.contains_key(&key) {
@@ -119,34 +163,7 @@ fn plan_with(g: &Graph, p: &GcPolicy, now: i64, explain: bool, no_grace: &HashSe
             queue.push_back(key);
         }
     }
-    let mut children: HashMap<(i64, &str), Vec<&str>> = HashMap::new();
-    for r in g.refs.iter().filter(|r| !r.is_blob) {
-        children
-            .entry((r.repo_id, r.digest.as_str()))
-            .or_default()
-            .push(r.child.as_str());
-    }
-    let mut referrers: HashMap<(i64, &str), Vec<&str>> = HashMap::new();
-    for m in &g.manifests {
-        if let Some(s) = &m.subject {
-            referrers
-                .entry((m.repo_id, s.as_str()))
-                .or_default()
-                .push(m.digest.as_str());
-        }
-    }
-    while let Some((repo, digest)) = queue.pop_front() {
-        for child in children.get(&(repo, digest)).into_iter().flatten() {
-            mark(&mut reason, &mut queue, (repo, *child), || {
-                format!("child of index {}@{digest}", rn(repo))
-            });
-        }
-        for r in referrers.get(&(repo, digest)).into_iter().flatten() {
-            mark(&mut reason, &mut queue, (repo, *r), || {
-                format!("referrer of {}@{digest}", rn(repo))
-            });
-        }
-    }
+    reach(&mut reason, &mut queue, &children, &referrers, &rn);
     let mut surviving: HashSet<(i64, &str)> = HashSet::new();
     for m in &g.manifests {
         let key = (m.repo_id, m.digest.as_str());
@@ -349,6 +366,16 @@ pub(super) mod tests {
         assert_eq!(expired, ["empty-old"]);
     }
 
+    /// Why the plan keeps `what` ("" when it does not).
+    fn kept_reason(p: &Plan, what: &str) -> String {
+        p.report
+            .kept
+            .iter()
+            .find(|k| k.what == what)
+            .map(|k| k.reason.clone())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn plan_table() {
         let g = graph();
@@ -366,14 +393,7 @@ pub(super) mod tests {
             assert_eq!(p.report.freed_bytes, freed);
         }
         let p = plan(&g, &policy(true), 1000, true);
-        let why = |what: &str| {
-            p.report
-                .kept
-                .iter()
-                .find(|k| k.what == what)
-                .map(|k| k.reason.clone())
-                .unwrap_or_default()
-        };
+        let why = |what: &str| kept_reason(&p, what);
         assert_eq!(why("manifest r@M3"), "child of index r@I");
         assert_eq!(why("manifest r@S"), "referrer of r@M1");
         assert_eq!(
@@ -384,5 +404,15 @@ pub(super) mod tests {
         assert!(why("blob F").starts_with("linked in r by a recent upload"));
         assert_eq!(why("blob G"), "younger than the grace period");
         assert_eq!(why("blob H"), "pinned by a running backup");
+        // Without --delete-untagged, what a tag reaches still says so (the
+        // untagged reason is only for manifests no tag reaches).
+        let p = plan(&g, &policy(false), 1000, true);
+        let why = |what: &str| kept_reason(&p, what);
+        assert_eq!(why("manifest r@M3"), "child of index r@I");
+        assert_eq!(why("manifest r@S"), "referrer of r@M1");
+        assert_eq!(
+            why("manifest r@Y"),
+            "untagged, kept without --delete-untagged"
+        );
     }
 }

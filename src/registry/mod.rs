@@ -171,7 +171,7 @@ impl Registry {
         self.delete_enabled
     }
 
-    fn require_delete(&self) -> Result<()> {
+    pub fn require_delete(&self) -> Result<()> {
         if self.delete_enabled {
             Ok(())
         } else {

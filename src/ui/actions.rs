@@ -1,6 +1,6 @@
 //! The UI's POST actions: sign in and out, delete several tags (a
 //! confirmation page listing what it frees first, from du's plan), roll a tag
-//! back, run or explain GC, create an API token. Every one checks the Origin
+//! back, run or explain GC (admin forms: `admin_actions`). Every one checks the Origin
 //! and the CSRF token first, then asks `Policy::decide` (through [`Viewer`])
 //! for the same action the API would need (`delete`, `push`, `admin`), and
 //! records what it changed in the audit log as the API does.
@@ -8,11 +8,11 @@
 //! It must never change anything before those checks passed, nor check a
 //! password other than through `Gate::sign_in`.
 
-use super::pages_admin::{admin_with, dashboard_with};
+use super::pages_admin::dashboard_with;
 use super::session::{self, check_csrf, check_origin, field, read_form, Viewer};
 use super::{format, html, layout, redirect, Gate, SignIn};
 use crate::auth::tokens::looks_like_token;
-use crate::auth::{Action, Scope};
+use crate::auth::Action;
 use crate::error::{Code, Error, Result};
 use crate::http::{Request, Response};
 use crate::oci::{Digest, RepoName, Tag};
@@ -55,7 +55,6 @@ pub fn post(
         "delete" => delete(gate, req, viewer, &form),
         "rollback" => rollback(gate, req, viewer, &form),
         "gc" => gc(gate, req, viewer, &form),
-        "admin/token" => create_token(gate, req, viewer, &form),
         _ => match rest.strip_prefix("admin/") {
             Some(what) => super::admin_actions::post(gate, req, viewer, what, &form)?
                 .ok_or_else(|| Error::NoEndpoint(format!("no action at /ui/{rest}"))),
@@ -146,8 +145,29 @@ fn delete(
     let registry = gate.registry();
     let name = repo.as_str();
     if field(form, "confirm") != "yes" {
+        // Refuse at once what the delete itself would refuse.
+        registry.require_delete()?;
+        let rules = registry.tag_protections()?;
+        for t in &tags {
+            if let Some(rule) = rules.iter().find(|r| r.covers(name, t.as_str())) {
+                return Err(Error::client(
+                    Code::Denied,
+                    format!(
+                        "tag {} of {name} is protected by rule {rule}: deleting it is refused \
+                         (an administrator lifts it with `soute tag unprotect '{rule}'`)",
+                        t.as_str()
+                    ),
+                ));
+            }
+        }
         let names: Vec<String> = tags.iter().map(|t| t.as_str().to_string()).collect();
-        let frees = registry.tags_delete_frees(&repo, &names)?;
+        let frees = registry.tags_delete_frees(&repo, &names, &|n| viewer.may_pull(n))?;
+        if !frees.missing.is_empty() {
+            return Err(Error::client(
+                Code::NameUnknown,
+                format!("{name} has no tag {}", frees.missing.join(", ")),
+            ));
+        }
         let each: std::collections::HashMap<&str, u64> =
             frees.each.iter().map(|(t, b)| (t.as_str(), *b)).collect();
         let total = frees.total;
@@ -155,8 +175,10 @@ fn delete(
         let body = html! {
             h1 { "Delete " (tags.len()) " tag" @if tags.len() > 1 { "s" } " from " (name) "?" }
             p.card { "Once GC runs (with untagged manifests collected), this frees "
+                @if frees.partial { "up to " }
                 strong #frees data-bytes=(total) { (format::size(total)) } " (" (total) " bytes): "
-                "the layers and manifests no other tag or repository still uses." }
+                "the layers and manifests no other tag or repository still uses."
+                @if frees.partial { " Counted over the repositories you can see: a layer another repository also uses is not freed." } }
             ul.frees { @for t in &tags { li data-tag=(t.as_str()) data-bytes=[each.get(t.as_str())] {
                 code { (t.as_str()) }
                 @if let Some(b) = each.get(t.as_str()) { " alone frees " (format::size(*b)) }
@@ -231,41 +253,36 @@ fn gc(
             )))
         }
     };
+    // The server's policy (grace periods), untagged manifests collected when
+    // the server does or the form asks (as a tag delete's confirmation counts).
+    let server = gate.gc_policy();
     let policy = GcPolicy {
         dry_run,
-        ..GcPolicy::default()
+        delete_untagged: server.delete_untagged || field(form, "untagged") == "yes",
+        ..server
     };
-    let mut report = gate.registry().gc_recorded(&policy)?;
-    if !dry_run {
-        report.kept.clear();
-        gate.registry().audit(
-            &event(req, viewer, AuditAction::Admin)
-                .detail(format!("gc (web UI): freed {} bytes", report.freed_bytes)),
-        );
+    let report = gate.registry().gc_recorded(&policy)?;
+    if dry_run {
+        return dashboard_with(gate, req, viewer, Some(&report), policy.delete_untagged);
     }
-    dashboard_with(gate, viewer, Some(&report))
-}
-
-fn create_token(
-    gate: &dyn Gate,
-    req: &Request<'_>,
-    viewer: &Viewer,
-    form: &[(String, String)],
-) -> Result<Response> {
-    if !viewer.is_admin() {
-        return Err(denied("create tokens"));
-    }
-    let (name, user) = (field(form, "name").trim(), field(form, "user").trim());
-    let scope = field(form, "scope").trim();
-    let scopes = if scope.is_empty() {
-        Vec::new()
+    let untagged = if policy.delete_untagged {
+        " --delete-untagged"
     } else {
-        vec![Scope::parse(scope).map_err(Error::InvalidParameter)?]
+        ""
     };
-    let secret = gate.registry().create_token(name, user, &scopes, None)?;
-    gate.registry().audit(
-        &event(req, viewer, AuditAction::Admin)
-            .detail(format!("token create {name} --user {user} (web UI)")),
+    gate.registry()
+        .audit(&event(req, viewer, AuditAction::Admin).detail(format!(
+            "gc{untagged} (web UI): freed {} bytes",
+            report.freed_bytes
+        )));
+    // Post, redirect, get: a reload does not run GC again.
+    let message = format!(
+        "GC freed {} ({} bytes): {} manifests, {} blobs, {} upload sessions.",
+        crate::storage::space::format_size(report.freed_bytes),
+        report.freed_bytes,
+        report.manifests_deleted.len(),
+        report.blobs_deleted.len(),
+        report.uploads_expired.len()
     );
-    admin_with(gate, viewer, Some((name, &secret)), None)
+    Ok(redirect("/ui/dashboard").header("Set-Cookie", session::set_flash(req, &message)))
 }

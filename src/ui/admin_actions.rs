@@ -1,7 +1,7 @@
 //! The admin page's forms (administrators only): users (add with a password,
 //! delete, set the password, make admin or not), groups (add, delete, add or
-//! remove a member), access rules (grant, revoke) and upstreams (add,
-//! delete). Each form's words are parsed by the CLI's own parser
+//! remove a member), access rules (grant, revoke), API tokens (create,
+//! with scopes and a lifetime; revoke) and upstreams (add, delete). Each form's words are parsed by the CLI's own parser
 //! (`cli::parse` of `soute user|group|access|upstream ...`), so the grammar
 //! and validation are `soute`'s, then run through the same registry
 //! functions as the CLI and recorded in the audit log as an `admin` event
@@ -12,10 +12,9 @@
 //! the audit log or a page, nor let a form value become a flag of the parsed
 //! command line (values starting with `-` are refused).
 
-use super::pages_admin::admin_with;
-use super::session::{field, Viewer};
+use super::session::{self, field, Viewer};
 use super::Gate;
-use crate::cli::{AccessAction, Command, GroupAction, UpstreamAction, UserAction};
+use crate::cli::{AccessAction, Command, GroupAction, TokenAction, UpstreamAction, UserAction};
 use crate::db::upstreams::UpstreamRow;
 use crate::error::{Error, Result};
 use crate::http::{Request, Response};
@@ -56,6 +55,9 @@ pub fn post(
 ) -> Result<Option<Response>> {
     viewer.require_admin()?;
     let registry = gate.registry();
+    if what == "token" {
+        return create_token(gate, req, viewer, form).map(Some);
+    }
     let done = match what {
         "user/add" => {
             let name = word(form, "name")?;
@@ -132,6 +134,23 @@ pub fn post(
         "group/add" | "group/del" | "group/member" => group(gate, form, what)?,
         "rule/add" | "rule/del" => rule(gate, form, what)?,
         "upstream/add" | "upstream/del" => upstream(gate, form, what)?,
+        "token/del" => {
+            let name = word(form, "name")?;
+            let Command::Token {
+                action: TokenAction::Revoke(name),
+                ..
+            } = parse_words(&["token", "revoke", name])?
+            else {
+                return Err(invalid("not a token revoke"));
+            };
+            if !registry.revoke_token(&name)? {
+                return Err(invalid(format!("no token {name}")));
+            }
+            (
+                format!("token revoke {name}"),
+                format!("token {name} revoked: it no longer signs in, and its sessions ended."),
+            )
+        }
         _ => return Ok(None),
     };
     let (words, message) = done;
@@ -139,7 +158,11 @@ pub fn post(
         &AuditEvent::new(AuditAction::Admin, viewer.name(), req.remote.ip())
             .detail(format!("{words} (web UI)")),
     );
-    admin_with(gate, viewer, None, Some(&message)).map(Some)
+    // Post, redirect, get: a reload shows the page again, it does not
+    // repeat the change; the message rides along once in a cookie.
+    Ok(Some(
+        super::redirect("/ui/admin").header("Set-Cookie", session::set_flash(req, &message)),
+    ))
 }
 
 /// The user a `user` form names, checked by `soute user ACTION NAME`'s
@@ -152,9 +175,14 @@ fn user_word(
     not_self: bool,
 ) -> Result<String> {
     let name = word(form, "name")?;
+    let what = match action {
+        "del" => "delete",
+        "admin" => "remove administrator rights from",
+        other => other,
+    };
     if not_self && viewer.who.user() == Some(name) {
         return Err(invalid(format!(
-            "you may not {action} yourself here (soute user {action} {name} does it)"
+            "you may not {what} your own account here (the command `soute user {action} {name}` does it)"
         )));
     }
     let words = match action {
@@ -339,4 +367,55 @@ fn upstream(gate: &dyn Gate, form: &[(String, String)], what: &str) -> Result<Do
         format!("upstream add {name} {url} --tag-ttl {tag_ttl_secs}{mirror_flag}"),
         format!("upstream {name} added: {url}; pull through HOST/{name}/REPO:TAG."),
     ))
+}
+
+/// `soute token create NAME --user USER [--scope S]... [--expires E]` from
+/// the form (scopes: every `scope` field, each split at spaces); the page
+/// that answers shows the secret, once.
+fn create_token(
+    gate: &dyn Gate,
+    req: &Request<'_>,
+    viewer: &Viewer,
+    form: &[(String, String)],
+) -> Result<Response> {
+    let (name, user) = (word(form, "name")?, word(form, "user")?);
+    let mut words = vec!["token", "create", name, "--user", user];
+    for scope in form
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split_whitespace())
+    {
+        if scope.starts_with('-') {
+            return Err(invalid("a scope must not start with '-'"));
+        }
+        words.extend(["--scope", scope]);
+    }
+    let expires = field(form, "expires").trim();
+    if !expires.is_empty() {
+        if expires.starts_with('-') {
+            return Err(invalid("expires must not start with '-'"));
+        }
+        words.extend(["--expires", expires]);
+    }
+    let Command::Token {
+        action:
+            TokenAction::Create {
+                name,
+                user,
+                scopes,
+                lifetime_secs,
+            },
+        ..
+    } = parse_words(&words)?
+    else {
+        return Err(invalid("not a token create"));
+    };
+    let secret = gate
+        .registry()
+        .create_token(&name, &user, &scopes, lifetime_secs)?;
+    gate.registry().audit(
+        &AuditEvent::new(AuditAction::Admin, viewer.name(), req.remote.ip())
+            .detail(format!("{} (web UI)", words.join(" "))),
+    );
+    super::pages_admin::admin_with(gate, viewer, Some((&name, &secret)), None, "")
 }

@@ -65,6 +65,9 @@ pub fn error(viewer: &Viewer, status: u16, message: &str) -> Markup {
         html! {
             h1 { (title) }
             p.notice.bad role="alert" { (message) }
+            @if !viewer.signed_in() && matches!(status, 401 | 403 | 404) {
+                p { "Signed in, you may see more: " a href="/ui/login" { "sign in" } "." }
+            }
             p { a href="/ui/" { "Back to the repositories" } }
         },
     )

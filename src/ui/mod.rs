@@ -38,6 +38,8 @@ pub use session::Viewer;
 /// and the API's own credential check.
 pub trait Gate {
     fn registry(&self) -> &Arc<Registry>;
+    /// The server's GC policy (grace periods; whether untagged manifests go).
+    fn gc_policy(&self) -> crate::registry::GcPolicy;
     /// The policy in force (`None`: the registry is open to anyone).
     fn current_policy(&self) -> Result<Option<Arc<Policy>>>;
     /// Check a user name and password or API token exactly as the API does
@@ -113,7 +115,7 @@ fn route(gate: &dyn Gate, req: &mut Request<'_>, rest: &str) -> Result<Response>
         }
         "login" => session::login_page(req, &viewer, q("failed"))?,
         "dashboard" => pages_admin::dashboard(gate, req, &viewer)?,
-        "admin" => pages_admin::admin(gate, req, &viewer)?,
+        "admin" => pages_admin::admin(gate, req, &viewer, q("page"))?,
         _ => {
             let (kind, target) = rest.split_once('/').unwrap_or((rest, ""));
             let target = crate::api::query::percent_decode(target, false);

@@ -13,7 +13,7 @@ use super::session::Viewer;
 use super::{format, html, layout, Gate};
 use crate::error::Result;
 use crate::http::{Request, Response};
-use crate::registry::{GcPolicy, GcReport};
+use crate::registry::GcReport;
 use maud::{html, Markup};
 
 /// Recent audit events shown on the dashboard.
@@ -50,27 +50,31 @@ pub fn gc_report(r: &GcReport) -> Markup {
     }
 }
 
-pub fn dashboard(gate: &dyn Gate, _req: &Request<'_>, viewer: &Viewer) -> Result<Response> {
-    dashboard_with(gate, viewer, None)
+pub fn dashboard(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer) -> Result<Response> {
+    let resp = dashboard_with(gate, req, viewer, None, true)?;
+    Ok(match super::session::flash(req) {
+        Some(_) => resp.header(
+            "Set-Cookie",
+            super::session::set_cookie(req, super::session::FLASH_COOKIE, "", 0),
+        ),
+        None => resp,
+    })
 }
 
-/// The dashboard, with the report of a GC run or plan just made.
+/// The dashboard, with the report of a GC plan just made; `untagged`: the
+/// GC form's box for untagged manifests is ticked.
 pub fn dashboard_with(
     gate: &dyn Gate,
+    req: &Request<'_>,
     viewer: &Viewer,
     report: Option<&GcReport>,
+    untagged: bool,
 ) -> Result<Response> {
     viewer.require_admin()?;
+    let done = super::session::flash(req);
     let registry = gate.registry();
-    let usage = registry.du(None, None, &GcPolicy::default())?;
-    let repos = registry.repo_summaries(&|_| true)?;
-    let (mut cached, mut private) = (0u64, 0u64);
-    for r in &repos {
-        match r.row.upstream {
-            Some(_) => cached += r.logical_bytes,
-            None => private += r.logical_bytes,
-        }
-    }
+    let server = gate.gc_policy();
+    let usage = registry.du(None, None, &server)?;
     let disk = crate::storage::space::filesystem_space(registry.data_dir()).ok();
     let events = registry.audit_events(i64::MIN, 2000)?;
     let last = |word: &str| {
@@ -88,31 +92,32 @@ pub fn dashboard_with(
     let total = &usage.total;
     let body = html! {
         h1 { "Dashboard" }
+        @if let Some(m) = &done { p.notice #done role="status" { (m) } }
         div.grid {
             (stat("Stored (blobs + manifests)", format::size(total.blob_bytes + total.manifest_bytes)))
             @if let Some(d) = &disk {
                 (stat("Disk free", html! { (format::size(d.available)) span.muted { " of " (format::size(d.total)) } }))
             }
-            (stat("Private repositories", format::size(private)))
-            (stat("Cached from upstreams", format::size(cached)))
+            (stat("Private repositories", format::size(total.private_bytes)))
+            (stat("Cached from upstreams only", format::size(total.cached_bytes)))
             (stat("Reclaimable by GC now", format::size(total.reclaimable_bytes)))
             (stat("Uploads in progress", format::size(total.upload_bytes)))
         }
-        p.muted { "Private and cached are logical bytes (a blob two repositories share counts in both)." }
+        p.muted { "As " code { "soute du" } " counts: each blob once; a blob a private and a cached repository share counts as private." }
         h2 { "Garbage collection" }
         div.card {
             p { "Last GC: " @match last_gc { Some(e) => { (format::when(e.at, now)) " by " (e.actor) }, None => span.muted { "none recorded" } } }
             p { "Last verify: " @match last_verify { Some(e) => { (format::when(e.at, now)) " (" (e.detail) ")" }, None => span.muted { "none recorded (run " code { "soute verify" } ")" } } }
-            form.inline method="post" action="/ui/gc" {
+            form method="post" action="/ui/gc" {
                 input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="mode" value="dry";
-                button type="submit" { "Explain (dry run)" }
-            }
-            " "
-            form.inline method="post" action="/ui/gc" {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="mode" value="run";
-                button.danger type="submit" { "Run GC now" }
+                @if server.delete_untagged {
+                    p.muted { "This server removes manifests no tag reaches (--gc-delete-untagged); grace " (server.grace_secs) " s." }
+                } @else {
+                    label { input type="checkbox" name="untagged" value="yes" checked[untagged]; " Also remove manifests no tag reaches (as a tag delete's figure assumes); grace " (server.grace_secs) " s" }
+                }
+                button type="submit" name="mode" value="dry" { "Explain (dry run)" }
+                " "
+                button.danger type="submit" name="mode" value="run" data-confirm="Run GC now? What it removes cannot be brought back." { "Run GC now" }
             }
         }
         @if let Some(r) = report { (gc_report(r)) }
@@ -146,7 +151,7 @@ fn audit_table<'a>(rows: impl Iterator<Item = &'a crate::registry::AuditRow>, no
             thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Repository" } th scope="col" .hide-narrow { "Detail" } } }
             tbody { @for e in rows { tr {
                 td { (format::when(e.at, now)) }
-                td { (e.actor) br; span.muted { (e.address) } }
+                td { (e.actor) br; span.muted.addr { (e.address) } }
                 td { (e.action) @if e.status > 0 { " " span.muted { (e.status) } } }
                 td { (e.repository) }
                 td.hide-narrow { (e.detail) }
@@ -155,21 +160,31 @@ fn audit_table<'a>(rows: impl Iterator<Item = &'a crate::registry::AuditRow>, no
     }
 }
 
-/// The admin lists and their forms.
-pub fn admin(gate: &dyn Gate, _req: &Request<'_>, viewer: &Viewer) -> Result<Response> {
-    admin_with(gate, viewer, None, None)
+/// The admin lists and their forms, with what the last form did (once).
+pub fn admin(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, page: &str) -> Result<Response> {
+    let done = super::session::flash(req);
+    let resp = admin_with(gate, viewer, None, done.as_deref(), page)?;
+    Ok(match done {
+        Some(_) => resp.header(
+            "Set-Cookie",
+            super::session::set_cookie(req, super::session::FLASH_COOKIE, "", 0),
+        ),
+        None => resp,
+    })
 }
 
-/// A one-button form posting `fields` to `/ui/admin/ACTION`.
+/// A one-button form posting `fields` to `/ui/admin/ACTION`; `confirm`: the
+/// question `ui.js` asks before it is sent (a destructive action).
 fn button_form(
     csrf: &str,
     action: &str,
     fields: &[(&str, &str)],
     label: &str,
-    danger: bool,
+    confirm: Option<&str>,
 ) -> Markup {
+    let danger = confirm.is_some();
     html! {
-        form.inline method="post" action=(format!("/ui/admin/{action}")) {
+        form.inline method="post" action=(format!("/ui/admin/{action}")) data-confirm=[confirm] {
             input type="hidden" name="csrf" value=(csrf);
             @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
             button type="submit" class=[danger.then_some("danger")] { (label) }
@@ -177,17 +192,28 @@ fn button_form(
     }
 }
 
+/// Users listed per page of the admin page.
+pub const USERS_PER_PAGE: usize = 50;
+
 /// The admin page; `new_token` is a token just created (its only showing),
-/// `done` what the form just posted did.
+/// `done` what the form just posted did, `page` the page of the users list.
 pub fn admin_with(
     gate: &dyn Gate,
     viewer: &Viewer,
     new_token: Option<(&str, &str)>,
     done: Option<&str>,
+    page: &str,
 ) -> Result<Response> {
     viewer.require_admin()?;
     let registry = gate.registry();
-    let users = registry.users()?;
+    let all_users = registry.users()?;
+    let pages = all_users.len().div_ceil(USERS_PER_PAGE).max(1);
+    let page = page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let users: Vec<_> = all_users
+        .iter()
+        .skip((page - 1) * USERS_PER_PAGE)
+        .take(USERS_PER_PAGE)
+        .collect();
     let groups = registry.groups()?;
     let rules = registry.rules()?;
     let tokens = registry.tokens()?;
@@ -205,26 +231,27 @@ pub fn admin_with(
                 div.pull { code #new-token { (secret) } button.copy type="button" data-copy=(secret) { "Copy" } }
             }
         }
-        h2 { "Users" }
+        h2 #users { "Users (" (all_users.len()) ")" }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "User" } th scope="col" { "Admin" } th scope="col" { "Groups" } th scope="col" { "Password" } th scope="col" { span.offscreen { "Actions" } } } }
-            tbody { @for u in &users { tr {
+            thead { tr { th scope="col" { "User" } th scope="col" { "Admin" } th scope="col" .hide-narrow { "Groups" } th scope="col" { "Password" } th scope="col" { span.offscreen { "Actions" } } } }
+            tbody { @for u in users.iter().copied() { tr {
                 td { (u.name) }
                 td { @if u.admin { "yes" } @else { "no" } }
-                td { (u.groups.join(", ")) }
+                td.hide-narrow { (u.groups.join(", ")) }
                 td { form.inline method="post" action="/ui/admin/user/passwd" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="name" value=(u.name);
                     input type="password" name="password" required autocomplete="new-password" aria-label=(format!("New password for {}", u.name));
                     button type="submit" { "Set" }
                 } }
-                td { @if u.name != me {
-                    @if u.admin { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "no")], "Remove admin", false)) }
-                    @else { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "yes")], "Make admin", false)) }
-                    " " (button_form(csrf, "user/del", &[("name", &u.name)], "Delete", true))
+                td.actions { @if u.name != me {
+                    @if u.admin { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "no")], "Remove admin", None)) }
+                    @else { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "yes")], "Make admin", None)) }
+                    " " (button_form(csrf, "user/del", &[("name", &u.name)], "Delete", Some(&format!("Delete user {}? Their sessions and tokens end.", u.name))))
                 } @else { span.muted { "you" } } }
             } } }
         } }
+        (super::pages_repos::pager(page, pages, |n| format!("/ui/admin?page={n}#users")))
         form.card.narrow method="post" action="/ui/admin/user/add" {
             h3 { "Add a user" }
             input type="hidden" name="csrf" value=(csrf);
@@ -241,15 +268,15 @@ pub fn admin_with(
             thead { tr { th scope="col" { "Group" } th scope="col" { "Members" } th scope="col" { "Add a member" } th scope="col" { span.offscreen { "Actions" } } } }
             tbody { @for (g, members) in &groups { tr {
                 td { (g) }
-                td { @for m in members { (m) " " (button_form(csrf, "group/member", &[("group", g), ("user", m), ("op", "del")], &format!("Remove {m}"), false)) " " } }
+                td { @for m in members { (m) " " (button_form(csrf, "group/member", &[("group", g), ("user", m), ("op", "del")], &format!("Remove {m}"), None)) " " } }
                 td { form.inline method="post" action="/ui/admin/group/member" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="group" value=(g);
                     input type="hidden" name="op" value="add";
-                    select name="user" aria-label=(format!("User to add to {g}")) { @for u in &users { option value=(u.name) { (u.name) } } }
+                    input type="text" name="user" required autocomplete="off" aria-label=(format!("User to add to {g}")) placeholder="user name";
                     button type="submit" { "Add" }
                 } }
-                td { (button_form(csrf, "group/del", &[("group", g)], "Delete", true)) }
+                td.actions { (button_form(csrf, "group/del", &[("group", g)], "Delete", Some(&format!("Delete group {g}, with its members and rules?")))) }
             } } }
         } } }
         form.card.narrow method="post" action="/ui/admin/group/add" {
@@ -267,7 +294,7 @@ pub fn admin_with(
                 @let (who, pattern) = (r.who.to_string(), r.pattern.as_str().to_string());
                 tr {
                     td { code { (who) } } td { code { (pattern) } } td { (r.actions.to_string()) }
-                    td { (button_form(csrf, "rule/del", &[("who", &who), ("pattern", &pattern)], "Revoke", true)) }
+                    td.actions { (button_form(csrf, "rule/del", &[("who", &who), ("pattern", &pattern)], "Revoke", Some(&format!("Revoke {who}'s rights on {pattern}?")))) }
                 }
             } }
         } } }
@@ -284,11 +311,12 @@ pub fn admin_with(
         }
         h2 { "API tokens" }
         div.table-wrap { table {
-            thead { tr { th scope="col" { "Name" } th scope="col" { "User" } th scope="col" { "Scopes" } th scope="col" { "Expires" } th scope="col" .hide-narrow { "Last used" } } }
+            thead { tr { th scope="col" { "Name" } th scope="col" { "User" } th scope="col" { "Scopes" } th scope="col" { "Expires" } th scope="col" .hide-narrow { "Last used" } th scope="col" { span.offscreen { "Revoke" } } } }
             tbody { @for t in &tokens { tr {
                 td { (t.name) } td { (t.user) } td { (t.scopes.join(" ")) }
                 td { @match t.expires_at { Some(e) => code { (crate::cli::format_rfc3339(e)) }, None => "never" } }
                 td.hide-narrow { @if let Some(u) = t.last_used_at { (format::when(u, now)) } @else { span.muted { "never" } } }
+                td.actions { (button_form(csrf, "token/del", &[("name", &t.name)], "Revoke", Some(&format!("Revoke token {}? Whatever uses it stops working.", t.name)))) }
             } } }
         } }
         form.card.narrow method="post" action="/ui/admin/token" {
@@ -297,9 +325,11 @@ pub fn admin_with(
             label for="token-name" { "Name" }
             input #token-name type="text" name="name" required pattern="[A-Za-z0-9._@-]+";
             label for="token-user" { "User" }
-            select #token-user name="user" { @for u in &users { option value=(u.name) { (u.name) } } }
-            label for="token-scope" { "Scope (PATTERN:ACTIONS, empty: everything its user may do)" }
-            input #token-scope type="text" name="scope" placeholder="team/**:pull,push";
+            input #token-user type="text" name="user" required autocomplete="off" value=(me);
+            label for="token-scope" { "Scopes (PATTERN:ACTIONS, several separated by spaces; empty: everything its user may do)" }
+            input #token-scope type="text" name="scope" placeholder="team/**:pull,push ci/**:pull";
+            label for="token-expires" { "Expires after (90d, 12h, 30m; empty: never)" }
+            input #token-expires type="text" name="expires" placeholder="90d" autocomplete="off";
             button.primary type="submit" { "Create token" }
         }
         h2 { "Upstreams" }
@@ -308,7 +338,7 @@ pub fn admin_with(
             thead { tr { th scope="col" { "Name" } th scope="col" { "URL" } th scope="col" { "Signs in as" } th.num scope="col" { "Tag TTL" } th scope="col" { span.offscreen { "Delete" } } } }
             tbody { @for u in &upstreams { tr {
                 td { (u.name) } td { code { (u.url) } } td { (u.username.clone().unwrap_or_default()) } td.num { (u.tag_ttl_secs) " s" }
-                td { (button_form(csrf, "upstream/del", &[("name", &u.name)], "Delete", true)) }
+                td.actions { (button_form(csrf, "upstream/del", &[("name", &u.name)], "Delete", Some(&format!("Delete upstream {}? Clients can no longer pull through it.", u.name)))) }
             } } }
         } } }
         form.card.narrow method="post" action="/ui/admin/upstream/add" {

@@ -160,7 +160,7 @@ pub fn image(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, raw: &str) -> 
             @if let Some(t) = view.created_at { div.card { div.muted { "Pushed" } div { (format::when(t, now)) } } }
         }
         @if !view.tags.is_empty() {
-            p { "Tags: " @for t in &view.tags { a href=(format!("/ui/h/{name}:{t}")) { (t) } " " }
+            p { "Tags: " @for t in &view.tags { a href=(format!("/ui/i/{name}:{t}")) { (t) } " (" a.muted href=(format!("/ui/h/{name}:{t}")) title=(format!("History of {t}")) { "history" } ") " }
                 @if view.more_tags > 0 { span.muted { "and " (view.more_tags) " more" } } }
         }
         p.muted { code { (view.media_type) } }
@@ -200,23 +200,30 @@ pub fn history(
     };
     let repo: RepoName = pullable(viewer, &repo_raw)?;
     let changes = gate.registry().tag_history(&repo, &tag, i64::MAX)?;
-    let may_push = viewer.may(&repo, Action::Push);
     let name = repo.as_str();
+    let protected = gate
+        .registry()
+        .tag_protections()?
+        .into_iter()
+        .find(|r| r.covers(name, tag.as_str()));
+    let may_push = viewer.may(&repo, Action::Push);
+    let may_move = may_push && protected.is_none();
     let current = changes.first().and_then(|c| c.digest.clone());
     let now = crate::db::now();
     let body = html! {
         p.muted { a href="/ui/" { "Repositories" } " / " a href=(format!("/ui/r/{name}")) { (name) } " /" }
         h1 { "History of " (name) ":" (tag.as_str()) }
+        @if let Some(r) = &protected { p.notice { "This tag is protected by rule " code { (r.to_string()) } ": it is not moved or deleted (an administrator lifts it with " code { "soute tag unprotect" } ")." } }
         @if changes.is_empty() { p.card { "No recorded changes (history is kept from the upgrade that added it on)." } }
         @else {
             div.table-wrap { table {
                 thead { tr { th scope="col" { "When" } th scope="col" { "Points to" } th scope="col" .hide-narrow { "Before" } @if may_push { th scope="col" { "By" } } th scope="col" { span.offscreen { "Action" } } } }
-                tbody { @for c in &changes { tr {
+                tbody { @for (i, c) in changes.iter().enumerate() { tr {
                     td { (format::when(c.at, now)) }
                     td { @match &c.digest { Some(d) => a href=(format!("/ui/i/{name}@{d}")) { (format::digest(d)) }, None => span.muted { "deleted" } } }
                     td.hide-narrow { @if let Some(p) = &c.previous { (format::digest(p)) } }
                     @if may_push { td { (c.actor) } }
-                    td { @if let Some(d) = &c.digest { @if may_push && current.as_deref() != Some(d.as_str()) {
+                    td.actions { @if let Some(d) = &c.digest { @if i == 0 { span.muted { "current" } } @else if may_move && current.as_deref() != Some(d.as_str()) {
                         form.inline method="post" action="/ui/rollback" {
                             input type="hidden" name="csrf" value=(viewer.csrf.clone().unwrap_or_default());
                             input type="hidden" name="repo" value=(name);
@@ -224,7 +231,7 @@ pub fn history(
                             input type="hidden" name="digest" value=(d);
                             button type="submit" { "Roll back to this" }
                         }
-                    } @else if current.as_deref() == Some(d.as_str()) { span.muted { "current" } } } }
+                    } } }
                 } } }
             } }
         }

@@ -167,11 +167,24 @@ pub fn repository(
     page: &str,
 ) -> Result<Response> {
     let repo = pullable(viewer, raw.trim_end_matches('/'))?;
-    let page = page_number(page) as u64;
-    let offset = (page - 1) * TAGS_PER_PAGE;
-    let (tags, total) = gate.registry().tag_views(&repo, offset, TAGS_PER_PAGE)?;
-    let pages = total.div_ceil(TAGS_PER_PAGE).max(1) as usize;
+    let mut page = page_number(page) as u64;
+    let (mut tags, total) =
+        gate.registry()
+            .tag_views(&repo, (page - 1) * TAGS_PER_PAGE, TAGS_PER_PAGE)?;
+    let pages = total.div_ceil(TAGS_PER_PAGE).max(1);
+    if tags.is_empty() && page > pages {
+        // Past the end: the last page, as the repositories page does.
+        page = pages;
+        tags = gate
+            .registry()
+            .tag_views(&repo, (page - 1) * TAGS_PER_PAGE, TAGS_PER_PAGE)?
+            .0;
+    }
+    let pages = pages as usize;
     let may_delete = viewer.may(&repo, Action::Delete) && gate.registry().delete_enabled();
+    // Tags a protection rule covers offer no delete (it would be refused).
+    let rules = gate.registry().tag_protections()?;
+    let protected_by = |tag: &str| rules.iter().find(|r| r.covers(repo.as_str(), tag));
     // Who pushed (user, token name, the operator's OS account) is shown
     // only to those who may push here; others see when, not who.
     let may_push = viewer.may(&repo, Action::Push);
@@ -197,10 +210,14 @@ pub fn repository(
                 tbody {
                     @for t in &tags {
                         tr {
+                            @let rule = protected_by(&t.name);
                             @if may_delete { td {
-                                input type="checkbox" name="tag" value=(t.name) aria-label=(format!("Select tag {}", t.name));
+                                @if rule.is_none() {
+                                    input type="checkbox" name="tag" value=(t.name) aria-label=(format!("Select tag {}", t.name));
+                                }
                             } }
                             td { a href=(format!("/ui/i/{name}:{}", t.name)) { (t.name) }
+                                 @if let Some(r) = rule { " " span.badge.protected title=(format!("protected by rule {r}: not moved or deleted")) { "protected" } }
                                  " " a.muted href=(format!("/ui/h/{name}:{}", t.name)) title="Tag history" { "history" } }
                             td.hide-narrow { (format::digest(&t.digest)) }
                             td {
@@ -230,7 +247,7 @@ pub fn repository(
     let body = html! {
         p.muted { a href="/ui/" { "Repositories" } " /" }
         h1 { (name) }
-        p { (total) " tags." }
+        p { (total) @if total == 1 { " tag." } @else { " tags." } }
         @if tags.is_empty() { p.card { "No tags on this page." } }
         @else if may_delete {
             form method="post" action="/ui/delete" {

@@ -134,6 +134,29 @@ pub fn set_cookie(req: &Request<'_>, name: &str, value: &str, max_age: i64) -> S
     format!("{name}={value}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
+/// The cookie carrying what an admin form just did to the page it
+/// redirects to (post, redirect, get: a reload repeats nothing).
+pub const FLASH_COOKIE: &str = "soute_done";
+
+/// A `Set-Cookie` for the message the next admin page shows once.
+pub fn set_flash(req: &Request<'_>, message: &str) -> String {
+    let short: String = message.chars().take(300).collect();
+    set_cookie(
+        req,
+        FLASH_COOKIE,
+        &crate::api::query::percent_encode(&short),
+        60,
+    )
+}
+
+/// The message an admin form left, if any (shown as text once; the page
+/// clears the cookie).
+pub fn flash(req: &Request<'_>) -> Option<String> {
+    let raw = cookie(req, FLASH_COOKIE)?;
+    let text = crate::api::query::percent_decode(&raw, false);
+    (!text.is_empty()).then(|| text.chars().take(300).collect())
+}
+
 /// Equal strings, in time that depends only on their length.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -198,13 +221,23 @@ pub fn check_csrf(viewer: &Viewer, form: &[(String, String)]) -> Result<()> {
     }
 }
 
-/// The sign-in page, with a fresh double-submit CSRF token in a cookie.
+/// How long a sign-in form stays good (its double-submit cookie).
+const LOGIN_FORM_SECS: i64 = 12 * 3600;
+
+/// The sign-in page, with a double-submit CSRF token in a cookie: the one
+/// the browser already holds, so sign-in forms open in several tabs all
+/// stay good, else a fresh one.
 pub fn login_page(req: &Request<'_>, viewer: &Viewer, failed: &str) -> Result<Response> {
-    let token: String = crate::auth::random_bytes::<16>()
-        .map_err(|e| Error::internal(format!("no randomness: {e}")))?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let held = cookie(req, LOGIN_COOKIE)
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()));
+    let token: String = match held {
+        Some(t) => t,
+        None => crate::auth::random_bytes::<16>()
+            .map_err(|e| Error::internal(format!("no randomness: {e}")))?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    };
     let message = match failed {
         "1" => Some("Wrong user name, password or token."),
         "later" => Some("Too many attempts: wait a little, then try again."),
@@ -224,6 +257,10 @@ pub fn login_page(req: &Request<'_>, viewer: &Viewer, failed: &str) -> Result<Re
         }
         p.muted { "The same users and API tokens as " code { "docker login" } "." }
     };
-    Ok(super::html(200, layout::page(viewer, "Sign in", body))
-        .header("Set-Cookie", set_cookie(req, LOGIN_COOKIE, &token, 3600)))
+    Ok(
+        super::html(200, layout::page(viewer, "Sign in", body)).header(
+            "Set-Cookie",
+            set_cookie(req, LOGIN_COOKIE, &token, LOGIN_FORM_SECS),
+        ),
+    )
 }

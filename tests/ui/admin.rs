@@ -36,8 +36,42 @@ impl Session<'_> {
         )
     }
 
+    /// A form posted as the browser does: a change answers 303 to the admin
+    /// page (post, redirect, get), followed here with the message cookie it
+    /// sets; an error or a page shown at once (a new token) is returned as is.
     fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
-        self.post_from(self.base, path, fields)
+        let r = self.post_from(self.base, path, fields);
+        if r.status != 303 {
+            return r;
+        }
+        let to = r
+            .header("location")
+            .expect("303 has a Location")
+            .to_string();
+        assert_eq!(to, "/ui/admin", "{path} redirects to the admin page");
+        let flash = r
+            .header_values("set-cookie")
+            .into_iter()
+            .find(|c| c.starts_with("soute_done="))
+            .and_then(|c| c.split(';').next().map(str::to_string))
+            .expect("a change leaves its message in a cookie");
+        let c = format!("soute_session={}; {flash}", self.cookie);
+        let shown = call(
+            self.agent,
+            "GET",
+            &format!("{}{to}", self.base),
+            None,
+            &[("Cookie", &c)],
+            None,
+        );
+        assert!(
+            shown
+                .header_values("set-cookie")
+                .iter()
+                .any(|c| c.starts_with("soute_done=;")),
+            "the admin page clears the message once shown"
+        );
+        shown
     }
 }
 

@@ -257,6 +257,12 @@ fn the_ui_in_headless_chromium() {
         "the admin page's add-user form"
     );
     assert!(
+        step(&report, "user added url")["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/ui/admin")),
+        "the form redirects to the admin page (a reload repeats nothing)"
+    );
+    assert!(
         step(&report, "created sign in")["who"]
             .as_str()
             .is_some_and(|w| w.contains("dora")),

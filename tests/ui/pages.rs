@@ -307,7 +307,10 @@ fn a_token_created_in_the_admin_page_is_shown_once_and_works() {
     let cookie = sign_in(&agent, &seeded.base, ADMIN.0, ADMIN.1).expect("admin");
     let csrf = csrf_of(&page(&agent, &soute.url("/ui/admin"), Some(&cookie)).text());
     let c = format!("soute_session={cookie}");
-    let body = format!("csrf={csrf}&name=ci&user={}&scope=lab/**:pull", READER.0);
+    let body = format!(
+        "csrf={csrf}&name=ci&user={}&scope=lab/**:pull+lab/base:push&scope=&expires=2d",
+        READER.0
+    );
     let r = call(
         &agent,
         "POST",
@@ -344,9 +347,63 @@ fn a_token_created_in_the_admin_page_is_shown_once_and_works() {
         .registry()
         .audit_events(i64::MIN, 1000)
         .expect("audit");
-    assert!(audit
+    let created = audit
         .iter()
-        .any(|e| e.detail.starts_with("token create ci")));
+        .find(|e| e.detail.starts_with("token create ci"))
+        .expect("audited");
+    assert!(
+        created
+            .detail
+            .contains("--scope lab/**:pull --scope lab/base:push --expires 2d"),
+        "{}",
+        created.detail
+    );
+    assert!(
+        !created.detail.contains(&secret),
+        "no secret in the audit log"
+    );
+    let tokens = soute.registry().tokens().expect("tokens");
+    assert_eq!(
+        tokens[0].scopes.len(),
+        2,
+        "both scopes kept: {:?}",
+        tokens[0].scopes
+    );
+    let expires = tokens[0].expires_at.expect("an expiry");
+    let in_2d = soute::db::now() + 2 * 86_400;
+    assert!(
+        (in_2d - 60..=in_2d).contains(&expires),
+        "{expires} vs {in_2d}"
+    );
+
+    // Revoked from the admin page (with the question ui.js asks first): the
+    // token stops working at once.
+    let admin_page = page(&agent, &soute.url("/ui/admin"), Some(&cookie)).text();
+    assert!(
+        admin_page.contains("data-confirm=\"Revoke token ci?"),
+        "asks first"
+    );
+    let r = call(
+        &agent,
+        "POST",
+        &soute.url("/ui/admin/token/del"),
+        None,
+        &[
+            ("Origin", &seeded.base),
+            ("Cookie", &c),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        Some(format!("csrf={csrf}&name=ci").as_bytes()),
+    );
+    r.expect_status(303);
+    assert_eq!(r.header("location"), Some("/ui/admin"));
+    assert!(soute.registry().tokens().expect("tokens").is_empty());
+    get(
+        &agent,
+        &soute.url("/v2/lab/app/manifests/keep"),
+        Some(&auth),
+    )
+    .expect_status(401);
 }
 
 /// The `N bytes` figures of the repositories page's row of `repo`.

@@ -1,4 +1,4 @@
-// soute web UI: copy buttons, select-all for tag lists. No inline script:
+// soute web UI: copy buttons, select-all for tag lists, confirmations. No inline script:
 // the Content-Security-Policy allows only this file.
 "use strict";
 document.addEventListener("click", function (ev) {
@@ -22,16 +22,30 @@ document.addEventListener("click", function (ev) {
     document.body.removeChild(t);
   }
 });
-document.addEventListener("change", function (ev) {
-  var all = ev.target.closest("input[data-select-all]");
+function countSelected() {
   var boxes = document.querySelectorAll("input[name=tag]");
-  if (all) {
-    boxes.forEach(function (c) { c.checked = all.checked; });
-  }
   var n = Array.prototype.filter.call(boxes, function (c) { return c.checked; }).length;
   var button = document.getElementById("delete-selected");
   if (button) {
     button.disabled = n === 0;
     button.textContent = n ? "Delete " + n + " selected…" : "Delete selected…";
   }
+}
+document.addEventListener("change", function (ev) {
+  var all = ev.target.closest("input[data-select-all]");
+  if (all) {
+    document.querySelectorAll("input[name=tag]").forEach(function (c) { c.checked = all.checked; });
+  }
+  countSelected();
 });
+// Destructive one-click actions ask first: a form with data-confirm="question".
+document.addEventListener("submit", function (ev) {
+  var b = ev.submitter;
+  var q = (b && b.getAttribute("data-confirm")) || ev.target.getAttribute("data-confirm");
+  if (q && !window.confirm(q)) ev.preventDefault();
+});
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", countSelected);
+} else {
+  countSelected();
+}
