@@ -153,8 +153,8 @@ fn audit_table<'a>(rows: impl Iterator<Item = &'a crate::registry::AuditRow>, no
                 td { (format::when(e.at, now)) }
                 td { (e.actor) br; span.muted.addr { (e.address) } }
                 td { (e.action) @if e.status > 0 { " " span.muted { (e.status) } } }
-                td { (e.repository) }
-                td.hide-narrow { (e.detail) }
+                td.name { (e.repository) }
+                td.hide-narrow.name { (e.detail) }
             } } }
         } }
     }

@@ -229,7 +229,7 @@ pub fn history(
                             input type="hidden" name="repo" value=(name);
                             input type="hidden" name="tag" value=(tag.as_str());
                             input type="hidden" name="digest" value=(d);
-                            button type="submit" { "Roll back to this" }
+                            button type="submit" title="Point the tag back at this digest" { "Roll back" }
                         }
                     } } }
                 } } }

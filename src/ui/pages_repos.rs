@@ -138,7 +138,7 @@ pub fn repositories(
                         @for r in shown {
                             @let k = kind(viewer, r);
                             tr {
-                                td { a href=(format!("/ui/r/{}", r.row.name)) { (r.row.name) } }
+                                td.name { a href=(format!("/ui/r/{}", r.row.name)) { (r.row.name) } }
                                 td { span class=(format!("badge {k}")) { (k) }
                                      @if let Some(u) = &r.row.upstream { " " span.muted { (u) } } }
                                 td.num { (r.row.tags) }
