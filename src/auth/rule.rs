@@ -128,7 +128,12 @@ impl Who {
         let named = |kind: &str, name: &str, f: fn(String) -> Who| {
             super::validate_username(name)
                 .map(|_| f(name.to_string()))
-                .map_err(|e| format!("{kind} {name:?}: {e}"))
+                .map_err(|e| match e {
+                    super::CredError::InvalidUsername(why) => {
+                        format!("invalid {kind} name {name:?}: {why}")
+                    }
+                    other => format!("{kind} {name:?}: {other}"),
+                })
         };
         match s {
             "anonymous" => Ok(Who::Anonymous),

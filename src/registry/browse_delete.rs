@@ -26,9 +26,6 @@ pub struct DeleteFrees {
     pub each: Vec<(String, u64)>,
     /// The tags asked for that the repository does not have.
     pub missing: Vec<String>,
-    /// Whether repositories the asker may not see were left out (the
-    /// figures then count as freed what those may still use).
-    pub partial: bool,
 }
 
 impl Registry {
@@ -50,8 +47,7 @@ impl Registry {
             .filter(|(_, n)| n == repo.as_str() || sees(n))
             .map(|(i, _)| *i)
             .collect();
-        let partial = shown.len() < g.repos.len();
-        if partial {
+        if shown.len() < g.repos.len() {
             g.repos.retain(|(i, _)| shown.contains(i));
             g.manifests.retain(|m| shown.contains(&m.repo_id));
             g.tags.retain(|x| shown.contains(&x.repo_id));
@@ -97,7 +93,6 @@ impl Registry {
             total,
             each,
             missing,
-            partial,
         })
     }
 }

@@ -175,10 +175,11 @@ fn delete(
         let body = html! {
             h1 { "Delete " (tags.len()) " tag" @if tags.len() > 1 { "s" } " from " (name) "?" }
             p.card { "Once GC runs (with untagged manifests collected), this frees "
-                @if frees.partial { "up to " }
+                @if !viewer.is_admin() { "up to " }
                 strong #frees data-bytes=(total) { (format::size(total)) } " (" (total) " bytes): "
                 "the layers and manifests no other tag or repository still uses."
-                @if frees.partial { " Counted over the repositories you can see: a layer another repository also uses is not freed." } }
+                @if !viewer.is_admin() { " Counted over the repositories you can see: a layer another repository also uses is not freed." }
+                " Layers linked to the repository in the last " (gate.gc_policy().link_grace_secs) " s stay until a later GC (a push may still need them)." }
             ul.frees { @for t in &tags { li data-tag=(t.as_str()) data-bytes=[each.get(t.as_str())] {
                 code { (t.as_str()) }
                 @if let Some(b) = each.get(t.as_str()) { " alone frees " (format::size(*b)) }
@@ -276,13 +277,22 @@ fn gc(
             report.freed_bytes
         )));
     // Post, redirect, get: a reload does not run GC again.
+    let n = |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+    let size = crate::storage::space::format_size(report.freed_bytes);
+    let exact = if size == format!("{} bytes", report.freed_bytes) {
+        String::new()
+    } else {
+        format!(" ({} bytes)", report.freed_bytes)
+    };
     let message = format!(
-        "GC freed {} ({} bytes): {} manifests, {} blobs, {} upload sessions.",
-        crate::storage::space::format_size(report.freed_bytes),
-        report.freed_bytes,
-        report.manifests_deleted.len(),
-        report.blobs_deleted.len(),
-        report.uploads_expired.len()
+        "GC freed {size}{exact}: {}, {}, {}.",
+        n(report.manifests_deleted.len(), "manifest", "manifests"),
+        n(report.blobs_deleted.len(), "blob", "blobs"),
+        n(
+            report.uploads_expired.len(),
+            "upload session",
+            "upload sessions"
+        )
     );
-    Ok(redirect("/ui/dashboard").header("Set-Cookie", session::set_flash(req, &message)))
+    Ok(redirect("/ui/dashboard").header("Set-Cookie", session::set_flash(req, viewer, &message)))
 }

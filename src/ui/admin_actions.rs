@@ -160,9 +160,10 @@ pub fn post(
     );
     // Post, redirect, get: a reload shows the page again, it does not
     // repeat the change; the message rides along once in a cookie.
-    Ok(Some(
-        super::redirect("/ui/admin").header("Set-Cookie", session::set_flash(req, &message)),
-    ))
+    Ok(Some(super::redirect("/ui/admin").header(
+        "Set-Cookie",
+        session::set_flash(req, viewer, &message),
+    )))
 }
 
 /// The user a `user` form names, checked by `soute user ACTION NAME`'s

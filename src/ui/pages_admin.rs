@@ -52,7 +52,7 @@ pub fn gc_report(r: &GcReport) -> Markup {
 
 pub fn dashboard(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer) -> Result<Response> {
     let resp = dashboard_with(gate, req, viewer, None, true)?;
-    Ok(match super::session::flash(req) {
+    Ok(match super::session::flash(req, viewer) {
         Some(_) => resp.header(
             "Set-Cookie",
             super::session::set_cookie(req, super::session::FLASH_COOKIE, "", 0),
@@ -71,10 +71,18 @@ pub fn dashboard_with(
     untagged: bool,
 ) -> Result<Response> {
     viewer.require_admin()?;
-    let done = super::session::flash(req);
+    let done = super::session::flash(req, viewer);
     let registry = gate.registry();
     let server = gate.gc_policy();
-    let usage = registry.du(None, None, &server)?;
+    // What the GC form does with its box as it is first shown (ticked).
+    let usage = registry.du(
+        None,
+        None,
+        &crate::registry::GcPolicy {
+            delete_untagged: true,
+            ..server.clone()
+        },
+    )?;
     let disk = crate::storage::space::filesystem_space(registry.data_dir()).ok();
     let events = registry.audit_events(i64::MIN, 2000)?;
     let last = |word: &str| {
@@ -100,7 +108,7 @@ pub fn dashboard_with(
             }
             (stat("Private repositories", format::size(total.private_bytes)))
             (stat("Cached from upstreams only", format::size(total.cached_bytes)))
-            (stat("Reclaimable by GC now", format::size(total.reclaimable_bytes)))
+            (stat("Reclaimable by GC now (untagged included)", format::size(total.reclaimable_bytes)))
             (stat("Uploads in progress", format::size(total.upload_bytes)))
         }
         p.muted { "As " code { "soute du" } " counts: each blob once; a blob a private and a cached repository share counts as private." }
@@ -111,9 +119,10 @@ pub fn dashboard_with(
             form method="post" action="/ui/gc" {
                 input type="hidden" name="csrf" value=(csrf);
                 @if server.delete_untagged {
-                    p.muted { "This server removes manifests no tag reaches (--gc-delete-untagged); grace " (server.grace_secs) " s." }
+                    p.muted { "This server removes manifests no tag reaches (--gc-delete-untagged); grace " (server.grace_secs) " s; layers linked in the last " (server.link_grace_secs) " s stay (a push may still need them)." }
                 } @else {
-                    label { input type="checkbox" name="untagged" value="yes" checked[untagged]; " Also remove manifests no tag reaches (as a tag delete's figure assumes); grace " (server.grace_secs) " s" }
+                    label { input type="checkbox" name="untagged" value="yes" checked[untagged]; " Also remove manifests no tag reaches (as a tag delete's figure assumes)" }
+                    p.muted { "Grace " (server.grace_secs) " s (--gc-grace); layers linked in the last " (server.link_grace_secs) " s stay (a push may still need them)." }
                 }
                 button type="submit" name="mode" value="dry" { "Explain (dry run)" }
                 " "
@@ -162,7 +171,7 @@ fn audit_table<'a>(rows: impl Iterator<Item = &'a crate::registry::AuditRow>, no
 
 /// The admin lists and their forms, with what the last form did (once).
 pub fn admin(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, page: &str) -> Result<Response> {
-    let done = super::session::flash(req);
+    let done = super::session::flash(req, viewer);
     let resp = admin_with(gate, viewer, None, done.as_deref(), page)?;
     Ok(match done {
         Some(_) => resp.header(
@@ -182,7 +191,8 @@ fn button_form(
     label: &str,
     confirm: Option<&str>,
 ) -> Markup {
-    let danger = confirm.is_some();
+    // Red for what removes something; a confirmed grant stays plain.
+    let danger = confirm.is_some() && matches!(label, "Delete" | "Revoke");
     html! {
         form.inline method="post" action=(format!("/ui/admin/{action}")) data-confirm=[confirm] {
             input type="hidden" name="csrf" value=(csrf);
@@ -245,8 +255,8 @@ pub fn admin_with(
                     button type="submit" { "Set" }
                 } }
                 td.actions { @if u.name != me {
-                    @if u.admin { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "no")], "Remove admin", None)) }
-                    @else { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "yes")], "Make admin", None)) }
+                    @if u.admin { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "no")], "Remove admin", Some(&format!("Remove {}'s administrator rights?", u.name)))) }
+                    @else { (button_form(csrf, "user/admin", &[("name", &u.name), ("admin", "yes")], "Make admin", Some(&format!("Make {} an administrator? They may then do everything.", u.name)))) }
                     " " (button_form(csrf, "user/del", &[("name", &u.name)], "Delete", Some(&format!("Delete user {}? Their sessions and tokens end.", u.name))))
                 } @else { span.muted { "you" } } }
             } } }
@@ -268,7 +278,7 @@ pub fn admin_with(
             thead { tr { th scope="col" { "Group" } th scope="col" { "Members" } th scope="col" { "Add a member" } th scope="col" { span.offscreen { "Actions" } } } }
             tbody { @for (g, members) in &groups { tr {
                 td { (g) }
-                td { @for m in members { (m) " " (button_form(csrf, "group/member", &[("group", g), ("user", m), ("op", "del")], &format!("Remove {m}"), None)) " " } }
+                td { @for m in members { (m) " " (button_form(csrf, "group/member", &[("group", g), ("user", m), ("op", "del")], &format!("Remove {m}"), Some(&format!("Remove {m} from group {g}?")))) " " } }
                 td { form.inline method="post" action="/ui/admin/group/member" {
                     input type="hidden" name="csrf" value=(csrf);
                     input type="hidden" name="group" value=(g);
@@ -314,7 +324,7 @@ pub fn admin_with(
             thead { tr { th scope="col" { "Name" } th scope="col" { "User" } th scope="col" { "Scopes" } th scope="col" { "Expires" } th scope="col" .hide-narrow { "Last used" } th scope="col" { span.offscreen { "Revoke" } } } }
             tbody { @for t in &tokens { tr {
                 td { (t.name) } td { (t.user) } td { (t.scopes.join(" ")) }
-                td { @match t.expires_at { Some(e) => code { (crate::cli::format_rfc3339(e)) }, None => "never" } }
+                td { @match t.expires_at { Some(e) => { code { (crate::cli::format_rfc3339(e)) } @if e <= now { " " span.badge { "expired" } } }, None => "never" } }
                 td.hide-narrow { @if let Some(u) = t.last_used_at { (format::when(u, now)) } @else { span.muted { "never" } } }
                 td.actions { (button_form(csrf, "token/del", &[("name", &t.name)], "Revoke", Some(&format!("Revoke token {}? Whatever uses it stops working.", t.name)))) }
             } } }

@@ -151,7 +151,7 @@ pub fn repositories(
                 }
             }
             (pager(page, pages, href))
-            p.muted { (repos.len()) " repositories. "
+            p.muted { (repos.len()) @if repos.len() == 1 { " repository. " } @else { " repositories. " }
                 @if viewer.is_admin() { "Unique: bytes no other repository uses (what deleting it frees); shared: bytes other repositories use too." }
                 @else { "Unique: bytes no other repository you can see uses; shared: bytes another repository you can see uses too." } }
         }

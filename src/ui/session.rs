@@ -138,23 +138,40 @@ pub fn set_cookie(req: &Request<'_>, name: &str, value: &str, max_age: i64) -> S
 /// redirects to (post, redirect, get: a reload repeats nothing).
 pub const FLASH_COOKIE: &str = "soute_done";
 
-/// A `Set-Cookie` for the message the next admin page shows once.
-pub fn set_flash(req: &Request<'_>, message: &str) -> String {
-    let short: String = message.chars().take(300).collect();
-    set_cookie(
-        req,
-        FLASH_COOKIE,
-        &crate::api::query::percent_encode(&short),
-        60,
+/// HMAC-SHA256 of `message` under the session's CSRF token (a secret only
+/// that session's pages hold), hex.
+fn flash_tag(viewer: &Viewer, message: &str) -> Option<String> {
+    use hmac::{Hmac, Mac};
+    let key = viewer.csrf.as_deref().filter(|k| !k.is_empty())?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).ok()?;
+    mac.update(message.as_bytes());
+    Some(
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
     )
 }
 
-/// The message an admin form left, if any (shown as text once; the page
-/// clears the cookie).
-pub fn flash(req: &Request<'_>) -> Option<String> {
+/// A `Set-Cookie` for the message the viewer's next admin page shows once,
+/// signed for its session (a cookie set from elsewhere, another port of the
+/// host included, is not shown).
+pub fn set_flash(req: &Request<'_>, viewer: &Viewer, message: &str) -> String {
+    let short: String = message.chars().take(300).collect();
+    let tag = flash_tag(viewer, &short).unwrap_or_default();
+    let value = format!("{}.{tag}", crate::api::query::percent_encode(&short));
+    set_cookie(req, FLASH_COOKIE, &value, 60)
+}
+
+/// The message an admin form of this session left, if any (shown as text
+/// once; the page clears the cookie).
+pub fn flash(req: &Request<'_>, viewer: &Viewer) -> Option<String> {
     let raw = cookie(req, FLASH_COOKIE)?;
-    let text = crate::api::query::percent_decode(&raw, false);
-    (!text.is_empty()).then(|| text.chars().take(300).collect())
+    let (encoded, tag) = raw.rsplit_once('.')?;
+    let text = crate::api::query::percent_decode(encoded, false);
+    let expected = flash_tag(viewer, &text)?;
+    (!text.is_empty() && same_secret(&expected, tag)).then_some(text)
 }
 
 /// Equal strings, in time that depends only on their length.

@@ -325,3 +325,48 @@ fn the_sign_in_form_stays_good_when_opened_in_another_tab() {
         .iter()
         .any(|s| s.starts_with("soute_session=") && !s.starts_with("soute_session=;")));
 }
+
+#[test]
+fn a_message_cookie_from_elsewhere_or_another_session_is_not_shown() {
+    let soute = Soute::plain();
+    let seeded = seed(&soute);
+    let agent = http_agent();
+    let a = Browser::new(&agent, &seeded.base, ADMIN);
+    let b = Browser::new(&agent, &seeded.base, ADMIN);
+    let shown = |who: &Browser<'_>, flash: &str| {
+        let c = format!("soute_session={}; soute_done={flash}", who.cookie);
+        call(
+            &agent,
+            "GET",
+            &soute.url("/ui/admin"),
+            None,
+            &[("Cookie", &c)],
+            None,
+        )
+        .text()
+    };
+    // Planted by a page on another port of this host: unsigned, or signed
+    // with a guess.
+    for planted in [
+        "Sign%20in%20again%20at%20evil.example",
+        "Sign%20in%20again.00ff",
+    ] {
+        assert!(!shown(&a, planted).contains("Sign in again"), "{planted}");
+    }
+    // B's real message, presented with A's session: not A's.
+    let r = b.post("/ui/admin/group/add", "group=devs");
+    r.expect_status(303);
+    let flash = r
+        .header_values("set-cookie")
+        .into_iter()
+        .find_map(|c| {
+            c.strip_prefix("soute_done=")
+                .and_then(|v| v.split(';').next().map(str::to_string))
+        })
+        .expect("a message");
+    assert!(!shown(&a, &flash).contains("group devs added"));
+    assert!(
+        shown(&b, &flash).contains("group devs added"),
+        "B sees its own"
+    );
+}
