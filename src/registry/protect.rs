@@ -219,6 +219,14 @@ impl Registry {
     pub fn tag_protections(&self) -> Result<Vec<Protection>> {
         self.db.read(rules)
     }
+
+    /// Refuses, as the delete itself would ([`check_tag_delete`]), when a
+    /// rule protects one of `tags` of `repo` (the UI's confirmation asks
+    /// before it shows anything).
+    pub fn check_tags_deletable(&self, repo: &str, tags: &[&str]) -> Result<()> {
+        self.db
+            .read(|c| tags.iter().try_for_each(|t| check_tag_delete(c, repo, t)))
+    }
 }
 
 #[cfg(test)]

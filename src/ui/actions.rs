@@ -147,19 +147,8 @@ fn delete(
     if field(form, "confirm") != "yes" {
         // Refuse at once what the delete itself would refuse.
         registry.require_delete()?;
-        let rules = registry.tag_protections()?;
-        for t in &tags {
-            if let Some(rule) = rules.iter().find(|r| r.covers(name, t.as_str())) {
-                return Err(Error::client(
-                    Code::Denied,
-                    format!(
-                        "tag {} of {name} is protected by rule {rule}: deleting it is refused \
-                         (an administrator lifts it with `soute tag unprotect '{rule}'`)",
-                        t.as_str()
-                    ),
-                ));
-            }
-        }
+        let asked: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+        registry.check_tags_deletable(name, &asked)?;
         let names: Vec<String> = tags.iter().map(|t| t.as_str().to_string()).collect();
         let frees = registry.tags_delete_frees(&repo, &names, &|n| viewer.may_pull(n))?;
         if !frees.missing.is_empty() {
@@ -264,7 +253,7 @@ fn gc(
     };
     let report = gate.registry().gc_recorded(&policy)?;
     if dry_run {
-        return dashboard_with(gate, req, viewer, Some(&report), policy.delete_untagged);
+        return dashboard_with(gate, viewer, Some(&report), policy.delete_untagged, None);
     }
     let untagged = if policy.delete_untagged {
         " --delete-untagged"

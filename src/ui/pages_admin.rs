@@ -51,27 +51,22 @@ pub fn gc_report(r: &GcReport) -> Markup {
 }
 
 pub fn dashboard(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer) -> Result<Response> {
-    let resp = dashboard_with(gate, req, viewer, None, true)?;
-    Ok(match super::session::flash(req, viewer) {
-        Some(_) => resp.header(
-            "Set-Cookie",
-            super::session::set_cookie(req, super::session::FLASH_COOKIE, "", 0),
-        ),
-        None => resp,
-    })
+    let done = super::session::flash(req, viewer);
+    let resp = dashboard_with(gate, viewer, None, true, done.as_deref())?;
+    Ok(super::session::flash_shown(req, resp, done.is_some()))
 }
 
 /// The dashboard, with the report of a GC plan just made; `untagged`: the
-/// GC form's box for untagged manifests is ticked.
+/// GC form's box for untagged manifests is ticked; `done`: what the last GC
+/// run did (once).
 pub fn dashboard_with(
     gate: &dyn Gate,
-    req: &Request<'_>,
     viewer: &Viewer,
     report: Option<&GcReport>,
     untagged: bool,
+    done: Option<&str>,
 ) -> Result<Response> {
     viewer.require_admin()?;
-    let done = super::session::flash(req, viewer);
     let registry = gate.registry();
     let server = gate.gc_policy();
     // What the GC form does with its box as it is first shown (ticked).
@@ -100,7 +95,7 @@ pub fn dashboard_with(
     let total = &usage.total;
     let body = html! {
         h1 { "Dashboard" }
-        @if let Some(m) = &done { p.notice #done role="status" { (m) } }
+        @if let Some(m) = done { p.notice #done role="status" { (m) } }
         div.grid {
             (stat("Stored (blobs + manifests)", format::size(total.blob_bytes + total.manifest_bytes)))
             @if let Some(d) = &disk {
@@ -173,13 +168,7 @@ fn audit_table<'a>(rows: impl Iterator<Item = &'a crate::registry::AuditRow>, no
 pub fn admin(gate: &dyn Gate, req: &Request<'_>, viewer: &Viewer, page: &str) -> Result<Response> {
     let done = super::session::flash(req, viewer);
     let resp = admin_with(gate, viewer, None, done.as_deref(), page)?;
-    Ok(match done {
-        Some(_) => resp.header(
-            "Set-Cookie",
-            super::session::set_cookie(req, super::session::FLASH_COOKIE, "", 0),
-        ),
-        None => resp,
-    })
+    Ok(super::session::flash_shown(req, resp, done.is_some()))
 }
 
 /// A one-button form posting `fields` to `/ui/admin/ACTION`; `confirm`: the

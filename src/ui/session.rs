@@ -174,6 +174,15 @@ pub fn flash(req: &Request<'_>, viewer: &Viewer) -> Option<String> {
     (!text.is_empty() && same_secret(&expected, tag)).then_some(text)
 }
 
+/// `resp`, clearing the message cookie when its message was `shown`.
+pub fn flash_shown(req: &Request<'_>, resp: Response, shown: bool) -> Response {
+    if shown {
+        resp.header("Set-Cookie", set_cookie(req, FLASH_COOKIE, "", 0))
+    } else {
+        resp
+    }
+}
+
 /// Equal strings, in time that depends only on their length.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()

@@ -5,7 +5,7 @@
 //! changing nothing.
 
 use crate::fixtures::{seed, ADMIN, READER};
-use crate::pages::{csrf_of, page, sign_in};
+use crate::pages::{csrf_of, flash_cookie, page, sign_in};
 use crate::support::*;
 
 struct Session<'a> {
@@ -49,12 +49,7 @@ impl Session<'_> {
             .expect("303 has a Location")
             .to_string();
         assert_eq!(to, "/ui/admin", "{path} redirects to the admin page");
-        let flash = r
-            .header_values("set-cookie")
-            .into_iter()
-            .find(|c| c.starts_with("soute_done="))
-            .and_then(|c| c.split(';').next().map(str::to_string))
-            .expect("a change leaves its message in a cookie");
+        let flash = flash_cookie(&r).expect("a change leaves its message in a cookie");
         let c = format!("soute_session={}; {flash}", self.cookie);
         let shown = call(
             self.agent,

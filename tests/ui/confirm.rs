@@ -7,7 +7,7 @@
 //! good across tabs.
 
 use crate::fixtures::{push_image, seed, To, ADMIN};
-use crate::pages::{csrf_of, page, sign_in};
+use crate::pages::{csrf_of, flash_cookie, page, sign_in};
 use crate::support::*;
 
 const DEE: (&str, &str) = ("dee", "dee-password-1");
@@ -246,12 +246,7 @@ fn the_dashboard_gc_frees_what_the_confirmation_promised_and_a_reload_runs_nothi
     let r = admin.post("/ui/gc", "mode=run&untagged=yes");
     r.expect_status(303);
     assert_eq!(r.header("location"), Some("/ui/dashboard"));
-    let flash = r
-        .header_values("set-cookie")
-        .into_iter()
-        .find(|c| c.starts_with("soute_done="))
-        .and_then(|c| c.split(';').next().map(str::to_string))
-        .expect("the result rides in a cookie");
+    let flash = flash_cookie(&r).expect("the result rides in a cookie");
     let c = format!("soute_session={}; {flash}", admin.cookie);
     let shown = call(
         &agent,
@@ -356,17 +351,11 @@ fn a_message_cookie_from_elsewhere_or_another_session_is_not_shown() {
     // B's real message, presented with A's session: not A's.
     let r = b.post("/ui/admin/group/add", "group=devs");
     r.expect_status(303);
-    let flash = r
-        .header_values("set-cookie")
-        .into_iter()
-        .find_map(|c| {
-            c.strip_prefix("soute_done=")
-                .and_then(|v| v.split(';').next().map(str::to_string))
-        })
-        .expect("a message");
-    assert!(!shown(&a, &flash).contains("group devs added"));
+    let flash = flash_cookie(&r).expect("a message");
+    let flash = flash.strip_prefix("soute_done=").expect("named");
+    assert!(!shown(&a, flash).contains("group devs added"));
     assert!(
-        shown(&b, &flash).contains("group devs added"),
+        shown(&b, flash).contains("group devs added"),
         "B sees its own"
     );
 }

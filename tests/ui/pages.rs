@@ -54,6 +54,14 @@ pub fn sign_in(agent: &ureq::Agent, base: &str, user: &str, secret: &str) -> Opt
         .filter(|v| !v.is_empty())
 }
 
+/// `soute_done=VALUE`, the one-time message cookie a 303 sets.
+pub fn flash_cookie(r: &Resp) -> Option<String> {
+    r.header_values("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("soute_done="))
+        .and_then(|c| c.split(';').next().map(str::to_string))
+}
+
 /// The CSRF token in a page's forms.
 pub fn csrf_of(html: &str) -> String {
     let at = html
