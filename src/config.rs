@@ -44,7 +44,7 @@ pub struct Config {
     pub workers: usize,
     /// Every HTTP limit and timeout (the one definition: `http::Limits`).
     pub http: crate::http::Limits,
-    /// Password verifier threads (each holds 19 MiB of argon2 memory).
+    /// Password verifier threads (each holds 7 MiB of argon2 memory; 19 MiB once it checked an older hash).
     pub auth_threads: usize,
     /// Online GC: how often it runs (`None`: never), and what it may remove.
     pub gc_interval: Option<Duration>,
@@ -282,8 +282,10 @@ impl Config {
             self.workers,
             self.http,
         ) + &format!(
-            "auth threads:     {} (argon2 memory {} MiB, at most {} checks waiting)\n",
+            "auth threads:     {} (argon2 memory {} MiB, {} MiB for hashes older soutes wrote; \
+             at most {} checks waiting)\n",
             self.auth_threads,
+            self.auth_threads * crate::auth::password::HASH_BLOCK_BYTES / (1024 * 1024),
             self.auth_threads * crate::auth::password::BLOCK_BYTES / (1024 * 1024),
             self.auth_queue(),
         ) + &format!(

@@ -1,30 +1,58 @@
 //! password: argon2id hashing, and verification of argon2 and bcrypt hashes
 //! into caller-owned memory.
 //!
-//! Owns the one set of argon2 parameters soute writes (the argon2 crate's
-//! defaults: m=19 MiB, t=2, p=1, the OWASP minimum), [`Memory`] (the argon2
-//! working blocks a verifier thread keeps while logins come) and the check
-//! an unknown user costs (the same argon2 work against a random salt).
+//! Owns the one set of argon2 parameters soute writes ([`hash_params`]:
+//! m=7 MiB, t=5, p=1, the low-memory row of OWASP's table of equally strong
+//! argon2id settings), the most memory a verification may take
+//! ([`BLOCK_BYTES`]: 19 MiB, the argon2 crate's default, which soute wrote
+//! before and other tools still write), [`Memory`] (the argon2 working
+//! blocks a verifier thread keeps while logins come) and the check an
+//! unknown user costs (the same argon2 work against a random salt).
 //!
 //! It must never allocate argon2 blocks per verification (the caller's
-//! [`Memory`] is the only working memory), verify a hash that needs more
-//! memory than a [`Memory`] holds, or log, print or return a password or hash.
+//! [`Memory`] is the only working memory, grown at most once to the largest
+//! hash it met), verify a hash that needs more memory than [`BLOCK_BYTES`],
+//! or log, print or return a password or hash.
 
 use super::{random_bytes, CredError};
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-/// Memory of one argon2 run with soute's parameters: 19,456 blocks of 1 KiB.
-pub const BLOCK_BYTES: usize = Params::DEFAULT_M_COST as usize * Block::SIZE;
+/// soute's argon2id cost: 7,168 KiB of memory, 5 passes, 1 lane. OWASP's
+/// Password Storage Cheat Sheet lists it beside m=19 MiB/t=2 as giving "an
+/// equal level of defense" (the trade is CPU for RAM); on a small machine
+/// it is the right trade: each concurrent check holds 7 MiB, not 19.
+pub const HASH_M_COST: u32 = 7 * 1024;
+/// Passes over the memory (see [`HASH_M_COST`]).
+pub const HASH_T_COST: u32 = 5;
 
-/// Hashes `pw` with argon2id and the argon2 crate's default parameters
-/// (m=19 MiB, t=2, p=1) and a random 16-byte salt. Returns the PHC string
-/// (`$argon2id$v=19$m=19456,t=2,p=1$...`). Used by `soute user add|passwd`
-/// in its own short-lived process; the server never hashes.
+/// The parameters of every hash soute writes.
+pub fn hash_params() -> Params {
+    Params::new(HASH_M_COST, HASH_T_COST, 1, None).expect("valid argon2 parameters")
+}
+
+/// Memory of one check of a hash soute writes (7 MiB).
+pub const HASH_BLOCK_BYTES: usize = HASH_M_COST as usize * Block::SIZE;
+
+/// The most argon2 memory one verification may need: 19,456 blocks of
+/// 1 KiB (the argon2 crate's default, m=19 MiB, which soute wrote before
+/// [`hash_params`] and which other tools write). Hashes needing more are
+/// refused as unusable, never allocated.
+pub const BLOCK_BYTES: usize = MAX_VERIFY_BLOCKS * Block::SIZE;
+const MAX_VERIFY_BLOCKS: usize = Params::DEFAULT_M_COST as usize;
+
+fn hasher() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, hash_params())
+}
+
+/// Hashes `pw` with argon2id, [`hash_params`] and a random 16-byte salt.
+/// Returns the PHC string (`$argon2id$v=19$m=7168,t=5,p=1$...`). Used by
+/// `soute user add|passwd` in its own short-lived process; the server never
+/// hashes.
 pub fn hash_password(pw: &str) -> Result<String, CredError> {
     let salt = SaltString::encode_b64(&random_bytes::<16>()?)
         .map_err(|e| CredError::Hash(e.to_string()))?;
-    Argon2::default()
+    hasher()
         .hash_password(pw.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(|e| CredError::Hash(e.to_string()))
@@ -45,10 +73,14 @@ impl Memory {
         Memory { blocks: Vec::new() }
     }
 
-    /// The blocks, allocated (once) at [`BLOCK_BYTES`].
-    fn blocks(&mut self) -> &mut [Block] {
-        if self.blocks.is_empty() {
-            self.blocks = vec![Block::default(); Params::DEFAULT_M_COST as usize];
+    /// At least `needed` blocks (and at least what soute's own hashes
+    /// need): allocated on first use, grown only for a hash bigger than any
+    /// before (at most [`BLOCK_BYTES`]: bigger hashes are refused before).
+    fn blocks(&mut self, needed: usize) -> &mut [Block] {
+        if self.blocks.len() < needed {
+            let size = needed.max(HASH_M_COST as usize);
+            self.blocks = Vec::new();
+            self.blocks = vec![Block::default(); size];
         }
         &mut self.blocks
     }
@@ -105,7 +137,8 @@ fn verify_argon2(parsed: &PasswordHash<'_>, pw: &str, memory: &mut Memory) -> Op
         None => Version::default(),
     };
     let params = Params::try_from(parsed).ok()?;
-    if params.block_count() > Params::DEFAULT_M_COST as usize {
+    let needed = params.block_count();
+    if needed > MAX_VERIFY_BLOCKS {
         return None;
     }
     let (salt, expected) = (parsed.salt?, parsed.hash?);
@@ -114,7 +147,7 @@ fn verify_argon2(parsed: &PasswordHash<'_>, pw: &str, memory: &mut Memory) -> Op
     let mut out = [0u8; 64];
     let out = out.get_mut(..expected.len())?;
     Argon2::new(algorithm, version, params)
-        .hash_password_into_with_memory(pw.as_bytes(), salt, out, memory.blocks())
+        .hash_password_into_with_memory(pw.as_bytes(), salt, out, memory.blocks(needed))
         .ok()?;
     // `Output`'s equality is constant-time.
     Some(Output::new(out).ok()? == expected)
@@ -125,11 +158,11 @@ fn verify_argon2(parsed: &PasswordHash<'_>, pw: &str, memory: &mut Memory) -> Op
 /// that an unknown user costs the same time as a wrong password.
 pub fn burn_like_a_check(pw: &str, salt: &[u8; 16], memory: &mut Memory) {
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    let _ = Argon2::default().hash_password_into_with_memory(
+    let _ = hasher().hash_password_into_with_memory(
         pw.as_bytes(),
         salt,
         &mut out,
-        memory.blocks(),
+        memory.blocks(HASH_M_COST as usize),
     );
 }
 
@@ -164,22 +197,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn argon2_round_trip_uses_defaults_and_one_memory() {
+    fn argon2_round_trip_uses_soutes_parameters_and_one_memory() {
         let mut memory = Memory::new();
         assert_eq!(memory.held_bytes(), 0, "nothing before the first check");
         let h = hash_password("s3cret").expect("hash");
-        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(h.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{h}");
         assert_eq!(verify(&h, "s3cret", &mut memory), Verdict::Match);
-        assert_eq!(memory.held_bytes(), BLOCK_BYTES);
+        assert_eq!(memory.held_bytes(), HASH_BLOCK_BYTES);
         let before = memory.blocks.as_ptr();
         assert_eq!(verify(&h, "s3cret ", &mut memory), Verdict::Mismatch);
         assert_eq!(verify(&cheap_hash("x"), "x", &mut memory), Verdict::Match);
         assert_eq!(memory.blocks.as_ptr(), before, "the blocks are reused");
-        assert_eq!(memory.held_bytes(), BLOCK_BYTES);
+        assert_eq!(memory.held_bytes(), HASH_BLOCK_BYTES);
         assert_ne!(h, hash_password("s3cret").expect("hash"), "salt is random");
         for garbage in ["", "$argon2id$nope", "plain", "$1$abc$def", "{SHA}abc="] {
             assert_eq!(verify(garbage, "s3cret", &mut memory), Verdict::Unusable);
         }
+    }
+
+    #[test]
+    fn hashes_written_with_the_older_19_mib_parameters_still_verify() {
+        // What soute wrote before (and `argon2`'s default elsewhere).
+        let salt = SaltString::encode_b64(&[3u8; 16]).expect("salt");
+        let old = Argon2::default()
+            .hash_password(b"pw", &salt)
+            .expect("hash")
+            .to_string();
+        assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{old}");
+        let mut memory = Memory::new();
+        assert_eq!(
+            verify(&hash_password("pw").expect("hash"), "pw", &mut memory),
+            Verdict::Match
+        );
+        assert_eq!(memory.held_bytes(), HASH_BLOCK_BYTES);
+        assert_eq!(verify(&old, "pw", &mut memory), Verdict::Match);
+        assert_eq!(verify(&old, "px", &mut memory), Verdict::Mismatch);
+        assert_eq!(
+            memory.held_bytes(),
+            BLOCK_BYTES,
+            "grown once for the bigger hash"
+        );
+        let grown = memory.blocks.as_ptr();
+        assert_eq!(
+            verify(&hash_password("pw").expect("hash"), "pw", &mut memory),
+            Verdict::Match
+        );
+        assert_eq!(
+            memory.blocks.as_ptr(),
+            grown,
+            "and kept, not shrunk per check"
+        );
     }
 
     #[test]

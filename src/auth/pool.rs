@@ -1,12 +1,14 @@
 //! pool: the fixed set of threads that verify passwords, each with its own
 //! argon2 [`Memory`] allocated at its first check, fed through a bounded
 //! queue; after [`RELEASE_AFTER`] without a check, every thread's memory is
-//! given back (a small machine does not keep 19 MiB per thread for a login
+//! given back (a small machine does not keep 7 MiB per thread for a login
 //! an hour ago), and allocated again by the next check.
 //!
-//! Memory for password checking is bounded: at most `threads` x
-//! [`BLOCK_BYTES`](super::password::BLOCK_BYTES) (19 MiB each), whatever
-//! the number of clients. A check that finds the queue full is refused at
+//! Memory for password checking is bounded: `threads` x
+//! [`HASH_BLOCK_BYTES`](super::password::HASH_BLOCK_BYTES) (7 MiB each) for
+//! the hashes soute writes, at most `threads` x
+//! [`BLOCK_BYTES`](super::password::BLOCK_BYTES) (19 MiB) for older ones,
+//! whatever the number of clients. A check that finds the queue full is refused at
 //! once ([`Submitted::Full`]); the caller answers 429 and its worker is free
 //! again, so a flood of bad logins holds at most `queue + threads` workers.
 //!
@@ -272,7 +274,7 @@ mod tests {
 
     #[test]
     fn argon2_memory_is_released_after_a_quiet_spell_and_comes_back() {
-        use super::super::password::BLOCK_BYTES;
+        use super::super::password::HASH_BLOCK_BYTES as BLOCK_BYTES;
         let quiet = Duration::from_millis(400);
         let pool = VerifyPool::start_releasing_after(2, 4, [5; 16], quiet).expect("pool");
         assert_eq!(pool.held_bytes(), 0, "nothing before the first check");
