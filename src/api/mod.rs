@@ -16,6 +16,7 @@ mod admin;
 mod audit;
 mod auth;
 pub mod basic;
+mod bearer_cache;
 mod blobs;
 pub mod envelope;
 mod events;
@@ -69,6 +70,8 @@ pub struct Api {
     bearer_key: Option<crate::auth::Key>,
     /// Refused bearer tokens are logged at most once per 10 s.
     bearer_warnings: token::QuietWarnings,
+    /// Bearer tokens already verified (their content, until they expire).
+    bearer_cache: bearer_cache::BearerCache,
     /// Reads under an upstream's namespace go through the cache.
     pull_through: crate::upstream::PullThrough,
     /// `/livez`, `/readyz` and `/metrics`.
@@ -105,6 +108,7 @@ impl Api {
             token_uses: LastUsed::new(Duration::from_secs(60), 10_000),
             bearer_key,
             bearer_warnings: token::QuietWarnings::new(Duration::from_secs(10)),
+            bearer_cache: bearer_cache::BearerCache::default(),
             health: health::Health::new(HealthSettings::default()),
             gc_policy: crate::registry::GcPolicy::default(),
         })

@@ -20,6 +20,7 @@
 //! token or password.
 
 use super::access::{need, Caller, Need};
+use super::bearer_cache::Verified;
 use super::envelope::error_response;
 use super::query::{percent_decode, Query};
 use super::routes::Route;
@@ -179,8 +180,16 @@ impl Api {
         policy: Option<&Policy>,
     ) -> std::result::Result<Identity, &'static str> {
         let key = self.bearer_key.as_ref().ok_or("bearer tokens are off")?;
-        let claims = bearer::verify(key, token, crate::db::now())?;
-        let Some(user) = claims.sub.clone() else {
+        let now = crate::db::now();
+        let claims = match self.bearer_cache.get(token, now) {
+            Some(verified) => verified,
+            None => {
+                let verified = Verified::of(&bearer::verify(key, token, now)?);
+                self.bearer_cache.put(token, &verified, now);
+                verified
+            }
+        };
+        let Some(user) = claims.sub else {
             return Ok(Identity::Anonymous);
         };
         if policy.is_some_and(|p| !p.has_user(&user)) {
@@ -196,7 +205,7 @@ impl Api {
         };
         Ok(Identity::Bearer {
             user,
-            scopes: claims.scopes(),
+            scopes: claims.scopes,
             api_token_scopes,
         })
     }
