@@ -123,7 +123,7 @@ fn webhook_cmd(cx: &Ctx, args: &[&str]) -> Res<()> {
 
 /// Rounds of (without, with): the machine is shared, so the two are
 /// alternated and each side's median is compared.
-const ROUNDS: u64 = 3;
+const ROUNDS: u64 = 7;
 
 pub fn webhook(cx: &mut Ctx, servers: &[&Server]) -> Res<()> {
     let soute = servers[0];
