@@ -10,8 +10,8 @@
 //! permissions are decided ([`access`]) and the log line when the registry
 //! changes between open and closed.
 //!
-//! Memory for password checking is constant: `threads` x 19 MiB of argon2
-//! blocks, a queue of `queue` waiting checks, a cache of 4,096 logins and
+//! Memory for password checking is constant: `threads` x 7 MiB of argon2
+//! blocks (19 MiB for hashes older soutes wrote), a queue of `queue` waiting checks, a cache of 4,096 logins and
 //! two throttle maps of 10,000 records each.
 //!
 //! It must never store or look users up itself (callers pass a lookup), see
@@ -169,7 +169,8 @@ pub struct Limits {
     pub cache_ttl: Duration,
     pub cache_entries: usize,
     pub throttle: throttle::Limits,
-    /// Verifier threads, each holding 19 MiB of argon2 blocks.
+    /// Verifier threads, each holding 7 MiB of argon2 blocks (19 MiB once
+    /// it checked an older hash).
     pub threads: usize,
     /// Checks that may wait for a verifier thread; more are refused.
     pub queue: usize,
@@ -282,6 +283,21 @@ impl Authenticator {
         remote_ip: IpAddr,
         lookup: impl FnOnce(&str) -> Option<String>,
     ) -> AuthOutcome {
+        self.verify_with_decoy(user, pw, remote_ip, lookup, || None)
+    }
+
+    /// [`Authenticator::verify`]; for an unknown user the check costs what
+    /// checking `decoy()` (a real user's stored hash) costs, so a failed
+    /// login does not tell whether the name exists, whichever argon2
+    /// parameters the users' hashes have.
+    pub fn verify_with_decoy(
+        &self,
+        user: &str,
+        pw: &str,
+        remote_ip: IpAddr,
+        lookup: impl FnOnce(&str) -> Option<String>,
+        decoy: impl FnOnce() -> Option<String>,
+    ) -> AuthOutcome {
         let now = Instant::now();
         let stored = lookup(user);
         let login = self.login_key(user, pw);
@@ -303,6 +319,7 @@ impl Authenticator {
             },
             None => Check::Unknown {
                 password: pw.to_string(),
+                like: decoy(),
             },
         };
         let Some(_place) = self.in_flight.enter(remote_ip) else {

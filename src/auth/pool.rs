@@ -91,7 +91,12 @@ pub enum Check {
     /// `password` against a stored hash (argon2 PHC or bcrypt).
     Stored { hash: String, password: String },
     /// The cost of a check for a user who does not exist; never matches.
-    Unknown { password: String },
+    /// `like`: a stored hash whose check it costs (a real user's, so both
+    /// take as long); without one, soute's own parameters.
+    Unknown {
+        password: String,
+        like: Option<String>,
+    },
 }
 
 struct Job {
@@ -235,8 +240,13 @@ fn run(rx: &Mutex<Receiver<Job>>, unknown_salt: &[u8; 16], shared: &Shared, me: 
         m.checks_run.inc();
         let verdict = catch_unwind(AssertUnwindSafe(|| match &job.check {
             Check::Stored { hash, password } => password::verify(hash, password, &mut memory),
-            Check::Unknown { password } => {
-                password::burn_like_a_check(password, unknown_salt, &mut memory);
+            Check::Unknown { password, like } => {
+                let costed = like.as_deref().is_some_and(|h| {
+                    password::verify(h, password, &mut memory) != Verdict::Unusable
+                });
+                if !costed {
+                    password::burn_like_a_check(password, unknown_salt, &mut memory);
+                }
                 Verdict::Mismatch
             }
         }))
@@ -311,6 +321,7 @@ mod tests {
         assert_eq!(pool.check(stored("no")), Submitted::Done(Verdict::Mismatch));
         assert_eq!(
             pool.check(Check::Unknown {
+                like: None,
                 password: "pw".into()
             }),
             Submitted::Done(Verdict::Mismatch)

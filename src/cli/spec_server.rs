@@ -86,7 +86,7 @@ pub(super) const SERVER_FLAGS: &[Flag] = &[
     valued(
         "--auth-threads",
         "N",
-        "password verifier threads, 19 MiB each (default: one per CPU; env SOUTE_AUTH_THREADS)",
+        "password verifier threads, 7 MiB each (default: one per CPU; env SOUTE_AUTH_THREADS)",
     ),
     valued(
         "--gc-interval",

@@ -18,14 +18,24 @@
 //! WAL before and the database after it) may move frames into the database
 //! and restart the WAL, but only once they are synced there. A WAL file
 //! this process has not synced before also gets its folder synced once (its
-//! name must survive too). A missing WAL was checkpointed and removed by
-//! SQLite: nothing is left to sync.
+//! name must survive too). The WAL is named from the database's resolved
+//! path (SQLite follows a symlinked `soute.db` and keeps its WAL beside the
+//! target). A missing WAL was checkpointed and removed by SQLite; then the
+//! database file and its folder are synced instead, never nothing.
+//!
+//! A failed sync is final: Linux may mark the unwritten pages clean after
+//! reporting the error once, so a second sync could succeed without them.
+//! Every writer waiting then, and every later one, gets the error until the
+//! process restarts (SQLite's recovery then reads what is really on disk);
+//! an error from `Db::write` means "committed here, durability unknown".
 //!
 //! One thing differs from FULL: another connection may read a commit in the
 //! moment between its commit and its sync. A write that depends on it
 //! commits later, so its own acknowledgement waits for the same or a later
 //! sync; only a pure read can observe a write a power cut then takes back,
-//! and that write was never acknowledged.
+//! and that write was never acknowledged. A reader that acts outside the
+//! database on what it read (webhook delivery) first calls
+//! [`GroupCommit::wait_all_durable`].
 //!
 //! It must never sync under the writer lock, report a commit durable before
 //! a sync that started after it finished, or hide a failed sync (the writer
@@ -46,21 +56,26 @@ struct State {
     syncing: bool,
     /// The WAL file (device, inode) whose folder was synced.
     folder_synced_for: Option<(u64, u64)>,
+    /// Why a sync failed: every later wait returns it.
+    failed: Option<String>,
 }
 
 /// Shared by every writer of one database in this process.
 pub struct GroupCommit {
+    db: PathBuf,
     wal: PathBuf,
     state: Mutex<State>,
     done: Condvar,
 }
 
 impl GroupCommit {
-    /// For the database at `db` (its WAL is `db` + `-wal`).
+    /// For the database at `db` (its WAL is the resolved path + `-wal`).
     pub fn new(db: &std::path::Path) -> GroupCommit {
+        let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
         let mut wal = db.as_os_str().to_owned();
         wal.push("-wal");
         GroupCommit {
+            db,
             wal: PathBuf::from(wal),
             state: Mutex::new(State::default()),
             done: Condvar::new(),
@@ -84,6 +99,11 @@ impl GroupCommit {
     pub fn wait_durable(&self, seq: u64) -> std::io::Result<()> {
         let mut s = self.lock();
         loop {
+            if let Some(why) = &s.failed {
+                return Err(std::io::Error::other(format!(
+                    "an earlier flush of the database failed ({why}); restart soute"
+                )));
+            }
             if s.durable >= seq {
                 return Ok(());
             }
@@ -107,7 +127,14 @@ impl GroupCommit {
                         s.folder_synced_for = file;
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    log::error!(
+                        "flushing the database's WAL failed: {e}; every write is refused \
+                         until soute restarts"
+                    );
+                    s.failed = Some(e.to_string());
+                    return Err(e);
+                }
             }
         }
     }
@@ -117,23 +144,36 @@ impl GroupCommit {
     fn sync(&self, folder_synced_for: Option<(u64, u64)>) -> std::io::Result<Option<(u64, u64)>> {
         let file = match File::open(&self.wal) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Checkpointed into the database and removed: make sure of
+                // the database file and its folder.
+                File::open(&self.db)?.sync_all()?;
+                self.sync_folder()?;
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let meta = file.metadata()?;
         let id = (meta.dev(), meta.ino());
         file.sync_data()?;
         if folder_synced_for != Some(id) {
-            if let Some(folder) = self.wal.parent() {
-                let folder = if folder.as_os_str().is_empty() {
-                    std::path::Path::new(".")
-                } else {
-                    folder
-                };
-                File::open(folder)?.sync_all()?;
-            }
+            self.sync_folder()?;
         }
         Ok(Some(id))
+    }
+
+    fn sync_folder(&self) -> std::io::Result<()> {
+        match self.wal.parent() {
+            Some(folder) if !folder.as_os_str().is_empty() => File::open(folder)?.sync_all(),
+            _ => File::open(".")?.sync_all(),
+        }
+    }
+
+    /// Waits until every commit numbered so far is on disk (for a reader
+    /// about to act outside the database on what it reads).
+    pub fn wait_all_durable(&self) -> std::io::Result<()> {
+        let upto = self.lock().committed;
+        self.wait_durable(upto)
     }
 }
 
@@ -186,10 +226,44 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_wal_has_nothing_to_sync() {
+    fn a_missing_wal_syncs_the_database_and_a_missing_database_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let gc = GroupCommit::new(&dir.path().join("soute.db"));
+        let db = dir.path().join("soute.db");
+        std::fs::write(&db, b"pages").expect("db");
+        let gc = GroupCommit::new(&db);
         let seq = gc.committed();
-        gc.wait_durable(seq).expect("nothing to sync");
+        gc.wait_durable(seq).expect("the database synced instead");
+        // Neither file: nothing was made durable, so the wait fails, and
+        // stays failed (a failed flush is never retried into a success).
+        let gone = GroupCommit::new(&dir.path().join("nothing.db"));
+        let seq = gone.committed();
+        assert!(gone.wait_durable(seq).is_err());
+        std::fs::write(dir.path().join("nothing.db-wal"), b"frames").expect("wal");
+        let later = gone.committed();
+        let err = gone.wait_durable(later).expect_err("still failed");
+        assert!(err.to_string().contains("restart soute"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_database_syncs_the_wal_beside_its_target() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("elsewhere");
+        std::fs::create_dir(&real).expect("dir");
+        std::fs::write(real.join("soute.db"), b"pages").expect("db");
+        std::fs::write(real.join("soute.db-wal"), b"frames").expect("wal");
+        let link = dir.path().join("soute.db");
+        std::os::unix::fs::symlink(real.join("soute.db"), &link).expect("symlink");
+        let gc = GroupCommit::new(&link);
+        assert_eq!(
+            gc.wal,
+            real.canonicalize().expect("real").join("soute.db-wal")
+        );
+        let seq = gc.committed();
+        gc.wait_durable(seq).expect("sync");
+        assert!(
+            gc.lock().folder_synced_for.is_some(),
+            "the real WAL was synced"
+        );
     }
 }

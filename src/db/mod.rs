@@ -139,6 +139,14 @@ impl Db {
         Ok((out, self.flush.committed()))
     }
 
+    /// Waits until every write committed so far in this process is on disk:
+    /// for a reader that acts outside the database on what it reads (the
+    /// webhook delivery announces changes), so it never announces a commit
+    /// a power cut could still take back.
+    pub fn wait_all_durable(&self) -> Result<()> {
+        Ok(self.flush.wait_all_durable()?)
+    }
+
     /// Run `f` in one read transaction: every query sees the same snapshot.
     pub fn read_consistent<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.pool.get()?;

@@ -15,6 +15,20 @@ pub fn user_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
+/// A stored hash an unknown user's check is timed against: one written
+/// with soute's older, costlier argon2 parameters (m=19456, t=2) while any
+/// remains, else any user's. So a failed login for an unknown name costs
+/// what one for an existing user costs, whichever parameters users have.
+pub fn decoy_hash(conn: &Connection) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT hash FROM user ORDER BY (hash LIKE '$argon2id$v=19$m=19456,t=2,%') DESC \
+             LIMIT 1",
+        )?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
 /// Insert or replace a user's hash; a new user gets `admin_if_new`, an
 /// existing one keeps its flag. Returns true when the user is new.
 pub fn set_user(conn: &Connection, name: &str, hash: &str, admin_if_new: bool) -> Result<bool> {
@@ -119,4 +133,23 @@ pub fn open(conn: &Connection) -> Result<bool> {
     conn.prepare_cached("DELETE FROM setting WHERE key = ?1")?
         .execute([CLOSED_KEY])?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_is_an_older_costlier_hash_while_one_remains() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = crate::db::Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        assert_eq!(db.read(decoy_hash).expect("read"), None, "no users");
+        let new = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA";
+        let old = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        db.write(|tx| set_user(tx, "a", new, false)).expect("a");
+        assert_eq!(db.read(decoy_hash).expect("read").as_deref(), Some(new));
+        db.write(|tx| set_user(tx, "b", old, false)).expect("b");
+        db.write(|tx| set_user(tx, "c", new, false)).expect("c");
+        assert_eq!(db.read(decoy_hash).expect("read").as_deref(), Some(old));
+    }
 }

@@ -118,8 +118,21 @@ impl Registry {
         ip: IpAddr,
         seen: Option<i64>,
     ) -> AuthOutcome {
+        // The hash an unknown user's check is timed against, remembered per
+        // access generation under a key no user name can have.
+        const DECOY: &str = "\0decoy";
+        let decoy = || {
+            if let Some(hash) = seen.and_then(|g| self.user_hashes.get(g, DECOY)) {
+                return hash;
+            }
+            let hash = self.db.read(users::decoy_hash).ok().flatten();
+            if let Some(g) = seen {
+                self.user_hashes.insert(g, DECOY, hash.clone());
+            }
+            hash
+        };
         if let Some(stored) = seen.and_then(|g| self.user_hashes.get(g, user)) {
-            return auth.verify(user, password, ip, |_| stored);
+            return auth.verify_with_decoy(user, password, ip, |_| stored, decoy);
         }
         let read = self.db.read(|c| users::user_hash(c, user));
         if let (Some(g), Ok(hash)) = (seen, &read) {
@@ -134,6 +147,6 @@ impl Registry {
                 };
             }
         };
-        auth.verify(user, password, ip, |_| stored)
+        auth.verify_with_decoy(user, password, ip, |_| stored, decoy)
     }
 }

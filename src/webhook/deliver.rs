@@ -200,6 +200,8 @@ impl Deliverer {
                 wait = wait.min(at - now);
                 continue;
             }
+            // Never announce a change before it is on disk.
+            registry.db.wait_all_durable()?;
             let rows = registry.db.read(|c| webhooks::oldest(c, hook.id, BATCH))?;
             let Some(last) = rows.last() else { continue };
             match post(
