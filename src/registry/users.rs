@@ -118,19 +118,10 @@ impl Registry {
         ip: IpAddr,
         seen: Option<i64>,
     ) -> AuthOutcome {
-        // The hash an unknown user's check is timed against, remembered per
-        // access generation under a key no user name can have.
-        const DECOY: &str = "\0decoy";
-        let decoy = || {
-            if let Some(hash) = seen.and_then(|g| self.user_hashes.get(g, DECOY)) {
-                return hash;
-            }
-            let hash = self.db.read(users::decoy_hash).ok().flatten();
-            if let Some(g) = seen {
-                self.user_hashes.insert(g, DECOY, hash.clone());
-            }
-            hash
-        };
+        // The hash an unknown user's check is timed against (read afresh:
+        // never kept in the per-name hash cache, where a crafted login name
+        // could reach it).
+        let decoy = || self.db.read(users::decoy_hash).ok().flatten();
         if let Some(stored) = seen.and_then(|g| self.user_hashes.get(g, user)) {
             return auth.verify_with_decoy(user, password, ip, |_| stored, decoy);
         }
