@@ -35,7 +35,9 @@
 //! sync; only a pure read can observe a write a power cut then takes back,
 //! and that write was never acknowledged. A reader that acts outside the
 //! database on what it read (webhook delivery) first calls
-//! [`GroupCommit::wait_all_durable`].
+//! [`GroupCommit::wait_all_durable`] (which covers the commits numbered
+//! before the call, not one that lands between it and the read: a known
+//! gap, ARCHITECTURE.md § Durability).
 //!
 //! It must never sync under the writer lock, report a commit durable before
 //! a sync that started after it finished, or hide a failed sync (the writer
@@ -129,7 +131,7 @@ impl GroupCommit {
                 }
                 Err(e) => {
                     log::error!(
-                        "flushing the database's WAL failed: {e}; every write is refused \
+                        "flushing the database's WAL failed: {e}; every write now fails \
                          until soute restarts"
                     );
                     s.failed = Some(e.to_string());
