@@ -25,19 +25,22 @@
 //!
 //! A failed sync is final: Linux may mark the unwritten pages clean after
 //! reporting the error once, so a second sync could succeed without them.
-//! Every writer waiting then, and every later one, gets the error until the
-//! process restarts (SQLite's recovery then reads what is really on disk);
-//! an error from `Db::write` means "committed here, durability unknown".
+//! Every writer waiting then gets the error, and no later writer begins
+//! ([`GroupCommit::check`] under the writer lock) until the process
+//! restarts (SQLite's recovery then reads what is really on disk); an error
+//! from `Db::write`'s wait means "committed here, durability unknown".
 //!
 //! One thing differs from FULL: another connection may read a commit in the
 //! moment between its commit and its sync. A write that depends on it
 //! commits later, so its own acknowledgement waits for the same or a later
 //! sync; only a pure read can observe a write a power cut then takes back,
 //! and that write was never acknowledged. A reader that acts outside the
-//! database on what it read (webhook delivery) first calls
-//! [`GroupCommit::wait_all_durable`] (which covers the commits numbered
-//! before the call, not one that lands between it and the read: a known
-//! gap, ARCHITECTURE.md § Durability).
+//! database on what it read (webhook delivery) reads first, then takes the
+//! writer lock for an instant (a commit it saw has its number by then) and
+//! waits for [`GroupCommit::last_acknowledged`]: every change it can
+//! announce was committed by a writer that waits for its commit, so it
+//! usually shares that writer's sync; commits nobody waits for (the
+//! delivery's own acknowledgements, saved pull events) never cost it one.
 //!
 //! It must never sync under the writer lock, report a commit durable before
 //! a sync that started after it finished, or hide a failed sync (the writer
@@ -52,6 +55,11 @@ use std::sync::{Condvar, Mutex};
 struct State {
     /// Commits numbered so far.
     committed: u64,
+    /// The last commit made by a writer that waits for it ([`Db::write`]):
+    /// what an announcing reader must see on disk.
+    ///
+    /// [`Db::write`]: super::Db::write
+    acknowledged: u64,
     /// Every commit up to this one is on disk.
     durable: u64,
     /// A sync is running.
@@ -89,11 +97,30 @@ impl GroupCommit {
     }
 
     /// Numbers a commit that just returned (call under the writer lock,
-    /// right after `COMMIT`).
-    pub fn committed(&self) -> u64 {
+    /// right after `COMMIT`); `acknowledged`: its writer will wait for it
+    /// (the changes webhooks announce are all such commits).
+    pub fn committed(&self, acknowledged: bool) -> u64 {
         let mut s = self.lock();
         s.committed += 1;
+        if acknowledged {
+            s.acknowledged = s.committed;
+        }
         s.committed
+    }
+
+    /// The last commit numbered whose writer waits for it (call under the
+    /// writer lock: every commit a read saw before has its number).
+    pub fn last_acknowledged(&self) -> u64 {
+        self.lock().acknowledged
+    }
+
+    /// The error of a failed flush, if one failed: the writer lock's holder
+    /// checks it before it begins, so nothing commits after a failed flush.
+    pub fn check(&self) -> std::io::Result<()> {
+        match &self.lock().failed {
+            Some(why) => Err(failed_error(why)),
+            None => Ok(()),
+        }
     }
 
     /// Returns once commit `seq` is on disk (or the sync that should have
@@ -102,9 +129,7 @@ impl GroupCommit {
         let mut s = self.lock();
         loop {
             if let Some(why) = &s.failed {
-                return Err(std::io::Error::other(format!(
-                    "an earlier flush of the database failed ({why}); restart soute"
-                )));
+                return Err(failed_error(why));
             }
             if s.durable >= seq {
                 return Ok(());
@@ -170,13 +195,12 @@ impl GroupCommit {
             _ => File::open(".")?.sync_all(),
         }
     }
+}
 
-    /// Waits until every commit numbered so far is on disk (for a reader
-    /// about to act outside the database on what it reads).
-    pub fn wait_all_durable(&self) -> std::io::Result<()> {
-        let upto = self.lock().committed;
-        self.wait_durable(upto)
-    }
+fn failed_error(why: &str) -> std::io::Error {
+    std::io::Error::other(format!(
+        "an earlier flush of the database failed ({why}); nothing is written until soute restarts"
+    ))
 }
 
 #[cfg(test)]
@@ -190,15 +214,34 @@ mod tests {
         let db = dir.path().join("soute.db");
         std::fs::write(dir.path().join("soute.db-wal"), b"frames").expect("wal");
         let gc = Arc::new(GroupCommit::new(&db));
-        let first = gc.committed();
+        let first = gc.committed(true);
         gc.wait_durable(first).expect("sync");
         assert_eq!(gc.lock().durable, 1);
         // Commits numbered while nobody synced are covered by the next sync.
-        let (a, b) = (gc.committed(), gc.committed());
+        let (a, b) = (gc.committed(true), gc.committed(true));
         assert_eq!(gc.lock().durable, 1, "nothing synced them yet");
         gc.wait_durable(a).expect("sync");
         assert!(gc.lock().durable >= b, "one sync covered both");
         gc.wait_durable(b).expect("already durable");
+    }
+
+    #[test]
+    fn an_announcing_reader_waits_for_acknowledged_commits_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("soute.db");
+        std::fs::write(dir.path().join("soute.db-wal"), b"frames").expect("wal");
+        let gc = GroupCommit::new(&db);
+        let push = gc.committed(true);
+        let ack = gc.committed(false);
+        assert_eq!((push, ack), (1, 2));
+        assert_eq!(
+            gc.last_acknowledged(),
+            push,
+            "the unwaited commit is not a barrier"
+        );
+        gc.wait_durable(gc.last_acknowledged()).expect("sync");
+        assert!(gc.lock().durable >= push);
+        assert!(gc.check().is_ok(), "no flush failed");
     }
 
     #[test]
@@ -212,7 +255,7 @@ mod tests {
                 let gc = gc.clone();
                 std::thread::spawn(move || {
                     for _ in 0..50 {
-                        let seq = gc.committed();
+                        let seq = gc.committed(true);
                         gc.wait_durable(seq).expect("sync");
                         assert!(gc.lock().durable >= seq);
                     }
@@ -233,17 +276,18 @@ mod tests {
         let db = dir.path().join("soute.db");
         std::fs::write(&db, b"pages").expect("db");
         let gc = GroupCommit::new(&db);
-        let seq = gc.committed();
+        let seq = gc.committed(true);
         gc.wait_durable(seq).expect("the database synced instead");
         // Neither file: nothing was made durable, so the wait fails, and
         // stays failed (a failed flush is never retried into a success).
         let gone = GroupCommit::new(&dir.path().join("nothing.db"));
-        let seq = gone.committed();
+        let seq = gone.committed(true);
         assert!(gone.wait_durable(seq).is_err());
         std::fs::write(dir.path().join("nothing.db-wal"), b"frames").expect("wal");
-        let later = gone.committed();
+        let later = gone.committed(true);
         let err = gone.wait_durable(later).expect_err("still failed");
-        assert!(err.to_string().contains("restart soute"), "{err}");
+        assert!(err.to_string().contains("soute restarts"), "{err}");
+        assert!(gone.check().is_err(), "and no writer may begin");
     }
 
     #[cfg(unix)]
@@ -261,7 +305,7 @@ mod tests {
             gc.wal,
             real.canonicalize().expect("real").join("soute.db-wal")
         );
-        let seq = gc.committed();
+        let seq = gc.committed(true);
         gc.wait_durable(seq).expect("sync");
         assert!(
             gc.lock().folder_synced_for.is_some(),

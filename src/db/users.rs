@@ -15,14 +15,18 @@ pub fn user_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
-/// A stored hash an unknown user's check is timed against: one written
-/// with soute's older, costlier argon2 parameters (m=19456, t=2) while any
-/// remains, else any user's. So a failed login for an unknown name costs
-/// what one for an existing user costs, whichever parameters users have.
+/// A stored hash an unknown user's check is timed against, the costliest
+/// kind there is: one written with soute's older argon2 parameters (m=19456,
+/// t=2) while any remains, else an argon2 one, else (only imported bcrypt
+/// hashes) the one of the highest cost. So a failed login for an unknown
+/// name costs what one for an existing user costs, whichever parameters
+/// users have, and never less than the costliest user's.
 pub fn decoy_hash(conn: &Connection) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached(
-            "SELECT hash FROM user ORDER BY (hash LIKE '$argon2id$v=19$m=19456,t=2,%') DESC \
+            "SELECT hash FROM user ORDER BY CASE \
+               WHEN hash LIKE '$argon2id$v=19$m=19456,t=2,%' THEN 0 \
+               WHEN hash LIKE '$argon2%' THEN 1 ELSE 2 END, hash DESC \
              LIMIT 1",
         )?
         .query_row([], |r| r.get(0))
@@ -146,8 +150,25 @@ mod tests {
         assert_eq!(db.read(decoy_hash).expect("read"), None, "no users");
         let new = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA";
         let old = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let (bcrypt5, bcrypt10) = (
+            "$2y$05$abcdefghijklmnopqrstuu",
+            "$2y$10$abcdefghijklmnopqrstuu",
+        );
+        db.write(|tx| set_user(tx, "z5", bcrypt5, false))
+            .expect("z5");
+        db.write(|tx| set_user(tx, "z10", bcrypt10, false))
+            .expect("z10");
+        assert_eq!(
+            db.read(decoy_hash).expect("read").as_deref(),
+            Some(bcrypt10),
+            "only bcrypt: the costliest"
+        );
         db.write(|tx| set_user(tx, "a", new, false)).expect("a");
-        assert_eq!(db.read(decoy_hash).expect("read").as_deref(), Some(new));
+        assert_eq!(
+            db.read(decoy_hash).expect("read").as_deref(),
+            Some(new),
+            "argon2 before any bcrypt hash"
+        );
         db.write(|tx| set_user(tx, "b", old, false)).expect("b");
         db.write(|tx| set_user(tx, "c", new, false)).expect("c");
         assert_eq!(db.read(decoy_hash).expect("read").as_deref(), Some(old));

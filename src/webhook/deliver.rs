@@ -100,7 +100,13 @@ impl Delivery {
 struct Deliverer {
     agent: ureq::Agent,
     backoff: HashMap<i64, Backoff>,
+    /// The last round's error and when it was logged: the same error is
+    /// logged again once a minute at most (a failed flush fails every round).
+    last_error: Option<(String, Instant)>,
 }
+
+/// A round that fails the same way is logged at most this often.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// The HTTP client of every delivery: soute's rustls with the system's
 /// roots, no redirects, no proxy, bounded in time.
@@ -158,6 +164,7 @@ impl Deliverer {
         Deliverer {
             agent: agent(),
             backoff: HashMap::new(),
+            last_error: None,
         }
     }
 
@@ -165,9 +172,20 @@ impl Deliverer {
         while !stop.load(Ordering::Relaxed) {
             let commits = registry.webhooks.commits();
             let wait = match self.round(registry) {
-                Ok(wait) => wait,
+                Ok(wait) => {
+                    self.last_error = None;
+                    wait
+                }
                 Err(e) => {
-                    log::warn!("webhook delivery: {e}");
+                    let e = e.to_string();
+                    let repeat = self
+                        .last_error
+                        .as_ref()
+                        .is_some_and(|(last, at)| *last == e && at.elapsed() < ERROR_LOG_EVERY);
+                    if !repeat {
+                        log::warn!("webhook delivery: {e}");
+                        self.last_error = Some((e, Instant::now()));
+                    }
                     IDLE
                 }
             };
@@ -200,10 +218,10 @@ impl Deliverer {
                 wait = wait.min(at - now);
                 continue;
             }
-            // Never announce a change before it is on disk.
-            registry.db.wait_all_durable()?;
             let rows = registry.db.read(|c| webhooks::oldest(c, hook.id, BATCH))?;
             let Some(last) = rows.last() else { continue };
+            // Never announce a change before it is on disk.
+            registry.db.wait_read_durable()?;
             match post(
                 &self.agent,
                 &hook.url,
