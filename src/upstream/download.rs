@@ -2,7 +2,7 @@
 //! the blob cold sends the GET (so its status and length are known before
 //! any client is answered), then a thread of its own copies the body into
 //! the blob's partial file (`upstream-partial/`, kept across restarts) and
-//! publishes how far it got, hashing each buffer it wrote; every client of
+//! publishes how far it got, hashed behind it by a second thread; every client of
 //! that blob (the first and the ones that joined) reads the file behind the
 //! writer ([`Tail`], a `http::Growing` body). A broken
 //! transfer is resumed with `Range: bytes=N-`; a partial file found at start
@@ -11,8 +11,8 @@
 //!
 //! It must never let a reader have the last byte before the digest matched
 //! (so a mismatch cuts every streaming client short of its Content-Length),
-//! never keep a file whose digest did not match, never hold more than one
-//! buffer per download, and never wait without a bound.
+//! never keep a file whose digest did not match, never hold more than two
+//! buffers per download (receive, hash), and never wait without a bound.
 
 use super::client::{Call, Client, Failure};
 use super::flight::Flights;
