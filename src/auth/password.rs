@@ -166,6 +166,29 @@ pub fn burn_like_a_check(pw: &str, salt: &[u8; 16], memory: &mut Memory) {
     );
 }
 
+/// Roughly what checking a password against `hash` costs, in argon2 KiB
+/// passes (m × t): argon2 hashes from their `m=` and `t=`; a bcrypt hash of
+/// cost c as 2^c × 64 (measured here: bcrypt cost 10 took 50 ms with
+/// `htpasswd -nbB -C 10`, argon2id m=19456 t=2 about 35 ms, so one bcrypt
+/// round ≈ 52 KiB passes); 0 for anything else. Used to pick the decoy an
+/// unknown user's check is timed against: the costliest stored hash.
+pub fn check_cost(hash: &str) -> u64 {
+    if is_bcrypt(hash) {
+        let cost: u32 = hash[4..6].parse().unwrap_or(0);
+        return 64u64.checked_shl(cost.min(31)).unwrap_or(u64::MAX);
+    }
+    if !hash.starts_with("$argon2") {
+        return 0;
+    }
+    let param = |name: &str| -> u64 {
+        hash.split(['$', ','])
+            .find_map(|part| part.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    param("m=").saturating_mul(param("t="))
+}
+
 /// A bcrypt hash in modular crypt format: `$2a$`, `$2b$` or `$2y$`, a
 /// two-digit cost, then 53 characters of salt and hash.
 pub fn is_bcrypt(hash: &str) -> bool {
@@ -260,6 +283,22 @@ mod tests {
         let mut memory = Memory::new();
         assert_eq!(verify(&big, "pw", &mut memory), Verdict::Unusable);
         assert_eq!(memory.held_bytes(), 0);
+    }
+
+    #[test]
+    fn check_costs_rank_argon2_and_bcrypt_by_their_work() {
+        let salt = "abcdefghijklmnopqrstuu".repeat(3)[..53].to_string();
+        let bcrypt = |prefix: &str, cost: &str| format!("${prefix}${cost}${salt}");
+        let old = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let new = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA";
+        assert_eq!(check_cost(old), 38_912);
+        assert_eq!(check_cost(new), 35_840);
+        assert_eq!(check_cost(&bcrypt("2y", "05")), 2_048);
+        assert_eq!(check_cost(&bcrypt("2a", "10")), 65_536);
+        assert!(check_cost(&bcrypt("2b", "12")) > check_cost(&bcrypt("2y", "10")));
+        assert!(check_cost(&bcrypt("2y", "10")) > check_cost(old));
+        assert!(check_cost(old) > check_cost(&bcrypt("2b", "05")));
+        assert_eq!(check_cost("plain"), 0);
     }
 
     #[test]

@@ -35,12 +35,11 @@
 //! commits later, so its own acknowledgement waits for the same or a later
 //! sync; only a pure read can observe a write a power cut then takes back,
 //! and that write was never acknowledged. A reader that acts outside the
-//! database on what it read (webhook delivery) reads first, then takes the
-//! writer lock for an instant (a commit it saw has its number by then) and
-//! waits for [`GroupCommit::last_acknowledged`]: every change it can
-//! announce was committed by a writer that waits for its commit, so it
-//! usually shares that writer's sync; commits nobody waits for (the
-//! delivery's own acknowledgements, saved pull events) never cost it one.
+//! database on what it read (webhook delivery) reads first, then calls
+//! [`GroupCommit::wait_after_now`]: a sync that starts after the read also
+//! covers commits made by other processes (`soute gc`, `soute tag
+//! rollback`), which this process never numbered. It costs at most one
+//! flush per delivery batch, often shared with the writers'.
 //!
 //! It must never sync under the writer lock, report a commit durable before
 //! a sync that started after it finished, or hide a failed sync (the writer
@@ -53,13 +52,8 @@ use std::sync::{Condvar, Mutex};
 
 #[derive(Default)]
 struct State {
-    /// Commits numbered so far.
+    /// Commits (and [`GroupCommit::wait_after_now`]'s marks) numbered so far.
     committed: u64,
-    /// The last commit made by a writer that waits for it ([`Db::write`]):
-    /// what an announcing reader must see on disk.
-    ///
-    /// [`Db::write`]: super::Db::write
-    acknowledged: u64,
     /// Every commit up to this one is on disk.
     durable: u64,
     /// A sync is running.
@@ -97,25 +91,26 @@ impl GroupCommit {
     }
 
     /// Numbers a commit that just returned (call under the writer lock,
-    /// right after `COMMIT`); `acknowledged`: its writer will wait for it
-    /// (the changes webhooks announce are all such commits).
-    pub fn committed(&self, acknowledged: bool) -> u64 {
+    /// right after `COMMIT`).
+    pub fn committed(&self) -> u64 {
         let mut s = self.lock();
         s.committed += 1;
-        if acknowledged {
-            s.acknowledged = s.committed;
-        }
         s.committed
     }
 
-    /// The last commit numbered whose writer waits for it (call under the
-    /// writer lock: every commit a read saw before has its number).
-    pub fn last_acknowledged(&self) -> u64 {
-        self.lock().acknowledged
+    /// Returns once a sync that started after this call finished: whatever
+    /// was committed before it (by any connection, in this process or
+    /// another: `fdatasync` flushes the file's pages whoever wrote them) is
+    /// on disk. For a reader that acts outside the database on what it just
+    /// read. Numbers a mark, as a commit, and waits for it.
+    pub fn wait_after_now(&self) -> std::io::Result<()> {
+        let mark = self.committed();
+        self.wait_durable(mark)
     }
 
     /// The error of a failed flush, if one failed: the writer lock's holder
-    /// checks it before it begins, so nothing commits after a failed flush.
+    /// checks it before it begins, so no write begins once a failed flush
+    /// is recorded (one that began before may still commit).
     pub fn check(&self) -> std::io::Result<()> {
         match &self.lock().failed {
             Some(why) => Err(failed_error(why)),
@@ -214,11 +209,11 @@ mod tests {
         let db = dir.path().join("soute.db");
         std::fs::write(dir.path().join("soute.db-wal"), b"frames").expect("wal");
         let gc = Arc::new(GroupCommit::new(&db));
-        let first = gc.committed(true);
+        let first = gc.committed();
         gc.wait_durable(first).expect("sync");
         assert_eq!(gc.lock().durable, 1);
         // Commits numbered while nobody synced are covered by the next sync.
-        let (a, b) = (gc.committed(true), gc.committed(true));
+        let (a, b) = (gc.committed(), gc.committed());
         assert_eq!(gc.lock().durable, 1, "nothing synced them yet");
         gc.wait_durable(a).expect("sync");
         assert!(gc.lock().durable >= b, "one sync covered both");
@@ -226,21 +221,19 @@ mod tests {
     }
 
     #[test]
-    fn an_announcing_reader_waits_for_acknowledged_commits_only() {
+    fn a_reader_waits_for_a_sync_that_started_after_its_read() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("soute.db");
         std::fs::write(dir.path().join("soute.db-wal"), b"frames").expect("wal");
         let gc = GroupCommit::new(&db);
-        let push = gc.committed(true);
-        let ack = gc.committed(false);
-        assert_eq!((push, ack), (1, 2));
-        assert_eq!(
-            gc.last_acknowledged(),
-            push,
-            "the unwaited commit is not a barrier"
-        );
-        gc.wait_durable(gc.last_acknowledged()).expect("sync");
-        assert!(gc.lock().durable >= push);
+        let first = gc.committed();
+        gc.wait_durable(first).expect("sync");
+        // Everything numbered is durable, yet another process may have
+        // committed since: the reader's wait still syncs once more.
+        gc.wait_after_now().expect("sync");
+        let s = gc.lock();
+        assert_eq!((s.committed, s.durable), (2, 2), "a sync after the mark");
+        drop(s);
         assert!(gc.check().is_ok(), "no flush failed");
     }
 
@@ -255,7 +248,7 @@ mod tests {
                 let gc = gc.clone();
                 std::thread::spawn(move || {
                     for _ in 0..50 {
-                        let seq = gc.committed(true);
+                        let seq = gc.committed();
                         gc.wait_durable(seq).expect("sync");
                         assert!(gc.lock().durable >= seq);
                     }
@@ -276,15 +269,15 @@ mod tests {
         let db = dir.path().join("soute.db");
         std::fs::write(&db, b"pages").expect("db");
         let gc = GroupCommit::new(&db);
-        let seq = gc.committed(true);
+        let seq = gc.committed();
         gc.wait_durable(seq).expect("the database synced instead");
         // Neither file: nothing was made durable, so the wait fails, and
         // stays failed (a failed flush is never retried into a success).
         let gone = GroupCommit::new(&dir.path().join("nothing.db"));
-        let seq = gone.committed(true);
+        let seq = gone.committed();
         assert!(gone.wait_durable(seq).is_err());
         std::fs::write(dir.path().join("nothing.db-wal"), b"frames").expect("wal");
-        let later = gone.committed(true);
+        let later = gone.committed();
         let err = gone.wait_durable(later).expect_err("still failed");
         assert!(err.to_string().contains("soute restarts"), "{err}");
         assert!(gone.check().is_err(), "and no writer may begin");
@@ -305,7 +298,7 @@ mod tests {
             gc.wal,
             real.canonicalize().expect("real").join("soute.db-wal")
         );
-        let seq = gc.committed(true);
+        let seq = gc.committed();
         gc.wait_durable(seq).expect("sync");
         assert!(
             gc.lock().folder_synced_for.is_some(),

@@ -115,7 +115,7 @@ impl Db {
     /// `synchronous=FULL`; the flush is shared, see [`group_commit`]).
     /// Writers are serialized in-process so none waits on SQLite's busy handler.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let (out, seq) = self.commit(f, true)?;
+        let (out, seq) = self.commit(f)?;
         self.flush.wait_durable(seq)?;
         Ok(out)
     }
@@ -125,40 +125,29 @@ impl Db {
     /// upload session): the database stays consistent, and the next
     /// [`Db::write`]'s flush makes them durable too.
     pub fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        Ok(self.commit(f, false)?.0)
+        Ok(self.commit(f)?.0)
     }
 
     /// Runs `f` in a write transaction under the writer lock and commits;
-    /// returns its result and the commit's number for [`group_commit`]
-    /// (`acknowledged`: the caller waits for it). Begins nothing after a
-    /// failed flush.
-    fn commit<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-        acknowledged: bool,
-    ) -> Result<(T, u64)> {
+    /// returns its result and the commit's number for [`group_commit`].
+    /// Begins nothing once a failed flush is recorded.
+    fn commit<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<(T, u64)> {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.flush.check()?;
         let mut conn = self.pool.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
-        Ok((out, self.flush.committed(acknowledged)))
+        Ok((out, self.flush.committed()))
     }
 
     /// Call after reading what is to be announced outside the database (the
-    /// webhook delivery): returns once every change a read made before could
-    /// see is on disk, so a power cut cannot take back what was announced.
-    /// Every such change is committed by [`Db::write`] (webhook events of
-    /// pushes, tags and deletes commit with them); [`Db::write_unsynced`]'s
-    /// rows (pull events, acknowledgements) are not waited for.
+    /// webhook delivery): returns once a flush that started after the call
+    /// finished, so everything the read could see, committed by this
+    /// process or another (`soute gc`, `soute tag rollback`), is on disk and
+    /// a power cut cannot take back what is announced.
     pub fn wait_read_durable(&self) -> Result<()> {
-        let upto = {
-            // A commit the read saw has its number once the lock is free.
-            let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            self.flush.last_acknowledged()
-        };
-        Ok(self.flush.wait_durable(upto)?)
+        Ok(self.flush.wait_after_now()?)
     }
 
     /// Run `f` in one read transaction: every query sees the same snapshot.
@@ -190,7 +179,7 @@ impl Db {
         reader.execute("VACUUM INTO ?1", [dest])?;
         drop(reader);
         tx.commit()?;
-        let seq = self.flush.committed(true);
+        let seq = self.flush.committed();
         drop(conn);
         drop(guard);
         self.flush.wait_durable(seq)?;

@@ -15,22 +15,13 @@ pub fn user_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
-/// A stored hash an unknown user's check is timed against, the costliest
-/// kind there is: one written with soute's older argon2 parameters (m=19456,
-/// t=2) while any remains, else an argon2 one, else (only imported bcrypt
-/// hashes) the one of the highest cost. So a failed login for an unknown
-/// name costs what one for an existing user costs, whichever parameters
-/// users have, and never less than the costliest user's.
-pub fn decoy_hash(conn: &Connection) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT hash FROM user ORDER BY CASE \
-               WHEN hash LIKE '$argon2id$v=19$m=19456,t=2,%' THEN 0 \
-               WHEN hash LIKE '$argon2%' THEN 1 ELSE 2 END, hash DESC \
-             LIMIT 1",
-        )?
-        .query_row([], |r| r.get(0))
-        .optional()?)
+/// Every stored hash (for choosing the decoy an unknown user's check is
+/// timed against: `registry::users`, the costliest by
+/// `auth::password::check_cost`).
+pub fn all_hashes(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT hash FROM user")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Insert or replace a user's hash; a new user gets `admin_if_new`, an
@@ -137,40 +128,4 @@ pub fn open(conn: &Connection) -> Result<bool> {
     conn.prepare_cached("DELETE FROM setting WHERE key = ?1")?
         .execute([CLOSED_KEY])?;
     Ok(true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_decoy_is_an_older_costlier_hash_while_one_remains() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = crate::db::Db::open(&dir.path().join("soute.db"), 2).expect("open");
-        assert_eq!(db.read(decoy_hash).expect("read"), None, "no users");
-        let new = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA";
-        let old = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
-        let (bcrypt5, bcrypt10) = (
-            "$2y$05$abcdefghijklmnopqrstuu",
-            "$2y$10$abcdefghijklmnopqrstuu",
-        );
-        db.write(|tx| set_user(tx, "z5", bcrypt5, false))
-            .expect("z5");
-        db.write(|tx| set_user(tx, "z10", bcrypt10, false))
-            .expect("z10");
-        assert_eq!(
-            db.read(decoy_hash).expect("read").as_deref(),
-            Some(bcrypt10),
-            "only bcrypt: the costliest"
-        );
-        db.write(|tx| set_user(tx, "a", new, false)).expect("a");
-        assert_eq!(
-            db.read(decoy_hash).expect("read").as_deref(),
-            Some(new),
-            "argon2 before any bcrypt hash"
-        );
-        db.write(|tx| set_user(tx, "b", old, false)).expect("b");
-        db.write(|tx| set_user(tx, "c", new, false)).expect("c");
-        assert_eq!(db.read(decoy_hash).expect("read").as_deref(), Some(old));
-    }
 }

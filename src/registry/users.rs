@@ -121,7 +121,7 @@ impl Registry {
         // The hash an unknown user's check is timed against (read afresh:
         // never kept in the per-name hash cache, where a crafted login name
         // could reach it).
-        let decoy = || self.db.read(users::decoy_hash).ok().flatten();
+        let decoy = || self.db.read(users::all_hashes).ok().and_then(costliest);
         if let Some(stored) = seen.and_then(|g| self.user_hashes.get(g, user)) {
             return auth.verify_with_decoy(user, password, ip, |_| stored, decoy);
         }
@@ -139,5 +139,53 @@ impl Registry {
             }
         };
         auth.verify_with_decoy(user, password, ip, |_| stored, decoy)
+    }
+}
+
+/// The stored hash whose check costs the most (`auth::password::check_cost`):
+/// an unknown user's check is timed against it, so a failed login for a
+/// name that does not exist costs at least what one for the costliest user
+/// costs (users with cheaper hashes are told apart by nothing but their own,
+/// cheaper, hash kind; one decoy cannot match every cost at once).
+fn costliest(hashes: Vec<String>) -> Option<String> {
+    hashes
+        .into_iter()
+        .max_by_key(|h| crate::auth::password::check_cost(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::costliest;
+    use crate::db::users::{all_hashes, set_user};
+
+    #[test]
+    fn the_decoy_is_the_costliest_stored_hash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = crate::db::Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        let decoy = || costliest(db.read(all_hashes).expect("read"));
+        assert_eq!(decoy(), None, "no users");
+        let tail = "abcdefghijklmnopqrstuu".repeat(3)[..53].to_string();
+        let new = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA".to_string();
+        let old = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_string();
+        let (b5, b10, b12) = (
+            format!("$2y$05${tail}"),
+            format!("$2y$10${tail}"),
+            format!("$2b$12${tail}"),
+        );
+        db.write(|tx| set_user(tx, "cheap", &b5, false))
+            .expect("b5");
+        db.write(|tx| set_user(tx, "new", &new, false))
+            .expect("new");
+        assert_eq!(decoy(), Some(new.clone()), "argon2 over a cost-5 bcrypt");
+        db.write(|tx| set_user(tx, "old", &old, false))
+            .expect("old");
+        assert_eq!(decoy(), Some(old.clone()), "the older, costlier argon2");
+        db.write(|tx| set_user(tx, "b10", &b10, false))
+            .expect("b10");
+        assert_eq!(decoy(), Some(b10.clone()), "bcrypt cost 10 costs more");
+        // `$2b$` sorts before `$2y$`: the cost decides, not the prefix.
+        db.write(|tx| set_user(tx, "b12", &b12, false))
+            .expect("b12");
+        assert_eq!(decoy(), Some(b12));
     }
 }

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 const FILL_FOR: Duration = Duration::from_millis(20);
 
 /// Read into `buf` until it is full, [`FILL_FOR`] passed, the body ends or a
-/// read fails (the reason, after the bytes that came): one write, hash and
-/// wake-up of the readers per buffer, not per network read, and a slow
-/// upstream's bytes still reach the readers soon.
+/// read fails (the reason, after the bytes that came): one write and one
+/// wake-up of the readers and the hasher per buffer, not per network read,
+/// and a slow upstream's bytes still reach the readers soon.
 fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<String>) {
     let mut n = 0;
     let started = Instant::now();
@@ -76,7 +76,18 @@ fn hash_behind(d: &Download, mut hasher: Hasher, from: u64, stop: &AtomicBool) -
     Some(hasher.finish())
 }
 
-/// The thread's state: how far the file is written and its running hash.
+/// Sets the hasher's stop flag and wakes it when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool, &'a Download);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+        self.1.grew.notify_all();
+    }
+}
+
+/// The thread's state: how far the file is written, and the hash the
+/// hashing thread starts from (a new one: it hashes from the first byte).
 pub(super) struct Fetch {
     pub(super) path: PathBuf,
     pub(super) pos: u64,
@@ -139,8 +150,10 @@ impl Fetch {
     /// byte behind the writer (from the page cache; a download resumed from a
     /// kept file re-reads the kept bytes first, from the disk if need be).
     /// Hashing overlaps with receiving: measured on a 2-core machine, a cold
-    /// 1 GiB pull through the cache took 1.38 s against 1.55 s with the hash
-    /// in the receiving thread (`docs/benchmarks.md`, session 10).
+    /// 1 GiB pull through the cache took 1.16-1.40 s against 1.48-1.67 s
+    /// with the hash in the receiving thread (`docs/benchmarks.md`, session
+    /// 10). No thread for the hash: the download fails before receiving
+    /// (what a previous one kept stays for the next pull).
     fn receive_and_hash(
         &mut self,
         job: &Job,
@@ -151,22 +164,24 @@ impl Fetch {
         let hasher = std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm()));
         let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
-            let hashing = std::thread::Builder::new()
+            let hashing = match std::thread::Builder::new()
                 .name("soute-pull-hash".into())
-                .spawn_scoped(scope, || hash_behind(d, hasher, 0, &stop));
-            let received = self.receive(job, d, first, what);
-            if received.is_err() {
-                stop.store(true, Ordering::SeqCst);
-                d.grew.notify_all();
-            }
-            let actual = match hashing {
-                Ok(h) => h.join().ok().flatten(),
+                .spawn_scoped(scope, || hash_behind(d, hasher, 0, &stop))
+            {
+                Ok(h) => h,
                 Err(e) => {
                     log::warn!("no thread to hash a download: {e}");
-                    None
+                    return (Err(format!("{what}: no thread to hash it ({e})")), None);
                 }
             };
-            (received, actual)
+            let received = {
+                // Once the receiving ends (or panics), the hasher stops
+                // waiting for bytes that will not come; after a complete
+                // body it has every byte and never waits again.
+                let _stop = StopOnDrop(&stop, d);
+                self.receive(job, d, first, what)
+            };
+            (received, hashing.join().ok().flatten())
         })
     }
 

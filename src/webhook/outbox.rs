@@ -316,7 +316,7 @@ impl Outbox {
         if batch.is_empty() {
             return Ok(0);
         }
-        db.write_unsynced(|tx| {
+        let saved = db.write_unsynced(|tx| {
             let all = db::webhooks::subscriptions(tx)?;
             for e in &batch {
                 let subs: Vec<&Subscription> = all
@@ -330,7 +330,13 @@ impl Outbox {
                 self.save(tx, &subs, std::slice::from_ref(&e.event))?;
             }
             Ok(batch.len())
-        })
+        });
+        if saved.is_err() {
+            // Not saved (a failed flush refuses every write): counted as
+            // dropped, as the queue's other losses are.
+            stats::dropped(batch.len() as u64);
+        }
+        saved
     }
 
     /// Remembers which kinds of event with no transaction some webhook wants.
