@@ -195,7 +195,7 @@ pub fn start(cfg: Config) -> Result<Running> {
         cfg.s3_redirect,
     )?;
     let mut registry =
-        Registry::open_with(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
+        Registry::open_serving(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
     registry.check_no_unfinished_switch()?;
     registry.check_store_matches_record()?;
     registry.record_blob_store()?;

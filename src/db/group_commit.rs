@@ -35,11 +35,16 @@
 //! commits later, so its own acknowledgement waits for the same or a later
 //! sync; only a pure read can observe a write a power cut then takes back,
 //! and that write was never acknowledged. A reader that acts outside the
-//! database on what it read (webhook delivery) reads first, then calls
-//! [`GroupCommit::wait_after_now`]: a sync that starts after the read also
-//! covers commits made by other processes (`soute gc`, `soute tag
-//! rollback`), which this process never numbered. It costs at most one
-//! flush per delivery batch, often shared with the writers'.
+//! database on what it read (webhook delivery) reads first, then takes the
+//! writer lock for an instant (a commit the read saw has its number by
+//! then) and waits for [`GroupCommit::last_waited`]: every change it can
+//! announce was committed by a writer that waits for its commit, so it
+//! usually shares that writer's sync, and commits nobody waits for (the
+//! delivery's acknowledgements, saved pull events) never cost it one. Other
+//! processes (`soute gc`, `soute tag rollback`) do not use group commit:
+//! they run at `synchronous=FULL`, where SQLite syncs the WAL before it
+//! makes the commit visible, so nothing they commit is seen before it is on
+//! disk (`Db::open` vs `Db::open_serving`).
 //!
 //! It must never sync under the writer lock, report a commit durable before
 //! a sync that started after it finished, or hide a failed sync (the writer
@@ -52,8 +57,11 @@ use std::sync::{Condvar, Mutex};
 
 #[derive(Default)]
 struct State {
-    /// Commits (and [`GroupCommit::wait_after_now`]'s marks) numbered so far.
+    /// Commits numbered so far.
     committed: u64,
+    /// The last of them whose writer waits for it (`Db::write`): every
+    /// change a webhook announces is such a commit.
+    waited: u64,
     /// Every commit up to this one is on disk.
     durable: u64,
     /// A sync is running.
@@ -91,21 +99,20 @@ impl GroupCommit {
     }
 
     /// Numbers a commit that just returned (call under the writer lock,
-    /// right after `COMMIT`).
-    pub fn committed(&self) -> u64 {
+    /// right after `COMMIT`); `waited`: its writer will wait for it.
+    pub fn committed(&self, waited: bool) -> u64 {
         let mut s = self.lock();
         s.committed += 1;
+        if waited {
+            s.waited = s.committed;
+        }
         s.committed
     }
 
-    /// Returns once a sync that started after this call finished: whatever
-    /// was committed before it (by any connection, in this process or
-    /// another: `fdatasync` flushes the file's pages whoever wrote them) is
-    /// on disk. For a reader that acts outside the database on what it just
-    /// read. Numbers a mark, as a commit, and waits for it.
-    pub fn wait_after_now(&self) -> std::io::Result<()> {
-        let mark = self.committed();
-        self.wait_durable(mark)
+    /// The last commit numbered whose writer waits for it (call under the
+    /// writer lock, after a read: every commit the read saw has its number).
+    pub fn last_waited(&self) -> u64 {
+        self.lock().waited
     }
 
     /// The error of a failed flush, if one failed: the writer lock's holder
@@ -209,11 +216,11 @@ mod tests {
         let db = dir.path().join("soute.db");
         std::fs::write(dir.path().join("soute.db-wal"), b"frames").expect("wal");
         let gc = Arc::new(GroupCommit::new(&db));
-        let first = gc.committed();
+        let first = gc.committed(true);
         gc.wait_durable(first).expect("sync");
         assert_eq!(gc.lock().durable, 1);
         // Commits numbered while nobody synced are covered by the next sync.
-        let (a, b) = (gc.committed(), gc.committed());
+        let (a, b) = (gc.committed(true), gc.committed(true));
         assert_eq!(gc.lock().durable, 1, "nothing synced them yet");
         gc.wait_durable(a).expect("sync");
         assert!(gc.lock().durable >= b, "one sync covered both");
@@ -221,19 +228,17 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_waits_for_a_sync_that_started_after_its_read() {
+    fn an_announcing_reader_waits_for_waited_commits_only() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("soute.db");
         std::fs::write(dir.path().join("soute.db-wal"), b"frames").expect("wal");
         let gc = GroupCommit::new(&db);
-        let first = gc.committed();
-        gc.wait_durable(first).expect("sync");
-        // Everything numbered is durable, yet another process may have
-        // committed since: the reader's wait still syncs once more.
-        gc.wait_after_now().expect("sync");
-        let s = gc.lock();
-        assert_eq!((s.committed, s.durable), (2, 2), "a sync after the mark");
-        drop(s);
+        let push = gc.committed(true);
+        let ack = gc.committed(false);
+        assert_eq!((push, ack), (1, 2));
+        assert_eq!(gc.last_waited(), push, "the unwaited commit is no barrier");
+        gc.wait_durable(gc.last_waited()).expect("sync");
+        assert!(gc.lock().durable >= push);
         assert!(gc.check().is_ok(), "no flush failed");
     }
 
@@ -248,7 +253,7 @@ mod tests {
                 let gc = gc.clone();
                 std::thread::spawn(move || {
                     for _ in 0..50 {
-                        let seq = gc.committed();
+                        let seq = gc.committed(true);
                         gc.wait_durable(seq).expect("sync");
                         assert!(gc.lock().durable >= seq);
                     }
@@ -269,15 +274,15 @@ mod tests {
         let db = dir.path().join("soute.db");
         std::fs::write(&db, b"pages").expect("db");
         let gc = GroupCommit::new(&db);
-        let seq = gc.committed();
+        let seq = gc.committed(true);
         gc.wait_durable(seq).expect("the database synced instead");
         // Neither file: nothing was made durable, so the wait fails, and
         // stays failed (a failed flush is never retried into a success).
         let gone = GroupCommit::new(&dir.path().join("nothing.db"));
-        let seq = gone.committed();
+        let seq = gone.committed(true);
         assert!(gone.wait_durable(seq).is_err());
         std::fs::write(dir.path().join("nothing.db-wal"), b"frames").expect("wal");
-        let later = gone.committed();
+        let later = gone.committed(true);
         let err = gone.wait_durable(later).expect_err("still failed");
         assert!(err.to_string().contains("soute restarts"), "{err}");
         assert!(gone.check().is_err(), "and no writer may begin");
@@ -298,7 +303,7 @@ mod tests {
             gc.wal,
             real.canonicalize().expect("real").join("soute.db-wal")
         );
-        let seq = gc.committed();
+        let seq = gc.committed(true);
         gc.wait_durable(seq).expect("sync");
         assert!(
             gc.lock().folder_synced_for.is_some(),

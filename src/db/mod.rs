@@ -1,9 +1,12 @@
 //! db: all SQL. Opens `soute.db` (WAL, foreign keys, busy timeout),
 //! applies `migrations/*.sql` by `PRAGMA user_version`, and offers `read`
 //! and `write` closures; writes are serialized and run in `BEGIN IMMEDIATE`,
-//! and `write` returns once its commit is on disk ([`group_commit`]: one
-//! WAL flush shared by the writers that committed meanwhile, outside the
-//! writer lock). One submodule per group of tables, named by what it holds.
+//! and `write` returns once its commit is on disk: in `serve`
+//! ([`Db::open_serving`]) through [`group_commit`] (one WAL flush shared by
+//! the writers that committed meanwhile, outside the writer lock); in every
+//! other process at `synchronous=FULL`, where SQLite syncs the WAL before
+//! the commit is visible to any reader. One submodule per group of tables,
+//! named by what it holds.
 //!
 //! It must never touch blob files or format HTTP.
 
@@ -65,24 +68,43 @@ const MIGRATIONS: &[&str] = &[
 pub struct Db {
     pool: Pool<SqliteConnectionManager>,
     writer: Mutex<()>,
-    flush: group_commit::GroupCommit,
+    /// `Some` in `serve` (group commit); `None`: every commit syncs itself.
+    flush: Option<group_commit::GroupCommit>,
 }
 
-/// Pooled connections commit without waiting for the disk
-/// (`synchronous=NORMAL`); [`Db::write`] waits for [`group_commit`] instead.
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;")?;
+    Ok(())
+}
+
+/// Pooled connections of `serve` commit without waiting for the disk
+/// (`synchronous=NORMAL`); [`Db::write`] waits for [`group_commit`] instead.
+fn configure_grouped(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;")?;
     Ok(())
 }
 
 impl Db {
-    /// Open (creating if needed) and migrate the database file.
+    /// Open (creating if needed) and migrate the database file, each commit
+    /// synced before it is visible (`synchronous=FULL`): for every process
+    /// but `serve` (`soute gc`, `tag rollback`, `upstream sync`, ...), so
+    /// what they commit is on disk before `serve` can read (and announce) it.
     pub fn open(path: &Path, max_connections: u32) -> Result<Db> {
+        Self::open_as(path, max_connections, false)
+    }
+
+    /// [`Db::open`] with group commit ([`group_commit`]): for `serve`, the
+    /// one process per data folder (its lock) with many concurrent writers.
+    pub fn open_serving(path: &Path, max_connections: u32) -> Result<Db> {
+        Self::open_as(path, max_connections, true)
+    }
+
+    fn open_as(path: &Path, max_connections: u32, grouped: bool) -> Result<Db> {
         let mut conn = Connection::open(path)?;
+        // The migrations commit durably on their own (FULL).
         configure(&mut conn)?;
-        // The migrations commit durably on their own.
-        conn.execute_batch("PRAGMA synchronous=FULL")?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::internal(format!(
@@ -91,7 +113,11 @@ impl Db {
         }
         migrate(&mut conn)?;
         drop(conn);
-        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let manager = SqliteConnectionManager::file(path).with_init(if grouped {
+            configure_grouped
+        } else {
+            configure
+        });
         let pool = Pool::builder()
             .max_size(max_connections.max(2))
             .min_idle(Some(1))
@@ -100,7 +126,7 @@ impl Db {
         Ok(Db {
             pool,
             writer: Mutex::new(()),
-            flush: group_commit::GroupCommit::new(path),
+            flush: grouped.then(|| group_commit::GroupCommit::new(path)),
         })
     }
 
@@ -115,8 +141,10 @@ impl Db {
     /// `synchronous=FULL`; the flush is shared, see [`group_commit`]).
     /// Writers are serialized in-process so none waits on SQLite's busy handler.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let (out, seq) = self.commit(f)?;
-        self.flush.wait_durable(seq)?;
+        let (out, seq) = self.commit(f, true)?;
+        if let Some(flush) = &self.flush {
+            flush.wait_durable(seq)?;
+        }
         Ok(out)
     }
 
@@ -125,29 +153,50 @@ impl Db {
     /// upload session): the database stays consistent, and the next
     /// [`Db::write`]'s flush makes them durable too.
     pub fn write_unsynced<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        Ok(self.commit(f)?.0)
+        Ok(self.commit(f, false)?.0)
     }
 
     /// Runs `f` in a write transaction under the writer lock and commits;
-    /// returns its result and the commit's number for [`group_commit`].
-    /// Begins nothing once a failed flush is recorded.
-    fn commit<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<(T, u64)> {
+    /// returns its result and the commit's number for [`group_commit`]
+    /// (`waited`: the caller waits for it; 0 without group commit). Begins
+    /// nothing once a failed flush is recorded.
+    fn commit<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+        waited: bool,
+    ) -> Result<(T, u64)> {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.flush.check()?;
+        if let Some(flush) = &self.flush {
+            flush.check()?;
+        }
         let mut conn = self.pool.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
-        Ok((out, self.flush.committed()))
+        let seq = self.flush.as_ref().map_or(0, |g| g.committed(waited));
+        Ok((out, seq))
     }
 
     /// Call after reading what is to be announced outside the database (the
-    /// webhook delivery): returns once a flush that started after the call
-    /// finished, so everything the read could see, committed by this
-    /// process or another (`soute gc`, `soute tag rollback`), is on disk and
-    /// a power cut cannot take back what is announced.
+    /// webhook delivery): returns once every change the read could see is
+    /// on disk, so a power cut cannot take back what is announced. Every
+    /// announced change (push, tag, delete) commits in a [`Db::write`] with
+    /// its event row. In this process: the writer lock is taken for an
+    /// instant (a commit the read saw has its number by then) and the last
+    /// commit a writer waits for is waited for, usually sharing that
+    /// writer's flush; rows of [`Db::write_unsynced`] (acknowledgements,
+    /// pull events) never force one. Other processes open the database with
+    /// [`Db::open`] (`synchronous=FULL`), so their commits are on disk before
+    /// any reader can see them.
     pub fn wait_read_durable(&self) -> Result<()> {
-        Ok(self.flush.wait_after_now()?)
+        let Some(flush) = &self.flush else {
+            return Ok(());
+        };
+        let upto = {
+            let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            flush.last_waited()
+        };
+        Ok(flush.wait_durable(upto)?)
     }
 
     /// Run `f` in one read transaction: every query sees the same snapshot.
@@ -171,7 +220,9 @@ impl Db {
             .to_str()
             .ok_or_else(|| Error::internal("the backup path is not valid UTF-8"))?;
         let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.flush.check()?;
+        if let Some(flush) = &self.flush {
+            flush.check()?;
+        }
         let mut conn = self.pool.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         pin(&tx)?;
@@ -179,10 +230,12 @@ impl Db {
         reader.execute("VACUUM INTO ?1", [dest])?;
         drop(reader);
         tx.commit()?;
-        let seq = self.flush.committed();
+        let seq = self.flush.as_ref().map(|g| g.committed(true));
         drop(conn);
         drop(guard);
-        self.flush.wait_durable(seq)?;
+        if let (Some(flush), Some(seq)) = (&self.flush, seq) {
+            flush.wait_durable(seq)?;
+        }
         Ok(())
     }
 
@@ -258,7 +311,7 @@ mod tests {
     #[test]
     fn unsynced_writes_commit_and_connections_leave_flushing_to_write() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        let db = Db::open_serving(&dir.path().join("soute.db"), 2).expect("open");
         for i in 0..4 {
             db.write_unsynced(|tx| {
                 tx.execute(
@@ -277,7 +330,35 @@ mod tests {
             let sync: i64 = db
                 .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
                 .expect("pragma");
-            assert_eq!(sync, 1, "pooled connections commit at NORMAL");
+            assert_eq!(sync, 1, "serve's pooled connections commit at NORMAL");
         }
+        db.write(|tx| {
+            tx.execute("INSERT INTO setting (key, value) VALUES ('w', 'x')", [])?;
+            Ok(())
+        })
+        .expect("write");
+        db.wait_read_durable()
+            .expect("the waited commit is durable");
+    }
+
+    #[test]
+    fn every_other_process_commits_at_full() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
+        for _ in 0..4 {
+            let sync: i64 = db
+                .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+                .expect("pragma");
+            assert_eq!(
+                sync, 2,
+                "FULL: SQLite syncs the WAL before a commit is visible"
+            );
+        }
+        db.write(|tx| {
+            tx.execute("INSERT INTO setting (key, value) VALUES ('w', 'x')", [])?;
+            Ok(())
+        })
+        .expect("write");
+        db.wait_read_durable().expect("nothing to wait for");
     }
 }

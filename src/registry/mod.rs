@@ -126,17 +126,43 @@ impl Registry {
     }
 
     /// [`Registry::open`] with blobs in `store` (made on `data_dir`'s folder).
+    /// Every commit syncs itself (`db::Db::open`): for every process but `serve`.
     pub fn open_with(
         data_dir: &Path,
         delete_enabled: bool,
         db_connections: u32,
         store: Box<dyn BlobBackend>,
     ) -> Result<Registry> {
+        Self::open_as(data_dir, delete_enabled, db_connections, store, false)
+    }
+
+    /// [`Registry::open_with`] for `serve` (which holds the folder's lock):
+    /// commits share their flushes (`db::Db::open_serving`, group commit).
+    pub fn open_serving(
+        data_dir: &Path,
+        delete_enabled: bool,
+        db_connections: u32,
+        store: Box<dyn BlobBackend>,
+    ) -> Result<Registry> {
+        Self::open_as(data_dir, delete_enabled, db_connections, store, true)
+    }
+
+    fn open_as(
+        data_dir: &Path,
+        delete_enabled: bool,
+        db_connections: u32,
+        store: Box<dyn BlobBackend>,
+        serving: bool,
+    ) -> Result<Registry> {
         let db_path = store.folder().layout().db();
         // Created 0600 before SQLite sees it, which gives -wal and -shm the same mode.
         crate::storage::create_private_file(&db_path)
             .map_err(|e| Error::io(format!("creating {}", db_path.display()), e))?;
-        let db = Db::open(&db_path, db_connections)?;
+        let db = if serving {
+            Db::open_serving(&db_path, db_connections)?
+        } else {
+            Db::open(&db_path, db_connections)?
+        };
         let registry = Registry {
             data_dir: data_dir.to_path_buf(),
             db,
