@@ -194,8 +194,13 @@ pub fn start(cfg: Config) -> Result<Running> {
         &cfg.blob_store,
         cfg.s3_redirect,
     )?;
-    let mut registry =
-        Registry::open_serving(&cfg.data_dir, cfg.delete_enabled, db_connections, store)?;
+    let mut registry = Registry::open_serving(
+        &cfg.data_dir,
+        cfg.delete_enabled,
+        db_connections,
+        store,
+        &lock,
+    )?;
     registry.check_no_unfinished_switch()?;
     registry.check_store_matches_record()?;
     registry.record_blob_store()?;

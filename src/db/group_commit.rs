@@ -1,7 +1,8 @@
 //! group_commit: makes committed write transactions durable with one
 //! `fdatasync` of the WAL shared by every writer that committed meanwhile.
 //!
-//! Connections run at `synchronous=NORMAL`: a commit appends its frames to
+//! `serve`'s connections run at `synchronous=NORMAL` (other processes
+//! commit at FULL, see `Db::open`): a commit appends its frames to
 //! `soute.db-wal` and returns without waiting for the disk, under the
 //! writer lock. [`GroupCommit::committed`] numbers it (still under the
 //! lock); [`GroupCommit::wait_durable`], called after the lock is released,
@@ -47,8 +48,8 @@
 //! disk (`Db::open` vs `Db::open_serving`).
 //!
 //! It must never sync under the writer lock, report a commit durable before
-//! a sync that started after it finished, or hide a failed sync (the writer
-//! gets the error, and the next writer syncs again).
+//! a sync that started after it finished, or hide a failed sync (every
+//! waiting writer gets the error, and it is final).
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -113,6 +114,15 @@ impl GroupCommit {
     /// writer lock, after a read: every commit the read saw has its number).
     pub fn last_waited(&self) -> u64 {
         self.lock().waited
+    }
+
+    /// Syncs now (or waits for a sync that started after this call): for a
+    /// process without group commit that acts on what it read, which
+    /// `serve` may have committed without its flush yet. Numbers a mark, as
+    /// a commit, and waits for it.
+    pub fn sync_now(&self) -> std::io::Result<()> {
+        let mark = self.committed(false);
+        self.wait_durable(mark)
     }
 
     /// The error of a failed flush, if one failed: the writer lock's holder

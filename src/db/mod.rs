@@ -68,8 +68,10 @@ const MIGRATIONS: &[&str] = &[
 pub struct Db {
     pool: Pool<SqliteConnectionManager>,
     writer: Mutex<()>,
-    /// `Some` in `serve` (group commit); `None`: every commit syncs itself.
-    flush: Option<group_commit::GroupCommit>,
+    /// The WAL's flushes: shared by `serve`'s writers (`grouped`); in other
+    /// processes only [`Db::wait_read_durable`]'s, as every commit syncs itself.
+    flush: group_commit::GroupCommit,
+    grouped: bool,
 }
 
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -96,8 +98,9 @@ impl Db {
     }
 
     /// [`Db::open`] with group commit ([`group_commit`]): for `serve`, the
-    /// one process per data folder (its lock) with many concurrent writers.
-    pub fn open_serving(path: &Path, max_connections: u32) -> Result<Db> {
+    /// one process per data folder with many concurrent writers; `_lock` is
+    /// the folder's serve lock it holds (`app::lock_data_dir`), as proof.
+    pub fn open_serving(path: &Path, max_connections: u32, _lock: &std::fs::File) -> Result<Db> {
         Self::open_as(path, max_connections, true)
     }
 
@@ -126,7 +129,8 @@ impl Db {
         Ok(Db {
             pool,
             writer: Mutex::new(()),
-            flush: grouped.then(|| group_commit::GroupCommit::new(path)),
+            flush: group_commit::GroupCommit::new(path),
+            grouped,
         })
     }
 
@@ -142,13 +146,14 @@ impl Db {
     /// Writers are serialized in-process so none waits on SQLite's busy handler.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let (out, seq) = self.commit(f, true)?;
-        if let Some(flush) = &self.flush {
-            flush.wait_durable(seq)?;
+        if let Some(seq) = seq {
+            self.flush.wait_durable(seq)?;
         }
         Ok(out)
     }
 
-    /// Like [`Db::write`], but returns without waiting for the disk. For
+    /// Like [`Db::write`], but in `serve` returns without waiting for the
+    /// disk (elsewhere every commit syncs itself at `synchronous=FULL`). For
     /// rows whose loss on power failure costs nothing but a retry (a new
     /// upload session): the database stays consistent, and the next
     /// [`Db::write`]'s flush makes them durable too.
@@ -158,45 +163,46 @@ impl Db {
 
     /// Runs `f` in a write transaction under the writer lock and commits;
     /// returns its result and the commit's number for [`group_commit`]
-    /// (`waited`: the caller waits for it; 0 without group commit). Begins
-    /// nothing once a failed flush is recorded.
+    /// (`waited`: the caller waits for it; `None` without group commit).
+    /// Begins nothing once a failed flush is recorded.
     fn commit<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T>,
         waited: bool,
-    ) -> Result<(T, u64)> {
+    ) -> Result<(T, Option<u64>)> {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(flush) = &self.flush {
-            flush.check()?;
-        }
+        self.flush.check()?;
         let mut conn = self.pool.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
-        let seq = self.flush.as_ref().map_or(0, |g| g.committed(waited));
+        let seq = self.grouped.then(|| self.flush.committed(waited));
         Ok((out, seq))
     }
 
-    /// Call after reading what is to be announced outside the database (the
-    /// webhook delivery): returns once every change the read could see is
-    /// on disk, so a power cut cannot take back what is announced. Every
-    /// announced change (push, tag, delete) commits in a [`Db::write`] with
-    /// its event row. In this process: the writer lock is taken for an
-    /// instant (a commit the read saw has its number by then) and the last
-    /// commit a writer waits for is waited for, usually sharing that
-    /// writer's flush; rows of [`Db::write_unsynced`] (acknowledgements,
-    /// pull events) never force one. Other processes open the database with
-    /// [`Db::open`] (`synchronous=FULL`), so their commits are on disk before
-    /// any reader can see them.
+    /// Call after reading rows to act on outside the database (the webhook
+    /// delivery announces them; GC unlinks the files of trashed blobs):
+    /// returns once every commit the read could see is on disk, so a power
+    /// cut cannot take back what was acted on.
+    ///
+    /// In `serve`: the writer lock is taken for an instant (a commit the
+    /// read saw has its number by then) and the last commit a writer waits
+    /// for is waited for, usually sharing that writer's flush. Every change
+    /// acted on (pushes, tags, deletes, GC's trash) commits in a
+    /// [`Db::write`]; rows of [`Db::write_unsynced`] (acknowledgements, pull
+    /// events) never force a flush. Other processes commit at
+    /// `synchronous=FULL`, synced before any reader sees them. In another
+    /// process (`soute gc` beside `serve`): `serve`'s last commits may still
+    /// wait for their flush, so the WAL is synced now.
     pub fn wait_read_durable(&self) -> Result<()> {
-        let Some(flush) = &self.flush else {
-            return Ok(());
-        };
+        if !self.grouped {
+            return Ok(self.flush.sync_now()?);
+        }
         let upto = {
             let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            flush.last_waited()
+            self.flush.last_waited()
         };
-        Ok(flush.wait_durable(upto)?)
+        Ok(self.flush.wait_durable(upto)?)
     }
 
     /// Run `f` in one read transaction: every query sees the same snapshot.
@@ -220,9 +226,7 @@ impl Db {
             .to_str()
             .ok_or_else(|| Error::internal("the backup path is not valid UTF-8"))?;
         let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(flush) = &self.flush {
-            flush.check()?;
-        }
+        self.flush.check()?;
         let mut conn = self.pool.get()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         pin(&tx)?;
@@ -230,11 +234,11 @@ impl Db {
         reader.execute("VACUUM INTO ?1", [dest])?;
         drop(reader);
         tx.commit()?;
-        let seq = self.flush.as_ref().map(|g| g.committed(true));
+        let seq = self.grouped.then(|| self.flush.committed(true));
         drop(conn);
         drop(guard);
-        if let (Some(flush), Some(seq)) = (&self.flush, seq) {
-            flush.wait_durable(seq)?;
+        if let Some(seq) = seq {
+            self.flush.wait_durable(seq)?;
         }
         Ok(())
     }
@@ -311,7 +315,8 @@ mod tests {
     #[test]
     fn unsynced_writes_commit_and_connections_leave_flushing_to_write() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open_serving(&dir.path().join("soute.db"), 2).expect("open");
+        let lock = tempfile::tempfile().expect("lock");
+        let db = Db::open_serving(&dir.path().join("soute.db"), 2, &lock).expect("open");
         for i in 0..4 {
             db.write_unsynced(|tx| {
                 tx.execute(
@@ -359,6 +364,7 @@ mod tests {
             Ok(())
         })
         .expect("write");
-        db.wait_read_durable().expect("nothing to wait for");
+        db.wait_read_durable()
+            .expect("another process's commits synced now");
     }
 }

@@ -226,17 +226,24 @@ impl Registry {
 
     /// Unlink the files GC queued, each under the write lock and only while no
     /// row exists for its digest. Cheap when the queue is empty (start-up runs it).
+    /// Only what was queued by commits already on disk (`wait_read_durable`
+    /// after reading the queue; a concurrent GC's commit may still wait for
+    /// its flush): a power cut never brings back a blob row whose file is gone.
+    /// What was queued after the read waits for the next run.
     pub fn empty_trash(&self) -> Result<usize> {
         if self.store.is_remote() {
             return self.empty_trash_remote();
         }
-        if self.db.read(trash::trash)?.is_empty() {
+        let durable: std::collections::HashSet<String> =
+            self.db.read(trash::trash)?.into_iter().collect();
+        if durable.is_empty() {
             return Ok(0);
         }
+        self.db.wait_read_durable()?;
         self.db.write(|tx| {
             let queued = trash::trash(tx)?;
             let mut removed = 0;
-            for key in &queued {
+            for key in queued.iter().filter(|k| durable.contains(*k)) {
                 if blobs::blob_size(tx, key)?.is_none() {
                     if let Ok(digest) = Digest::parse(key) {
                         self.store

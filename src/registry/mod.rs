@@ -133,18 +133,20 @@ impl Registry {
         db_connections: u32,
         store: Box<dyn BlobBackend>,
     ) -> Result<Registry> {
-        Self::open_as(data_dir, delete_enabled, db_connections, store, false)
+        Self::open_as(data_dir, delete_enabled, db_connections, store, None)
     }
 
-    /// [`Registry::open_with`] for `serve` (which holds the folder's lock):
-    /// commits share their flushes (`db::Db::open_serving`, group commit).
+    /// [`Registry::open_with`] for `serve`, holding the folder's `lock`
+    /// (`app::lock_data_dir`): commits share their flushes
+    /// (`db::Db::open_serving`, group commit).
     pub fn open_serving(
         data_dir: &Path,
         delete_enabled: bool,
         db_connections: u32,
         store: Box<dyn BlobBackend>,
+        lock: &std::fs::File,
     ) -> Result<Registry> {
-        Self::open_as(data_dir, delete_enabled, db_connections, store, true)
+        Self::open_as(data_dir, delete_enabled, db_connections, store, Some(lock))
     }
 
     fn open_as(
@@ -152,16 +154,15 @@ impl Registry {
         delete_enabled: bool,
         db_connections: u32,
         store: Box<dyn BlobBackend>,
-        serving: bool,
+        serve_lock: Option<&std::fs::File>,
     ) -> Result<Registry> {
         let db_path = store.folder().layout().db();
         // Created 0600 before SQLite sees it, which gives -wal and -shm the same mode.
         crate::storage::create_private_file(&db_path)
             .map_err(|e| Error::io(format!("creating {}", db_path.display()), e))?;
-        let db = if serving {
-            Db::open_serving(&db_path, db_connections)?
-        } else {
-            Db::open(&db_path, db_connections)?
+        let db = match serve_lock {
+            Some(lock) => Db::open_serving(&db_path, db_connections, lock)?,
+            None => Db::open(&db_path, db_connections)?,
         };
         let registry = Registry {
             data_dir: data_dir.to_path_buf(),
