@@ -331,40 +331,43 @@ mod tests {
             .read(|c| Ok(c.query_row("SELECT count(*) FROM setting", [], |r| r.get(0))?))
             .expect("count");
         assert_eq!(n, 4);
-        for _ in 0..4 {
-            let sync: i64 = db
-                .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
-                .expect("pragma");
-            assert_eq!(sync, 1, "serve's pooled connections commit at NORMAL");
-        }
+        assert_eq!(
+            pooled_synchronous(&db),
+            [1; 4],
+            "serve's pooled connections commit at NORMAL"
+        );
+        write_then_wait_read_durable(&db);
+    }
+
+    /// `PRAGMA synchronous` as 4 pooled reads see it.
+    fn pooled_synchronous(db: &Db) -> Vec<i64> {
+        (0..4)
+            .map(|_| {
+                db.read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+                    .expect("pragma")
+            })
+            .collect()
+    }
+
+    fn write_then_wait_read_durable(db: &Db) {
         db.write(|tx| {
             tx.execute("INSERT INTO setting (key, value) VALUES ('w', 'x')", [])?;
             Ok(())
         })
         .expect("write");
         db.wait_read_durable()
-            .expect("the waited commit is durable");
+            .expect("what the read saw is durable");
     }
 
     #[test]
     fn every_other_process_commits_at_full() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open(&dir.path().join("soute.db"), 2).expect("open");
-        for _ in 0..4 {
-            let sync: i64 = db
-                .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
-                .expect("pragma");
-            assert_eq!(
-                sync, 2,
-                "FULL: SQLite syncs the WAL before a commit is visible"
-            );
-        }
-        db.write(|tx| {
-            tx.execute("INSERT INTO setting (key, value) VALUES ('w', 'x')", [])?;
-            Ok(())
-        })
-        .expect("write");
-        db.wait_read_durable()
-            .expect("another process's commits synced now");
+        assert_eq!(
+            pooled_synchronous(&db),
+            [2; 4],
+            "FULL: SQLite syncs the WAL before a commit is visible"
+        );
+        write_then_wait_read_durable(&db);
     }
 }

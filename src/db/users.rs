@@ -15,13 +15,21 @@ pub fn user_hash(conn: &Connection, name: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
-/// Every stored hash (for choosing the decoy an unknown user's check is
-/// timed against: `registry::users`, the costliest by
-/// `auth::password::check_cost`).
-pub fn all_hashes(conn: &Connection) -> Result<Vec<String>> {
+/// The stored hash with the highest `cost` (the decoy an unknown user's
+/// check is timed against: `registry::users`, by
+/// `auth::password::check_cost`); the rows are streamed, one kept.
+pub fn costliest_hash(conn: &Connection, cost: impl Fn(&str) -> u64) -> Result<Option<String>> {
     let mut stmt = conn.prepare_cached("SELECT hash FROM user")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let mut rows = stmt.query([])?;
+    let mut best: Option<(u64, String)> = None;
+    while let Some(row) = rows.next()? {
+        let hash: String = row.get(0)?;
+        let c = cost(&hash);
+        if best.as_ref().is_none_or(|(b, _)| c > *b) {
+            best = Some((c, hash));
+        }
+    }
+    Ok(best.map(|(_, h)| h))
 }
 
 /// Insert or replace a user's hash; a new user gets `admin_if_new`, an

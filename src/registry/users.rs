@@ -121,7 +121,7 @@ impl Registry {
         // The hash an unknown user's check is timed against (read afresh:
         // never kept in the per-name hash cache, where a crafted login name
         // could reach it).
-        let decoy = || self.db.read(users::all_hashes).ok().and_then(costliest);
+        let decoy = || self.db.read(costliest).ok().flatten();
         if let Some(stored) = seen.and_then(|g| self.user_hashes.get(g, user)) {
             return auth.verify_with_decoy(user, password, ip, |_| stored, decoy);
         }
@@ -147,22 +147,20 @@ impl Registry {
 /// name that does not exist costs at least what one for the costliest user
 /// costs (users with cheaper hashes are told apart by nothing but their own,
 /// cheaper, hash kind; one decoy cannot match every cost at once).
-fn costliest(hashes: Vec<String>) -> Option<String> {
-    hashes
-        .into_iter()
-        .max_by_key(|h| crate::auth::password::check_cost(h))
+fn costliest(conn: &rusqlite::Connection) -> Result<Option<String>> {
+    users::costliest_hash(conn, crate::auth::password::check_cost)
 }
 
 #[cfg(test)]
 mod tests {
     use super::costliest;
-    use crate::db::users::{all_hashes, set_user};
+    use crate::db::users::set_user;
 
     #[test]
     fn the_decoy_is_the_costliest_stored_hash() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = crate::db::Db::open(&dir.path().join("soute.db"), 2).expect("open");
-        let decoy = || costliest(db.read(all_hashes).expect("read"));
+        let decoy = || db.read(costliest).expect("read");
         assert_eq!(decoy(), None, "no users");
         let tail = "abcdefghijklmnopqrstuu".repeat(3)[..53].to_string();
         let new = "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA".to_string();

@@ -19,7 +19,7 @@ use super::flight::Flights;
 use super::names::Mapped;
 use crate::error::Error;
 use crate::http::Growing;
-use crate::oci::{Digest, Hasher};
+use crate::oci::Digest;
 use crate::registry::Registry;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -335,7 +335,6 @@ pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
         .open(&path)
         .map_err(|e| Error::io("opening a partial download", e))?;
     // The bytes a previous download left are re-hashed by the hashing thread.
-    let hasher = Hasher::new(job.digest.algorithm());
     if have > 0 {
         log::info!(
             "upstream {}: resuming blob {} of {} at {have} of {size} bytes (Range: bytes={have}-)",
@@ -369,7 +368,6 @@ pub fn start(job: Job) -> Result<Arc<Download>, StartError> {
                 path,
                 pos: have,
                 started_at: have,
-                hasher,
             };
             let outcome = fetch.run(&job, &d, (body.into_reader(), skip));
             if let Err(msg) = &outcome {

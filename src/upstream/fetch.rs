@@ -39,12 +39,12 @@ fn fill(src: &mut impl Read, buf: &mut [u8]) -> (usize, Option<String>) {
     (n, None)
 }
 
-/// Hash the file from `from` (what `hasher` has seen already; 0) to the end,
-/// each part once the writer published it; `None` when `stop` is set (the
-/// transfer failed) or the file cannot be read.
-fn hash_behind(d: &Download, mut hasher: Hasher, from: u64, stop: &AtomicBool) -> Option<Digest> {
+/// Hash the file from its first byte to the end with `hasher`, each part
+/// once the writer published it; `None` when `stop` is set (the transfer
+/// failed) or the file cannot be read.
+fn hash_behind(d: &Download, mut hasher: Hasher, stop: &AtomicBool) -> Option<Digest> {
     let mut buf = vec![0u8; BUF];
-    let mut pos = from;
+    let mut pos = 0;
     while pos < d.size {
         let written = {
             let mut st = d.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -86,13 +86,12 @@ impl Drop for StopOnDrop<'_> {
     }
 }
 
-/// The thread's state: how far the file is written, and the hash the
-/// hashing thread starts from (a new one: it hashes from the first byte).
+/// The thread's state: how far the file is written, and from where this
+/// download received (what a previous one kept is hashed, not fetched).
 pub(super) struct Fetch {
     pub(super) path: PathBuf,
     pub(super) pos: u64,
     pub(super) started_at: u64,
-    pub(super) hasher: Hasher,
 }
 
 impl Fetch {
@@ -161,12 +160,12 @@ impl Fetch {
         first: (ureq::BodyReader<'static>, u64),
         what: &str,
     ) -> (Result<u32, String>, Option<Digest>) {
-        let hasher = std::mem::replace(&mut self.hasher, Hasher::new(job.digest.algorithm()));
+        let hasher = Hasher::new(job.digest.algorithm());
         let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let hashing = match std::thread::Builder::new()
                 .name("soute-pull-hash".into())
-                .spawn_scoped(scope, || hash_behind(d, hasher, 0, &stop))
+                .spawn_scoped(scope, || hash_behind(d, hasher, &stop))
             {
                 Ok(h) => h,
                 Err(e) => {
